@@ -1,0 +1,1 @@
+"""Pure numeric signal processing: mel filterbank, STFT, phase reconstruction, level."""

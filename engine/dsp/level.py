@@ -1,0 +1,126 @@
+"""Output level stage: slow gain riding, then a look-ahead peak limiter. Streaming, in place.
+
+The rider follows a mean-square estimate with a long time constant (``rider_time_s``, 8 s by
+default) and moves its gain towards ``target_rms`` at most ``max_slew_db_per_s``, never
+by more than ``max_gain_db`` either way and not at all below ``gate_rms`` (silence is
+not boosted). It evens out the slow drift of a generated stream without touching its beat:
+over one bar it changes the level by a fraction of a decibel.
+
+The limiter guarantees ``|y| ≤ ceiling``: for each output sample it takes the smallest
+gain any sample within ``lookahead_samples`` needs, lets that gain recover with a one-pole
+release, and averages it over the look-ahead, so the gain never steps. It delays the
+signal by ``lookahead_samples`` (128 samples = 2.9 ms by default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+
+@dataclass(frozen=True)
+class LevelSettings:
+    """Parameters of the level stage (levels in linear full-scale units)."""
+
+    target_rms: float = 0.1  # −20 dBFS
+    rider_time_s: float = 8.0
+    max_slew_db_per_s: float = 1.5
+    max_gain_db: float = 12.0
+    gate_rms: float = 0.003  # −50 dBFS
+    ceiling: float = 0.89  # −1 dBFS
+    lookahead_samples: int = 128
+    release_s: float = 0.08
+
+
+@njit(cache=True, nogil=True)
+def _level_kernel(
+    x, out, state, delay, required, envelope, mean_coef, slew_per_sample, target_sq,
+    gate_sq, gain_floor, gain_ceiling, ceiling, release_coef,
+):
+    # state: [mean_square, rider_gain, box_sum, write_index, samples_seen]
+    lookahead = delay.shape[0]
+    window = lookahead + 1
+    mean_sq = state[0]
+    gain = state[1]
+    box_sum = state[2]
+    index = int(state[3])
+    seen = state[4]
+    for n in range(x.shape[0]):
+        sample = x[n]
+        mean_sq += (1.0 - mean_coef) * (sample * sample - mean_sq)
+        if mean_sq > gate_sq:
+            wanted = min(max(np.sqrt(target_sq / mean_sq), gain_floor), gain_ceiling)
+            if wanted > gain:
+                gain = min(wanted, gain * slew_per_sample)
+            else:
+                gain = max(wanted, gain / slew_per_sample)
+        ridden = sample * gain
+
+        slot = index % window
+        magnitude = abs(ridden)
+        required[slot] = ceiling / magnitude if magnitude > ceiling else 1.0
+        lowest = 1.0
+        for k in range(window):
+            if required[k] < lowest:
+                lowest = required[k]
+        previous_env = envelope[(index - 1) % window]
+        recovered = previous_env + (1.0 - release_coef) * (1.0 - previous_env)
+        box_sum -= envelope[slot]
+        envelope[slot] = min(lowest, recovered)
+        box_sum += envelope[slot]
+
+        delayed = delay[index % lookahead]
+        delay[index % lookahead] = ridden
+        out[n] = delayed * (box_sum / window)
+        index += 1
+        seen += 1
+    state[0] = mean_sq
+    state[1] = gain
+    state[2] = box_sum
+    state[3] = index % (lookahead * window)
+    state[4] = seen
+
+
+class LevelStage:
+    """Stateful rider + limiter over consecutive blocks of mono float32 samples.
+
+    The output lags the input by ``settings.lookahead_samples``: the first ``process`` call
+    emits that many samples of silence first, and ``flush`` returns the held-back tail.
+    """
+
+    def __init__(self, sample_rate: int, settings: LevelSettings | None = None) -> None:
+        self.settings = settings or LevelSettings()
+        s = self.settings
+        self.latency_samples = s.lookahead_samples
+        self._mean_coef = float(np.exp(-1.0 / (s.rider_time_s * sample_rate)))
+        self._slew = float(10.0 ** (s.max_slew_db_per_s / 20.0 / sample_rate))
+        self._release = float(np.exp(-1.0 / (s.release_s * sample_rate)))
+        self._gain_floor = float(10.0 ** (-s.max_gain_db / 20.0))
+        self._gain_ceiling = float(10.0 ** (s.max_gain_db / 20.0))
+        window = s.lookahead_samples + 1
+        self._state = np.array([s.target_rms**2, 1.0, float(window), 0.0, 0.0])
+        self._delay = np.zeros(s.lookahead_samples)
+        self._required = np.ones(window)
+        self._envelope = np.ones(window)
+
+    @property
+    def rider_gain_db(self) -> float:
+        return float(20.0 * np.log10(self._state[1]))
+
+    def process(self, samples: np.ndarray) -> np.ndarray:
+        """Level ``samples`` (n,) → (n,) float32, delayed by ``latency_samples``."""
+        x = np.asarray(samples, dtype=np.float64)
+        out = np.empty_like(x)
+        s = self.settings
+        _level_kernel(
+            x, out, self._state, self._delay, self._required, self._envelope,
+            self._mean_coef, self._slew, s.target_rms**2, s.gate_rms**2,
+            self._gain_floor, self._gain_ceiling, s.ceiling, self._release,
+        )
+        return out.astype(np.float32)
+
+    def flush(self) -> np.ndarray:
+        """Push the held-back ``latency_samples`` out (by feeding silence)."""
+        return self.process(np.zeros(self.latency_samples))

@@ -1,0 +1,252 @@
+"""Streaming phase reconstruction: linear STFT magnitude frames in, final PCM samples out.
+
+Method (measured in ``benchmarks/inversion.py``):
+
+1. Real-time Phase Gradient Heap Integration (RTPGHI, Průša & Holighaus 2017) gives every
+   new frame a phase consistent with its neighbours, continuing from the last frame whose
+   phase is already settled. The Hann window is treated as a Gaussian with
+   λ = 0.25645·L² samples² (Průša et al. 2017).
+2. A few Fast Griffin-Lim iterations (Perraudin, Balazs & Søndergaard 2013, momentum 0.99)
+   refine every frame that is not committed yet, while the committed frames before them stay
+   fixed (their overlap-add tail is carried), in the manner of RTISI-LA (Zhu, Beauregard &
+   Wyse 2007) but over everything that has arrived rather than one frame at a time.
+3. All but the last ``lookahead_frames`` of them are committed and overlap-added; samples
+   that no uncommitted frame touches are final and leave. The lookahead frames keep their
+   refined phase as the start of the next round.
+
+The analysis grid is FFT size = window length = 4410 (10 Hz bins, hop 441): the same window
+as the model's 17 640-point grid without the zero padding, so its magnitudes are every 4th
+bin of the model's.
+
+Look-ahead: RTPGHI needs one frame after the frame it solves, committing needs
+``lookahead_frames`` more, and a sample is final once every frame covering it (half a window
+after it) is committed: ``latency_samples = (lookahead_frames + 1)·hop + window/2``.
+How the input is cut changes only which frames were refined together; the seam benchmark
+measures that this stays within measurement of inverting everything at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft
+
+from riffcast.dsp import kernels
+from riffcast.dsp.stft import hann_window
+
+HANN_GAUSSIAN_LAMBDA = 0.25645  # λ / L² of the Gaussian matching a Hann window of length L
+_LOG_FLOOR = 1e-30
+_MIN_WINDOW_SQUARE_SUM = np.float32(1e-3)  # where almost no window reaches (stream start)
+
+
+class PhaseStream:
+    """Turn magnitude frames (bins, frames) into PCM samples, block by block.
+
+    Parameters
+    ----------
+    window_samples, hop_samples : int
+        Hann window length (also the FFT size) and hop, in samples.
+    lookahead_frames : int
+        Frames refined with the committed ones but held back for the next round.
+    iterations : int
+        Fast Griffin-Lim iterations per round.
+    tolerance : float
+        Bins quieter than ``tolerance`` × the frame maximum are left out of the integration.
+    active_bins : int or None
+        Only bins below this index carry energy (1001 for Riffusion: nothing above 10 kHz);
+        the rest are taken as zero and skipped. ``None``: all bins.
+    """
+
+    def __init__(
+        self,
+        *,
+        window_samples: int = 4410,
+        hop_samples: int = 441,
+        lookahead_frames: int = 4,
+        iterations: int = 8,
+        momentum: float = 0.99,
+        tolerance: float = 1e-5,
+        active_bins: int | None = None,
+    ) -> None:
+        if window_samples % 2 or window_samples % hop_samples:
+            raise ValueError("window_samples must be even and a multiple of hop_samples")
+        self.window_samples = window_samples
+        self.hop_samples = hop_samples
+        self.n_bins = window_samples // 2 + 1
+        self.active_bins = self.n_bins if active_bins is None else min(active_bins, self.n_bins)
+        self.lookahead_frames = lookahead_frames
+        self.iterations = iterations
+        self.momentum = momentum
+        self._log_tolerance = float(np.log(tolerance))
+        self._lambda = HANN_GAUSSIAN_LAMBDA * window_samples**2
+        self._window = hann_window(window_samples).astype(np.float32)
+        self._bin_sign = np.where(np.arange(self.active_bins) % 2, -1.0, 1.0).astype(np.float32)
+
+        # Frames not yet committed (rows = frames), starting at absolute frame self._first_frame.
+        self._first_frame = 0
+        self._magnitude = np.zeros((0, self.active_bins), dtype=np.float32)
+        self._log_magnitude = np.zeros((0, self.active_bins), dtype=np.float64)
+        self._coefficients = np.zeros((0, self.active_bins), dtype=np.complex64)
+        self._last_committed_log = np.zeros(self.active_bins)
+        self._last_committed_phase = np.zeros(self.active_bins)
+        # Overlap-add of committed frames, from the first sample that is not final yet.
+        self._accumulator = np.zeros(window_samples, dtype=np.float32)
+        self.frames_in = 0
+        self.samples_out = 0
+
+    @property
+    def latency_samples(self) -> int:
+        """Upper bound of samples held back behind the end of the pushed frames."""
+        return (self.lookahead_frames + 1) * self.hop_samples + self.window_samples // 2
+
+    # -- public -------------------------------------------------------------------------
+
+    def push(self, magnitude: np.ndarray) -> np.ndarray:
+        """Add frames; return the samples that became final, float32, shape (samples,).
+
+        magnitude: (n_bins, frames) linear STFT magnitude on this stream's grid.
+        """
+        magnitude = np.asarray(magnitude, dtype=np.float32)
+        if magnitude.ndim != 2 or magnitude.shape[0] != self.n_bins:
+            raise ValueError(f"magnitude must have shape ({self.n_bins}, frames), got {magnitude.shape}")
+        if not np.all(np.isfinite(magnitude)):
+            raise ValueError("magnitude contains NaN or infinity")
+        frames = np.ascontiguousarray(np.maximum(magnitude[: self.active_bins], 0.0).T)
+        self._magnitude = np.concatenate([self._magnitude, frames])
+        self._log_magnitude = np.concatenate(
+            [self._log_magnitude, np.log(np.maximum(frames, _LOG_FLOOR).astype(np.float64))]
+        )
+        self.frames_in += frames.shape[0]
+        # RTPGHI needs the frame after the last one it solves.
+        solvable = self._magnitude.shape[0] - 1
+        if solvable - self.lookahead_frames < 1:
+            return np.zeros(0, dtype=np.float32)
+        return self._process(solvable, solvable - self.lookahead_frames, final=False)
+
+    def flush(self) -> np.ndarray:
+        """End of stream: commit every remaining frame and return the rest of the samples.
+
+        The stream's total length is ``frames_in × hop_samples`` samples: one hop per frame.
+        """
+        out = []
+        frames = self._magnitude.shape[0]
+        if frames:
+            out.append(self._process(frames, frames, final=True))
+        end = self.frames_in * self.hop_samples
+        tail_start = self._first_frame * self.hop_samples - self.window_samples // 2
+        wss = self._window_square_sum(tail_start, self._accumulator.size, last_frame=self.frames_in - 1)
+        tail = self._accumulator / wss
+        out.append(self._take_final(tail, tail_start, end))
+        self._accumulator[:] = 0.0
+        return np.concatenate(out)
+
+    # -- rounds ---------------------------------------------------------------------------
+
+    def _process(self, frames: int, commit_frames: int, *, final: bool) -> np.ndarray:
+        """Refine the first ``frames`` buffered frames and commit the first ``commit_frames``."""
+        self._initialise_phases(frames, final=final)
+        start_sample = self._first_frame * self.hop_samples - self.window_samples // 2
+        segment = (frames - 1) * self.hop_samples + self.window_samples
+        # Only the frames present: future frames are unknown, not silent.
+        wss = self._window_square_sum(start_sample, segment, self._first_frame + frames - 1)
+        fixed = np.zeros(segment, dtype=np.float32)
+        fixed[: self._accumulator.size] = self._accumulator
+        coefficients = self._refine(self._coefficients[:frames], self._magnitude[:frames], fixed, wss)
+        self._coefficients[:frames] = coefficients
+        return self._commit(commit_frames, start_sample, wss)
+
+    def _initialise_phases(self, frames: int, *, final: bool) -> None:
+        """Give frames [have, frames) of the buffer an RTPGHI phase and the target magnitude."""
+        have = self._coefficients.shape[0]
+        if have >= frames:
+            return
+        log = self._log_magnitude
+        if have > 0:
+            before_log = log[have - 1]
+            before_phase = np.angle(self._coefficients[have - 1] * self._bin_sign).astype(np.float64)
+        else:
+            before_log = self._last_committed_log
+            before_phase = self._last_committed_phase
+        after = log[frames] if frames < log.shape[0] else log[frames - 1]
+        rows = np.concatenate([before_log[None], log[have:frames], after[None]])
+        phase = np.empty((frames - have, self.active_bins))
+        has_start = self._first_frame + have > 0
+        kernels.rtpghi(
+            rows, before_phase, has_start, self.hop_samples, self.window_samples,
+            self._lambda, self._log_tolerance, phase,
+        )
+        new = (self._magnitude[have:frames] * self._bin_sign) * np.exp(1j * phase).astype(np.complex64)
+        self._coefficients = np.concatenate([self._coefficients, new.astype(np.complex64)])
+
+    def _refine(
+        self,
+        coefficients: np.ndarray,
+        target: np.ndarray,
+        fixed: np.ndarray,
+        wss: np.ndarray,
+    ) -> np.ndarray:
+        """Fast Griffin-Lim on (F, bins) coefficients with the committed part ``fixed`` held."""
+        coefficients = coefficients.copy()
+        previous = np.empty_like(coefficients)
+        frames = np.empty((coefficients.shape[0], self.window_samples), dtype=np.float32)
+        for iteration in range(self.iterations):
+            signal = fixed.copy()
+            time_frames = scipy.fft.irfft(coefficients, n=self.window_samples, axis=1)
+            kernels.overlap_add(time_frames * self._window, self.hop_samples, signal)
+            signal /= wss
+            kernels.windowed_frames(signal, self._window, self.hop_samples, frames)
+            rebuilt = scipy.fft.rfft(frames, axis=1)[:, : self.active_bins]
+            if iteration == 0:
+                previous[:] = rebuilt
+            kernels.fgla_step(rebuilt, previous, target, np.float32(self.momentum), coefficients)
+        return coefficients
+
+    def _commit(self, commit_frames: int, start_sample: int, wss: np.ndarray) -> np.ndarray:
+        # wss of the final samples is complete: every frame covering them is committed.
+        """Overlap-add the first frames of the window and hand out the samples now final."""
+        committed = self._coefficients[:commit_frames]
+        time_frames = scipy.fft.irfft(committed, n=self.window_samples, axis=1) * self._window
+        span = (commit_frames - 1) * self.hop_samples + self.window_samples
+        accumulator = np.zeros(span, dtype=np.float32)
+        accumulator[: self._accumulator.size] = self._accumulator
+        kernels.overlap_add(time_frames.astype(np.float32), self.hop_samples, accumulator)
+        final_samples = commit_frames * self.hop_samples
+        ready = accumulator[:final_samples] / wss[:final_samples]
+        out = self._take_final(ready, start_sample, None)
+
+        self._last_committed_log = self._log_magnitude[commit_frames - 1].copy()
+        self._last_committed_phase = np.angle(committed[-1] * self._bin_sign).astype(np.float64)
+        self._first_frame += commit_frames
+        self._magnitude = self._magnitude[commit_frames:]
+        self._log_magnitude = self._log_magnitude[commit_frames:]
+        self._coefficients = self._coefficients[commit_frames:]
+        self._accumulator = accumulator[final_samples:]
+        return out
+
+    def _take_final(self, samples: np.ndarray, start_sample: int, end_sample: int | None) -> np.ndarray:
+        """Keep the part of ``samples`` (starting at absolute ``start_sample``) in [samples_out, end)."""
+        skip = max(0, self.samples_out - start_sample)
+        stop = samples.size if end_sample is None else max(skip, min(samples.size, end_sample - start_sample))
+        out = samples[skip:stop].astype(np.float32)
+        self.samples_out += out.size
+        return out
+
+    # -- window normalisation -------------------------------------------------------------
+
+    def _window_square_sum(self, start_sample: int, length: int, last_frame: int | None = None) -> np.ndarray:
+        """Σₙ w²(t − n·hop + N/2) at absolute samples t in [start, start + length), float32.
+
+        Sums frames 0 ≤ n ≤ ``last_frame`` (every frame that can exist when ``None``): the
+        least-squares inverse STFT divides the overlap-add by this.
+        """
+        half = self.window_samples // 2
+        first = max(0, -(-(start_sample - half) // self.hop_samples))
+        last = (start_sample + length - 1 + half) // self.hop_samples
+        if last_frame is not None:
+            last = min(last, last_frame)
+        out = np.zeros(length + 2 * self.window_samples, dtype=np.float32)
+        if last >= first:
+            squares = np.tile(self._window**2, (last - first + 1, 1))
+            offset = first * self.hop_samples - half - start_sample + self.window_samples
+            kernels.overlap_add(squares, self.hop_samples, out[offset:])
+        wss = out[self.window_samples : self.window_samples + length]
+        return np.maximum(wss, _MIN_WINDOW_SQUARE_SUM)

@@ -1,0 +1,148 @@
+"""The stitcher: spectrogram chunks in, one continuous PCM stream with absolute positions out.
+
+Sans-I/O (as python-websockets' protocol): no thread, clock, torch or socket in here. Feed
+:meth:`Stitcher.push` one chunk at a time (any width); each call returns the samples that
+became final, tagged with the absolute position of the first one. :meth:`Stitcher.flush`
+ends the stream.
+
+Per chunk:
+
+1. **Level at the join.** A model image is normalised to its own maximum, so its absolute
+   level is unknown. Its first ``join_columns`` are compared with the previous chunk's last
+   ones, band by band, and one gain for the whole chunk makes the level continuous across the
+   join (matching their mel energy, clamped to ±``max_join_db``).
+   The shape of the music inside the chunk is untouched. Chunks whose image states its
+   absolute level (``max_value``) are taken as they are.
+2. **Mel → linear** with :class:`riffcast.dsp.mel.MelInverter`.
+3. **Phase** with :class:`riffcast.dsp.phase.PhaseStream`, which carries phase and the
+   overlap-add tail across the boundary.
+4. **Level stage** (:mod:`riffcast.dsp.level`): slow rider and peak limiter.
+
+Latency: ``latency_samples`` = phase look-ahead + limiter look-ahead = 4410 + 128 samples
+(103 ms) with the defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from riffcast.codec import SpectrogramChunk
+from riffcast.dsp.level import LevelSettings, LevelStage
+from riffcast.dsp.mel import MelInverter
+from riffcast.dsp.phase import PhaseStream
+from riffcast.params import RIFFUSION_V1, SpectrogramParams
+
+# Absolute mel maximum given to a first chunk of unknown level: about what music peaking
+# near −6 dBFS produces. The rider takes the stream to its target level from there.
+UNKNOWN_LEVEL_MEL_MAX = 150.0
+
+
+@dataclass(frozen=True)
+class PcmBlock:
+    """Final samples: ``samples[i]`` is sample ``position + i`` of the stream (float32, mono)."""
+
+    position: int
+    samples: np.ndarray
+
+    @property
+    def end(self) -> int:
+        return self.position + int(self.samples.size)
+
+
+class Stitcher:
+    """Stitch spectrogram chunks into one seamless stream (see the module docstring)."""
+
+    def __init__(
+        self,
+        params: SpectrogramParams = RIFFUSION_V1,
+        *,
+        iterations: int = 8,
+        lookahead_frames: int = 4,
+        level: LevelSettings | None = LevelSettings(),
+        join_columns: int = 200,
+        max_join_db: float = 18.0,
+    ) -> None:
+        self.params = params
+        self.join_columns = join_columns
+        self.max_join_db = max_join_db
+        self._inverter = MelInverter(params)
+        self._phase = PhaseStream(
+            window_samples=params.window_samples,
+            hop_samples=params.hop_samples,
+            iterations=iterations,
+            lookahead_frames=lookahead_frames,
+            active_bins=self._inverter.active_bins,
+        )
+        self._level = LevelStage(params.sample_rate, level) if level is not None else None
+        self._delay_to_drop = self._level.latency_samples if self._level else 0
+        self._tail_mel: np.ndarray | None = None  # last columns of the previous chunk, its own scale
+        self._gain_db = 0.0  # gain of the previous chunk from its scale to the stream's
+        self._position = 0
+        self.chunks_in = 0
+        self.join_gains_db: list[float] = []
+
+    @property
+    def latency_samples(self) -> int:
+        """Samples held back behind the end of the pushed columns."""
+        limiter = self._level.latency_samples if self._level else 0
+        return self._phase.latency_samples + limiter
+
+    def push(self, chunk: SpectrogramChunk) -> PcmBlock:
+        """Add one chunk; return the samples that became final."""
+        mel = np.asarray(chunk.mel, dtype=np.float32)
+        if mel.ndim != 2 or mel.shape[0] != self.params.n_mels or mel.shape[1] == 0:
+            raise ValueError(f"chunk mel must have shape ({self.params.n_mels}, columns ≥ 1), got {mel.shape}")
+        if not np.all(np.isfinite(mel)) or np.any(mel < 0):
+            raise ValueError("chunk mel must be finite and non-negative")
+        self._gain_db = self._chunk_gain_db(mel, chunk.max_value)
+        self._tail_mel = mel[:, -self.join_columns :].copy()
+        self.chunks_in += 1
+        absolute = mel * np.float32(10.0 ** (self._gain_db / 20.0))
+        return self._emit(self._phase.push(self._inverter(absolute)))
+
+    def flush(self) -> PcmBlock:
+        """End of stream: return every remaining sample (the stream is then
+        ``columns × hop_samples`` samples long)."""
+        return self._emit(self._phase.flush(), final=True)
+
+    def _chunk_gain_db(self, mel: np.ndarray, max_value: float | None) -> float:
+        """Gain (dB) that takes this chunk's pixel scale to the stream's absolute level."""
+        if max_value is not None:
+            return float(20.0 * np.log10(max_value))
+        if self._tail_mel is None:
+            peak = float(mel.max())
+            return float(20.0 * np.log10(UNKNOWN_LEVEL_MEL_MAX / peak)) if peak > 0 else 0.0
+        change_db = join_gain_db(self._tail_mel, mel[:, : self.join_columns], self.max_join_db)
+        self.join_gains_db.append(change_db)
+        return self._gain_db + change_db
+
+    def _emit(self, samples: np.ndarray, *, final: bool = False) -> PcmBlock:
+        if self._level is not None:
+            samples = self._level.process(samples)
+            if final:
+                samples = np.concatenate([samples, self._level.flush()])
+            # Drop the limiter's initial delay so position 0 is the stream's first sample.
+            drop = min(samples.size, self._delay_to_drop)
+            self._delay_to_drop -= drop
+            samples = samples[drop:]
+        block = PcmBlock(self._position, samples.astype(np.float32))
+        self._position = block.end
+        return block
+
+
+def join_gain_db(before: np.ndarray, after: np.ndarray, max_db: float) -> float:
+    """Gain (dB) for ``after`` so its level continues ``before`` across a join.
+
+    before, after: (n_mels, columns) mel magnitude just before and just after the join, each
+    on its own image's scale. The gain matches their mel energy (Σ mel²), clamped to
+    ±``max_db``; 0 when either side is silent. Over 2 s each side (the default
+    ``join_columns``) it recovers the true scale of consecutive chunks of synthetic music to
+    0.7 dB rms, where per-band or percentile estimators did 1.1–1.9 dB (see the tests).
+    """
+    energy_before = float(np.sum(np.square(before, dtype=np.float64)))
+    energy_after = float(np.sum(np.square(after, dtype=np.float64)))
+    if energy_before <= 0.0 or energy_after <= 0.0:
+        return 0.0
+    return float(np.clip(10.0 * np.log10(energy_before / energy_after), -max_db, max_db))
