@@ -1,7 +1,7 @@
 """Output level stage: slow gain riding, then a look-ahead peak limiter. Streaming, in place.
 
-The rider follows a mean-square estimate with a long time constant (``rider_time_s``, 8 s by
-default) and moves its gain towards ``target_rms`` at most ``max_slew_db_per_s``, never
+The rider follows a mean-square estimate over a long window (``rider_time_s``, 8 s by
+default; a plain running mean until that much has been heard) and moves its gain towards ``target_rms`` at most ``max_slew_db_per_s``, never
 by more than ``max_gain_db`` either way and not at all below ``gate_rms`` (silence is
 not boosted). It evens out the slow drift of a generated stream without touching its beat:
 over one bar it changes the level by a fraction of a decibel.
@@ -36,7 +36,7 @@ class LevelSettings:
 
 @njit(cache=True, nogil=True)
 def _level_kernel(
-    x, out, state, delay, required, envelope, mean_coef, slew_per_sample, target_sq,
+    x, out, state, delay, required, envelope, mean_window, slew_per_sample, target_sq,
     gate_sq, gain_floor, gain_ceiling, ceiling, release_coef,
 ):
     # state: [mean_square, rider_gain, box_sum, write_index, samples_seen]
@@ -49,7 +49,8 @@ def _level_kernel(
     seen = state[4]
     for n in range(x.shape[0]):
         sample = x[n]
-        mean_sq += (1.0 - mean_coef) * (sample * sample - mean_sq)
+        # Running mean until the rider's window has filled, then a one-pole average.
+        mean_sq += (sample * sample - mean_sq) / min(seen + 1.0, mean_window)
         if mean_sq > gate_sq:
             wanted = min(max(np.sqrt(target_sq / mean_sq), gain_floor), gain_ceiling)
             if wanted > gain:
@@ -94,13 +95,13 @@ class LevelStage:
         self.settings = settings or LevelSettings()
         s = self.settings
         self.latency_samples = s.lookahead_samples
-        self._mean_coef = float(np.exp(-1.0 / (s.rider_time_s * sample_rate)))
+        self._mean_window = float(s.rider_time_s * sample_rate)
         self._slew = float(10.0 ** (s.max_slew_db_per_s / 20.0 / sample_rate))
         self._release = float(np.exp(-1.0 / (s.release_s * sample_rate)))
         self._gain_floor = float(10.0 ** (-s.max_gain_db / 20.0))
         self._gain_ceiling = float(10.0 ** (s.max_gain_db / 20.0))
         window = s.lookahead_samples + 1
-        self._state = np.array([s.target_rms**2, 1.0, float(window), 0.0, 0.0])
+        self._state = np.array([0.0, 1.0, float(window), 0.0, 0.0])
         self._delay = np.zeros(s.lookahead_samples)
         self._required = np.ones(window)
         self._envelope = np.ones(window)
@@ -116,7 +117,7 @@ class LevelStage:
         s = self.settings
         _level_kernel(
             x, out, self._state, self._delay, self._required, self._envelope,
-            self._mean_coef, self._slew, s.target_rms**2, s.gate_rms**2,
+            self._mean_window, self._slew, s.target_rms**2, s.gate_rms**2,
             self._gain_floor, self._gain_ceiling, s.ceiling, self._release,
         )
         return out.astype(np.float32)
