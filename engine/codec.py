@@ -58,16 +58,22 @@ class SpectrogramChunk:
 
 
 def audio_to_mel(audio: np.ndarray, params: SpectrogramParams) -> np.ndarray:
-    """Mono audio (samples,) at ``params.sample_rate`` → absolute mel magnitude (n_mels, frames)."""
-    magnitude = magnitude_spectrogram(audio, params)
+    """Mono audio (samples,) at ``params.sample_rate`` → absolute mel magnitude (n_mels, columns).
+
+    One column per ``hop_samples`` of audio (``ceil(samples / hop)``), so 5.12 s is exactly
+    one 512-column image and decoding gives back the length rounded up to a hop. (The
+    centered STFT has one frame more, centred on the very last sample; it is dropped.)
+    """
+    columns = max(1, -(-np.asarray(audio).size // params.hop_samples))
+    magnitude = magnitude_spectrogram(audio, params)[:, :columns]
     return (riffusion_filterbank(params).astype(np.float32) @ magnitude).astype(np.float32)
 
 
 def split_chunks(mel: np.ndarray, params: SpectrogramParams) -> list[np.ndarray]:
-    """Cut (n_mels, frames) into full chunks of ``params.chunk_columns``, in time order.
+    """Cut (n_mels, frames) into chunks of ``params.chunk_columns``, in time order.
 
-    The last one is padded with silence to full width; its real width is kept by
-    :func:`image_from_mel` in the image so decoding drops the padding again.
+    The last one may be narrower; :func:`image_from_mel` pads it with silence to full width
+    and records its real width, so decoding drops the padding again.
     """
     width = params.chunk_columns
     chunks = []

@@ -16,7 +16,7 @@ from riffcast.demo_music import render_demo_song
 from riffcast.params import RIFFUSION_V1 as P
 
 SR = P.sample_rate
-LONG_SONG_S = 12.0  # 48 kHz stereo → 529 200 samples at 44.1 kHz → 1201 columns → 3 images
+LONG_SONG_S = 12.0  # 48 kHz stereo → 529 200 samples at 44.1 kHz → 1200 columns → 3 images
 LONG_SONG_IMAGES = ["OUT-000.png", "OUT-001.png", "OUT-002.png"]
 
 
@@ -109,13 +109,13 @@ def test_encode_long_audio_writes_numbered_images(encoded: Path) -> None:
             assert image.size == (512, 512)
             assert image.mode == "RGB"
     with Image.open(encoded / "OUT-002.png") as last:
-        assert last.info["riffcast:valid_columns"] == str(1201 - 2 * 512)
+        assert last.info["riffcast:valid_columns"] == str(1200 - 2 * 512)
 
 
 def test_decode_writes_stitched_mono_wav(decoded: Path) -> None:
     info = soundfile.info(decoded)
     assert (info.samplerate, info.channels) == (SR, 1)
-    assert info.frames == 1201 * P.hop_samples
+    assert info.frames == 1200 * P.hop_samples
     samples, _ = soundfile.read(decoded, dtype="float32")
     assert np.max(np.abs(samples)) <= 0.9
     assert np.sqrt(np.mean(samples**2)) > 0.01  # not silent
@@ -136,14 +136,9 @@ def test_console_script_encodes_short_audio_to_one_image(tmp_path: Path) -> None
     assert new_files(tmp_path, before) == ["OUT.png"]
     with Image.open(tmp_path / "OUT.png") as image:
         assert image.size == (512, 512)
-        assert image.info["riffcast:valid_columns"] == str(1 + 3 * SR // P.hop_samples)
+        assert image.info["riffcast:valid_columns"] == str(3 * SR // P.hop_samples)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="package bug: exactly 5.12 s (225 792 samples) gives 513 centered STFT frames, so "
-    "encode writes OUT-000.png plus a 1-column OUT-001.png instead of OUT.png",
-)
 def test_encode_exactly_one_chunk_of_audio_gives_one_image(tmp_path: Path) -> None:
     write_song(tmp_path / "exact.wav", P.chunk_seconds, rate=SR, stereo=False)
     before = snapshot(tmp_path)

@@ -34,10 +34,10 @@ def magnitude_spectrogram(
     if audio.ndim != 1:
         raise ValueError(f"audio must be mono, shape (samples,), got {audio.shape}")
     half = params.window_samples // 2
-    if audio.size <= half:
+    frames_total = frame_count(audio.size, params.hop_samples)
+    if audio.size <= half:  # reflect padding needs more samples than it pads
         audio = np.pad(audio, (0, half + 1 - audio.size))
     padded = np.pad(audio, half, mode="reflect")
-    frames_total = frame_count(audio.size, params.hop_samples)
     window = hann_window(params.window_samples)
     windows = np.lib.stride_tricks.sliding_window_view(padded, params.window_samples)
     out = np.empty((fft_size // 2 + 1, frames_total), dtype=np.float32)
