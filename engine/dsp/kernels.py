@@ -60,41 +60,36 @@ def fgla_step(
                 coefficients[i, m] = target[i, m]
 
 
-@njit(cache=True, nogil=True)
-def _heap_push(keys, items, size, key, item):
-    i = size
-    keys[i] = key
-    items[i] = item
-    while i > 0:
-        parent = (i - 1) >> 1
-        if keys[parent] >= keys[i]:
-            break
-        keys[parent], keys[i] = keys[i], keys[parent]
-        items[parent], items[i] = items[i], items[parent]
-        i = parent
-    return size + 1
+# RTPGHI visits coefficients loudest first. A bucket queue on the log magnitude (buckets of
+# 1/_BUCKETS_PER_NEPER nepers, last in first out within a bucket) keeps that order to within
+# 0.04 dB at O(1) per operation, where a binary heap cost O(log n) and most of the kernel's time.
+_BUCKETS_PER_NEPER = 200.0
 
 
 @njit(cache=True, nogil=True)
-def _heap_pop(keys, items, size):
-    item = items[0]
-    size -= 1
-    keys[0] = keys[size]
-    items[0] = items[size]
-    i = 0
-    while True:
-        left = 2 * i + 1
-        if left >= size:
-            break
-        child = left
-        if left + 1 < size and keys[left + 1] > keys[left]:
-            child = left + 1
-        if keys[i] >= keys[child]:
-            break
-        keys[child], keys[i] = keys[i], keys[child]
-        items[child], items[i] = items[i], items[child]
-        i = child
-    return item, size
+def _bucket_of(key, top, n_buckets):
+    b = int((top - key) * _BUCKETS_PER_NEPER)
+    return min(max(b, 0), n_buckets - 1)
+
+
+@njit(cache=True, nogil=True)
+def _queue_push(heads, links, item, bucket, cursor):
+    links[item] = heads[bucket]
+    heads[bucket] = item
+    return min(cursor, bucket)
+
+
+@njit(cache=True, nogil=True)
+def _queue_pop(heads, links, cursor):
+    """Pop from the loudest non-empty bucket at or after ``cursor``: (item, cursor), item −1 if empty."""
+    n_buckets = heads.shape[0]
+    while cursor < n_buckets and heads[cursor] < 0:
+        cursor += 1
+    if cursor == n_buckets:
+        return -1, cursor
+    item = heads[cursor]
+    heads[cursor] = links[item]
+    return item, cursor
 
 
 @njit(cache=True, nogil=True)
@@ -129,8 +124,9 @@ def rtpghi(
     """
     n_rows, n_bins = log_mag.shape
     n_frames = n_rows - 2
-    keys = np.empty(2 * n_bins)
-    items = np.empty(2 * n_bins, dtype=np.int64)
+    n_buckets = int(-log_tolerance * _BUCKETS_PER_NEPER) + 2
+    heads = np.empty(n_buckets, dtype=np.int64)
+    links = np.empty(2 * n_bins, dtype=np.int64)
     prev_phase = start_phase.copy()
     prev_tgrad = np.empty(n_bins)
     cur_tgrad = np.empty(n_bins)
@@ -147,23 +143,25 @@ def rtpghi(
         for m in range(n_bins):
             fgrad[m] = nxt[m] - prev[m]
         use_prev = has_start or f > 0
-        floor = cur.max()
+        top = cur.max()
         if use_prev:
-            floor = max(floor, prev.max())
-        floor += log_tolerance
+            top = max(top, prev.max())
+        floor = top + log_tolerance
         remaining = 0
         for m in range(n_bins):
             phase[m] = 0.0
             done[m] = cur[m] <= floor
             if not done[m]:
                 remaining += 1
-        size = 0
+        heads[:] = -1
+        cursor = n_buckets
         if use_prev:
             for m in range(n_bins):
                 if prev[m] > floor:
-                    size = _heap_push(keys, items, size, prev[m], m)
+                    cursor = _queue_push(heads, links, m, _bucket_of(prev[m], top, n_buckets), cursor)
         while remaining > 0:
-            if size == 0:
+            item, cursor = _queue_pop(heads, links, cursor)
+            if item < 0:
                 best = -1
                 for m in range(n_bins):
                     if not done[m] and (best < 0 or cur[m] > cur[best]):
@@ -172,16 +170,15 @@ def rtpghi(
                     phase[best] = prev_phase[best] + 0.5 * hop * (prev_tgrad[best] + cur_tgrad[best])
                 done[best] = True
                 remaining -= 1
-                size = _heap_push(keys, items, size, cur[best], n_bins + best)
+                cursor = _queue_push(heads, links, n_bins + best, _bucket_of(cur[best], top, n_buckets), cursor)
                 continue
-            item, size = _heap_pop(keys, items, size)
             if item < n_bins:
                 m = item
                 if not done[m]:
                     phase[m] = prev_phase[m] + 0.5 * hop * (prev_tgrad[m] + cur_tgrad[m])
                     done[m] = True
                     remaining -= 1
-                    size = _heap_push(keys, items, size, cur[m], n_bins + m)
+                    cursor = _queue_push(heads, links, n_bins + m, _bucket_of(cur[m], top, n_buckets), cursor)
             else:
                 m = item - n_bins
                 for neighbour in (m - 1, m + 1):
@@ -190,7 +187,9 @@ def rtpghi(
                         phase[neighbour] = phase[m] + (step if neighbour > m else -step)
                         done[neighbour] = True
                         remaining -= 1
-                        size = _heap_push(keys, items, size, cur[neighbour], n_bins + neighbour)
+                        cursor = _queue_push(
+                            heads, links, n_bins + neighbour, _bucket_of(cur[neighbour], top, n_buckets), cursor
+                        )
         for m in range(n_bins):
             phase[m] = (phase[m] + np.pi) % _TWO_PI - np.pi
             prev_phase[m] = phase[m]

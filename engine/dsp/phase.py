@@ -54,6 +54,9 @@ class PhaseStream:
     active_bins : int or None
         Only bins below this index carry energy (1001 for Riffusion: nothing above 10 kHz);
         the rest are taken as zero and skipped. ``None``: all bins.
+    fft_workers : int
+        Threads for the batched FFTs (scipy's ``workers``; −1: every core). Each frame's FFT
+        is computed the same way whatever the number, so the output does not change.
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class PhaseStream:
         momentum: float = 0.99,
         tolerance: float = 1e-5,
         active_bins: int | None = None,
+        fft_workers: int = -1,
     ) -> None:
         if window_samples % 2 or window_samples % hop_samples:
             raise ValueError("window_samples must be even and a multiple of hop_samples")
@@ -76,6 +80,7 @@ class PhaseStream:
         self.lookahead_frames = lookahead_frames
         self.iterations = iterations
         self.momentum = momentum
+        self.fft_workers = fft_workers
         self._log_tolerance = float(np.log(tolerance))
         self._lambda = HANN_GAUSSIAN_LAMBDA * window_samples**2
         self._window = hann_window(window_samples).astype(np.float32)
@@ -150,7 +155,8 @@ class PhaseStream:
         wss = self._window_square_sum(start_sample, segment, self._first_frame + frames - 1)
         fixed = np.zeros(segment, dtype=np.float32)
         fixed[: self._accumulator.size] = self._accumulator
-        coefficients = self._refine(self._coefficients[:frames], self._magnitude[:frames], fixed, wss)
+        zero_index = max(0, -start_sample)
+        coefficients = self._refine(self._coefficients[:frames], self._magnitude[:frames], fixed, wss, zero_index)
         self._coefficients[:frames] = coefficients
         return self._commit(commit_frames, start_sample, wss)
 
@@ -183,32 +189,44 @@ class PhaseStream:
         target: np.ndarray,
         fixed: np.ndarray,
         wss: np.ndarray,
+        zero_index: int,
     ) -> np.ndarray:
-        """Fast Griffin-Lim on (F, bins) coefficients with the committed part ``fixed`` held."""
+        """Fast Griffin-Lim on (F, bins) coefficients with the committed part ``fixed`` held.
+
+        ``zero_index``: index of stream sample 0 in the segment when the segment starts before
+        it (the first round), else 0.
+        """
         coefficients = coefficients.copy()
         previous = np.empty_like(coefficients)
         frames = np.empty((coefficients.shape[0], self.window_samples), dtype=np.float32)
         for iteration in range(self.iterations):
             signal = fixed.copy()
-            time_frames = scipy.fft.irfft(coefficients, n=self.window_samples, axis=1)
+            time_frames = scipy.fft.irfft(coefficients, n=self.window_samples, axis=1, workers=self.fft_workers)
             kernels.overlap_add(time_frames * self._window, self.hop_samples, signal)
+            _fold_reflection(signal, zero_index)
             signal /= wss
+            _mirror_reflection(signal, zero_index)
             kernels.windowed_frames(signal, self._window, self.hop_samples, frames)
-            rebuilt = scipy.fft.rfft(frames, axis=1)[:, : self.active_bins]
+            rebuilt = scipy.fft.rfft(frames, axis=1, workers=self.fft_workers)[:, : self.active_bins]
             if iteration == 0:
                 previous[:] = rebuilt
             kernels.fgla_step(rebuilt, previous, target, np.float32(self.momentum), coefficients)
         return coefficients
 
     def _commit(self, commit_frames: int, start_sample: int, wss: np.ndarray) -> np.ndarray:
-        # wss of the final samples is complete: every frame covering them is committed.
-        """Overlap-add the first frames of the window and hand out the samples now final."""
+        """Overlap-add the first frames of the window and hand out the samples now final.
+
+        The window-square sum of the final samples is complete: every frame covering them
+        is committed.
+        """
         committed = self._coefficients[:commit_frames]
-        time_frames = scipy.fft.irfft(committed, n=self.window_samples, axis=1) * self._window
+        time_frames = scipy.fft.irfft(committed, n=self.window_samples, axis=1, workers=self.fft_workers)
+        time_frames *= self._window
         span = (commit_frames - 1) * self.hop_samples + self.window_samples
         accumulator = np.zeros(span, dtype=np.float32)
         accumulator[: self._accumulator.size] = self._accumulator
         kernels.overlap_add(time_frames.astype(np.float32), self.hop_samples, accumulator)
+        _fold_reflection(accumulator, max(0, -start_sample))
         final_samples = commit_frames * self.hop_samples
         ready = accumulator[:final_samples] / wss[:final_samples]
         out = self._take_final(ready, start_sample, None)
@@ -236,17 +254,43 @@ class PhaseStream:
         """Σₙ w²(t − n·hop + N/2) at absolute samples t in [start, start + length), float32.
 
         Sums frames 0 ≤ n ≤ ``last_frame`` (every frame that can exist when ``None``): the
-        least-squares inverse STFT divides the overlap-add by this.
+        least-squares inverse STFT divides the overlap-add by this. Near the stream start the
+        parts of frames before sample 0 are folded onto the samples they mirror.
         """
         half = self.window_samples // 2
-        first = max(0, -(-(start_sample - half) // self.hop_samples))
-        last = (start_sample + length - 1 + half) // self.hop_samples
+        low = min(start_sample, -half) if start_sample < half else start_sample
+        high = start_sample + length
+        first = max(0, -(-(low - half) // self.hop_samples))
+        last = (high - 1 + half) // self.hop_samples
         if last_frame is not None:
             last = min(last, last_frame)
-        out = np.zeros(length + 2 * self.window_samples, dtype=np.float32)
+        out = np.zeros(high - low + 2 * self.window_samples, dtype=np.float32)
         if last >= first:
             squares = np.tile(self._window**2, (last - first + 1, 1))
-            offset = first * self.hop_samples - half - start_sample + self.window_samples
+            offset = first * self.hop_samples - half - low + self.window_samples
             kernels.overlap_add(squares, self.hop_samples, out[offset:])
-        wss = out[self.window_samples : self.window_samples + length]
+        wss = out[self.window_samples : self.window_samples + high - low]
+        _fold_reflection(wss, max(0, -low))
+        wss = wss[start_sample - low :]
         return np.maximum(wss, _MIN_WINDOW_SQUARE_SUM)
+
+
+def _fold_reflection(signal: np.ndarray, zero_index: int) -> None:
+    """Move what lies before stream sample 0 onto the samples it mirrors, in place.
+
+    The centered STFT pads the start of the stream by reflection (x[−t] = x[t]), so the part
+    of an early frame before sample 0 belongs to sample t. ``signal[zero_index]`` is sample 0.
+    """
+    mirrored = min(zero_index, signal.size - zero_index - 1)
+    if zero_index <= 0:
+        return
+    if mirrored > 0:
+        signal[zero_index + 1 : zero_index + 1 + mirrored] += signal[zero_index - mirrored : zero_index][::-1]
+    signal[:zero_index] = 0.0
+
+
+def _mirror_reflection(signal: np.ndarray, zero_index: int) -> None:
+    """Fill the samples before stream sample 0 with their reflection, x[−t] = x[t], in place."""
+    mirrored = min(zero_index, signal.size - zero_index - 1)
+    if mirrored > 0:
+        signal[zero_index - mirrored : zero_index] = signal[zero_index + 1 : zero_index + 1 + mirrored][::-1]
