@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from helpers import magnitude_below_10k, spectral_convergence_db
-from riffcast.codec import SpectrogramChunk
+from riffcast.codec import SpectrogramChunk, audio_to_mel
+from riffcast.demo_music import render_demo_song
 from riffcast.stitcher import Stitcher, join_gain_db
 
 
@@ -76,10 +77,33 @@ def test_unknown_levels_are_reconciled_at_joins(music_mel):
 
 def test_join_gain_matches_energy_and_is_clamped():
     rng = np.random.default_rng(0)
-    before = rng.random((512, 200))
+    before = np.tile(rng.random((512, 1)), (1, 400))  # steady: the same column throughout
     assert join_gain_db(before, before / 2.0, 18.0) == pytest.approx(20 * np.log10(2.0))
     assert join_gain_db(before, before / 1000.0, 18.0) == 18.0
     assert join_gain_db(before, np.zeros_like(before), 18.0) == 0.0
+
+
+def test_join_gain_keeps_a_crescendo_through_the_join():
+    """A level rising 3 dB per second on both sides: the gain continues the line, not the mean."""
+    column = np.random.default_rng(1).random((512, 1))
+    seconds = np.arange(-400, 400) / 100.0
+    ramp = column * 10 ** (3.0 * seconds / 20.0)
+    before, after = ramp[:, :400], ramp[:, 400:] / 4.0  # the second image is 12 dB too quiet
+    assert join_gain_db(before, after, 18.0) == pytest.approx(20 * np.log10(4.0), abs=0.05)
+
+
+def test_join_gain_recovers_the_scale_of_music_chunks(params):
+    """Consecutive chunks of music with a ±6 dB swell, each normalised: scale back to < 1 dB rms."""
+    errors = []
+    for seed in (0, 1):
+        music = render_demo_song(20.48, seed=seed, tempo_bpm=95.0 + 10 * seed)
+        t = np.arange(music.size) / params.sample_rate
+        mel = audio_to_mel(music * 10 ** (6 * np.sin(2 * np.pi * t / 24 + seed) / 20), params)
+        for k in range(1, 4):
+            before, after = mel[:, 512 * (k - 1) : 512 * k], mel[:, 512 * k : 512 * (k + 1)]
+            true_db = 20 * np.log10(after.max() / before.max())
+            errors.append(join_gain_db(before / before.max(), after / after.max(), 18.0) - true_db)
+    assert np.sqrt(np.mean(np.square(errors))) < 1.0
 
 
 def test_level_stage_keeps_peaks_under_the_ceiling(music_mel):

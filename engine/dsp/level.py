@@ -1,10 +1,11 @@
 """Output level stage: slow gain riding, then a look-ahead peak limiter. Streaming, in place.
 
-The rider follows a mean-square estimate over a long window (``rider_time_s``, 8 s by
-default; a plain running mean until that much has been heard) and moves its gain towards ``target_rms`` at most ``max_slew_db_per_s``, never
-by more than ``max_gain_db`` either way and not at all below ``gate_rms`` (silence is
-not boosted). It evens out the slow drift of a generated stream without touching its beat:
-over one bar it changes the level by a fraction of a decibel.
+The rider follows a mean-square estimate over a long window (``rider_time_s``, 30 s by
+default; a plain running mean until that much has been heard) and moves its gain towards
+``target_rms`` at most ``max_slew_db_per_s`` (0.1 dB/s: 6 dB a minute), never by more than
+``max_gain_db`` either way and not at all below ``gate_rms`` (silence is not boosted). It
+evens out the slow drift of a generated stream over minutes without touching its phrasing:
+across a join (3 s each side) it moves the level by at most 0.6 dB.
 
 The limiter guarantees ``|y| ≤ ceiling``: for each output sample it takes the smallest
 gain any sample within ``lookahead_samples`` needs, lets that gain recover with a one-pole
@@ -25,8 +26,8 @@ class LevelSettings:
     """Parameters of the level stage (levels in linear full-scale units)."""
 
     target_rms: float = 0.1  # −20 dBFS
-    rider_time_s: float = 8.0
-    max_slew_db_per_s: float = 1.5
+    rider_time_s: float = 30.0
+    max_slew_db_per_s: float = 0.1
     max_gain_db: float = 12.0
     gate_rms: float = 0.003  # −50 dBFS
     ceiling: float = 0.89  # −1 dBFS
