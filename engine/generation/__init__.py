@@ -1,0 +1,1 @@
+"""Music generation: generators paint spectrogram images for the producer to stitch."""
