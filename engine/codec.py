@@ -93,10 +93,7 @@ def image_from_mel(mel: np.ndarray, params: SpectrogramParams) -> Image.Image:
     if valid_columns < params.chunk_columns:
         mel = np.pad(mel, ((0, 0), (0, params.chunk_columns - valid_columns)))
     max_value = float(np.max(mel))
-    scaled = mel / max_value if max_value > 0 else np.zeros_like(mel)
-    pixels = np.round(255.0 - 255.0 * np.power(np.clip(scaled, 0.0, 1.0), params.image_power))
-    grey = pixels.astype(np.uint8)[::-1]  # low frequencies at the bottom
-    image = Image.fromarray(grey, mode="L").convert("RGB")
+    image = Image.fromarray(pixels_from_mel(mel, params), mode="L").convert("RGB")
     exif = image.getexif()
     exif[EXIF_SAMPLE_RATE] = params.sample_rate
     exif[EXIF_STEREO] = False
@@ -150,14 +147,30 @@ def chunk_from_image(image: Image.Image, params: SpectrogramParams) -> Spectrogr
     exif = image.getexif()
     _check_parameters(exif, params)
     rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
-    grey = rgb.mean(axis=2)[::-1]  # low frequencies back at row 0
-    mel = np.power((255.0 - grey) / 255.0, 1.0 / params.image_power).astype(np.float32)
+    mel = mel_from_pixels(rgb.mean(axis=2), params)
     valid = image.info.get(PNG_TEXT_VALID_COLUMNS)
     if valid is not None and str(valid).isdigit() and 0 < int(valid) <= mel.shape[1]:
         mel = mel[:, : int(valid)]
     max_value = exif.get(EXIF_MAX_VALUE)
     known = float(max_value) if isinstance(max_value, (int, float)) and max_value > 0 else None
     return SpectrogramChunk(mel=np.ascontiguousarray(mel), max_value=known)
+
+
+def mel_from_pixels(pixels: np.ndarray, params: SpectrogramParams) -> np.ndarray:
+    """Greyscale pixels (n_mels, columns) in image orientation → mel (n_mels, columns), float32.
+
+    Row 0 of the result is the lowest band; the image's black level is 1.0.
+    """
+    grey = np.asarray(pixels, dtype=np.float32)[::-1]
+    return np.ascontiguousarray(np.power((255.0 - grey) / 255.0, 1.0 / params.image_power), dtype=np.float32)
+
+
+def pixels_from_mel(mel: np.ndarray, params: SpectrogramParams) -> np.ndarray:
+    """Mel (n_mels, columns) → greyscale uint8 pixels in image orientation, normalised to its max."""
+    max_value = float(np.max(mel))
+    scaled = mel / max_value if max_value > 0 else np.zeros_like(mel)
+    pixels = np.round(255.0 - 255.0 * np.power(np.clip(scaled, 0.0, 1.0), params.image_power))
+    return pixels.astype(np.uint8)[::-1].copy()
 
 
 def _check_parameters(exif: Image.Exif, params: SpectrogramParams) -> None:

@@ -1,0 +1,188 @@
+"""The producer: asks a generator for chunk after chunk along the walk, and survives it.
+
+:class:`ChunkProducer` is synchronous and deterministic (``riffcast render`` drives it as fast
+as it can); :class:`ProducerThread` runs one in the background, keeps a lead of chunks
+ahead of playback, applies steering at the next chunk and interrupts a chunk whose target
+has been superseded.
+
+Faults: a generation that raises or returns a NaN-born or blank image is retried once, then
+replaced by the last good chunk again (the stitcher joins it like any other) and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from riffcast.generation.types import ChunkRequest, Generator, Interrupted, PaintedChunk, Target
+from riffcast.walk import Step, Walk
+
+log = logging.getLogger(__name__)
+
+BLANK_SPREAD = 2  # an image whose pixels span fewer levels than this is blank
+
+
+@dataclass(frozen=True)
+class ProducedChunk:
+    """A painted chunk with its place in the stream.
+
+    image: (512, 512) uint8 greyscale, Riffusion's convention.
+    fallback: True when generation failed and this repeats the last good chunk.
+    """
+
+    index: int
+    step: Step
+    image: np.ndarray
+    fallback: bool = False
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ProducerCounters:
+    chunks: int = 0
+    retries: int = 0
+    fallbacks: int = 0
+    interrupted: int = 0
+
+
+class ChunkProducer:
+    """Paint the stream chunk by chunk: ``next_chunk()`` → :class:`ProducedChunk`."""
+
+    def __init__(
+        self,
+        generator: Generator,
+        target: Target,
+        seed_image: np.ndarray,
+        *,
+        transition_chunks: int = 4,
+    ) -> None:
+        self.generator = generator
+        self.walk = Walk(target, transition_chunks=transition_chunks)
+        self.seed_image = seed_image
+        self.counters = ProducerCounters()
+        self._index = 0
+        self._last_good: np.ndarray | None = None
+
+    def next_chunk(self, should_stop: Callable[[], bool] = lambda: False) -> ProducedChunk:
+        """Paint the next chunk. Raises :class:`Interrupted` (and does not advance) when
+        ``should_stop()`` turns true while painting."""
+        step = self.walk.peek()
+        request = ChunkRequest(step.start, step.end, step.alpha, self.seed_image, index=self._index)
+        try:
+            painted = self._paint_with_retry(request, should_stop)
+        except Interrupted:
+            self.counters.interrupted += 1
+            raise
+        self.walk.advance()
+        fallback = painted is None
+        if fallback:
+            self.counters.fallbacks += 1
+            image = self._last_good if self._last_good is not None else self.seed_image
+            painted = PaintedChunk(image)
+        else:
+            self._last_good = painted.image
+        chunk = ProducedChunk(self._index, step, painted.image, fallback, painted.timings_s)
+        self._index += 1
+        self.counters.chunks += 1
+        return chunk
+
+    def _paint_with_retry(self, request: ChunkRequest, should_stop: Callable[[], bool]) -> PaintedChunk | None:
+        for attempt in (1, 2):
+            try:
+                painted = self.generator.paint(request, should_stop)
+                problem = image_problem(painted.image, request.init_image.shape)
+                if problem is None:
+                    return painted
+                log.warning("chunk %d, attempt %d: %s", request.index, attempt, problem)
+            except Interrupted:
+                raise
+            except Exception:  # any generator failure must not stop the stream
+                log.exception("chunk %d, attempt %d: generation failed", request.index, attempt)
+            if attempt == 1:
+                self.counters.retries += 1
+        return None
+
+
+def image_problem(image: np.ndarray, shape: tuple[int, ...]) -> str | None:
+    """Why ``image`` is not a usable chunk (wrong shape or type, or blank), or None."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        return "the generator returned something other than a uint8 image"
+    if image.shape != shape:
+        return f"the generator returned an image of shape {image.shape}, expected {shape}"
+    if int(image.max()) - int(image.min()) < BLANK_SPREAD:
+        return "the generator returned a blank image"
+    return None
+
+
+class ProducerThread(threading.Thread):
+    """Run a :class:`ChunkProducer` ahead of playback, publishing chunks to ``publish``.
+
+    ``publish(chunk)`` is called from this thread; it must be quick (hand the chunk over).
+    The thread paints while fewer than ``lead_chunks`` chunks are waiting to be played
+    (the consumer calls :meth:`played` as chunks leave), and stops on :meth:`stop`.
+    """
+
+    def __init__(
+        self, producer: ChunkProducer, publish: Callable[[ProducedChunk], None], *, lead_chunks: int = 2
+    ) -> None:
+        super().__init__(name="riffcast-producer", daemon=True)
+        if lead_chunks < 1:
+            raise ValueError("lead_chunks must be at least 1")
+        self.producer = producer
+        self.publish = publish
+        self.lead_chunks = lead_chunks
+        self.error: BaseException | None = None
+        self._condition = threading.Condition()
+        self._waiting = 0
+        self._stopping = False
+        self._pending: tuple[Target, int | None] | None = None
+
+    def steer(self, target: Target, transition_chunks: int | None = None) -> None:
+        """Apply ``target`` at the next chunk started; the chunk being painted is dropped."""
+        with self._condition:
+            self._pending = (target, transition_chunks)
+            self._condition.notify_all()
+
+    def played(self, chunks: int = 1) -> None:
+        with self._condition:
+            self._waiting = max(0, self._waiting - chunks)
+            self._condition.notify_all()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        with self._condition:
+            self._stopping = True
+            self._condition.notify_all()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout_s)
+
+    def run(self) -> None:
+        try:
+            while True:
+                with self._condition:
+                    while self._waiting >= self.lead_chunks and not self._stopping:
+                        self._condition.wait()
+                    if self._stopping:
+                        return
+                    if self._pending is not None:
+                        target, transition = self._pending
+                        self._pending = None
+                        self.producer.walk.steer(target, transition)
+                try:
+                    chunk = self.producer.next_chunk(self._superseded)
+                except Interrupted:
+                    continue
+                with self._condition:
+                    self._waiting += 1
+                self.publish(chunk)
+        except BaseException as error:  # never die silently: keep it for whoever joins
+            self.error = error
+            log.exception("producer stopped")
+            raise
+
+    def _superseded(self) -> bool:
+        return self._stopping or self._pending is not None
+

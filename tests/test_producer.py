@@ -1,0 +1,141 @@
+"""The walk through targets, and the producer's fault handling, lead and steering."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from riffcast.generation.types import ChunkRequest, Interrupted, PaintedChunk, Target
+from riffcast.producer import ChunkProducer, ProducerThread, image_problem
+from riffcast.walk import Walk
+
+SEED_IMAGE = np.tile(np.linspace(0, 255, 512).astype(np.uint8), (512, 1))
+
+
+class PatternGenerator:
+    """Paints an image that encodes its request (so tests can see what was asked), and
+    misbehaves on the chunk indices it is told to: raise, return blank, or block."""
+
+    name = "pattern"
+
+    def __init__(self, fail: dict[int, str] | None = None) -> None:
+        self.fail = dict(fail or {})
+        self.calls: list[ChunkRequest] = []
+        self.release = threading.Event()
+
+    def paint(self, request: ChunkRequest, should_stop=lambda: False) -> PaintedChunk:
+        self.calls.append(request)
+        mode = self.fail.get(request.index)
+        if mode == "raise":
+            raise RuntimeError("injected fault")
+        if mode == "raise-once":
+            del self.fail[request.index]
+            raise RuntimeError("injected fault, once")
+        if mode == "blank":
+            return PaintedChunk(np.full((512, 512), 255, np.uint8))
+        if mode == "block":
+            while not should_stop():
+                self.release.wait(0.01)
+            raise Interrupted()
+        image = SEED_IMAGE.copy()
+        image[0, :4] = (request.index % 256, request.start.seed % 256, request.end.seed % 256, int(request.alpha * 100))
+        return PaintedChunk(image, {"paint": 0.0})
+
+
+def test_walk_alpha_steps_and_seed_walking():
+    walk = Walk(Target.from_text("jazz", seed=10), transition_chunks=4)
+    steps = [walk.advance() for _ in range(8)]
+    assert [s.alpha for s in steps] == [0.25, 0.5, 0.75, 1.0] * 2
+    assert [(s.start.seed, s.end.seed) for s in steps] == [(10, 11)] * 4 + [(11, 12)] * 4
+    assert [s.new_settings for s in steps] == [True] + [False] * 7
+
+
+def test_steer_starts_from_where_the_walk_was_heading():
+    walk = Walk(Target.from_text("jazz", seed=10), transition_chunks=4)
+    walk.advance()
+    walk.steer(Target.from_text("techno", seed=3), transition_chunks=2)
+    first, second = walk.advance(), walk.advance()
+    assert (first.start.prompts[0].text, first.end.prompts[0].text) == ("jazz", "techno")
+    assert first.start.seed == 11 and first.new_settings and first.alpha == 0.5
+    assert second.alpha == 1.0 and not second.new_settings
+
+
+@pytest.mark.parametrize("chunks", [0, 65, 2.5])
+def test_bad_transition_length_is_refused(chunks):
+    with pytest.raises(ValueError, match="transition_chunks"):
+        Walk(Target.from_text("jazz"), transition_chunks=chunks)
+
+
+def test_peek_does_not_advance():
+    walk = Walk(Target.from_text("jazz"), transition_chunks=4)
+    assert walk.peek() == walk.peek() == walk.advance()
+    assert walk.peek().alpha == 0.5
+
+
+def test_a_failure_is_retried_once_then_the_stream_goes_on():
+    generator = PatternGenerator({1: "raise-once"})
+    producer = ChunkProducer(generator, Target.from_text("jazz"), SEED_IMAGE)
+    chunks = [producer.next_chunk() for _ in range(3)]
+    assert [c.fallback for c in chunks] == [False, False, False]
+    assert producer.counters.retries == 1 and producer.counters.fallbacks == 0
+    assert [c.index for c in chunks] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("mode", ["raise", "blank"])
+def test_a_lasting_fault_falls_back_to_the_last_good_chunk(mode):
+    generator = PatternGenerator({1: mode})
+    producer = ChunkProducer(generator, Target.from_text("jazz"), SEED_IMAGE)
+    good, failed, after = (producer.next_chunk() for _ in range(3))
+    assert failed.fallback and np.array_equal(failed.image, good.image)
+    assert not after.fallback and after.image[0, 0] == 2  # painting resumed
+    assert producer.counters.fallbacks == 1 and producer.counters.retries == 1
+    assert len([c for c in generator.calls if c.index == 1]) == 2
+
+
+def test_image_problems_are_named():
+    assert image_problem(np.zeros((512, 512), np.float32), (512, 512)) is not None
+    assert "shape" in image_problem(np.zeros((512, 256), np.uint8), (512, 512))
+    assert "blank" in image_problem(np.full((512, 512), 7, np.uint8), (512, 512))
+    assert image_problem(SEED_IMAGE, (512, 512)) is None
+
+
+def test_thread_keeps_its_lead_and_stops_cleanly():
+    published = []
+    thread = ProducerThread(
+        ChunkProducer(PatternGenerator(), Target.from_text("jazz"), SEED_IMAGE), published.append, lead_chunks=3
+    )
+    thread.start()
+    thread.played(0)
+    assert _eventually(lambda: len(published) == 3)
+    assert not _eventually(lambda: len(published) > 3, timeout_s=0.3)  # waits for playback
+    thread.played(2)
+    assert _eventually(lambda: len(published) == 5)
+    thread.stop()
+    assert not thread.is_alive() and thread.error is None
+
+
+def test_steering_interrupts_a_stale_chunk_and_applies_at_the_next():
+    generator = PatternGenerator({0: "block"})
+    published = []
+    thread = ProducerThread(ChunkProducer(generator, Target.from_text("jazz"), SEED_IMAGE), published.append)
+    thread.start()
+    assert _eventually(lambda: len(generator.calls) == 1)
+    generator.fail.clear()
+    thread.steer(Target.from_text("techno", seed=7), transition_chunks=2)
+    assert _eventually(lambda: len(published) >= 1)
+    thread.stop()
+    first = published[0]
+    assert first.index == 0 and first.step.end.prompts[0].text == "techno" and first.step.new_settings
+    assert thread.producer.counters.interrupted == 1
+
+
+def _eventually(condition, timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
