@@ -49,9 +49,52 @@ def _parser() -> argparse.ArgumentParser:
     decode.add_argument("--force", action="store_true", help="overwrite an existing output file")
     decode.set_defaults(run=_run_decode)
 
+    render = commands.add_parser(
+        "render", help="the engine offline into an audio file",
+        description="Generate music offline with the same producer and stitcher as the station, as "
+        "fast as the machine allows. Several --prompt values are visited in order, each for an "
+        "equal share of the duration. Same arguments → same file, bit for bit.",
+    )
+    render.add_argument("--prompt", action="append", required=True, help="text prompt (repeatable)")
+    render.add_argument("--negative-prompt", default="", help="what the music should not be")
+    render.add_argument("--duration", type=float, default=30.0, help="seconds of audio (default 30)")
+    render.add_argument("-o", "--output", type=Path, required=True, help="OUT.wav (or .flac, .ogg)")
+    render.add_argument("--seed", type=int, default=0, help="noise seed; the stream walks on from it")
+    render.add_argument("--denoising", type=float, default=0.75, help="img2img strength 0–1 (default 0.75)")
+    render.add_argument("--guidance", type=float, default=7.0, help="classifier-free guidance (default 7)")
+    render.add_argument("--transition-chunks", type=int, default=4, help="chunks per transition (default 4)")
+    render.add_argument("--seed-image", default=None, help="a built-in bed (see `riffcast seeds`), an image or an audio file")
+    _add_generator_options(render)
+    render.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    render.add_argument("--quiet", action="store_true", help="no progress bar")
+    render.set_defaults(run=_run_render)
+
+    seeds = commands.add_parser("seeds", help="list the built-in seed images (beds)")
+    seeds.set_defaults(run=_run_seeds)
+
+    download = commands.add_parser("download", help="fetch model weights once, for offline use")
+    download.add_argument("model", nargs="?", default="riffusion/riffusion-model-v1", help="hub id")
+    download.set_defaults(run=_run_download)
+
     serve = commands.add_parser("serve", help="run a station (not available yet)")
     serve.set_defaults(run=_run_serve)
     return parser
+
+
+def _add_generator_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--generator", choices=("auto", "riffusion", "synth"), default="auto",
+        help="auto: Riffusion when its weights and a GPU are here, else the procedural synth",
+    )
+    parser.add_argument(
+        "--model", default="riffusion/riffusion-model-v1",
+        help="hub id, local diffusers folder, tiny-random or full-random",
+    )
+    parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best present)")
+    parser.add_argument("--steps", type=int, default=25, help="denoising steps at strength 1 (default 25)")
+    parser.add_argument("--scheduler", choices=("dpm++", "pndm", "ddim"), default="dpm++", help="sampler")
+    parser.add_argument("--attention-slicing", action="store_true", help="less GPU memory, a little slower")
+    parser.add_argument("--channels-last", action="store_true", help="NHWC layout (faster on recent GPUs)")
 
 
 def _refuse_overwrite(paths: list[Path], force: bool) -> None:
@@ -104,6 +147,64 @@ def _run_decode(args: argparse.Namespace) -> int:
     samples = np.concatenate([block.samples for block in blocks])
     write_audio(args.output, samples, params.sample_rate)
     print(f"{len(chunks)} image(s) → {args.output} ({samples.size / params.sample_rate:.2f} s)")
+    return 0
+
+
+def _run_render(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from riffcast.audio_io import check_writable_suffix, write_audio
+    from riffcast.generation.factory import GeneratorSettings, make_generator
+    from riffcast.generation.types import Target
+    from riffcast.params import RIFFUSION_V1 as params
+    from riffcast.producer import ChunkProducer
+    from riffcast.render import render
+    from riffcast.seeds import DEFAULT_BED, load_seed
+    from riffcast.walk import check_transition_chunks
+
+    # Check everything the user gave before anything runs.
+    check_writable_suffix(args.output)
+    _refuse_overwrite([args.output], args.force)
+    if not (0 < args.duration <= 24 * 3600):
+        raise ValueError("--duration must be between 0 and 86400 seconds")
+    targets = [
+        Target.from_text(
+            text, seed=args.seed, negative_prompt=args.negative_prompt, denoising=args.denoising, guidance=args.guidance
+        )
+        for text in args.prompt
+    ]
+    check_transition_chunks(args.transition_chunks)
+    seed_image = load_seed(args.seed_image or DEFAULT_BED, params)
+    generator, note = make_generator(
+        GeneratorSettings(
+            args.generator, args.model, args.device, args.steps, args.scheduler,
+            channels_last=args.channels_last, attention_slicing=args.attention_slicing,
+        )
+    )
+    print(note, file=sys.stderr)
+    producer = ChunkProducer(generator, targets[0], seed_image, transition_chunks=args.transition_chunks)
+    total = -(-round(args.duration * params.sample_rate) // params.chunk_samples)
+    with tqdm(total=total, unit="chunk", desc="render", disable=args.quiet, file=sys.stderr) as bar:
+        samples, summary = render(
+            producer, targets, duration_s=args.duration, params=params, on_chunk=lambda chunk: bar.update(1)
+        )
+    write_audio(args.output, samples, params.sample_rate)
+    print(f"{args.output}: {summary.describe()}")
+    return 0
+
+
+def _run_seeds(args: argparse.Namespace) -> int:
+    from riffcast.seeds import describe_beds
+
+    print(describe_beds())
+    return 0
+
+
+def _run_download(args: argparse.Namespace) -> int:
+    from riffcast.generation.models import download
+
+    folder = download(args.model)
+    print(f"{args.model} → {folder}")
     return 0
 
 

@@ -1,8 +1,8 @@
 """Deterministic procedural demo music: drums, bass, pads and a lead in A minor.
 
 Used by benchmarks and tests as "real-sounding music" input (e.g. for spectrogram
-inversion), and as the seed of a CPU synth generator. Pure numpy + scipy.signal,
-no global mutable state: the same arguments always give the same samples.
+inversion). The instruments are the synth's (:mod:`riffcast.generation.voices`); pure
+numpy + scipy.signal, no global mutable state: the same arguments always give the same samples.
 """
 
 from __future__ import annotations
@@ -10,7 +10,19 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import signal
+
+from riffcast.generation.voices import (
+    bass_note,
+    butter_sos,
+    hat,
+    hat_filter,
+    kick,
+    lead_note,
+    midi_hz,
+    pad_chord,
+    snare,
+    snare_filter,
+)
 
 PEAK = 0.5  # output peak amplitude (full scale = 1.0)
 STEPS_PER_BAR = 16  # 16th-note grid, 4/4 time
@@ -32,80 +44,8 @@ KICK_STEPS = (0, 6, 8)
 SNARE_STEPS = (4, 12)
 LEAD_START_BAR = 2
 LEAD_REST_PROB = 0.3
+BASS_CUTOFF_HZ = 600.0  # the bass low-pass
 GAIN = {"kick": 0.9, "snare": 0.45, "hat": 0.2, "bass": 0.45, "pad": 0.1, "lead": 0.25}
-
-
-def _midi_hz(note: float) -> float:
-    """MIDI note number -> frequency in Hz (A4 = 69 = 440 Hz)."""
-    return 440.0 * 2.0 ** ((note - 69.0) / 12.0)
-
-
-def _envelope(
-    n: int, sr: int, attack_s: float, release_s: float, decay_per_s: float = 0.0
-) -> np.ndarray:
-    """Length-n envelope: raised-cosine attack/release (seconds), exponential decay (1/s).
-
-    Starts and ends at exactly 0, so notes never click.
-    """
-    env = np.exp((-decay_per_s / sr) * np.arange(n)) if decay_per_s else np.ones(n)
-    a = min(max(int(attack_s * sr), 1), n)
-    r = min(max(int(release_s * sr), 1), n)
-    env[:a] *= 0.5 - 0.5 * np.cos(np.pi * np.arange(a) / a)
-    env[n - r:] *= (0.5 - 0.5 * np.cos(np.pi * np.arange(r) / r))[::-1]
-    return env
-
-
-def _kick(sr: int) -> np.ndarray:
-    """Kick drum (0.35 s): sine swept 150 -> 45 Hz with exponential decay."""
-    n = int(0.35 * sr)
-    t = np.arange(n) / sr
-    freq = 45.0 + 105.0 * np.exp(-t * 30.0)
-    phase = 2.0 * np.pi * np.cumsum(freq) / sr
-    return np.sin(phase) * _envelope(n, sr, 0.002, 0.02, decay_per_s=9.0)
-
-
-def _snare(sr: int, rng: np.random.Generator, sos: np.ndarray) -> np.ndarray:
-    """Snare (0.25 s): noise through `sos` (1-8 kHz band-pass) plus a 185 Hz tone body."""
-    n = int(0.25 * sr)
-    t = np.arange(n) / sr
-    noise = signal.sosfilt(sos, rng.standard_normal(n)) * _envelope(n, sr, 0.001, 0.02, 18.0)
-    body = np.sin(2.0 * np.pi * 185.0 * t) * _envelope(n, sr, 0.001, 0.02, 30.0)
-    return 0.8 * noise + 0.6 * body
-
-
-def _hat(sr: int, rng: np.random.Generator, sos: np.ndarray) -> np.ndarray:
-    """Closed hi-hat (0.06 s): noise through `sos` (7 kHz high-pass), fast decay."""
-    n = int(0.06 * sr)
-    return signal.sosfilt(sos, rng.standard_normal(n)) * _envelope(n, sr, 0.0005, 0.01, 60.0)
-
-
-def _bass_note(freq_hz: float, dur_s: float, sr: int, sos: np.ndarray) -> np.ndarray:
-    """Bass note: sawtooth at freq_hz through `sos` (600 Hz biquad low-pass), dur_s seconds."""
-    n = max(int(dur_s * sr), 2)
-    saw = 2.0 * ((freq_hz * np.arange(n) / sr) % 1.0) - 1.0
-    return signal.sosfilt(sos, saw) * _envelope(n, sr, 0.005, 0.03, 2.0)
-
-
-def _pad_chord(notes: tuple[int, ...], dur_s: float, sr: int) -> np.ndarray:
-    """Pad chord, dur_s seconds: per MIDI note two +/-6 cent detuned sines + soft 2nd harmonic."""
-    n = max(int(dur_s * sr), 2)
-    t = np.arange(n) / sr
-    out = np.zeros(n)
-    for note in notes:
-        for cents in (-6.0, 6.0):
-            w = 2.0 * np.pi * _midi_hz(note + cents / 100.0) * t
-            out += np.sin(w) + 0.25 * np.sin(2.0 * w)
-    return out * _envelope(n, sr, 0.25, 0.5)
-
-
-def _lead_note(freq_hz: float, dur_s: float, sr: int) -> np.ndarray:
-    """Lead note: triangle wave with 5.5 Hz vibrato fading in, dur_s seconds."""
-    n = max(int(dur_s * sr), 2)
-    t = np.arange(n) / sr
-    vib = 0.25 * np.minimum(t / 0.3, 1.0) * np.sin(2.0 * np.pi * 5.5 * t)  # semitones
-    phase = 2.0 * np.pi * np.cumsum(freq_hz * 2.0 ** (vib / 12.0)) / sr
-    tri = (2.0 / np.pi) * np.arcsin(np.sin(phase))
-    return tri * _envelope(n, sr, 0.015, 0.06, 1.5)
 
 
 def _place(buf: np.ndarray, start: int, sig: np.ndarray, gain: float) -> None:
@@ -133,11 +73,9 @@ def render_demo_song(
     bar_s = step_s * STEPS_PER_BAR
     n_bars = math.ceil(duration_s / bar_s)
     buf = np.zeros(n_out)
-    kick = _kick(sr)
-    snare_band = (1000.0, min(8000.0, 0.45 * sr))
-    snare_sos = signal.butter(2, snare_band, btype="bandpass", fs=sr, output="sos")
-    hat_sos = signal.butter(4, min(7000.0, 0.45 * sr), btype="highpass", fs=sr, output="sos")
-    bass_sos = signal.butter(2, 600.0, btype="lowpass", fs=sr, output="sos")
+    kick_wave = kick(sr)
+    snare_sos, hat_sos = snare_filter(sr), hat_filter(sr)
+    bass_sos = butter_sos("lowpass", BASS_CUTOFF_HZ, sr)
     pads: dict[tuple[int, ...], np.ndarray] = {}  # each chord voicing is rendered once
 
     def at(bar: int, step: float) -> int:
@@ -151,28 +89,28 @@ def render_demo_song(
         kicks = list(KICK_STEPS) + ([int(rng.choice((10, 11, 14)))] if rng.random() < 0.5 else [])
         for s in kicks:
             if not (fill and s >= 12):
-                _place(buf, at(bar, s), kick, GAIN["kick"])
+                _place(buf, at(bar, s), kick_wave, GAIN["kick"])
         if bar >= 1:
             for s in SNARE_STEPS:
-                _place(buf, at(bar, s), _snare(sr, rng, snare_sos), GAIN["snare"])
+                _place(buf, at(bar, s), snare(sr, rng, snare_sos), GAIN["snare"])
         if fill:
             for i, s in enumerate((13, 14, 15, 15.5)):
                 vel = 0.4 + 0.2 * i  # crescendo
-                _place(buf, at(bar, s), _snare(sr, rng, snare_sos), GAIN["snare"] * vel)
+                _place(buf, at(bar, s), snare(sr, rng, snare_sos), GAIN["snare"] * vel)
         density = min(bar // 4, 2)  # 0: 8ths, 1: 8ths + some 16ths, 2: all 16ths
         for s in range(STEPS_PER_BAR):
             if s % 2 == 1 and not (density == 2 or (density == 1 and rng.random() < 0.35)):
                 continue
             vel = (1.0 if s % 4 == 0 else 0.7 if s % 2 == 0 else 0.45) * rng.uniform(0.8, 1.0)
-            _place(buf, at(bar, s), _hat(sr, rng, hat_sos), GAIN["hat"] * vel)
+            _place(buf, at(bar, s), hat(sr, rng, hat_sos), GAIN["hat"] * vel)
         # Bass (from the 2nd bar) and pads (always)
         if bar >= 1:
             pattern = BASS_PATTERNS[int(rng.integers(len(BASS_PATTERNS)))]
             for s, length, octave in pattern:
-                note = _bass_note(_midi_hz(root + octave), 0.9 * length * step_s, sr, bass_sos)
+                note = bass_note(midi_hz(root + octave), 0.9 * length * step_s, sr, bass_sos)
                 _place(buf, at(bar, s), note, GAIN["bass"])
         if voicing not in pads:
-            pads[voicing] = _pad_chord(voicing, bar_s + 0.4, sr)
+            pads[voicing] = pad_chord(voicing, bar_s + 0.4, sr)
         _place(buf, at(bar, 0), pads[voicing], GAIN["pad"])
         # Lead melody: random walk on the scale in 8th-note slots, with rests
         if bar >= LEAD_START_BAR:
@@ -183,7 +121,7 @@ def render_demo_song(
                     continue
                 length = min(int(rng.integers(1, 4)), 8 - slot)
                 lead_idx = int(np.clip(lead_idx + rng.integers(-2, 3), 0, len(LEAD_SCALE) - 1))
-                note = _lead_note(_midi_hz(LEAD_SCALE[lead_idx]), 2 * length * step_s, sr)
+                note = lead_note(midi_hz(LEAD_SCALE[lead_idx]), 2 * length * step_s, sr)
                 _place(buf, at(bar, 2 * slot), note, GAIN["lead"])
                 slot += length
 

@@ -33,7 +33,7 @@ class Walk:
     """
 
     def __init__(self, target: Target, *, transition_chunks: int = 4) -> None:
-        _check_transition(transition_chunks)
+        check_transition_chunks(transition_chunks)
         self._start = target
         self._end = target.with_seed(target.seed + 1)
         self._chunks = transition_chunks
@@ -47,7 +47,7 @@ class Walk:
     def steer(self, target: Target, transition_chunks: int | None = None) -> None:
         """Head for ``target`` from the next chunk on, over ``transition_chunks`` chunks."""
         if transition_chunks is not None:
-            _check_transition(transition_chunks)
+            check_transition_chunks(transition_chunks)
             self._chunks = transition_chunks
         self._start, self._end = self._end, target
         self._taken = 0
@@ -69,6 +69,7 @@ class Walk:
         return step
 
 
-def _check_transition(chunks: int) -> None:
+def check_transition_chunks(chunks: int) -> None:
+    """Raise ValueError unless ``chunks`` is a usable transition length (1–64)."""
     if not isinstance(chunks, int) or not 1 <= chunks <= 64:
         raise ValueError(f"transition_chunks must be an integer from 1 to 64, got {chunks!r}")

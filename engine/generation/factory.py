@@ -1,0 +1,82 @@
+"""Choose and build the generator for ``--generator auto|riffusion|synth``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from riffcast.generation.types import Generator
+
+GENERATOR_KINDS = ("auto", "riffusion", "synth")
+
+
+@dataclass(frozen=True)
+class GeneratorSettings:
+    """What the command line says about generation."""
+
+    kind: str = "auto"
+    model: str = "riffusion/riffusion-model-v1"
+    device: str | None = None
+    steps: int = 25
+    scheduler: str = "dpm++"
+    channels_last: bool = False
+    attention_slicing: bool = False
+
+
+def make_generator(settings: GeneratorSettings) -> tuple[Generator, str]:
+    """Build the generator; also return one line saying which it is and why (for start-up).
+
+    ``auto`` takes Riffusion when its weights are on this machine and a GPU (CUDA or MPS) is
+    present, else the procedural synth.
+    """
+    if settings.kind not in GENERATOR_KINDS:
+        raise ValueError(f"unknown generator {settings.kind!r}: choose one of {', '.join(GENERATOR_KINDS)}")
+    if settings.kind == "synth":
+        return _synth(), "generator: synth (procedural, CPU only, no model weights)"
+    from riffcast.generation.models import pick_device
+
+    device = pick_device(settings.device)
+    if settings.kind == "auto":
+        if device == "cpu":
+            return _synth(), (
+                "generator: synth — NO GPU (CUDA or MPS) on this machine, so Riffusion cannot keep up; "
+                "playing the built-in procedural generator (force it with --generator riffusion)"
+            )
+        if not weights_present(settings.model):
+            return _synth(), (
+                f"generator: synth — the weights of {settings.model} are NOT on this machine; "
+                f"playing the built-in procedural generator (get them with `riffcast download {settings.model}`)"
+            )
+    return _riffusion(settings, device), f"generator: riffusion ({settings.model} on {device}, {settings.steps} steps, {settings.scheduler})"
+
+
+def weights_present(model: str) -> bool:
+    """Whether ``model`` can be loaded without a download (built in memory, a folder, or cached)."""
+    from riffcast.generation.models import FULL_RANDOM, TINY_RANDOM, cached_snapshot
+
+    if model in (TINY_RANDOM, FULL_RANDOM) or Path(model).expanduser().is_dir():
+        return True
+    return cached_snapshot(model, None) is not None
+
+
+def _synth() -> Generator:
+    from riffcast.generation.synth import SynthGenerator
+
+    return SynthGenerator()
+
+
+def _riffusion(settings: GeneratorSettings, device: str) -> Generator:
+    from riffcast.generation.models import load_components, pick_dtype
+    from riffcast.generation.riffusion import RiffusionGenerator
+
+    dtype = pick_dtype(device)
+    components = load_components(settings.model, device=device, dtype=dtype)
+    return RiffusionGenerator(
+        components,
+        device=device,
+        dtype=dtype,
+        steps=settings.steps,
+        scheduler=settings.scheduler,
+        channels_last=settings.channels_last,
+        attention_slicing=settings.attention_slicing,
+    )

@@ -1,0 +1,230 @@
+"""Prompts → :class:`Style`: what the synth should play, in musical terms, and how styles blend.
+
+A prompt's genre words (``GENRE_WORDS``) pick the groove and instruments, mood words move
+mode, density, brightness and tempo, and "90 bpm" / "in D minor" are honoured exactly;
+anything not named comes from a hash of the text, so every prompt has one deterministic
+style. Weighted prompts average their numeric fields and take everything else from the
+heaviest, and :func:`chunk_style` moves a transition's style and seed with ``alpha``.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+
+from riffcast.generation.types import ChunkRequest, Target
+
+MIN_BPM, MAX_BPM = 30.0, 300.0
+MODES = ("major", "minor")
+DRUM_FAMILIES = ("none", "four_floor", "boom_bap", "breakbeat", "rock", "trap", "jazz", "one_drop", "waltz")
+BASS_STYLES = ("root8", "syncopated", "offbeat", "sub", "walking", "octave", "sustain", "waltz")
+KEYS_STYLES = ("pad", "stabs", "comp", "waltz", "none")
+LEAD_VOICES = ("triangle", "bell", "saw", "none")
+
+
+@dataclass(frozen=True)
+class Style:
+    """What a prompt asks for, in musical terms.
+
+    tempo_bpm: beats per minute. root: pitch class of the key (C = 0 … B = 11).
+    swing: how late the off-beat of each swing pair lands, as a fraction of half the pair
+        (0 straight, 1/3 triplet feel, at most 0.5); the pair is a beat for jazz and walking
+        bass (swung 8ths), an 8th note otherwise (swung 16ths).
+    density: 0 sparse … 1 busy (ghost notes, fills, melody rests).
+    brightness: 0 dark … 1 bright (filter cut-offs, hi-hat level, keys' overtones).
+    drums, bass, keys, lead: pattern family or instrument, from the tuples above.
+    sevenths: chords of four notes instead of triads. beats_per_bar: 4 or 3.
+    """
+
+    tempo_bpm: float = 100.0
+    root: int = 9
+    mode: str = "minor"
+    swing: float = 0.0
+    density: float = 0.5
+    brightness: float = 0.5
+    drums: str = "rock"
+    bass: str = "root8"
+    keys: str = "pad"
+    lead: str = "triangle"
+    sevenths: bool = False
+    beats_per_bar: int = 4
+
+    def __post_init__(self) -> None:
+        if not MIN_BPM <= self.tempo_bpm <= MAX_BPM:
+            raise ValueError(f"tempo must be {MIN_BPM:g}–{MAX_BPM:g} bpm, got {self.tempo_bpm!r}")
+        if self.root not in range(12) or self.mode not in MODES or self.beats_per_bar not in (3, 4):
+            raise ValueError(f"bad key or meter: root {self.root!r}, {self.mode!r}, {self.beats_per_bar!r}/4")
+        if not (0.0 <= self.swing <= 0.5 and 0.0 <= self.density <= 1.0 and 0.0 <= self.brightness <= 1.0):
+            raise ValueError("swing must be in [0, 0.5], density and brightness in [0, 1]")
+        for value, known in ((self.drums, DRUM_FAMILIES), (self.bass, BASS_STYLES),
+                             (self.keys, KEYS_STYLES), (self.lead, LEAD_VOICES)):
+            if value not in known:
+                raise ValueError(f"unknown style choice {value!r} (known: {', '.join(known)})")
+
+
+_TRIPLET = 1 / 3
+GENRES: dict[str, Style] = {
+    "lofi": Style(86, 9, "minor", 0.3, 0.4, 0.25, "boom_bap", "syncopated", "comp", "bell", True),
+    "hip hop": Style(90, 9, "minor", 0.2, 0.55, 0.4, "boom_bap", "syncopated", "comp", "triangle", True),
+    "trap": Style(140, 9, "minor", 0.0, 0.6, 0.5, "trap", "sub", "pad", "bell"),
+    "house": Style(124, 9, "minor", 0.0, 0.7, 0.6, "four_floor", "offbeat", "stabs", "bell", True),
+    "techno": Style(128, 9, "minor", 0.0, 0.75, 0.65, "four_floor", "offbeat", "pad", "saw"),
+    "trance": Style(138, 9, "minor", 0.0, 0.75, 0.7, "four_floor", "offbeat", "pad", "saw"),
+    "disco": Style(118, 9, "major", 0.0, 0.8, 0.7, "four_floor", "octave", "stabs", "triangle", True),
+    "funk": Style(104, 9, "minor", 0.15, 0.75, 0.65, "rock", "syncopated", "stabs", "triangle", True),
+    "drum and bass": Style(172, 9, "minor", 0.0, 0.75, 0.6, "breakbeat", "sub", "pad", "bell"),
+    "jungle": Style(165, 9, "minor", 0.0, 0.85, 0.55, "breakbeat", "sub", "pad", "triangle"),
+    "dubstep": Style(140, 9, "minor", 0.0, 0.7, 0.6, "trap", "sub", "pad", "saw"),
+    "ambient": Style(70, 9, "major", 0.0, 0.2, 0.35, "none", "sustain", "pad", "bell"),
+    "classical": Style(84, 9, "major", 0.0, 0.45, 0.45, "none", "sustain", "comp", "triangle"),
+    "jazz": Style(132, 9, "major", _TRIPLET, 0.6, 0.45, "jazz", "walking", "comp", "triangle", True),
+    "blues": Style(96, 9, "major", _TRIPLET, 0.55, 0.5, "rock", "walking", "comp", "triangle", True),
+    "rock": Style(120, 9, "major", 0.0, 0.75, 0.75, "rock", "root8", "pad", "saw"),
+    "metal": Style(150, 9, "minor", 0.0, 0.9, 0.85, "rock", "root8", "pad", "saw"),
+    "punk": Style(175, 9, "major", 0.0, 0.9, 0.8, "rock", "root8", "pad", "saw"),
+    "pop": Style(112, 9, "major", 0.0, 0.6, 0.6, "rock", "root8", "pad", "triangle"),
+    "synthwave": Style(100, 9, "minor", 0.0, 0.6, 0.6, "rock", "root8", "pad", "saw"),
+    "reggae": Style(76, 9, "major", 0.15, 0.5, 0.45, "one_drop", "syncopated", "stabs", "triangle"),
+    "waltz": Style(105, 9, "major", 0.0, 0.5, 0.5, "waltz", "waltz", "waltz", "triangle", beats_per_bar=3),
+}
+# Words and phrases (lower case, whole words) naming a genre above.
+GENRE_WORDS: dict[str, str] = {
+    "lofi": "lofi", "lo-fi": "lofi", "lo fi": "lofi",
+    "hip hop": "hip hop", "hip-hop": "hip hop", "hiphop": "hip hop", "boom bap": "hip hop", "rap": "hip hop",
+    "trap": "trap", "house": "house", "techno": "techno", "trance": "trance", "edm": "trance",
+    "disco": "disco", "funk": "funk", "funky": "funk",
+    "drum and bass": "drum and bass", "drum & bass": "drum and bass", "drum n bass": "drum and bass",
+    "drum'n'bass": "drum and bass", "dnb": "drum and bass", "liquid": "drum and bass",
+    "jungle": "jungle", "breakbeat": "jungle", "dubstep": "dubstep",
+    "ambient": "ambient", "drone": "ambient", "meditation": "ambient", "soundscape": "ambient",
+    "classical": "classical", "orchestral": "classical", "cinematic": "classical", "piano": "classical",
+    "jazz": "jazz", "jazzy": "jazz", "bebop": "jazz", "swing": "jazz",
+    "blues": "blues", "bluesy": "blues",
+    "rock": "rock", "metal": "metal", "punk": "punk", "pop": "pop",
+    "synthwave": "synthwave", "retrowave": "synthwave", "80s": "synthwave",
+    "reggae": "reggae", "dub": "reggae", "waltz": "waltz",
+}
+MINOR_WORDS = frozenset("sad dark melancholy melancholic moody gloomy haunting minor somber sombre lonely eerie tense".split())
+MAJOR_WORDS = frozenset("happy bright uplifting cheerful sunny joyful major hopeful summer playful".split())
+CALM_WORDS = frozenset("chill calm relaxing relaxed mellow sleepy soft peaceful gentle quiet minimal lazy dreamy".split())
+ENERGY_WORDS = frozenset("energetic hard intense driving upbeat aggressive hype party heavy epic powerful".split())
+BRIGHT_WORDS = frozenset("bright sparkling crisp shiny".split())
+DULL_WORDS = frozenset("dark warm muffled deep murky underwater".split())
+MOOD_STEP = 0.2  # density / brightness change per mood word
+SLOW_FACTOR, FAST_FACTOR = 0.85, 1.15  # tempo factors for "slow" / "fast"
+UNKNOWN_TEMPO_SPREAD = 0.04  # ± relative tempo jitter of a genre picked by hash
+
+_BPM = re.compile(r"(\d+(?:\.\d+)?)\s*-?\s*bpm\b", re.IGNORECASE)
+_KEY_AFTER_IN = re.compile(
+    r"\bin\s+([a-g])(\s*(?:#|♯|♭|b|-?sharp|-?flat|\s+sharp|\s+flat))?(?:\s*(major|minor|maj|min|m))?(?![a-z0-9#♯♭])",
+    re.IGNORECASE,
+)
+_KEY_WITH_MODE = re.compile(r"\b([a-g])(#|♯|♭|b)?[\s-]+(major|minor)\b", re.IGNORECASE)
+_NOTE_PC = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+_MODE_WORDS = {"major": "major", "maj": "major", "minor": "minor", "min": "minor", "m": "minor"}
+
+
+def _accidental(text: str | None) -> int:
+    text = (text or "").strip().lower().lstrip("-")
+    return 1 if text in ("#", "♯", "sharp") else -1 if text in ("b", "♭", "flat") else 0
+
+
+def _explicit_key(text: str) -> tuple[int | None, str | None]:
+    """("in D minor", "in F# major", "in Bb", "E minor") → (pitch class, mode or None)."""
+    for match in _KEY_AFTER_IN.finditer(text):
+        letter, accidental, mode = match.groups()
+        if letter.isupper() or accidental or mode:
+            pc = (_NOTE_PC[letter.lower()] + _accidental(accidental)) % 12
+            return pc, None if mode is None else _MODE_WORDS[mode.lower()]
+    match = _KEY_WITH_MODE.search(text)
+    if match:
+        letter, accidental, mode = match.groups()
+        return (_NOTE_PC[letter.lower()] + _accidental(accidental)) % 12, mode.lower()
+    return None, None
+
+
+def _mean(values: Sequence[float], weights: Sequence[float]) -> float:
+    return float(sum(v * w for v, w in zip(values, weights)) / sum(weights))
+
+
+@lru_cache(maxsize=256)
+def style_from_prompt(text: str) -> Style:
+    """The :class:`Style` a prompt asks for; deterministic for any text.
+
+    Genre words (``GENRE_WORDS``) give the groove and instruments; several genres average
+    their numbers and the first named decides the rest. Mood words then move mode, density,
+    brightness and tempo. "90 bpm" and "in D minor" / "in F# major" / "in Bb" are honoured
+    exactly (tempo clamped to 30–300 bpm). The key, and the genre when none is named, come
+    from a CRC-32 of the text.
+    """
+    words = re.findall(r"[a-z0-9&#'♯♭-]+", text.lower())
+    padded = " " + " ".join(words) + " "
+    digest = zlib.crc32(padded.strip().encode("utf-8"))
+    found = sorted((padded.find(f" {phrase} "), name) for phrase, name in GENRE_WORDS.items() if f" {phrase} " in padded)
+    names = list(dict.fromkeys(name for _, name in found))
+    tempo_factor = 1.0
+    if not names:
+        order = sorted(GENRES)
+        names = [order[(digest >> 8) % len(order)]]
+        tempo_factor += UNKNOWN_TEMPO_SPREAD * (((digest >> 16) % 201) / 100.0 - 1.0)
+    matched = [GENRES[name] for name in names]
+    ones = [1.0] * len(matched)
+    word_set = set(words)
+    minor_votes = len(word_set & MINOR_WORDS) - len(word_set & MAJOR_WORDS)
+    mode = matched[0].mode if minor_votes == 0 else ("minor" if minor_votes > 0 else "major")
+    energy = len(word_set & ENERGY_WORDS) - len(word_set & CALM_WORDS)
+    shine = len(word_set & BRIGHT_WORDS) - len(word_set & DULL_WORDS)
+    tempo_factor *= SLOW_FACTOR if "slow" in word_set else FAST_FACTOR if "fast" in word_set else 1.0
+    tempo = _mean([s.tempo_bpm for s in matched], ones) * tempo_factor
+    root, key_mode = _explicit_key(text)
+    bpm = _BPM.search(text)
+    return replace(
+        matched[0],
+        tempo_bpm=float(np.clip(float(bpm.group(1)) if bpm else tempo, MIN_BPM, MAX_BPM)),
+        root=digest % 12 if root is None else root,
+        mode=key_mode or mode,
+        swing=_mean([s.swing for s in matched], ones),
+        density=float(np.clip(_mean([s.density for s in matched], ones) + MOOD_STEP * energy, 0.0, 1.0)),
+        brightness=float(np.clip(_mean([s.brightness for s in matched], ones) + MOOD_STEP * shine, 0.0, 1.0)),
+    )
+
+
+def blend_styles(weighted: Sequence[tuple[Style, float]]) -> Style:
+    """Weighted mean of the numeric fields; everything else from the heaviest (first on ties)."""
+    styles = [style for style, _ in weighted]
+    weights = [float(weight) for _, weight in weighted]
+    heaviest = styles[int(np.argmax(weights))]
+    return replace(
+        heaviest,
+        tempo_bpm=_mean([s.tempo_bpm for s in styles], weights),
+        swing=_mean([s.swing for s in styles], weights),
+        density=_mean([s.density for s in styles], weights),
+        brightness=_mean([s.brightness for s in styles], weights),
+    )
+
+
+def style_for_target(target: Target) -> Style:
+    """The blend of a target's weighted prompts."""
+    return blend_styles([(style_from_prompt(p.text), p.weight) for p in target.prompts])
+
+
+def chunk_style(request: ChunkRequest) -> tuple[Style, int]:
+    """(style, seed) of one chunk of the transition from ``request.start`` to ``request.end``.
+
+    Numeric style fields (swing, density, brightness) move with alpha; categorical ones (key,
+    mode, drum family, instruments) and the seed switch to ``end``'s when alpha passes 0.5;
+    the tempo stays ``start``'s until alpha reaches 1 and then switches, so the beat grid only
+    jumps once per transition. A chunk is rendered wholly in its own style, so at a switch the
+    notes begun before it under the old settings end at the chunk boundary.
+    """
+    start, end = style_for_target(request.start), style_for_target(request.end)
+    alpha = request.alpha
+    blended = blend_styles([(start, 1.0 - alpha), (end, alpha)])
+    tempo = end.tempo_bpm if alpha >= 1.0 else start.tempo_bpm
+    seed = request.end.seed if alpha > 0.5 else request.start.seed
+    return replace(blended, tempo_bpm=tempo), seed

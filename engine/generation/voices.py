@@ -1,0 +1,275 @@
+"""The synth's voices: instruments as numpy waveforms, mixed from note events into audio.
+
+Each instrument is a deterministic function of its note, duration and sample rate (drums
+also of a take number), so rendered notes are cached and shared between chunks. The mixer
+places events at absolute sample positions and sums the window asked for, then a soft
+``tanh`` master stage; :func:`render_audio` renders any window of the endless song, and
+:func:`render_loop` a seamless loop of whole bars. Pure numpy and ``scipy.signal``.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Iterable
+
+import numpy as np
+from scipy import signal
+
+from riffcast.generation.compose import DRUM_SECONDS, PAD_TAIL_S, Event, bar_events, bar_seconds, bars_per_chord
+from riffcast.generation.style import Style
+
+VOICE_GAIN = {"kick": 0.9, "snare": 0.45, "hat": 0.16, "ride": 0.12, "bass": 0.4, "sub": 0.55, "pad": 0.07,
+              "keys": 0.09, "triangle": 0.2, "bell": 0.22, "saw": 0.1}
+OUTPUT_PEAK, DRIVE = 0.7, 0.9  # master: OUTPUT_PEAK · tanh(DRIVE · mix)
+WAVEFORM_CACHE = 256  # events; ~100 kB each typically
+
+
+NYQUIST_GUARD = 0.45  # filter edges stay below this fraction of the sample rate
+SNARE_BAND_HZ = (1000.0, 8000.0)
+HAT_HIGHPASS_HZ = 7000.0
+
+
+# --------------------------------------------------------------------------- instruments
+
+
+def midi_hz(note: float) -> float:
+    """MIDI note number -> frequency in Hz (A4 = 69 = 440 Hz)."""
+    return 440.0 * 2.0 ** ((note - 69.0) / 12.0)
+
+
+def envelope(
+    n: int, sr: int, attack_s: float, release_s: float, decay_per_s: float = 0.0
+) -> np.ndarray:
+    """Length-n envelope: raised-cosine attack/release (seconds), exponential decay (1/s).
+
+    Starts and ends at exactly 0, so notes never click.
+    """
+    env = np.exp((-decay_per_s / sr) * np.arange(n)) if decay_per_s else np.ones(n)
+    a = min(max(int(attack_s * sr), 1), n)
+    r = min(max(int(release_s * sr), 1), n)
+    env[:a] *= 0.5 - 0.5 * np.cos(np.pi * np.arange(a) / a)
+    env[n - r:] *= (0.5 - 0.5 * np.cos(np.pi * np.arange(r) / r))[::-1]
+    return env
+
+
+def butter_sos(kind: str, cutoff: float | tuple[float, float], sr: int, order: int = 2) -> np.ndarray:
+    """Butterworth filter of ``kind`` ("lowpass", "bandpass", …) at ``cutoff`` Hz, as SOS."""
+    return signal.butter(order, cutoff, btype=kind, fs=sr, output="sos")
+
+
+def snare_filter(sr: int) -> np.ndarray:
+    """The band-pass (1–8 kHz) :func:`snare` wants."""
+    return butter_sos("bandpass", (SNARE_BAND_HZ[0], min(SNARE_BAND_HZ[1], NYQUIST_GUARD * sr)), sr)
+
+
+def hat_filter(sr: int) -> np.ndarray:
+    """The 4th-order high-pass (7 kHz) :func:`hat` wants."""
+    return butter_sos("highpass", min(HAT_HIGHPASS_HZ, NYQUIST_GUARD * sr), sr, order=4)
+
+
+def kick(sr: int) -> np.ndarray:
+    """Kick drum (0.35 s): sine swept 150 -> 45 Hz with exponential decay."""
+    n = int(0.35 * sr)
+    t = np.arange(n) / sr
+    freq = 45.0 + 105.0 * np.exp(-t * 30.0)
+    phase = 2.0 * np.pi * np.cumsum(freq) / sr
+    return np.sin(phase) * envelope(n, sr, 0.002, 0.02, decay_per_s=9.0)
+
+
+def snare(sr: int, rng: np.random.Generator, sos: np.ndarray) -> np.ndarray:
+    """Snare (0.25 s): noise through `sos` (1-8 kHz band-pass) plus a 185 Hz tone body."""
+    n = int(0.25 * sr)
+    t = np.arange(n) / sr
+    noise = signal.sosfilt(sos, rng.standard_normal(n)) * envelope(n, sr, 0.001, 0.02, 18.0)
+    body = np.sin(2.0 * np.pi * 185.0 * t) * envelope(n, sr, 0.001, 0.02, 30.0)
+    return 0.8 * noise + 0.6 * body
+
+
+def hat(sr: int, rng: np.random.Generator, sos: np.ndarray) -> np.ndarray:
+    """Closed hi-hat (0.06 s): noise through `sos` (7 kHz high-pass), fast decay."""
+    n = int(0.06 * sr)
+    return signal.sosfilt(sos, rng.standard_normal(n)) * envelope(n, sr, 0.0005, 0.01, 60.0)
+
+
+def bass_note(freq_hz: float, dur_s: float, sr: int, sos: np.ndarray) -> np.ndarray:
+    """Bass note: sawtooth at freq_hz through `sos` (a biquad low-pass), dur_s seconds."""
+    n = max(int(dur_s * sr), 2)
+    saw = 2.0 * ((freq_hz * np.arange(n) / sr) % 1.0) - 1.0
+    return signal.sosfilt(sos, saw) * envelope(n, sr, 0.005, 0.03, 2.0)
+
+
+def pad_chord(notes: tuple[int, ...], dur_s: float, sr: int) -> np.ndarray:
+    """Pad chord, dur_s seconds: per MIDI note two +/-6 cent detuned sines + soft 2nd harmonic."""
+    n = max(int(dur_s * sr), 2)
+    t = np.arange(n) / sr
+    out = np.zeros(n)
+    for note in notes:
+        for cents in (-6.0, 6.0):
+            w = 2.0 * np.pi * midi_hz(note + cents / 100.0) * t
+            out += np.sin(w) + 0.25 * np.sin(2.0 * w)
+    return out * envelope(n, sr, 0.25, 0.5)
+
+
+def lead_note(freq_hz: float, dur_s: float, sr: int) -> np.ndarray:
+    """Lead note: triangle wave with 5.5 Hz vibrato fading in, dur_s seconds."""
+    n = max(int(dur_s * sr), 2)
+    t = np.arange(n) / sr
+    vib = 0.25 * np.minimum(t / 0.3, 1.0) * np.sin(2.0 * np.pi * 5.5 * t)  # semitones
+    phase = 2.0 * np.pi * np.cumsum(freq_hz * 2.0 ** (vib / 12.0)) / sr
+    tri = (2.0 / np.pi) * np.arcsin(np.sin(phase))
+    return tri * envelope(n, sr, 0.015, 0.06, 1.5)
+
+
+def _sub_note(freq_hz: float, dur_s: float, sr: int) -> np.ndarray:
+    """Sub bass: sine with a soft 2nd harmonic, 808-like decay."""
+    n = max(int(dur_s * sr), 2)
+    w = 2.0 * np.pi * freq_hz * np.arange(n) / sr
+    return (np.sin(w) + 0.3 * np.sin(2.0 * w)) * envelope(n, sr, 0.005, 0.03, 1.5)
+
+
+def _ride(sr: int, take: int) -> np.ndarray:
+    """Ride cymbal (0.5 s): 3–9 kHz noise with a few inharmonic partials, slow decay."""
+    n = int(DRUM_SECONDS["ride"] * sr)
+    t = np.arange(n) / sr
+    band = butter_sos("bandpass", (3000.0, min(9000.0, NYQUIST_GUARD * sr)), sr)
+    noise = signal.sosfilt(band, np.random.default_rng(take).standard_normal(n))
+    ping = sum(np.sin(2.0 * np.pi * f * t) for f in (3150.0, 4730.0, 6120.0)) / 3.0
+    return (0.7 * noise + 0.3 * ping) * envelope(n, sr, 0.001, 0.05, 7.0)
+
+
+def _keys_chord(notes: tuple[int, ...], dur_s: float, sr: int, tone: float) -> np.ndarray:
+    """Electric-piano-like chord: sines whose overtones (more when bright) fade faster."""
+    n = max(int(dur_s * sr), 2)
+    t = np.arange(n) / sr
+    out = np.zeros(n)
+    for note in notes:
+        w = 2.0 * np.pi * midi_hz(note) * t
+        out += np.sin(w) + (0.2 + 0.5 * tone) * np.exp(-6.0 * t) * np.sin(2.0 * w)
+        out += 0.3 * tone * np.exp(-12.0 * t) * np.sin(3.0 * w)
+    return out * envelope(n, sr, 0.003, 0.05, 2.5)
+
+
+def _bell_note(freq_hz: float, dur_s: float, sr: int) -> np.ndarray:
+    """Soft FM bell: modulator at 4× the note, index fading from 2 to 0."""
+    n = max(int(dur_s * sr), 2)
+    t = np.arange(n) / sr
+    modulation = 2.0 * np.exp(-5.0 * t) * np.sin(2.0 * np.pi * 4.0 * freq_hz * t)
+    return np.sin(2.0 * np.pi * freq_hz * t + modulation) * envelope(n, sr, 0.004, 0.05, 3.0)
+
+
+def _saw_lead(freq_hz: float, dur_s: float, sr: int, tone: float) -> np.ndarray:
+    """Two saws ±7 cents through a low-pass at 1.5–5 kHz (by brightness)."""
+    n = max(int(dur_s * sr), 2)
+    t = np.arange(n) / sr
+    saw = sum(2.0 * ((freq_hz * 2.0 ** (c / 1200.0) * t) % 1.0) - 1.0 for c in (-7.0, 7.0)) / 2.0
+    filtered = signal.sosfilt(butter_sos("lowpass", 1500.0 + 3500.0 * tone, sr), saw)
+    return filtered * envelope(n, sr, 0.01, 0.05, 1.0)
+
+
+@lru_cache(maxsize=WAVEFORM_CACHE)
+def _waveform(voice: str, pitches: tuple[int, ...], dur_s: float, tone: float, variant: int, sr: int) -> np.ndarray:
+    """Samples of one event (float32, read-only); the length is ``event_samples``."""
+    freq = midi_hz(pitches[0]) if pitches else 0.0
+    if voice == "kick":
+        wave = kick(sr)
+    elif voice == "snare":
+        wave = snare(sr, np.random.default_rng(variant), snare_filter(sr))
+    elif voice == "hat":
+        wave = hat(sr, np.random.default_rng(variant), hat_filter(sr))
+    elif voice == "ride":
+        wave = _ride(sr, variant)
+    elif voice == "bass":
+        wave = bass_note(freq, dur_s, sr, butter_sos("lowpass", 250.0 + 900.0 * tone, sr))
+    elif voice == "sub":
+        wave = _sub_note(freq, dur_s, sr)
+    elif voice == "pad":
+        wave = pad_chord(pitches, dur_s, sr)
+    elif voice == "keys":
+        wave = _keys_chord(pitches, dur_s, sr, tone)
+    elif voice == "triangle":
+        wave = lead_note(freq, dur_s, sr)
+    elif voice == "bell":
+        wave = _bell_note(freq, dur_s, sr)
+    else:
+        wave = _saw_lead(freq, dur_s, sr, tone)
+    wave = np.asarray(wave, dtype=np.float32)
+    wave.setflags(write=False)
+    return wave
+
+
+def event_samples(event: Event, sample_rate: int) -> int:
+    """Length of ``event``'s sound in samples (the instruments' own rounding)."""
+    return max(int(event.dur_s * sample_rate), 2)
+
+
+def _mix(placed: Iterable[tuple[int, Event]], start: int, n_samples: int, sr: int) -> np.ndarray:
+    """Sum events at absolute sample positions into the window [start, start + n_samples)."""
+    out = np.zeros(n_samples)
+    for position, event in placed:
+        lo = position - start
+        hi = lo + event_samples(event, sr)
+        if hi <= 0 or lo >= n_samples:
+            continue
+        tone = round(event.tone * 20) / 20  # 0.05 steps, so similar styles share cached notes
+        wave = _waveform(event.voice, event.pitches, event.dur_s, tone, event.variant, sr)
+        a, b = max(lo, 0), min(hi, n_samples)
+        out[a:b] += (VOICE_GAIN[event.voice] * event.gain) * wave[a - lo : b - lo]
+    return out
+
+
+def _master(mix: np.ndarray) -> np.ndarray:
+    return (OUTPUT_PEAK * np.tanh(DRIVE * mix)).astype(np.float32)
+
+
+def mix_events(placed: Iterable[tuple[int, Event]], start_sample: int, n_samples: int, sample_rate: int = 44100) -> np.ndarray:
+    """Events at absolute sample positions, heard in [start_sample, start_sample + n_samples).
+
+    float32 mono through the master stage; the building block of the two renderers below.
+    """
+    return _master(_mix(placed, start_sample, n_samples, sample_rate))
+
+
+# --------------------------------------------------------------------------- mixing and rendering
+
+
+def _reach_seconds(style: Style) -> float:
+    """Upper bound on how long after its bar's start an event can still sound."""
+    return (bars_per_chord(style) + 1) * bar_seconds(style) + PAD_TAIL_S + 1.0
+
+
+def _placed(style: Style, seed: int, bars: range, bar_samples: float, sample_rate: int) -> list[tuple[int, Event]]:
+    """The events of ``bars`` at absolute sample positions; bar ``b`` starts at b · ``bar_samples``."""
+    return [
+        (round(bar * bar_samples) + round(event.time_s * sample_rate), event)
+        for bar in bars
+        for event in bar_events(style, seed, bar)
+    ]
+
+
+def render_audio(style: Style, seed: int, start_sample: int, n_samples: int, sample_rate: int = 44100) -> np.ndarray:
+    """Samples [start_sample, start_sample + n_samples) of the endless song (style, seed).
+
+    float32 mono, peak below ``OUTPUT_PEAK``. Bars sit on a grid from sample 0; notes
+    begun before ``start_sample`` are included, so adjacent windows concatenate exactly
+    into the window that spans both.
+    """
+    bar_samples = bar_seconds(style) * sample_rate
+    first = max(0, math.floor((start_sample - _reach_seconds(style) * sample_rate) / bar_samples))
+    last = math.floor((start_sample + n_samples - 1) / bar_samples)
+    placed = _placed(style, seed, range(first, last + 1), bar_samples, sample_rate)
+    return mix_events(placed, start_sample, n_samples, sample_rate)
+
+
+def render_loop(style: Style, seed: int, bars: int, n_samples: int, sample_rate: int = 44100) -> np.ndarray:
+    """Bars 0 … ``bars`` − 1 as a seamless loop of ``n_samples`` (float32 mono).
+
+    Each bar lasts ``n_samples / bars`` samples (choose the tempo to match); sounds running
+    past the end wrap around to the start, so the loop played back to back is continuous.
+    """
+    bar_samples = n_samples / bars
+    placed = _placed(style, seed, range(bars), bar_samples, sample_rate)
+    end = max((position + event_samples(event, sample_rate) for position, event in placed), default=n_samples)
+    laps = -(-max(end, n_samples) // n_samples)
+    linear = _mix(placed, 0, laps * n_samples, sample_rate)
+    return _master(linear.reshape(laps, n_samples).sum(axis=0))

@@ -1,0 +1,101 @@
+"""`riffcast render` end to end (synth and tiny-random), and choosing the generator."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from riffcast.generation.factory import GeneratorSettings, make_generator, weights_present
+from riffcast.generation.types import Target
+from riffcast.params import RIFFUSION_V1
+from riffcast.producer import ChunkProducer
+from riffcast.render import render, schedule
+from riffcast.seeds import DEFAULT_BED, load_seed
+
+OFFLINE = {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+
+def _riffcast(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "riffcast.cli", *args], cwd=cwd, env=OFFLINE, capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.mark.parametrize(
+    "generator_args",
+    [["--generator", "synth"], ["--generator", "riffusion", "--model", "tiny-random", "--steps", "4"]],
+    ids=["synth", "tiny-random"],
+)
+def test_render_writes_the_duration_and_is_repeatable(tmp_path, generator_args):
+    args = ["render", "--prompt", "lofi hip hop", "--prompt", "jazz piano", "--duration", "7.5", "--quiet", *generator_args]
+    first = _riffcast(tmp_path, *args, "-o", "a.wav")
+    assert first.returncode == 0, first.stderr
+    assert "generator:" in first.stderr and "real time" in first.stdout
+    second = _riffcast(tmp_path, *args, "-o", "b.wav")
+    assert second.returncode == 0, second.stderr
+    info = soundfile.info(str(tmp_path / "a.wav"))
+    assert (info.samplerate, info.channels, info.frames) == (44100, 1, round(7.5 * 44100))
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
+    audio, _ = soundfile.read(str(tmp_path / "a.wav"))
+    assert 0.01 < np.max(np.abs(audio)) <= 0.9
+
+
+def test_auto_says_loudly_why_it_plays_the_synth():
+    generator, note = make_generator(GeneratorSettings("auto", "tiny-random"))
+    assert generator.name == "synth" and "NO GPU" in note
+
+
+def test_weights_present_knows_what_needs_no_download(tmp_path):
+    assert weights_present("tiny-random") and weights_present(str(tmp_path))
+    assert not weights_present("nobody/no-such-model")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--duration", "0"], "--duration"),
+        (["--seed-image", "no-such-bed"], "no-such-bed"),
+        (["--generator", "riffusion", "--model", "./missing-model"], "missing-model"),
+        (["--denoising", "1.5"], "denoising"),
+        (["--transition-chunks", "0"], "transition_chunks"),
+    ],
+)
+def test_bad_render_arguments_fail_before_anything_is_written(tmp_path, args, message):
+    result = _riffcast(tmp_path, "render", "--prompt", "x", "-o", "out.wav", "--quiet", *args)
+    assert result.returncode == 1
+    assert result.stderr.startswith("riffcast render: error:") and message in result.stderr
+    assert not (tmp_path / "out.wav").exists()
+
+
+def test_seeds_lists_the_beds(tmp_path):
+    result = _riffcast(tmp_path, "seeds")
+    assert result.returncode == 0 and DEFAULT_BED in result.stdout
+
+
+def test_download_offline_says_there_is_no_network(tmp_path):
+    result = _riffcast(tmp_path, "download", "riffusion/riffusion-model-v1")
+    assert result.returncode == 1 and "no network" in result.stderr
+
+
+def test_schedule_gives_each_target_an_equal_share():
+    targets = [Target.from_text(text) for text in ("a", "b", "c")]
+    assert schedule(targets, 9) == {3: targets[1], 6: targets[2]}
+    assert schedule(targets[:1], 9) == {}
+
+
+def test_render_steers_through_the_targets_in_order():
+    from riffcast.generation.synth import SynthGenerator
+
+    targets = [Target.from_text("house"), Target.from_text("ambient")]
+    producer = ChunkProducer(SynthGenerator(), targets[0], load_seed(DEFAULT_BED), transition_chunks=2)
+    seen = []
+    samples, summary = render(producer, targets, duration_s=4 * 5.12, params=RIFFUSION_V1, on_chunk=seen.append)
+    assert summary.chunks == 4 and samples.size == 4 * RIFFUSION_V1.chunk_samples
+    assert [chunk.step.end.prompts[0].text for chunk in seen] == ["house", "house", "ambient", "ambient"]
+    assert seen[2].step.new_settings
