@@ -64,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--guidance", type=float, default=7.0, help="classifier-free guidance (default 7)")
     render.add_argument("--transition-chunks", type=int, default=4, help="chunks per transition (default 4)")
     render.add_argument("--seed-image", default=None, help="a built-in bed (see `riffcast seeds`), an image or an audio file")
+    render.add_argument(
+        "--overlap-columns", type=int, default=0,
+        help="overlap mode: repaint this many columns of the previous chunk as a kept region (multiple of 8; 0: off)",
+    )
     _add_generator_options(render)
     render.add_argument("--force", action="store_true", help="overwrite an existing output file")
     render.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -158,7 +162,7 @@ def _run_render(args: argparse.Namespace) -> int:
     from riffcast.generation.types import Target
     from riffcast.params import RIFFUSION_V1 as params
     from riffcast.producer import ChunkProducer
-    from riffcast.render import render
+    from riffcast.render import chunks_for, render
     from riffcast.seeds import DEFAULT_BED, load_seed
     from riffcast.walk import check_transition_chunks
 
@@ -182,8 +186,12 @@ def _run_render(args: argparse.Namespace) -> int:
         )
     )
     print(note, file=sys.stderr)
-    producer = ChunkProducer(generator, targets[0], seed_image, transition_chunks=args.transition_chunks)
-    total = -(-round(args.duration * params.sample_rate) // params.chunk_samples)
+    if args.overlap_columns % 8 or not 0 <= args.overlap_columns <= 256:
+        raise ValueError("--overlap-columns must be a multiple of 8 from 0 to 256")
+    producer = ChunkProducer(
+        generator, targets[0], seed_image, transition_chunks=args.transition_chunks, overlap_columns=args.overlap_columns
+    )
+    total = chunks_for(producer, round(args.duration * params.sample_rate), params)
     with tqdm(total=total, unit="chunk", desc="render", disable=args.quiet, file=sys.stderr) as bar:
         samples, summary = render(
             producer, targets, duration_s=args.duration, params=params, on_chunk=lambda chunk: bar.update(1)

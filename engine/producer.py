@@ -5,6 +5,10 @@ as it can); :class:`ProducerThread` runs one in the background, keeps a lead of 
 ahead of playback, applies steering at the next chunk and interrupts a chunk whose target
 has been superseded.
 
+Overlap mode (``overlap_columns`` = K): each chunk after the first is painted from an init
+image that begins with the previous chunk's last K columns, kept by the generator's mask, so
+a note held across the join can carry on; the stitcher crossfades the repeated columns.
+
 Faults: a generation that raises or returns a NaN-born or blank image is retried once, then
 replaced by the last good chunk again (the stitcher joins it like any other) and counted.
 """
@@ -59,19 +63,46 @@ class ChunkProducer:
         seed_image: np.ndarray,
         *,
         transition_chunks: int = 4,
+        overlap_columns: int = 0,
     ) -> None:
+        if not 0 <= overlap_columns < seed_image.shape[1]:
+            raise ValueError(f"overlap_columns must be in [0, {seed_image.shape[1]}), got {overlap_columns}")
         self.generator = generator
         self.walk = Walk(target, transition_chunks=transition_chunks)
         self.seed_image = seed_image
+        self.overlap_columns = overlap_columns
         self.counters = ProducerCounters()
         self._index = 0
         self._last_good: np.ndarray | None = None
+        self._previous: np.ndarray | None = None
+
+    def columns_after(self, chunks: int) -> int:
+        """Image columns of stream the first ``chunks`` chunks make (overlaps counted once)."""
+        width = self.seed_image.shape[1]
+        return 0 if chunks <= 0 else width + (chunks - 1) * (width - self.overlap_columns)
+
+    def _init_image(self) -> tuple[np.ndarray, int]:
+        """The img2img start for the next chunk and how many columns to keep.
+
+        Overlap mode: the previous chunk's last K columns, then the seed bed at the phase of
+        the loop where this chunk starts (chunks advance by width − K columns), so the beat
+        grid carries on.
+        """
+        keep = self.overlap_columns if self._previous is not None else 0
+        if not keep:
+            return self.seed_image, 0
+        width = self.seed_image.shape[1]
+        start_column = self.columns_after(self._index) - keep
+        image = np.roll(self.seed_image, -(start_column % width), axis=1)
+        image[:, :keep] = self._previous[:, -keep:]
+        return image, keep
 
     def next_chunk(self, should_stop: Callable[[], bool] = lambda: False) -> ProducedChunk:
         """Paint the next chunk. Raises :class:`Interrupted` (and does not advance) when
         ``should_stop()`` turns true while painting."""
         step = self.walk.peek()
-        request = ChunkRequest(step.start, step.end, step.alpha, self.seed_image, index=self._index)
+        init_image, keep = self._init_image()
+        request = ChunkRequest(step.start, step.end, step.alpha, init_image, keep_columns=keep, index=self._index)
         try:
             painted = self._paint_with_retry(request, should_stop)
         except Interrupted:
@@ -81,10 +112,10 @@ class ChunkProducer:
         fallback = painted is None
         if fallback:
             self.counters.fallbacks += 1
-            image = self._last_good if self._last_good is not None else self.seed_image
-            painted = PaintedChunk(image)
+            painted = PaintedChunk(self._last_good if self._last_good is not None else init_image)
         else:
             self._last_good = painted.image
+        self._previous = painted.image
         chunk = ProducedChunk(self._index, step, painted.image, fallback, painted.timings_s)
         self._index += 1
         self.counters.chunks += 1

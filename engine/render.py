@@ -40,6 +40,15 @@ def schedule(targets: Sequence[Target], chunks: int) -> dict[int, Target]:
     return {round(k * chunks / len(targets)): target for k, target in enumerate(targets) if k > 0}
 
 
+def chunks_for(producer: ChunkProducer, samples: int, params: SpectrogramParams) -> int:
+    """How many chunks make at least ``samples`` samples of stream."""
+    columns = math.ceil(samples / params.hop_samples)
+    chunks = 1
+    while producer.columns_after(chunks) < columns:
+        chunks += 1
+    return chunks
+
+
 def render(
     producer: ChunkProducer,
     targets: Sequence[Target],
@@ -58,9 +67,9 @@ def render(
         raise ValueError(f"duration must be a positive number of seconds, got {duration_s!r}")
     started = time.perf_counter()
     total_samples = round(duration_s * params.sample_rate)
-    chunks = math.ceil(total_samples / params.chunk_samples)
+    chunks = chunks_for(producer, total_samples, params)
     steering = schedule(targets, chunks)
-    stitcher = stitcher or Stitcher(params)
+    stitcher = stitcher or Stitcher(params, overlap_columns=producer.overlap_columns)
     blocks = []
     for index in range(chunks):
         if index in steering:

@@ -64,8 +64,12 @@ class Stitcher:
         level: LevelSettings | None = LevelSettings(),
         join_columns: int = 400,
         max_join_db: float = 18.0,
+        overlap_columns: int = 0,
     ) -> None:
+        if not 0 <= overlap_columns < params.chunk_columns:
+            raise ValueError(f"overlap_columns must be in [0, {params.chunk_columns}), got {overlap_columns}")
         self.params = params
+        self.overlap_columns = overlap_columns
         self.join_columns = join_columns
         self.max_join_db = max_join_db
         self._inverter = MelInverter(params)
@@ -80,6 +84,7 @@ class Stitcher:
         self._delay_to_drop = self._level.latency_samples if self._level else 0
         self._tail_mel: np.ndarray | None = None  # last columns of the previous chunk, its own scale
         self._gain_db = 0.0  # gain of the previous chunk from its scale to the stream's
+        self._held: np.ndarray | None = None  # overlap mode: the previous chunk's last columns, absolute
         self._position = 0
         self.chunks_in = 0
         self.join_gains_db: list[float] = []
@@ -88,25 +93,50 @@ class Stitcher:
     def latency_samples(self) -> int:
         """Samples held back behind the end of the pushed columns."""
         limiter = self._level.latency_samples if self._level else 0
-        return self._phase.latency_samples + limiter
+        return self._phase.latency_samples + limiter + self.overlap_columns * self.params.hop_samples
 
     def push(self, chunk: SpectrogramChunk) -> PcmBlock:
-        """Add one chunk; return the samples that became final."""
+        """Add one chunk; return the samples that became final.
+
+        In overlap mode (``overlap_columns`` = K > 0) every chunk after the first begins with
+        the K columns that ended the previous one (painted as a kept region): the two
+        versions are crossfaded, so each chunk adds ``columns − K`` new columns.
+        """
         mel = np.asarray(chunk.mel, dtype=np.float32)
-        if mel.ndim != 2 or mel.shape[0] != self.params.n_mels or mel.shape[1] == 0:
-            raise ValueError(f"chunk mel must have shape ({self.params.n_mels}, columns ≥ 1), got {mel.shape}")
+        if mel.ndim != 2 or mel.shape[0] != self.params.n_mels or mel.shape[1] <= self.overlap_columns:
+            raise ValueError(
+                f"chunk mel must have shape ({self.params.n_mels}, columns > {self.overlap_columns}), got {mel.shape}"
+            )
         if not np.all(np.isfinite(mel)) or np.any(mel < 0):
             raise ValueError("chunk mel must be finite and non-negative")
         self._gain_db = self._chunk_gain_db(mel, chunk.max_value)
         self._tail_mel = mel[:, -self.join_columns :].copy()
         self.chunks_in += 1
         absolute = mel * np.float32(10.0 ** (self._gain_db / 20.0))
-        return self._emit(self._phase.push(self._inverter(absolute)))
+        return self._emit(self._phase.push(self._inverter(self._crossfade(absolute))))
 
     def flush(self) -> PcmBlock:
         """End of stream: return every remaining sample (the stream is then
         ``columns × hop_samples`` samples long)."""
-        return self._emit(self._phase.flush(), final=True)
+        samples = []
+        if self._held is not None:
+            samples.append(self._phase.push(self._inverter(self._held)))
+            self._held = None
+        samples.append(self._phase.flush())
+        return self._emit(np.concatenate(samples), final=True)
+
+    def _crossfade(self, absolute: np.ndarray) -> np.ndarray:
+        """Overlap mode: the columns to invert now, holding this chunk's last K back."""
+        overlap = self.overlap_columns
+        if not overlap:
+            return absolute
+        head = absolute[:, :-overlap]
+        if self._held is not None:
+            fade_in = (np.arange(1, overlap + 1, dtype=np.float32) / (overlap + 1))[None, :]
+            head = head.copy()
+            head[:, :overlap] = self._held * (1.0 - fade_in) + absolute[:, :overlap] * fade_in
+        self._held = absolute[:, -overlap:].copy()
+        return head
 
     def _chunk_gain_db(self, mel: np.ndarray, max_value: float | None) -> float:
         """Gain (dB) that takes this chunk's pixel scale to the stream's absolute level."""
@@ -115,7 +145,10 @@ class Stitcher:
         if self._tail_mel is None:
             peak = float(mel.max())
             return float(20.0 * np.log10(UNKNOWN_LEVEL_MEL_MAX / peak)) if peak > 0 else 0.0
-        change_db = join_gain_db(self._tail_mel, mel[:, : self.join_columns], self.max_join_db)
+        if self.overlap_columns:  # the same music on both sides: match it directly
+            change_db = overlap_gain_db(self._tail_mel[:, -self.overlap_columns :], mel[:, : self.overlap_columns], self.max_join_db)
+        else:
+            change_db = join_gain_db(self._tail_mel, mel[:, : self.join_columns], self.max_join_db)
         self.join_gains_db.append(change_db)
         return self._gain_db + change_db
 
@@ -158,6 +191,16 @@ def join_gain_db(before: np.ndarray, after: np.ndarray, max_db: float, *, bin_co
     levels = np.concatenate([before_db, after_db])
     (offset_before, offset_after, _), *_ = np.linalg.lstsq(design, levels, rcond=None)
     return float(np.clip(offset_before - offset_after, -max_db, max_db))
+
+
+def overlap_gain_db(before: np.ndarray, after: np.ndarray, max_db: float) -> float:
+    """Gain (dB) for ``after`` when it repaints the same columns as ``before`` (overlap mode):
+    the ratio of their mel energies, clamped to ±``max_db``; 0 when either is silent."""
+    energy_before = float(np.sum(np.square(before, dtype=np.float64)))
+    energy_after = float(np.sum(np.square(after, dtype=np.float64)))
+    if energy_before <= 0.0 or energy_after <= 0.0:
+        return 0.0
+    return float(np.clip(10.0 * np.log10(energy_before / energy_after), -max_db, max_db))
 
 
 def _binned_energy_db(mel: np.ndarray, bin_columns: int, *, ending: bool) -> tuple[np.ndarray | None, np.ndarray]:

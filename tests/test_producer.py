@@ -139,3 +139,18 @@ def _eventually(condition, timeout_s: float = 5.0) -> bool:
             return True
         time.sleep(0.01)
     return condition()
+
+
+def test_overlap_mode_paints_from_the_previous_chunk_tail():
+    generator = PatternGenerator()
+    bed = np.tile(np.arange(512, dtype=np.uint16)[None, :] % 251, (512, 1)).astype(np.uint8)
+    producer = ChunkProducer(generator, Target.from_text("jazz"), bed, overlap_columns=64)
+    first, second, third = (producer.next_chunk() for _ in range(3))
+    requests = generator.calls
+    assert requests[0].keep_columns == 0 and np.array_equal(requests[0].init_image, bed)
+    assert requests[1].keep_columns == 64
+    assert np.array_equal(requests[1].init_image[:, :64], first.image[:, -64:])
+    # the bed continues at the loop phase where the chunk starts: column 512 - 64 = 448
+    assert np.array_equal(requests[1].init_image[:, 64:], np.roll(bed, -448, axis=1)[:, 64:])
+    assert np.array_equal(requests[2].init_image[:, :64], second.image[:, -64:])
+    assert [producer.columns_after(n) for n in (0, 1, 3)] == [0, 512, 512 + 2 * 448]

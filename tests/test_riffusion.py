@@ -237,3 +237,15 @@ def test_cuda_fp16_paints_with_channels_last_and_attention_slicing(init_image):
     )
     chunk = generator.paint(ChunkRequest(JAZZ, ROCK, 0.5, init_image))
     assert chunk.image.shape == (512, 512) and chunk.image.dtype == np.uint8 and chunk.image.std() > 1.0
+
+
+def test_nan_from_the_model_is_an_error_not_an_image():
+    components = build_tiny_random()
+    generator = RiffusionGenerator(components, steps=2)
+    with torch.no_grad():
+        for parameter in components.vae.decoder.conv_out.parameters():
+            parameter.fill_(float("nan"))
+    target = Target.from_text("noise")
+    request = ChunkRequest(target, target, 1.0, np.full((512, 512), 128, np.uint8))
+    with pytest.raises(FloatingPointError, match="NaN"):
+        generator.paint(request)

@@ -120,3 +120,31 @@ def test_bad_chunks_are_refused_and_change_nothing(music_mel):
     assert stitcher.chunks_in == 0
     block = stitcher.push(_cut(music_mel, [512])[0])
     assert block.position == 0
+
+
+def test_overlap_mode_crossfades_repeated_columns_into_one_stream(music, music_mel):
+    """Chunks that repeat the previous chunk's last 64 columns stitch into the continuous stream."""
+    overlap = 64
+    starts = range(0, music_mel.shape[1] - 512 + 1, 512 - overlap)
+    chunks = [music_mel[:, start : start + 512] for start in starts]
+    columns = starts[-1] + 512
+    stitcher = Stitcher(level=None, overlap_columns=overlap)
+    # Each image normalised to its own maximum: the overlap gives the exact relative level.
+    blocks = [stitcher.push(SpectrogramChunk(chunk / chunk.max(), None)) for chunk in chunks] + [stitcher.flush()]
+    audio = np.concatenate([block.samples for block in blocks])
+    assert audio.size == columns * 441
+    scale = music_mel[:, :512].max() / 150.0  # the first chunk of unknown level is set to 150
+    true_changes_db = [20 * np.log10(b.max() / a.max()) for a, b in zip(chunks, chunks[1:])]
+    assert np.allclose(stitcher.join_gains_db, true_changes_db, atol=0.01)
+    convergence = spectral_convergence_db(
+        magnitude_below_10k(audio * scale, columns), magnitude_below_10k(music, columns)
+    )
+    assert convergence < -22.0
+
+
+def test_overlap_must_leave_new_columns(music_mel):
+    with pytest.raises(ValueError, match="overlap_columns"):
+        Stitcher(overlap_columns=512)
+    stitcher = Stitcher(overlap_columns=64)
+    with pytest.raises(ValueError, match="columns > 64"):
+        stitcher.push(SpectrogramChunk(music_mel[:, :64], 1.0))

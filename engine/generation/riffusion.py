@@ -201,9 +201,12 @@ class RiffusionGenerator:
         """(1, 4, h, w) scaled latents → (8h, 8w) uint8 greyscale, the mean of R, G and B.
 
         Each channel is clipped to [0, 255] first, as in the RGB image the original pipeline saves.
+        Raises FloatingPointError on NaN/infinity (the producer retries, then falls back).
         """
         vae = self.components.vae
         rgb = vae.decode(latents / vae.config.scaling_factor).sample.float()
+        if not bool(torch.isfinite(rgb).all()):
+            raise FloatingPointError("the model produced NaN or infinite pixels (fp16 overflow?)")
         grey = ((rgb[0] + 1.0) * 127.5).clamp(0.0, 255.0).mean(dim=0).round()
         return grey.to(device="cpu", dtype=torch.uint8).numpy()
 
