@@ -99,6 +99,7 @@ def _add_generator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", choices=("dpm++", "pndm", "ddim"), default="dpm++", help="sampler")
     parser.add_argument("--attention-slicing", action="store_true", help="less GPU memory, a little slower")
     parser.add_argument("--channels-last", action="store_true", help="NHWC layout (faster on recent GPUs)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the UNet (slow first chunk)")
 
 
 def _refuse_overwrite(paths: list[Path], force: bool) -> None:
@@ -182,7 +183,7 @@ def _run_render(args: argparse.Namespace) -> int:
     generator, note = make_generator(
         GeneratorSettings(
             args.generator, args.model, args.device, args.steps, args.scheduler,
-            channels_last=args.channels_last, attention_slicing=args.attention_slicing,
+            channels_last=args.channels_last, attention_slicing=args.attention_slicing, compile_unet=args.compile,
         )
     )
     print(note, file=sys.stderr)

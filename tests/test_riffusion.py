@@ -239,6 +239,16 @@ def test_cuda_fp16_paints_with_channels_last_and_attention_slicing(init_image):
     assert chunk.image.shape == (512, 512) and chunk.image.dtype == np.uint8 and chunk.image.std() > 1.0
 
 
+@pytest.mark.gpu
+@needs_cuda
+def test_compiled_unet_paints_like_the_eager_one(init_image):
+    eager = paint(RiffusionGenerator(build_tiny_random(), device="cuda", steps=STEPS), JAZZ, ROCK, 0.5, init_image)
+    compiled = paint(
+        RiffusionGenerator(build_tiny_random(), device="cuda", steps=STEPS, compile_unet=True), JAZZ, ROCK, 0.5, init_image
+    )
+    assert np.abs(eager.astype(int) - compiled.astype(int)).mean() < 2.0
+
+
 def test_nan_from_the_model_is_an_error_not_an_image():
     components = build_tiny_random()
     generator = RiffusionGenerator(components, steps=2)

@@ -21,6 +21,7 @@ class GeneratorSettings:
     scheduler: str = "dpm++"
     channels_last: bool = False
     attention_slicing: bool = False
+    compile_unet: bool = False
 
 
 def make_generator(settings: GeneratorSettings) -> tuple[Generator, str]:
@@ -79,4 +80,5 @@ def _riffusion(settings: GeneratorSettings, device: str) -> Generator:
         scheduler=settings.scheduler,
         channels_last=settings.channels_last,
         attention_slicing=settings.attention_slicing,
+        compile_unet=settings.compile_unet,
     )
