@@ -19,8 +19,12 @@ Per chunk:
    overlap-add tail across the boundary.
 4. **Level stage** (:mod:`riffcast.dsp.level`): slow rider and peak limiter.
 
-Latency: ``latency_samples`` = phase look-ahead + limiter look-ahead = 4410 + 128 samples
-(103 ms) with the defaults.
+Overlap mode (``overlap_columns`` = K): each chunk after the first repeats the previous one's
+last K columns (the producer has them repainted as a kept region); the two versions are
+crossfaded and their relative level read from those shared columns.
+
+Latency: ``latency_samples`` = phase look-ahead + limiter look-ahead (+ K columns in overlap
+mode) = 4410 + 128 samples (103 ms) with the defaults.
 """
 
 from __future__ import annotations
