@@ -1,0 +1,108 @@
+"""Wire protocol ``riffcast/1`` for listeners, sans I/O: messages as bytes and text.
+
+See DESIGN.md, "Wire protocol". A listener receives, in order: one text ``hello`` (JSON),
+then binary audio frames — a 16-byte little-endian header (``uint64`` position of the
+frame's first sample, ``float64`` server time in Unix seconds when it was emitted) followed
+by interleaved PCM in the announced format — with text JSON events such as
+``now_playing`` between them. The next frame's position is this one's plus its samples; a
+jump means frames were dropped for that listener.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+PROTOCOL = "riffcast/1"
+HEADER = struct.Struct("<Qd")  # position (samples since the stream started), server time (s)
+SAMPLE_DTYPES = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
+DEFAULT_FORMAT = "s16le"
+_INT16_SCALE = 32767.0
+
+
+class ProtocolError(ValueError):
+    """Bytes or text that are not valid ``riffcast/1``."""
+
+
+@dataclass(frozen=True)
+class AudioFrame:
+    """One binary message: ``samples`` (frames × channels, float32) starting at ``position``."""
+
+    position: int
+    server_time: float
+    samples: np.ndarray
+
+    @property
+    def next_position(self) -> int:
+        return self.position + int(self.samples.shape[0])
+
+
+def check_format(name: str) -> str:
+    """The sample format named in ``?format=``; ProtocolError for anything else."""
+    if name not in SAMPLE_DTYPES:
+        raise ProtocolError(f"unknown format {name!r}: use one of {', '.join(SAMPLE_DTYPES)}")
+    return name
+
+
+def hello(
+    *, station: str, sample_rate: int, channels: int, sample_format: str, frame_samples: int,
+    position: int, server_time: float,
+) -> str:
+    """The first message to a listener, JSON text with exactly DESIGN.md's fields."""
+    return json.dumps(
+        {
+            "type": "hello",
+            "protocol": PROTOCOL,
+            "station": station,
+            "sample_rate": sample_rate,
+            "channels": channels,
+            "format": check_format(sample_format),
+            "frame_samples": frame_samples,
+            "position": position,
+            "server_time": server_time,
+        }
+    )
+
+
+def now_playing(*, position: int, prompts: list[tuple[str, float]], seed: int, alpha: float, image: str) -> str:
+    """The event sent when a chunk with new settings starts at ``position``.
+
+    prompts: (text, weight) pairs; image: URL path of the chunk's spectrogram PNG.
+    """
+    return json.dumps(
+        {
+            "type": "now_playing",
+            "position": position,
+            "prompts": [{"text": text, "weight": weight} for text, weight in prompts],
+            "seed": seed,
+            "alpha": alpha,
+            "image": image,
+        }
+    )
+
+
+def encode_frame(position: int, server_time: float, samples: np.ndarray, sample_format: str) -> bytes:
+    """Header + PCM. samples: (frames,) or (frames, channels) float in [−1, 1]; s16le clips
+    and rounds to the nearest integer step."""
+    dtype = SAMPLE_DTYPES[check_format(sample_format)]
+    if position < 0:
+        raise ProtocolError("a frame position cannot be negative")
+    values = np.asarray(samples, dtype=np.float32)
+    if dtype.kind == "i":
+        values = np.round(np.clip(values, -1.0, 1.0) * _INT16_SCALE)
+    return HEADER.pack(position, server_time) + values.astype(dtype).tobytes()
+
+
+def decode_frame(message: bytes, sample_format: str, channels: int = 1) -> AudioFrame:
+    """Parse a binary message; samples come back as float32 (frames, channels)."""
+    dtype = SAMPLE_DTYPES[check_format(sample_format)]
+    if len(message) < HEADER.size or (len(message) - HEADER.size) % (dtype.itemsize * channels):
+        raise ProtocolError(f"a {sample_format} frame needs a 16-byte header and whole samples, got {len(message)} bytes")
+    position, server_time = HEADER.unpack_from(message)
+    values = np.frombuffer(message, dtype=dtype, offset=HEADER.size).astype(np.float32)
+    if dtype.kind == "i":
+        values /= _INT16_SCALE
+    return AudioFrame(position, server_time, values.reshape(-1, channels))
