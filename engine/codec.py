@@ -32,6 +32,7 @@ EXIF_MAX_FREQUENCY = 11060
 EXIF_POWER_FOR_IMAGE = 11070
 EXIF_MAX_VALUE = 11080
 PNG_TEXT_VALID_COLUMNS = "riffcast:valid_columns"
+CHUNK_CONTEXT_COLUMNS = 6  # ≥ half a window of real audio each side of a chunk (see chunk_pixels)
 
 _ACCEPTED_MODES = {"L", "LA", "RGB", "RGBA", "P"}
 
@@ -156,6 +157,20 @@ def chunk_from_image(image: Image.Image, params: SpectrogramParams) -> Spectrogr
     return SpectrogramChunk(mel=np.ascontiguousarray(mel), max_value=known)
 
 
+def chunk_pixels(audio: np.ndarray, params: SpectrogramParams) -> np.ndarray:
+    """One chunk's image from its audio with real audio around it → (n_mels, chunk_columns) uint8.
+
+    audio: ``chunk_samples + 2 × CHUNK_CONTEXT_COLUMNS × hop_samples`` samples, the chunk in
+    the middle; the context keeps the edge columns' windows off the STFT's reflect padding,
+    so consecutive chunks equal one continuous spectrogram cut in two.
+    """
+    expected = params.chunk_samples + 2 * CHUNK_CONTEXT_COLUMNS * params.hop_samples
+    if np.asarray(audio).shape != (expected,):
+        raise ValueError(f"chunk audio with context must have shape ({expected},), got {np.asarray(audio).shape}")
+    mel = audio_to_mel(audio, params)[:, CHUNK_CONTEXT_COLUMNS : CHUNK_CONTEXT_COLUMNS + params.chunk_columns]
+    return pixels_from_mel(mel, params)
+
+
 def mel_from_pixels(pixels: np.ndarray, params: SpectrogramParams) -> np.ndarray:
     """Greyscale pixels (n_mels, columns) in image orientation → mel (n_mels, columns), float32.
 
@@ -165,9 +180,13 @@ def mel_from_pixels(pixels: np.ndarray, params: SpectrogramParams) -> np.ndarray
     return np.ascontiguousarray(np.power((255.0 - grey) / 255.0, 1.0 / params.image_power), dtype=np.float32)
 
 
-def pixels_from_mel(mel: np.ndarray, params: SpectrogramParams) -> np.ndarray:
-    """Mel (n_mels, columns) → greyscale uint8 pixels in image orientation, normalised to its max."""
-    max_value = float(np.max(mel))
+def pixels_from_mel(mel: np.ndarray, params: SpectrogramParams, *, max_value: float | None = None) -> np.ndarray:
+    """Mel (n_mels, columns) → greyscale uint8 pixels in image orientation.
+
+    The black level is ``max_value``, by default the mel's own maximum (as the model paints);
+    ``max_value=1.0`` turns :func:`mel_from_pixels`'s output back into the same pixels.
+    """
+    max_value = float(np.max(mel)) if max_value is None else max_value
     scaled = mel / max_value if max_value > 0 else np.zeros_like(mel)
     pixels = np.round(255.0 - 255.0 * np.power(np.clip(scaled, 0.0, 1.0), params.image_power))
     return pixels.astype(np.uint8)[::-1].copy()

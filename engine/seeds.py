@@ -17,14 +17,21 @@ from pathlib import Path
 import numpy as np
 
 from riffcast.audio_io import read_audio
-from riffcast.codec import ImageFormatError, audio_to_mel, chunk_from_image, open_image, pixels_from_mel
+from riffcast.codec import (
+    CHUNK_CONTEXT_COLUMNS,
+    ImageFormatError,
+    audio_to_mel,
+    chunk_from_image,
+    chunk_pixels,
+    open_image,
+    pixels_from_mel,
+)
 from riffcast.generation.style import Style
 from riffcast.generation.voices import render_loop
 from riffcast.params import RIFFUSION_V1, SpectrogramParams
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 BED_SEED = 0  # the synth seed every bed is composed with
-CONTEXT_COLUMNS = 6  # wrapped audio each side of the loop, so edge columns see no padding
 
 
 @dataclass(frozen=True)
@@ -83,10 +90,8 @@ def bed_audio(name: str, params: SpectrogramParams = RIFFUSION_V1) -> np.ndarray
 @lru_cache(maxsize=16)
 def _bed_image(name: str, params: SpectrogramParams) -> np.ndarray:
     loop = bed_audio(name, params)
-    context = CONTEXT_COLUMNS * params.hop_samples
-    wrapped = np.concatenate([loop[-context:], loop, loop[:context]])
-    mel = audio_to_mel(wrapped, params)[:, CONTEXT_COLUMNS : CONTEXT_COLUMNS + params.chunk_columns]
-    image = pixels_from_mel(mel, params)
+    context = CHUNK_CONTEXT_COLUMNS * params.hop_samples
+    image = chunk_pixels(np.concatenate([loop[-context:], loop, loop[:context]]), params)  # wrapped: loops seamlessly
     image.setflags(write=False)
     return image
 
@@ -113,8 +118,7 @@ def _image_seed(path: Path, params: SpectrogramParams) -> np.ndarray:
         raise ImageFormatError(
             f"{path}: holds only {chunk.columns} columns of audio; a seed image must be full ({params.chunk_columns})"
         )
-    power = np.power(np.clip(chunk.mel, 0.0, 1.0), params.image_power)
-    return np.round(255.0 - 255.0 * power).astype(np.uint8)[::-1].copy()
+    return pixels_from_mel(chunk.mel, params, max_value=1.0)
 
 
 def _audio_seed(path: Path, params: SpectrogramParams) -> np.ndarray:

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from riffcast.codec import audio_to_mel, chunk_from_image, pixels_from_mel
+from riffcast.codec import CHUNK_CONTEXT_COLUMNS, audio_to_mel, chunk_from_image, pixels_from_mel
 from riffcast.dsp.mel import hz_to_mel, mel_to_hz
 from riffcast.generation.style import GENRES, Style, blend_styles, chunk_style, style_for_target, style_from_prompt
-from riffcast.generation.synth import CONTEXT_COLUMNS, SynthGenerator
+from riffcast.generation.synth import SynthGenerator
 from riffcast.generation.voices import render_audio
 from riffcast.generation.types import ChunkRequest, Interrupted, Target, WeightedPrompt
 from riffcast.params import RIFFUSION_V1 as P
@@ -190,9 +190,9 @@ def test_chunk_images_join_like_one_continuous_render(synth):
     text, seed, k = "drum and bass", 11, 6
     left, right = (synth.paint(steady(text, seed=seed, index=i)).image for i in (k, k + 1))
     style, _ = chunk_style(steady(text, seed=seed))
-    half, context = P.chunk_samples // 2, CONTEXT_COLUMNS * P.hop_samples
+    half, context = P.chunk_samples // 2, CHUNK_CONTEXT_COLUMNS * P.hop_samples
     audio = render_audio(style, seed, (k + 1) * P.chunk_samples - half - context, P.chunk_samples + 2 * context)
-    straddle = audio_to_mel(audio, P)[:, CONTEXT_COLUMNS : CONTEXT_COLUMNS + P.chunk_columns]
+    straddle = audio_to_mel(audio, P)[:, CHUNK_CONTEXT_COLUMNS : CHUNK_CONTEXT_COLUMNS + P.chunk_columns]
     reference = np.power(straddle / straddle.max(), P.image_power)  # join at column 256
     width = P.chunk_columns // 2
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from riffcast.codec import audio_to_mel, pixels_from_mel
+from riffcast.codec import CHUNK_CONTEXT_COLUMNS, chunk_pixels
 from riffcast.generation.style import chunk_style
 from riffcast.generation.types import ChunkRequest, Interrupted, PaintedChunk
 from riffcast.generation.voices import render_audio
 from riffcast.params import RIFFUSION_V1, SpectrogramParams
 
-CONTEXT_COLUMNS = 6  # ≥ half a window of real audio each side, so edge columns see no padding
 
 
 class SynthGenerator:
@@ -41,12 +40,11 @@ class SynthGenerator:
         p = self.params
         began = time.perf_counter()
         style, seed = chunk_style(request)
-        context = CONTEXT_COLUMNS * p.hop_samples
+        context = CHUNK_CONTEXT_COLUMNS * p.hop_samples
         start = request.index * p.chunk_samples - context
         audio = render_audio(style, seed, start, p.chunk_samples + 2 * context, p.sample_rate)
         rendered = time.perf_counter()
         if should_stop():
             raise Interrupted(f"synth chunk {request.index} went stale")
-        mel = audio_to_mel(audio, p)[:, CONTEXT_COLUMNS : CONTEXT_COLUMNS + p.chunk_columns]
-        image = pixels_from_mel(mel, p)
+        image = chunk_pixels(audio, p)
         return PaintedChunk(image, {"render": rendered - began, "encode": time.perf_counter() - rendered})
