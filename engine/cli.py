@@ -179,6 +179,8 @@ def _run_render(args: argparse.Namespace) -> int:
         for text in args.prompt
     ]
     check_transition_chunks(args.transition_chunks)
+    if args.overlap_columns % 8 or not 0 <= args.overlap_columns <= 256:
+        raise ValueError("--overlap-columns must be a multiple of 8 from 0 to 256")
     seed_image = load_seed(args.seed_image or DEFAULT_BED, params)
     generator, note = make_generator(
         GeneratorSettings(
@@ -187,8 +189,6 @@ def _run_render(args: argparse.Namespace) -> int:
         )
     )
     print(note, file=sys.stderr)
-    if args.overlap_columns % 8 or not 0 <= args.overlap_columns <= 256:
-        raise ValueError("--overlap-columns must be a multiple of 8 from 0 to 256")
     producer = ChunkProducer(
         generator, targets[0], seed_image, transition_chunks=args.transition_chunks, overlap_columns=args.overlap_columns
     )

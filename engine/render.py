@@ -55,7 +55,6 @@ def render(
     *,
     duration_s: float,
     params: SpectrogramParams,
-    stitcher: Stitcher | None = None,
     on_chunk: Callable[[ProducedChunk], None] = lambda chunk: None,
 ) -> tuple[np.ndarray, RenderSummary]:
     """Render ``duration_s`` of the stream → float32 mono samples at ``params.sample_rate``.
@@ -69,7 +68,7 @@ def render(
     total_samples = round(duration_s * params.sample_rate)
     chunks = chunks_for(producer, total_samples, params)
     steering = schedule(targets, chunks)
-    stitcher = stitcher or Stitcher(params, overlap_columns=producer.overlap_columns)
+    stitcher = Stitcher(params, overlap_columns=producer.overlap_columns)
     blocks = []
     for index in range(chunks):
         if index in steering:

@@ -64,6 +64,7 @@ def test_weights_present_knows_what_needs_no_download(tmp_path):
         (["--generator", "riffusion", "--model", "./missing-model"], "missing-model"),
         (["--denoising", "1.5"], "denoising"),
         (["--transition-chunks", "0"], "transition_chunks"),
+        (["--overlap-columns", "12", "--generator", "riffusion", "--model", "tiny-random"], "overlap-columns"),
     ],
 )
 def test_bad_render_arguments_fail_before_anything_is_written(tmp_path, args, message):
