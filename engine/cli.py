@@ -80,8 +80,25 @@ def _parser() -> argparse.ArgumentParser:
     download.add_argument("model", nargs="?", default="riffusion/riffusion-model-v1", help="hub id")
     download.set_defaults(run=_run_download)
 
-    serve = commands.add_parser("serve", help="run a station (not available yet)")
+    serve = commands.add_parser(
+        "serve", help="run a station: generate music and stream it to listeners",
+        description="Run a station: generate an endless stream and serve it over WebSockets "
+        "(/stream), with steering (/control), a browser player (/), /healthz and /metrics.",
+    )
+    from riffcast.station.options import add_serve_arguments
+
+    add_serve_arguments(serve)
+    _add_generator_options(serve)
     serve.set_defaults(run=_run_serve)
+
+    listen = commands.add_parser(
+        "listen", help="play and/or record a station",
+        description="Listen to a riffcast/1 station: play it on the sound card and/or record it.",
+    )
+    from riffcast.client.cli import add_listen_arguments, run_listen
+
+    add_listen_arguments(listen)
+    listen.set_defaults(run=run_listen)
     return parser
 
 
@@ -218,12 +235,9 @@ def _run_download(args: argparse.Namespace) -> int:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    print(
-        "riffcast serve: not available yet — the station (WebSocket server) is the next "
-        "milestone. Try `riffcast encode` / `riffcast decode` meanwhile.",
-        file=sys.stderr,
-    )
-    return 2
+    from riffcast.station.main import run_serve
+
+    return run_serve(args)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -36,6 +38,7 @@ class ProducedChunk:
 
     image: (512, 512) uint8 greyscale, Riffusion's convention.
     fallback: True when generation failed and this repeats the last good chunk.
+    wall_s: seconds spent painting it, retries included.
     """
 
     index: int
@@ -43,6 +46,7 @@ class ProducedChunk:
     image: np.ndarray
     fallback: bool = False
     timings_s: dict[str, float] = field(default_factory=dict)
+    wall_s: float = 0.0
 
 
 @dataclass
@@ -103,6 +107,7 @@ class ChunkProducer:
         step = self.walk.peek()
         init_image, keep = self._init_image()
         request = ChunkRequest(step.start, step.end, step.alpha, init_image, keep_columns=keep, index=self._index)
+        started = time.perf_counter()
         try:
             painted = self._paint_with_retry(request, should_stop)
         except Interrupted:
@@ -116,7 +121,9 @@ class ChunkProducer:
         else:
             self._last_good = painted.image
         self._previous = painted.image
-        chunk = ProducedChunk(self._index, step, painted.image, fallback, painted.timings_s)
+        chunk = ProducedChunk(
+            self._index, step, painted.image, fallback, painted.timings_s, time.perf_counter() - started
+        )
         self._index += 1
         self.counters.chunks += 1
         return chunk
@@ -154,7 +161,7 @@ class ProducerThread(threading.Thread):
 
     ``publish(chunk)`` is called from this thread; it must be quick (hand the chunk over).
     The thread paints while fewer than ``lead_chunks`` chunks are waiting to be played
-    (the consumer calls :meth:`played` as chunks leave), and stops on :meth:`stop`.
+    (the consumer calls :meth:`played` as chunks start playing), and stops on :meth:`stop`.
     """
 
     def __init__(
@@ -167,16 +174,33 @@ class ProducerThread(threading.Thread):
         self.publish = publish
         self.lead_chunks = lead_chunks
         self.error: BaseException | None = None
+        self.published = 0  # chunks handed to ``publish`` so far
         self._condition = threading.Condition()
         self._waiting = 0
         self._stopping = False
-        self._pending: tuple[Target, int | None] | None = None
+        self._pending: tuple[Target, int | None, Future[int]] | None = None
 
-    def steer(self, target: Target, transition_chunks: int | None = None) -> None:
-        """Apply ``target`` at the next chunk started; the chunk being painted is dropped."""
+    def steer(self, target: Target, transition_chunks: int | None = None) -> Future[int]:
+        """Apply ``target`` from the next chunk started; the chunk being painted is dropped.
+
+        Returns a future resolved, when the target is applied, with the number of chunks
+        published before the first one painted towards it. A steer that is replaced before
+        it was applied resolves with the same number as the one that replaced it.
+        """
+        future: Future[int] = Future()
         with self._condition:
-            self._pending = (target, transition_chunks)
+            if self._pending is not None:
+                replaced = self._pending[2]
+                future.add_done_callback(lambda done: replaced.set_result(done.result()))
+            self._pending = (target, transition_chunks, future)
             self._condition.notify_all()
+        return future
+
+    @property
+    def waiting(self) -> int:
+        """Chunks published and not yet started playing."""
+        with self._condition:
+            return self._waiting
 
     def played(self, chunks: int = 1) -> None:
         with self._condition:
@@ -194,26 +218,34 @@ class ProducerThread(threading.Thread):
         try:
             while True:
                 with self._condition:
-                    while self._waiting >= self.lead_chunks and not self._stopping:
+                    while True:
+                        self._apply_pending()
+                        if self._stopping or self._waiting < self.lead_chunks:
+                            break
                         self._condition.wait()
                     if self._stopping:
                         return
-                    if self._pending is not None:
-                        target, transition = self._pending
-                        self._pending = None
-                        self.producer.walk.steer(target, transition)
                 try:
                     chunk = self.producer.next_chunk(self._superseded)
                 except Interrupted:
                     continue
                 with self._condition:
                     self._waiting += 1
+                    self.published += 1
                 self.publish(chunk)
         except BaseException as error:  # never die silently: keep it for whoever joins
             self.error = error
             log.exception("producer stopped")
             raise
 
+    def _apply_pending(self) -> None:
+        """Steer the walk now (the lock is held and no chunk is being painted)."""
+        if self._pending is None:
+            return
+        target, transition, future = self._pending
+        self._pending = None
+        self.producer.walk.steer(target, transition)
+        future.set_result(self.published)
+
     def _superseded(self) -> bool:
         return self._stopping or self._pending is not None
-

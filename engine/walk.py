@@ -44,6 +44,10 @@ class Walk:
     def heading_to(self) -> Target:
         return self._end
 
+    @property
+    def transition_chunks(self) -> int:
+        return self._chunks
+
     def steer(self, target: Target, transition_chunks: int | None = None) -> None:
         """Head for ``target`` from the next chunk on, over ``transition_chunks`` chunks."""
         if transition_chunks is not None:

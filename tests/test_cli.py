@@ -208,13 +208,6 @@ def test_errors_are_one_line_and_write_nothing(tmp_path: Path, case: str) -> Non
     assert result.stdout == ""
 
 
-def test_serve_is_not_available_yet(tmp_path: Path) -> None:
-    result = riffcast(tmp_path, "serve")
-    assert result.returncode == 2
-    assert "not available yet" in result.stderr
-    assert list(tmp_path.iterdir()) == []
-
-
 # --------------------------------------------------------------------------- start-up cost
 
 

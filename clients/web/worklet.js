@@ -1,0 +1,128 @@
+/**
+ * riffcast ring-buffer player: an AudioWorkletProcessor that the page feeds with PCM.
+ *
+ * Page → processor (port messages):
+ *   {type: "samples", samples: Float32Array, position: number, step: number}
+ *     mono samples at the context's rate; `position` is the stream position (samples since the
+ *     station started) of the first one, `step` the stream samples per context sample (1 when
+ *     no resampling).
+ * Processor → page, about every 100 ms:
+ *   {type: "report", playing, playedSamples, playedPosition, bufferedSamples, underruns,
+ *    droppedSamples, time}
+ *
+ * Output starts once `prefillSeconds` of audio are buffered. A render quantum that finds too
+ * few samples is an underrun: what is left fades out, and output waits for a new pre-fill.
+ * When more than `maxLatencySeconds` are buffered, the oldest audio is dropped (cross-faded
+ * over one quantum) down to twice the pre-fill, so latency stays bounded.
+ */
+
+const REPORT_SECONDS = 0.1;
+
+class RingPlayer extends AudioWorkletProcessor {
+  constructor(options) {
+    super();
+    const { capacitySeconds = 2, prefillSeconds = 0.15, maxLatencySeconds = 0.5 } =
+      options.processorOptions ?? {};
+    this.ring = new Float32Array(Math.round(capacitySeconds * sampleRate));
+    this.prefill = Math.round(prefillSeconds * sampleRate);
+    this.cap = Math.min(Math.round(maxLatencySeconds * sampleRate), this.ring.length);
+    this.target = Math.min(Math.max(2 * this.prefill, 256), this.cap); // ≥ 2 quanta
+    this.written = 0; // samples ever written; ring index = count % ring.length
+    this.read = 0; // samples ever taken out (played or dropped)
+    this.segments = []; // {at, position, step}: stream position of ring sample `at`
+    this.playing = false;
+    this.fadeIn = false;
+    this.playedSamples = 0;
+    this.underruns = 0;
+    this.droppedSamples = 0;
+    this.reportEvery = Math.max(1, Math.round((REPORT_SECONDS * sampleRate) / 128));
+    this.quanta = 0;
+    this.port.onmessage = (event) => {
+      if (event.data.type === "samples") this.write(event.data);
+    };
+  }
+
+  write({ samples, position, step }) {
+    const overflow = this.written - this.read + samples.length - this.ring.length;
+    if (overflow > 0) this.drop(overflow);
+    this.segments.push({ at: this.written, position, step });
+    for (let i = 0; i < samples.length; i++) {
+      this.ring[(this.written + i) % this.ring.length] = samples[i];
+    }
+    this.written += samples.length;
+  }
+
+  drop(count) {
+    this.read += count;
+    this.droppedSamples += count;
+  }
+
+  sample(index) {
+    return this.ring[index % this.ring.length];
+  }
+
+  process(inputs, outputs) {
+    const out = outputs[0][0];
+    const n = out.length;
+    const available = this.written - this.read;
+    if (!this.playing && available >= this.prefill) {
+      this.playing = true;
+      this.fadeIn = true;
+      if (available > this.cap) this.drop(available - this.target);
+    }
+    if (!this.playing) {
+      out.fill(0);
+    } else if (available < n) {
+      // Underrun: play what is left with a fade-out, then wait for a new pre-fill.
+      for (let i = 0; i < n; i++) {
+        out[i] = i < available ? (this.sample(this.read + i) * (available - i)) / available : 0;
+      }
+      this.read += available;
+      this.playedSamples += available;
+      this.underruns++;
+      this.playing = false;
+    } else if (available > this.cap) {
+      // Too much latency: skip ahead to the target level, cross-fading over this quantum.
+      const skip = available - this.target;
+      for (let i = 0; i < n; i++) {
+        const w = (i + 0.5) / n;
+        out[i] = (1 - w) * this.sample(this.read + i) + w * this.sample(this.read + skip + i);
+      }
+      this.droppedSamples += skip;
+      this.read += skip + n;
+      this.playedSamples += n;
+    } else {
+      for (let i = 0; i < n; i++) out[i] = this.sample(this.read + i);
+      this.read += n;
+      this.playedSamples += n;
+    }
+    if (this.fadeIn && this.playing) {
+      for (let i = 0; i < n; i++) out[i] *= (i + 0.5) / n;
+      this.fadeIn = false;
+    }
+    if (++this.quanta % this.reportEvery === 0) this.report();
+    return true;
+  }
+
+  /** Stream position of the next sample to be played (null before any audio arrived). */
+  playedPosition() {
+    while (this.segments.length > 1 && this.segments[1].at <= this.read) this.segments.shift();
+    const segment = this.segments[0];
+    return segment ? segment.position + (this.read - segment.at) * segment.step : null;
+  }
+
+  report() {
+    this.port.postMessage({
+      type: "report",
+      playing: this.playing,
+      playedSamples: this.playedSamples,
+      playedPosition: this.playedPosition(),
+      bufferedSamples: this.written - this.read,
+      underruns: this.underruns,
+      droppedSamples: this.droppedSamples,
+      time: currentTime,
+    });
+  }
+}
+
+registerProcessor("riffcast-ring", RingPlayer);

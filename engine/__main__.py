@@ -1,0 +1,7 @@
+"""``python -m riffcast`` is the ``riffcast`` command."""
+
+import sys
+
+from riffcast.cli import main
+
+sys.exit(main())

@@ -1,0 +1,221 @@
+"""The feed: produced chunks → stitcher → PCM ring, with the underrun fallback.
+
+One thread owns the :class:`~riffcast.stitcher.Stitcher`. It stitches every chunk the
+producer publishes as soon as it arrives, and when the PCM ahead of the playhead drops below
+``low_water_s`` with nothing to stitch (the generator is late), it stitches the last chunk
+again — the seamless fallback — and counts an underrun. The pacing clock reads the ring and
+moves the playhead; it never waits for this thread.
+
+Each chunk's start position in the stream is fixed when the chunk is handed over, so a
+steer can be acknowledged with the position where it will be heard.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+from riffcast.codec import SpectrogramChunk, mel_from_pixels
+from riffcast.params import SpectrogramParams
+from riffcast.producer import ChunkProducer, ProducedChunk, ProducerThread
+from riffcast.ring import PcmRing
+from riffcast.stitcher import Stitcher
+from riffcast.walk import Step
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A chunk placed in the stream: it is heard from sample ``position`` on.
+
+    png: the painted spectrogram image (512×512 greyscale PNG bytes).
+    fallback: True when this repeats the previous chunk because the generator was late
+    or failed.
+    """
+
+    position: int
+    step: Step
+    png: bytes
+    fallback: bool
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """(rows, columns) uint8 greyscale → PNG bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class Feed:
+    """Keep the PCM ring filled ahead of the playhead (see the module docstring).
+
+    lead_chunks: chunks painted ahead of the one playing.
+    ring_s: seconds of PCM kept (ahead of the playhead and behind it, for late joiners).
+    low_water_s: below this much PCM ahead of the playhead, the fallback chunk is stitched.
+    """
+
+    def __init__(
+        self,
+        producer: ChunkProducer,
+        stitcher: Stitcher,
+        params: SpectrogramParams,
+        *,
+        lead_chunks: int = 1,
+        ring_s: float = 40.0,
+        low_water_s: float = 1.5,
+        kept_chunks: int = 8,
+    ) -> None:
+        self.params = params
+        self.producer_thread = ProducerThread(producer, self._accept, lead_chunks=lead_chunks)
+        self.stitcher = stitcher
+        self.ring = PcmRing(round(ring_s * params.sample_rate))
+        self.low_water_samples = round(low_water_s * params.sample_rate)
+        self.underruns = 0
+        # Hooks for metrics, called from the feed and producer threads.
+        self.on_generated: Callable[[float], None] = lambda seconds: None
+        self.on_stitched: Callable[[float], None] = lambda seconds: None
+        self.on_underrun: Callable[[], None] = lambda: None
+        self._chunk_samples = (params.chunk_columns - stitcher.overlap_columns) * params.hop_samples
+        self._first_chunk_samples = params.chunk_columns * params.hop_samples
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[tuple[int, ProducedChunk] | None] = queue.SimpleQueue()
+        self._next_start = 0
+        self._published_starts: deque[tuple[int, int]] = deque(maxlen=64)  # (published number, position)
+        self._unplayed_published: deque[int] = deque()  # start positions, oldest first
+        self._records: deque[ChunkRecord] = deque(maxlen=kept_chunks)
+        self._last_image: np.ndarray | None = None
+        self._last_step: Step | None = None
+        self._playhead = 0
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="riffcast-feed", daemon=True)
+        self.error: BaseException | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+        self.producer_thread.start()
+
+    def stop(self, timeout_s: float = 1.0) -> None:
+        self._stopping.set()
+        self._queue.put(None)
+        self.producer_thread.stop(timeout_s)
+        self._thread.join(timeout_s)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    # -- read by the clock and the server ---------------------------------------------------
+    @property
+    def end(self) -> int:
+        """One past the last stitched sample."""
+        with self._lock:
+            return self.ring.end
+
+    def read(self, position: int, count: int) -> np.ndarray | None:
+        """Samples [position, position + count) if stitched and still held, else None."""
+        with self._lock:
+            if position < self.ring.start or position + count > self.ring.end:
+                return None
+            return self.ring.read(position, count)
+
+    def lead_samples(self) -> int:
+        with self._lock:
+            return max(0, self.ring.end - self._playhead)
+
+    def move_playhead(self, position: int) -> None:
+        """The clock has emitted everything before ``position``: chunks that started count
+        as played, so the producer paints the next."""
+        started = 0
+        with self._lock:
+            self._playhead = position
+            while self._unplayed_published and self._unplayed_published[0] <= position:
+                self._unplayed_published.popleft()
+                started += 1
+        if started:
+            self.producer_thread.played(started)
+
+    def records(self) -> list[ChunkRecord]:
+        """The last few chunks placed in the stream, oldest first."""
+        with self._lock:
+            return list(self._records)
+
+    def record_at(self, position: int) -> ChunkRecord | None:
+        """The chunk heard at ``position`` (None if not among the last few)."""
+        with self._lock:
+            for record in reversed(self._records):
+                if record.position <= position:
+                    return record
+        return None
+
+    def position_of_published(self, number: int) -> int:
+        """Where the chunk with this publication number starts (or will, if no fallback
+        comes first)."""
+        with self._lock:
+            for published, position in self._published_starts:
+                if published == number:
+                    return position
+            return self._next_start
+
+    # -- inside ---------------------------------------------------------------------------
+    def _place(self) -> int:
+        """Reserve the next chunk's start position (lock held)."""
+        position = self._next_start
+        self._next_start += self._chunk_samples if position else self._first_chunk_samples
+        return position
+
+    def _accept(self, chunk: ProducedChunk) -> None:
+        """Producer thread: take a painted chunk (quick)."""
+        with self._lock:
+            position = self._place()
+            self._published_starts.append((self.producer_thread.published - 1, position))
+            self._unplayed_published.append(position)
+        self.on_generated(chunk.wall_s)
+        self._queue.put((position, chunk))
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                try:
+                    item = self._queue.get(timeout=0.05)
+                except queue.Empty:
+                    self._maybe_fall_back()
+                    continue
+                if item is None:
+                    return
+                position, chunk = item
+                self._stitch(position, chunk.image, chunk.step, chunk.fallback)
+        except BaseException as error:
+            self.error = error
+            log.exception("feed stopped")
+            raise
+
+    def _maybe_fall_back(self) -> None:
+        if self._last_image is None or self.lead_samples() >= self.low_water_samples:
+            return
+        with self._lock:
+            position = self._place()
+        self.underruns += 1
+        self.on_underrun()
+        log.warning("generator late: repeating the last chunk at position %d (underrun %d)", position, self.underruns)
+        self._stitch(position, self._last_image, self._last_step, True)
+
+    def _stitch(self, position: int, image: np.ndarray, step: Step, fallback: bool) -> None:
+        started = time.perf_counter()
+        block = self.stitcher.push(SpectrogramChunk(mel_from_pixels(image, self.params), None))
+        record = ChunkRecord(position, step, encode_png(image), fallback)
+        with self._lock:
+            self.ring.write(block.position, block.samples)
+            self._records.append(record)
+        self._last_image, self._last_step = image, step
+        self.on_stitched(time.perf_counter() - started)

@@ -1,0 +1,114 @@
+"""Listeners on ``/stream``: one frame written to all of them per tick, none waits for another.
+
+Writes never await: a listener whose unsent bytes exceed its backlog (about 1 s of audio)
+has the frame dropped (its next frame shows the jump in positions), and one that stays
+behind for ``stall_close_s`` is closed with code 1008 and a reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from dataclasses import dataclass, field
+
+from websockets.asyncio.server import ServerConnection, broadcast
+
+log = logging.getLogger(__name__)
+
+# Kernel send buffer per listener socket: small, so "behind" is seen after about the
+# backlog rather than after megabytes of kernel buffering.
+SEND_BUFFER_BYTES = 64 * 1024
+
+
+@dataclass(eq=False)
+class Listener:
+    connection: ServerConnection
+    sample_format: str
+    backlog_bytes: int
+    behind_since: float | None = None
+    frames_sent: int = 0
+    frames_dropped: int = 0
+
+    @property
+    def unsent_bytes(self) -> int:
+        transport = self.connection.transport
+        return transport.get_write_buffer_size() if transport is not None else 0
+
+
+@dataclass
+class TickResult:
+    sent: int = 0
+    dropped: int = 0
+    closed: list[Listener] = field(default_factory=list)
+
+
+def shrink_send_buffer(connection: ServerConnection) -> None:
+    sock = connection.transport.get_extra_info("socket") if connection.transport else None
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+
+
+def write(connection: ServerConnection, message: str | bytes) -> None:
+    """Queue one message without waiting (a no-op on a connection that is closing)."""
+    broadcast([connection], message)
+
+
+class ListenerSet:
+    """All connected listeners and the per-tick fan-out."""
+
+    def __init__(self, *, stall_close_s: float = 5.0) -> None:
+        self.stall_close_s = stall_close_s
+        self._listeners: set[Listener] = set()
+        self._closing: set[asyncio.Task] = set()
+
+    def __len__(self) -> int:
+        return len(self._listeners)
+
+    def __iter__(self):
+        return iter(list(self._listeners))
+
+    def formats(self) -> set[str]:
+        return {listener.sample_format for listener in self._listeners}
+
+    def add(self, listener: Listener) -> None:
+        self._listeners.add(listener)
+
+    def discard(self, listener: Listener) -> None:
+        self._listeners.discard(listener)
+
+    def fan_out(self, events: list[str], frames: dict[str, bytes], now_s: float) -> TickResult:
+        """Write ``events`` (text) then this tick's frame (by format) to every listener.
+
+        now_s: a monotonic clock reading, for the stall timer.
+        """
+        result = TickResult()
+        receivers: dict[str, list[ServerConnection]] = {name: [] for name in frames}
+        for listener in list(self._listeners):
+            if listener.unsent_bytes > listener.backlog_bytes:
+                listener.frames_dropped += 1
+                result.dropped += 1
+                if listener.behind_since is None:
+                    listener.behind_since = now_s
+                elif now_s - listener.behind_since > self.stall_close_s:
+                    self._close(listener, 1008, f"too slow: behind for over {self.stall_close_s:g} s")
+                    result.closed.append(listener)
+                continue
+            listener.behind_since = None
+            listener.frames_sent += 1
+            result.sent += 1
+            receivers[listener.sample_format].append(listener.connection)
+        everyone = [listener.connection for listener in self._listeners]  # events are small: not dropped
+        for event in events:
+            broadcast(everyone, event)
+        for name, connections in receivers.items():
+            if connections:
+                broadcast(connections, frames[name])
+        return result
+
+    def _close(self, listener: Listener, code: int, reason: str) -> None:
+        self._listeners.discard(listener)
+        log.info("closing a listener (%d %s)", code, reason)
+        task = asyncio.get_running_loop().create_task(listener.connection.close(code, reason))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)

@@ -1,0 +1,56 @@
+"""The station's Prometheus metrics (prometheus_client), one registry per station."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CHUNK_SECONDS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
+
+
+class StationMetrics:
+    """Counters the station updates, and gauges read when scraped."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.listeners = Gauge("riffcast_listeners", "Listeners connected to /stream", registry=r)
+        self.frames_sent = Counter("riffcast_frames_sent", "Audio frames written to listeners", registry=r)
+        self.frames_dropped = Counter(
+            "riffcast_frames_dropped", "Audio frames skipped for listeners that fell behind", registry=r
+        )
+        self.listeners_closed = Counter(
+            "riffcast_listeners_closed", "Listeners closed by the station", ["reason"], registry=r
+        )
+        self.underruns = Counter(
+            "riffcast_underruns", "Chunks repeated because the generator was late (seamless fallback)", registry=r
+        )
+        self.starved_frames = Counter(
+            "riffcast_starved_frames", "Frames emitted as silence because no audio was ready", registry=r
+        )
+        self.chunk_generation_seconds = Histogram(
+            "riffcast_chunk_generation_seconds", "Wall time to paint one chunk", registry=r,
+            buckets=CHUNK_SECONDS_BUCKETS,
+        )
+        self.chunk_stitch_seconds = Histogram(
+            "riffcast_chunk_stitch_seconds", "Wall time to stitch one chunk into PCM", registry=r,
+            buckets=CHUNK_SECONDS_BUCKETS,
+        )
+        self.steers = Counter("riffcast_steers", "Steer requests accepted", registry=r)
+        self.control_errors = Counter("riffcast_control_errors", "Control requests refused", registry=r)
+        self.lead_seconds = Gauge("riffcast_lead_seconds", "Audio ready ahead of the playhead", registry=r)
+        self.generator_faults = Gauge(
+            "riffcast_generator_faults", "Chunk generations that failed (retried or replaced)", registry=r
+        )
+
+    def watch(self, lead_s: Callable[[], float], faults: Callable[[], int]) -> None:
+        """Gauges computed at scrape time."""
+        self.lead_seconds.set_function(lead_s)
+        self.generator_faults.set_function(faults)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,161 @@
+"""The browser player (``riffcast.web``) in real headless Chromium against a real station.
+
+Debian's ``chromium`` must be on PATH: Playwright drives it through ``executable_path`` and
+never downloads a browser. Without it these tests fail (CI installs it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import time
+from typing import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+from station import TOKEN, running_station
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    # The next four keep Chromium from reaching for the network on its own.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+SAMPLE_RATE = 44100
+CHUNK_SAMPLES = 512 * 441
+PLAY_SECONDS = 4.0
+STEER_PROMPT = "glass harmonica test steer"
+
+
+def chromium_executable() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.fail(
+            "Debian's `chromium` is not on PATH (apt-get install chromium): the browser tests drive it "
+            "through Playwright's executable_path and never download a browser",
+            pytrace=False,
+        )
+    return path
+
+
+@pytest.fixture(scope="module")
+def station(tmp_path_factory):
+    with running_station(tmp_path_factory.mktemp("browser")) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def headless_chromium() -> Iterator[Browser]:
+    """Called in the test body, not as a fixture, so that a missing browser fails the test."""
+    executable = chromium_executable()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def stats(page: Page) -> dict:
+    return page.evaluate("({...window.riffcast.stats})")
+
+
+def test_page_plays_the_stream_without_gaps_and_steers(station):
+    with headless_chromium() as browser:
+        check_playing_and_steering(station, browser.new_page())
+
+
+def test_control_needs_the_right_token(station):
+    with headless_chromium() as browser:
+        check_token_handling(station, browser.new_page())
+
+
+def check_playing_and_steering(station, page: Page) -> None:
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+    page.goto(f"{station.http}/#token={TOKEN}")
+    page.click("#play")
+    page.wait_for_function("window.riffcast.stats.state === 'playing'", timeout=15_000)
+
+    # Real-time playback: what the worklet played over a wall-clock window, no gaps, no underruns.
+    started, before = time.monotonic(), stats(page)
+    page.wait_for_timeout(PLAY_SECONDS * 1000)
+    elapsed, after = time.monotonic() - started, stats(page)
+    played = after["playedSamples"] - before["playedSamples"]
+    assert 0.85 * SAMPLE_RATE * elapsed <= played <= 1.15 * SAMPLE_RATE * elapsed, (played, elapsed, after)
+    assert after["gaps"] == 0, after
+    assert after["underruns"] == 0, after
+    assert after["framesReceived"] >= 0.8 * elapsed * 10, after  # 100 ms frames
+    assert after["station"] == station.health()["station"]
+    assert errors == [], errors
+
+    # The picture being heard: a /chunks/….png that loaded, with the playhead where the audio is.
+    page.wait_for_function(
+        "(() => { const img = document.getElementById('spectrogram');"
+        " return img.complete && img.naturalWidth > 0 && !document.getElementById('playhead').hidden; })()",
+        timeout=10_000,
+    )
+    picture = page.evaluate(
+        """() => {
+            const img = document.getElementById('spectrogram');
+            const { playedPosition, nowPlaying } = window.riffcast.stats;
+            return { src: img.src, width: img.naturalWidth, height: img.naturalHeight,
+                     left: parseFloat(document.getElementById('playhead').style.left) / 100,
+                     playedPosition, nowPlaying };
+        }"""
+    )
+    assert re.search(r"/chunks/\d+\.png$", picture["src"]), picture
+    assert picture["src"].endswith(picture["nowPlaying"]["image"]), picture
+    assert (picture["width"], picture["height"]) == (512, 512), picture
+    expected = (picture["playedPosition"] - picture["nowPlaying"]["position"]) / CHUNK_SAMPLES
+    assert abs(picture["left"] - expected) < 0.05, (picture, expected)
+    assert page.inner_text("#now-playing-prompts").strip()
+
+    # Steer from the page; the prompt is heard after the station's lead.
+    page.fill("#prompt-0-text", STEER_PROMPT)
+    page.fill("#prompt-0-weight", "1")
+    page.fill("#transition", "2")
+    page.click("#steer")
+    page.wait_for_function(
+        "document.getElementById('steer-result').className !== 'muted'"
+        " && document.getElementById('steer-result').textContent !== ''",
+        timeout=15_000,
+    )
+    ack = page.inner_text("#steer-result")
+    match = re.fullmatch(r"heard from position (\d+), ≈ [\d.]+ s from now", ack.strip())
+    assert match, ack
+    page.wait_for_function(
+        "text => window.riffcast.stats.nowPlaying?.prompts.some(p => p.text === text)",
+        arg=STEER_PROMPT,
+        timeout=90_000,
+    )
+    heard = stats(page)
+    assert STEER_PROMPT in page.inner_text("#now-playing-prompts")
+    assert heard["nowPlaying"]["position"] >= int(match.group(1)), (heard, ack)
+    # Shown when heard, not when the event arrived ahead of the audio.
+    assert heard["playedPosition"] >= heard["nowPlaying"]["position"] - 0.2 * SAMPLE_RATE, heard
+    assert heard["gaps"] == 0, heard
+    assert errors == [], errors
+
+
+def check_token_handling(station, page: Page) -> None:
+    page.goto(f"{station.http}/")
+    assert "needs the station's control token" in page.inner_text("#control-state")
+    assert page.is_disabled("#steer")
+
+    page.fill("#token", "not-the-token")
+    page.click("#token-apply")
+    page.wait_for_function("document.getElementById('control-state').textContent === 'wrong token'", timeout=10_000)
+
+    page.fill("#token", TOKEN)
+    page.click("#token-apply")
+    page.wait_for_function("document.getElementById('control-state').textContent === 'connected'", timeout=10_000)
+    page.wait_for_function("document.getElementById('station-status').textContent.startsWith('Station:')",
+                           timeout=10_000)
+    assert page.input_value("#prompt-0-text")  # the form starts from the station's settings

@@ -1,0 +1,64 @@
+"""The feed between producer and clock: positions, the underrun fallback, steer positions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from riffcast.generation.types import Target
+from riffcast.params import RIFFUSION_V1
+from riffcast.producer import ChunkProducer
+from riffcast.station.feed import Feed
+from riffcast.stitcher import Stitcher
+from test_producer import SEED_IMAGE, PatternGenerator, _eventually
+
+CHUNK = 512 * 441
+
+
+def _feed(generator, **options) -> Feed:
+    producer = ChunkProducer(generator, Target.from_text("jazz"), SEED_IMAGE)
+    return Feed(producer, Stitcher(RIFFUSION_V1), RIFFUSION_V1, **options)
+
+
+def test_a_late_generator_gets_the_seamless_fallback_and_an_underrun_is_counted():
+    generator = PatternGenerator({1: "block"})  # the second chunk never comes until released
+    feed = _feed(generator, lead_chunks=1, low_water_s=1.5)
+    feed.start()
+    try:
+        assert _eventually(lambda: feed.end > 0, timeout_s=60)
+        assert feed.underruns == 0
+        # Play up to 1 s before the end of what is stitched: the lead drops below low water.
+        feed.move_playhead(feed.end - 44100)
+        assert _eventually(lambda: feed.underruns == 1, timeout_s=30)
+        assert _eventually(lambda: feed.end > CHUNK + 44100, timeout_s=30)
+        records = feed.records()
+        assert [r.position for r in records] == [0, CHUNK]
+        assert records[1].fallback and not records[0].fallback
+        # The fallback repeats the last chunk's picture, and the PCM runs on with no gap.
+        assert records[1].png == records[0].png
+        audio = feed.read(CHUNK - 44100, 88200)
+        assert audio is not None and np.all(np.isfinite(audio)) and np.sqrt(np.mean(audio**2)) > 1e-3
+        # The generator comes back: its chunk follows the fallback.
+        generator.fail.clear()
+        feed.producer_thread.steer(Target.from_text("techno"))  # also unblocks the stuck paint
+        feed.move_playhead(feed.end - 3 * 44100)
+        assert _eventually(lambda: any(r.position == 2 * CHUNK and not r.fallback for r in feed.records()), 30)
+    finally:
+        feed.stop()
+
+
+def test_a_steer_is_placed_after_the_chunks_already_published():
+    feed = _feed(PatternGenerator(), lead_chunks=2)
+    feed.start()
+    try:
+        assert _eventually(lambda: feed.producer_thread.published == 2, timeout_s=60)
+        future = feed.producer_thread.steer(Target.from_text("techno", seed=9))
+        number = future.result(timeout=10)
+        assert number == 2
+        assert feed.position_of_published(number) == 2 * CHUNK
+        feed.move_playhead(CHUNK)  # the second chunk starts: the producer paints the steered one
+        assert _eventually(lambda: len(feed.records()) == 3, timeout_s=30)
+        third = feed.records()[2]
+        assert third.position == 2 * CHUNK and third.step.end.prompts[0].text == "techno"
+        assert third.step.new_settings
+    finally:
+        feed.stop()

@@ -1,0 +1,429 @@
+"""The station end to end: a real ``riffcast serve`` subprocess, real sockets, real files."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import signal
+import socket
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+import soundfile
+from PIL import Image
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from riffcast import protocol
+from station import TOKEN, running_station, start_station
+
+HELLO_FIELDS = {"type", "protocol", "station", "sample_rate", "channels", "format", "frame_samples", "position", "server_time"}
+
+
+@pytest.fixture(scope="module")
+def station(tmp_path_factory):
+    with running_station(tmp_path_factory.mktemp("station"), "--verbose", "--station", "test radio") as running:
+        yield running
+
+
+async def _collect(url: str, seconds: float, sample_format: str = "s16le"):
+    """(hello, [(arrival_s, frame)], [events]) for ``seconds`` after the hello."""
+    frames, events = [], []
+    async with connect(url if "?" in url else f"{url}?format={sample_format}", compression=None) as ws:
+        hello = json.loads(await ws.recv())
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                message = await asyncio.wait_for(ws.recv(), left)
+            except asyncio.TimeoutError:
+                break
+            if isinstance(message, bytes):
+                frames.append((time.monotonic(), protocol.decode_frame(message, hello["format"])))
+            else:
+                events.append(json.loads(message))
+    return hello, frames, events
+
+
+def test_protocol_conformance_and_pacing(station):
+    asked = time.time()
+    hello, frames, events = asyncio.run(_collect(station.stream_url, 11.0))
+    assert set(hello) == HELLO_FIELDS
+    assert hello["protocol"] == "riffcast/1" and hello["station"] == "test radio"
+    assert (hello["sample_rate"], hello["channels"], hello["format"], hello["frame_samples"]) == (44100, 1, "s16le", 4410)
+    assert asked - 0.1 < hello["server_time"] < asked + 2
+    # Contiguous positions from the hello's, whole frames of the announced size.
+    positions = [frame.position for _, frame in frames]
+    assert positions[0] == hello["position"]
+    assert all(frame.samples.shape == (4410, 1) for _, frame in frames)
+    assert np.all(np.diff(positions) == 4410)
+    # Real-time pacing over 10 s: samples delivered vs wall time, after the pre-roll burst.
+    live = [(arrival, frame) for arrival, frame in frames[5:]]
+    wall_s = live[-1][0] - live[0][0]
+    audio_s = (live[-1][1].position - live[0][1].position) / 44100
+    assert wall_s > 9.5
+    assert abs(audio_s / wall_s - 1) < 0.05
+    # Music, not silence; server times increase.
+    audio = np.concatenate([frame.samples[:, 0] for _, frame in frames])
+    assert np.sqrt(np.mean(audio**2)) > 0.01
+    assert all(np.diff([frame.server_time for _, frame in frames]) >= 0)
+    # now_playing: the current chunk first (at or before the hello position), then chunk starts.
+    assert events and events[0]["type"] == "now_playing" and events[0]["position"] <= hello["position"]
+    assert {"type", "position", "prompts", "seed", "alpha", "image"} == set(events[0])
+    assert all(event["position"] % 225792 == 0 for event in events)
+    with urllib.request.urlopen(station.http + events[-1]["image"], timeout=5) as response:
+        image = Image.open(io.BytesIO(response.read()))
+    assert image.size == (512, 512)
+
+
+def test_float_format_and_bad_format(station):
+    hello, frames, _ = asyncio.run(_collect(station.stream_url + "?format=f32le", 1.0))
+    assert hello["format"] == "f32le"
+    assert frames and all(frame.samples.dtype == np.float32 and frame.samples.shape == (4410, 1) for _, frame in frames)
+
+    async def bad():
+        async with connect(station.stream_url + "?format=mp3"):
+            pass
+
+    with pytest.raises(InvalidStatus) as refused:
+        asyncio.run(bad())
+    assert refused.value.response.status_code == 400
+
+
+def test_late_joiner_starts_at_the_live_edge_at_once(station):
+    async def scenario():
+        async with connect(station.stream_url, compression=None) as early:
+            await early.recv()
+            await asyncio.sleep(2.0)
+            latest = 0
+            while True:  # drain to the live edge
+                try:
+                    message = await asyncio.wait_for(early.recv(), 0.01)
+                except asyncio.TimeoutError:
+                    break
+                if isinstance(message, bytes):
+                    latest = protocol.decode_frame(message, "s16le").next_position
+            asked = time.monotonic()
+            async with connect(station.stream_url, compression=None) as late:
+                hello = json.loads(await late.recv())
+                while isinstance(message := await late.recv(), str):
+                    pass
+                first_frame_s = time.monotonic() - asked
+                return latest, hello, protocol.decode_frame(message, "s16le"), first_frame_s
+
+    latest, hello, first, first_frame_s = asyncio.run(scenario())
+    assert first.position == hello["position"]
+    # Pre-roll: at most 3 frames (0.3 s) behind the live edge seen by the early listener.
+    assert latest - 3 * 4410 <= hello["position"] <= latest + 2 * 4410
+    assert first_frame_s < 0.5
+
+
+def test_stalled_listener_is_dropped_and_others_unaffected(station):
+    def metric(name: str) -> float:
+        with urllib.request.urlopen(station.http + "/metrics", timeout=5) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith(name):
+                    return float(line.split()[-1])
+        return 0.0
+
+    closed_before = metric('riffcast_listeners_closed_total{reason="too_slow"}')
+    # A listener that completes the handshake and then never reads, with a tiny receive buffer.
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect(("127.0.0.1", station.port))
+    stalled.sendall(
+        b"GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    try:
+        _, frames, _ = asyncio.run(_collect(station.stream_url, 14.0))
+    finally:
+        stalled.close()
+    positions = np.array([frame.position for _, frame in frames])
+    assert np.all(np.diff(positions) == 4410), "the listener that keeps up lost frames"
+    arrivals = np.array([arrival for arrival, _ in frames[5:]])
+    assert np.max(np.diff(arrivals)) < 0.5
+    assert metric('riffcast_listeners_closed_total{reason="too_slow"}') >= closed_before + 1
+    assert metric("riffcast_frames_dropped_total") > 0
+
+
+def test_control_needs_the_token(station):
+    async def attempt(url: str, headers=None):
+        async with connect(url, additional_headers=headers) as ws:
+            await ws.send(json.dumps({"type": "status", "id": 1}))
+            return json.loads(await ws.recv())
+
+    for url, headers in [
+        (station.control_url, None),
+        (station.control_url + "?token=wrong-token-123", None),
+        (station.control_url, {"Authorization": "Bearer wrong-token-123"}),
+        (station.control_url, {"Authorization": f"Basic {TOKEN}"}),
+    ]:
+        with pytest.raises(InvalidStatus) as refused:
+            asyncio.run(attempt(url, headers))
+        assert refused.value.response.status_code == 401
+    by_query = asyncio.run(attempt(f"{station.control_url}?token={TOKEN}"))
+    by_header = asyncio.run(attempt(station.control_url, {"Authorization": f"Bearer {TOKEN}"}))
+    for status in (by_query, by_header):
+        assert status["type"] == "status" and status["id"] == 1
+        assert {"prompts", "seed", "denoising", "guidance", "transition_chunks", "lead_s", "listeners",
+                "underruns", "position"} <= set(status)
+    assert TOKEN not in station.log(), "the token must never be logged"
+    assert "GET /control" in station.log()  # requests are logged (--verbose), without the query
+
+
+BAD_REQUESTS = [
+    ("{not json", "not valid JSON"),
+    ('{"type": "steer", "id": 7, "prompt": "x", "guidance": NaN}', "guidance must be in [0, 50], got nan"),
+    ('{"type": "steer", "id": 7, "prompt": ""}', "must not be empty"),
+    ('{"type": "steer", "id": 7, "prompts": [{"text": "a", "weight": -1}]}', "weight"),
+    ('{"type": "steer", "id": 7, "prompts": [{"text": "a", "weight": 0}]}', "weight"),
+    ('{"type": "steer", "id": 7, "prompt": "a", "seed": 1e400}', "seed"),
+    ('{"type": "steer", "id": 7, "prompt": "a", "guidance": -Infinity}', "got -inf"),
+    ('{"type": "steer", "id": 7, "prompt": "a", "guidance": 1e308}', "guidance"),
+    ('{"type": "steer", "id": 7, "prompt": "a", "seed": 99999999999999999999}', "seed"),
+    ('{"type": "steer", "id": 7, "prompt": "a", "seed": "12"}', "seed"),
+    ('{"type": "steer", "id": 7, "prompt": "a", "denoising": 1.5}', "denoising"),
+    ('{"type": "steer", "id": 7, "prompt": "a", "transition_chunks": 0}', "transition_chunks"),
+    ('{"type": "steer", "id": 7, "prompt": "a", "volume": 11}', "unknown field"),
+    ('{"type": "steer", "id": 7}', "prompt"),
+    ('{"type": "dance", "id": 7}', "unknown request type"),
+    ('[1, 2, 3]', "JSON object"),
+    ('{"type": "steer", "id": 7, "prompt": "' + "a" * 5000 + '"}', "at most"),
+    ('{"type": "steer", "id": 7, "prompts": [{"text": "a", "weight": 1, "extra": {}}]}', "prompts[0]"),
+    ('{"type": "steer", "id": 7, "prompts": []}', "1 to 8"),
+    ('{"type": "steer", "id": [7], "prompt": "a"}', "id must be"),
+    ("[" * 30_000 + "]" * 30_000, "nested too deeply"),
+]
+
+
+def _request_id(text: str):
+    try:
+        request = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return request.get("id") if isinstance(request, dict) and isinstance(request.get("id"), int) else None
+
+
+def test_bad_control_input_is_answered_and_the_stream_goes_on(station):
+    async def scenario():
+        replies = []
+        async with connect(station.stream_url, compression=None) as listener:
+            hello = json.loads(await listener.recv())
+            async with connect(f"{station.control_url}?token={TOKEN}", max_size=None) as control:
+                for text, _ in BAD_REQUESTS:
+                    await control.send(text)
+                    replies.append(json.loads(await control.recv()))
+                await control.send(b"\x00binary")
+                replies.append(json.loads(await control.recv()))
+                await control.send(json.dumps({"type": "status", "id": "still-here"}))
+                replies.append(json.loads(await control.recv()))
+            positions = []
+            while len(positions) < 30:
+                message = await listener.recv()
+                if isinstance(message, bytes):
+                    positions.append(protocol.decode_frame(message, "s16le").position)
+        return hello, replies, positions
+
+    hello, replies, positions = asyncio.run(scenario())
+    for (text, expected), reply in zip(BAD_REQUESTS, replies):
+        assert reply["type"] == "error", text[:60]
+        assert expected in reply["error"], (text[:60], reply)
+        assert reply["id"] == _request_id(text)
+    assert replies[-2]["type"] == "error" and "binary" in replies[-2]["error"]
+    assert replies[-1] == {**replies[-1], "type": "status", "id": "still-here"}
+    assert np.all(np.diff(positions) == 4410)
+
+
+def test_steer_is_heard_at_the_acknowledged_position(station):
+    async def scenario():
+        async with connect(station.stream_url, compression=None) as listener:
+            await listener.recv()
+            async with connect(f"{station.control_url}?token={TOKEN}") as control:
+                await control.send(json.dumps({
+                    "type": "steer", "id": "s1", "prompts": [{"text": "steel drums", "weight": 2}, {"text": "rain", "weight": 1}],
+                    "seed": 42, "transition_chunks": 2,
+                }))
+                ack = json.loads(await control.recv())
+                acked_at = time.monotonic()
+                await control.send(json.dumps({"type": "status"}))
+                status = json.loads(await control.recv())
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                message = await listener.recv()
+                if isinstance(message, str):
+                    event = json.loads(message)
+                    if any(p["text"] == "steel drums" for p in event.get("prompts", [])):
+                        return ack, status, event, time.monotonic() - acked_at
+        raise AssertionError("the steer never reached now_playing")
+
+    ack, status, event, latency_s = asyncio.run(scenario())
+    assert ack["type"] == "ack" and ack["id"] == "s1"
+    assert event["position"] == ack["position"]
+    assert status["prompts"] == [{"text": "steel drums", "weight": 2.0}, {"text": "rain", "weight": 1.0}]
+    assert status["seed"] == 42 and status["transition_chunks"] == 2
+    weights = {p["text"]: p["weight"] for p in event["prompts"]}
+    assert weights["steel drums"] == pytest.approx(2 * weights["rain"], rel=1e-3)
+    assert event["alpha"] == 0.5  # first of two transition chunks
+    assert latency_s < 20
+
+
+def test_http_routes(station):
+    def get(path: str):
+        try:
+            with urllib.request.urlopen(station.http + path, timeout=5) as response:
+                return response.status, response.headers.get("Content-Type"), response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers.get("Content-Type"), error.read()
+
+    status, kind, body = get("/")
+    assert status == 200 and kind.startswith("text/html") and b"<html" in body.lower()
+    health = json.loads(get("/healthz")[2])
+    assert health["playing"] and health["generator_ok"] and health["status"] == "ok"
+    assert health["lead_s"] > 0 and health["underruns"] == 0
+    status, kind, body = get("/metrics")
+    assert status == 200 and kind.startswith("text/plain")
+    for name in ("riffcast_listeners", "riffcast_frames_sent_total", "riffcast_frames_dropped_total",
+                 "riffcast_underruns_total", "riffcast_chunk_generation_seconds_count", "riffcast_lead_seconds"):
+        assert f"\n{name} " in body.decode() or f"\n{name}{{" in body.decode(), name
+    assert get("/nothing-here")[0] == 404
+    assert get("/static/../pyproject.toml")[0] == 404
+    assert get("/chunks/123.png")[0] == 404
+
+
+def test_sigterm_closes_listeners_with_1001_and_keeps_the_recording(tmp_path):
+    recording = tmp_path / "archive.wav"
+    running = start_station(tmp_path, "--record", str(recording))
+
+    async def listen_until_closed():
+        positions = []
+        async with connect(running.stream_url, compression=None) as ws:
+            await ws.recv()
+            try:
+                while True:
+                    message = await ws.recv()
+                    if isinstance(message, bytes):
+                        positions.append(protocol.decode_frame(message, "s16le").next_position)
+                        if len(positions) == 20:
+                            stopping.append(time.monotonic())
+                            running.process.send_signal(signal.SIGTERM)
+            except ConnectionClosed as closed:
+                return positions, closed.rcvd.code, closed.rcvd.reason
+
+    stopping: list[float] = []
+    positions, code, reason = asyncio.run(listen_until_closed())
+    assert running.process.wait(5) == 0
+    assert time.monotonic() - stopping[0] < 2.5
+    assert code == 1001 and "shutting down" in reason
+    info = soundfile.info(str(recording))
+    assert info.samplerate == 44100 and info.channels == 1
+    recorded, _ = soundfile.read(str(recording), dtype="float32")
+    # The archive holds everything emitted: at least what this listener got.
+    assert recorded.size >= positions[-1]
+    assert np.sqrt(np.mean(recorded**2)) > 0.01
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--frame-ms", "5"], "--frame-ms must be from 10 to 1000"),
+        (["--control-token", "short"], "at least 8"),
+        (["--record", "out.mp3"], "writes a .wav file"),
+        (["--prompt", "a", "--playlist", "p.toml"], "not both"),
+        (["--playlist", "missing.toml"], "missing.toml: cannot read the playlist"),
+        (["--transition-chunks", "0"], "transition_chunks"),
+        (["--play"], "no sound output device"),  # this machine and CI have PortAudio but no device
+    ],
+)
+def test_bad_options_are_one_line_errors(tmp_path, arguments, message):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "riffcast", "serve", "--generator", "synth", "--port", "0", *arguments],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_playlist_moves_on_after_each_duration(tmp_path):
+    playlist = tmp_path / "programme.toml"
+    playlist.write_text(
+        '[[target]]\nprompt = "first programme"\nduration_s = 5\n\n'
+        '[[target]]\nprompt = "second programme"\nduration_s = 600\nseed = 3\n'
+    )
+
+    async def status():
+        async with connect(f"{running.control_url}?token={TOKEN}") as control:
+            await control.send('{"type": "status"}')
+            return json.loads(await control.recv())
+
+    with running_station(tmp_path, "--playlist", str(playlist)) as running:
+        assert asyncio.run(status())["prompts"] == [{"text": "first programme", "weight": 1.0}]
+        deadline = time.monotonic() + 30
+        while (now := asyncio.run(status()))["prompts"][0]["text"] != "second programme":
+            assert time.monotonic() < deadline, now
+            time.sleep(0.5)
+        assert now["seed"] == 3
+
+
+def test_floods_and_chatter_are_limited_and_the_stream_goes_on(station):
+    async def scenario():
+        async with connect(station.stream_url, compression=None) as listener:
+            await listener.recv()
+            async with connect(f"{station.control_url}?token={TOKEN}") as control:
+                for _ in range(120):
+                    await control.send('{"type": "status"}')
+                replies = [json.loads(await control.recv()) for _ in range(120)]
+            # A listener that talks: ignored at first, closed with 1008 when it keeps on.
+            async with connect(station.stream_url, compression=None) as chatty:
+                for _ in range(100):
+                    await chatty.send("hello?")
+                try:
+                    while True:
+                        await chatty.recv()
+                except ConnectionClosed as closed:
+                    chatty_close = (closed.rcvd.code, closed.rcvd.reason)
+            # Oversized message (max_size): closed with 1009.
+            async with connect(station.stream_url, compression=None) as big:
+                await big.send(b"x" * 100_000)
+                try:
+                    while True:
+                        await big.recv()
+                except ConnectionClosed as closed:
+                    big_close = closed.rcvd.code
+            positions = []
+            while len(positions) < 20:
+                message = await listener.recv()
+                if isinstance(message, bytes):
+                    positions.append(protocol.decode_frame(message, "s16le").position)
+        return replies, chatty_close, big_close, positions
+
+    replies, chatty_close, big_close, positions = asyncio.run(scenario())
+    kinds = [reply["type"] for reply in replies]
+    assert kinds.count("status") >= 40 and "too many requests" in replies[-1]["error"]
+    assert chatty_close == (1008, "listeners must not send data")
+    assert big_close == 1009
+    assert np.all(np.diff(positions) == 4410)
+
+
+def test_max_listeners_closes_extra_listeners_with_a_reason(tmp_path):
+    async def scenario(running):
+        async with connect(running.stream_url) as first, connect(running.stream_url) as second:
+            await first.recv()
+            await second.recv()
+            async with connect(running.stream_url) as third:
+                try:
+                    await third.recv()
+                except ConnectionClosed as closed:
+                    return closed.rcvd.code, closed.rcvd.reason
+        return None
+
+    with running_station(tmp_path, "--max-listeners", "2") as running:
+        code, reason = asyncio.run(scenario(running))
+    assert code == 1013 and "station full (2 listeners)" in reason
