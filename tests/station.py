@@ -62,7 +62,7 @@ class RunningStation:
 
 
 def start_station(tmp_path: Path, *args: str, port: int | None = None, token: str | None = TOKEN,
-                  ready_timeout_s: float = 180.0) -> RunningStation:
+                  ready_timeout_s: float = 180.0, preexec_fn=None) -> RunningStation:
     """Start ``riffcast serve --generator synth`` and wait until it plays (``/healthz``)."""
     port = port or free_port()
     log_path = tmp_path / f"station-{port}-{time.monotonic_ns()}.log"
@@ -73,7 +73,8 @@ def start_station(tmp_path: Path, *args: str, port: int | None = None, token: st
         command += ["--control-token", token]
     env = {k: v for k, v in os.environ.items() if k != "RIFFCAST_CONTROL_TOKEN"}
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([*command, *args], stdout=log, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen([*command, *args], stdout=log, stderr=subprocess.STDOUT, env=env,
+                                   preexec_fn=preexec_fn)
     station = RunningStation(process, port, token or "", log_path)
     deadline = time.monotonic() + ready_timeout_s
     while time.monotonic() < deadline:

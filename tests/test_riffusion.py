@@ -259,3 +259,33 @@ def test_nan_from_the_model_is_an_error_not_an_image():
     request = ChunkRequest(target, target, 1.0, np.full((512, 512), 128, np.uint8))
     with pytest.raises(FloatingPointError, match="NaN"):
         generator.paint(request)
+
+
+def test_out_of_memory_lowers_memory_settings_step_by_step(init_image):
+    from riffcast.generation.models import ModelError
+    from riffcast.generation.riffusion import MEMORY_SAVINGS
+    from riffcast.producer import ChunkProducer
+
+    generator = RiffusionGenerator(build_tiny_random(seed=0), steps=STEPS)
+    unet = generator.components.unet
+    real_forward = unet.forward
+    failures = {"left": 4}
+
+    def forward(*args, **kwargs):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+        return real_forward(*args, **kwargs)
+
+    unet.forward = forward
+    target = Target.from_text("jazz")
+    with pytest.raises(ModelError, match="from now on: attention slicing \\(auto\\)"):
+        generator.paint(ChunkRequest(target, target, 0.5, init_image))
+    assert generator.memory_savings == 1
+    # In a station: the producer retries, then falls back; later chunks paint with less memory.
+    producer = ChunkProducer(generator, target, init_image)
+    chunks = [producer.next_chunk() for _ in range(3)]
+    assert [chunk.fallback for chunk in chunks] == [True, False, False]
+    assert generator.memory_savings == len(MEMORY_SAVINGS)
+    assert generator.lower_memory() is None  # all on: nothing left to lower
+    assert generator.components.vae.use_tiling

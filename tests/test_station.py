@@ -427,3 +427,78 @@ def test_max_listeners_closes_extra_listeners_with_a_reason(tmp_path):
     with running_station(tmp_path, "--max-listeners", "2") as running:
         code, reason = asyncio.run(scenario(running))
     assert code == 1013 and "station full (2 listeners)" in reason
+
+
+def test_a_restarted_station_resumes_its_playlist_position_and_seed(tmp_path):
+    playlist = tmp_path / "programme.toml"
+    playlist.write_text(
+        '[[target]]\nprompt = "first programme"\nduration_s = 5\n\n'
+        '[[target]]\nprompt = "second programme"\nduration_s = 3600\nseed = 11\n'
+    )
+    state = tmp_path / "state.json"
+
+    async def status(running):
+        async with connect(f"{running.control_url}?token={TOKEN}") as control:
+            await control.send('{"type": "status"}')
+            return json.loads(await control.recv())
+
+    with running_station(tmp_path, "--playlist", str(playlist), "--state", str(state)) as running:
+        deadline = time.monotonic() + 30
+        while asyncio.run(status(running))["prompts"][0]["text"] != "second programme":
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        before = asyncio.run(status(running))
+    saved = json.loads(state.read_text())
+    assert saved["playlist_index"] == 1 and saved["target"]["seed"] == before["seed"]
+    with running_station(tmp_path, "--playlist", str(playlist), "--state", str(state)) as running:
+        after = asyncio.run(status(running))
+        log = running.log()
+    assert after["prompts"] == [{"text": "second programme", "weight": 1.0}]
+    assert after["seed"] == before["seed"]
+    assert "resuming from" in log
+    # A damaged state file is kept aside, and the station starts fresh.
+    state.write_text("{ half a file")
+    with running_station(tmp_path, "--playlist", str(playlist), "--state", str(state)) as running:
+        fresh = asyncio.run(status(running))
+    assert fresh["prompts"] == [{"text": "first programme", "weight": 1.0}]
+    assert (tmp_path / "state.json.damaged").read_text() == "{ half a file"
+
+
+def test_the_systemd_unit_runs_a_valid_serve_command_with_restart():
+    import shlex
+    import subprocess
+    import sys
+
+    from riffcast.cli import _parser
+
+    unit = subprocess.run([sys.executable, "-m", "riffcast", "serve", "--systemd-unit"],
+                          capture_output=True, text=True, timeout=60, check=True).stdout
+    lines = dict(line.split("=", 1) for line in unit.splitlines() if "=" in line and not line.startswith("#"))
+    assert lines["Restart"] == "always" and lines["KillSignal"] == "SIGTERM"
+    command = shlex.split(lines["ExecStart"])
+    assert command[0].endswith("/riffcast")
+    args = _parser().parse_args(command[1:])  # every option it names exists
+    assert args.command == "serve" and args.state is not None and args.playlist is not None
+
+
+def _limit_file_size_to_300_kb() -> None:
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+
+
+def test_a_failing_recording_disk_is_logged_and_the_stream_goes_on(tmp_path):
+    recording = tmp_path / "archive.wav"
+    running = start_station(tmp_path, "--record", str(recording), preexec_fn=_limit_file_size_to_300_kb)
+    try:
+        _, frames, _ = asyncio.run(_collect(running.stream_url, 6.0))  # 300 kB of PCM16 ≈ 3.4 s
+        health = running.health()
+    finally:
+        assert running.stop() == 0
+    positions = [frame.position for _, frame in frames]
+    assert np.all(np.diff(positions) == 4410) and len(frames) >= 55
+    assert health["playing"] and health["starved_frames"] == 0
+    assert f"recording to {recording} stopped" in running.log()
+    info = soundfile.info(str(recording))  # what was written stays a valid file
+    assert info.samplerate == 44100 and 2.0 < info.duration < 3.5

@@ -37,6 +37,9 @@ LATENT_SCALE = 8  # image pixels per latent pixel, each way (the VAE downsamples
 TEXT_CACHE_SIZE = 64  # prompts whose CLIP embeddings are kept
 
 
+MEMORY_SAVINGS = ("attention slicing (auto)", "attention slicing (max)", "VAE tiling")
+
+
 class RiffusionGenerator:
     """Paints spectrogram chunks with a Riffusion (Stable Diffusion 1.x) model.
 
@@ -79,8 +82,9 @@ class RiffusionGenerator:
         if channels_last:
             components.unet.to(memory_format=torch.channels_last)
             components.vae.to(memory_format=torch.channels_last)
+        self.memory_savings = 0  # how many of MEMORY_SAVINGS are on
         if attention_slicing:
-            components.unet.set_attention_slice("auto")
+            self.lower_memory()
         if compile_unet:  # compiled on the first paint (slow once), faster after
             components.unet = torch.compile(components.unet)
 
@@ -99,7 +103,27 @@ class RiffusionGenerator:
             with torch.inference_mode():
                 return self._paint(request, should_stop)
         except torch.cuda.OutOfMemoryError:
-            raise ModelError(f"{OUT_OF_MEMORY_ADVICE} (painting {width}×{height} on {self.device})") from None
+            saving = self.lower_memory()
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            change = f"; from now on: {saving}" if saving else "; every memory saving is already on"
+            raise ModelError(f"{OUT_OF_MEMORY_ADVICE} (painting {width}×{height} on {self.device}){change}") from None
+
+    def lower_memory(self) -> str | None:
+        """Turn on the next of MEMORY_SAVINGS (after an out-of-memory error, so a station
+        degrades instead of failing again); its name, or None when all are on."""
+        if self.memory_savings == len(MEMORY_SAVINGS):
+            return None
+        name = MEMORY_SAVINGS[self.memory_savings]
+        unet, vae = self.components.unet, self.components.vae
+        if name == "attention slicing (auto)":
+            unet.set_attention_slice("auto")
+        elif name == "attention slicing (max)":
+            unet.set_attention_slice("max")
+        else:
+            vae.enable_tiling()
+        self.memory_savings += 1
+        return name
 
     def _paint(self, request: ChunkRequest, should_stop: Callable[[], bool]) -> PaintedChunk:
         alpha = request.alpha

@@ -109,6 +109,16 @@ class ListenerSet:
     def _close(self, listener: Listener, code: int, reason: str) -> None:
         self._listeners.discard(listener)
         log.info("closing a listener (%d %s)", code, reason)
-        task = asyncio.get_running_loop().create_task(listener.connection.close(code, reason))
+        task = asyncio.get_running_loop().create_task(_close_or_abort(listener.connection, code, reason))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+
+async def _close_or_abort(connection: ServerConnection, code: int, reason: str, timeout_s: float = 1.0) -> None:
+    """Close with a code and reason; a peer that does not read never sees it, so after
+    ``timeout_s`` the socket is aborted (its unsent data would otherwise hold it open)."""
+    try:
+        await asyncio.wait_for(connection.close(code, reason), timeout_s)
+    except asyncio.TimeoutError:
+        if connection.transport is not None:
+            connection.transport.abort()

@@ -10,7 +10,11 @@ import secrets
 import signal
 import sys
 
+from pathlib import Path
+
 from riffcast.station.options import DEFAULT_PROMPT
+from riffcast.station.programme import Programme
+from riffcast.station.state import StateError, StationState, fingerprint, load_state
 
 TOKEN_ENV = "RIFFCAST_CONTROL_TOKEN"
 MIN_TOKEN_CHARS = 8
@@ -33,6 +37,12 @@ def frame_samples(frame_ms: float, sample_rate: int) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    if args.systemd_unit:
+        from importlib import resources
+
+        print(resources.files("riffcast.station").joinpath("riffcast.service").read_text(), end="")
+        return 0
+    from riffcast.generation.faults import FaultyGenerator, parse_faults
     from riffcast.generation.factory import GeneratorSettings, make_generator
     from riffcast.generation.types import Target
     from riffcast.params import RIFFUSION_V1 as params
@@ -70,11 +80,23 @@ def run_serve(args: argparse.Namespace) -> int:
         first = playlist[0]
         target = first.target
         transition = first.transition_chunks or args.transition_chunks
+        configured = fingerprint("playlist", str(args.playlist.resolve()), args.playlist.read_text())
     else:
         target = Target.from_text(*(args.prompt or [DEFAULT_PROMPT]), seed=args.seed,
                                   negative_prompt=args.negative_prompt, denoising=args.denoising,
                                   guidance=args.guidance)
         transition = args.transition_chunks
+        configured = fingerprint("prompts", repr(target), str(transition))
+    programme = Programme(playlist, configured=configured, state_path=args.state)
+    if args.state is not None:
+        resumed = _resume(args.state, configured)
+        if resumed is not None:
+            # Walk(target) heads for seed + 1 of its start target: start one seed back, so the
+            # station heads exactly where it was heading when the state was saved.
+            target = resumed.target.with_seed(resumed.target.seed - 1)
+            transition = resumed.transition_chunks
+            programme = Programme(playlist, configured=configured, state_path=args.state,
+                                  index=resumed.playlist_index, elapsed_s=resumed.entry_elapsed_s)
     if args.record is not None:
         if args.record.suffix.lower() != ".wav":
             raise ValueError(f"{args.record}: --record writes a .wav file")
@@ -82,6 +104,7 @@ def run_serve(args: argparse.Namespace) -> int:
             raise FileExistsError(f"{args.record} exists; pass --force to overwrite it")
         if not args.record.parent.is_dir():
             raise FileNotFoundError(f"{args.record.parent}: no such folder for --record")
+    faults = parse_faults(args.inject_faults) if args.inject_faults else []
     if args.play:
         from riffcast.client.player import check_output_device
 
@@ -95,6 +118,9 @@ def run_serve(args: argparse.Namespace) -> int:
         )
     )
     print(note, file=sys.stderr)
+    if faults:
+        generator = FaultyGenerator(generator, faults)
+        print(f"riffcast serve: injecting faults: {args.inject_faults}", file=sys.stderr)
     producer = ChunkProducer(generator, target, seed_image, transition_chunks=transition)
     feed = Feed(producer, Stitcher(params), params, lead_chunks=args.lead_chunks)
     sinks = [RecordingSink(args.record, params.sample_rate)] if args.record else []
@@ -105,12 +131,34 @@ def run_serve(args: argparse.Namespace) -> int:
         max_listeners=args.max_listeners,
     )
     station = Station(config, feed, generator_name=getattr(generator, "name", type(generator).__name__), sinks=sinks)
-    asyncio.run(_serve(station, playlist, token if generated else None))
+    asyncio.run(_serve(station, programme, token if generated else None))
     print("riffcast serve: stopped", file=sys.stderr)
     return 0
 
 
-async def _serve(station, playlist, generated_token: str | None) -> None:
+def _resume(path: Path, configured: str) -> StationState | None:
+    """The saved state if it is for this configuration; a damaged file is kept aside."""
+    if path.suffix.lower() != ".json" or not path.parent.is_dir():
+        raise ValueError(f"{path}: --state needs a .json file in an existing folder")
+    try:
+        saved = load_state(path)
+    except StateError as error:
+        aside = path.with_name(path.name + ".damaged")
+        os.replace(path, aside)
+        print(f"riffcast serve: {error}; kept as {aside}, starting fresh", file=sys.stderr)
+        return None
+    if saved is None:
+        return None
+    if saved.configured != configured:
+        print(f"riffcast serve: {path} was saved for other prompts or another playlist: starting fresh",
+              file=sys.stderr)
+        return None
+    print(f"riffcast serve: resuming from {path}: target {saved.playlist_index + 1}, "
+          f"{saved.entry_elapsed_s:.0f} s in, seed {saved.target.seed}", file=sys.stderr)
+    return saved
+
+
+async def _serve(station, programme: Programme, generated_token: str | None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -129,20 +177,9 @@ async def _serve(station, playlist, generated_token: str | None) -> None:
             print(f"riffcast serve: control at ws://{shown}:{station.bound_port}/control with the token you gave",
                   file=sys.stderr)
 
-    tasks = [asyncio.create_task(_play_playlist(station, playlist))] if len(playlist) > 1 else []
+    scheduler = asyncio.create_task(programme.run(station))
     try:
         await station.run(stop, on_ready=announce)
     finally:
-        for task in tasks:
-            task.cancel()
-
-
-async def _play_playlist(station, playlist) -> None:
-    """Steer to each entry in turn after the previous one's duration, forever."""
-    index = 0
-    while True:
-        await asyncio.sleep(playlist[index].duration_s)
-        index = (index + 1) % len(playlist)
-        entry = playlist[index]
-        station.feed.producer_thread.steer(entry.target, entry.transition_chunks)
-        logging.getLogger("riffcast.station").info("playlist: target %d", index + 1)
+        scheduler.cancel()
+        programme.save(station)

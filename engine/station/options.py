@@ -17,6 +17,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     music = parser.add_argument_group("what plays")
     music.add_argument("--prompt", action="append", help=f"text prompt (repeatable: blended equally; default {DEFAULT_PROMPT!r})")
     music.add_argument("--playlist", type=Path, help="TOML playlist of [[target]] tables with duration_s, looped")
+    music.add_argument(
+        "--state", type=Path,
+        help="FILE.json: save the target, seed and playlist position here and resume from it after a restart",
+    )
     music.add_argument("--negative-prompt", default="", help="what the music should not be")
     music.add_argument("--seed", type=int, default=0, help="noise seed; the stream walks on from it")
     music.add_argument("--denoising", type=float, default=0.75, help="img2img strength 0–1 (default 0.75)")
@@ -37,4 +41,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     sinks.add_argument("--record", type=Path, help="archive exactly what listeners hear to this .wav file")
     sinks.add_argument("--force", action="store_true", help="overwrite an existing --record file")
     sinks.add_argument("--play", action="store_true", help="also play on this machine's sound card")
+    sinks.add_argument(
+        "--inject-faults", metavar="SPEC",
+        help="resilience drill: make the generator fail on chosen chunks, e.g. 'raise@2,nan@3,stall:30@5' "
+        "(kinds: raise, nan, blank, oom, stall:SECONDS)",
+    )
+    sinks.add_argument("--systemd-unit", action="store_true", help="print a systemd unit file for this station and exit")
     sinks.add_argument("--verbose", action="store_true", help="log every request and chunk")

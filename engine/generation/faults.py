@@ -1,0 +1,88 @@
+"""Fault injection for resilience drills: a generator that misbehaves on chosen chunks.
+
+``riffcast serve --inject-faults "raise@2,nan@3,stall:30@5"`` wraps the real generator; on
+the chunk indices named it fails the way real ones do:
+
+- ``raise@N``: the paint raises (every attempt at chunk N: the producer retries, then falls back);
+- ``nan@N``: the paint returns an image of NaN (what an fp16 overflow gives);
+- ``blank@N``: the paint returns a blank image;
+- ``stall:S@N``: the paint hangs S seconds (a stuck GPU) before it answers;
+- ``oom@N``: the paint raises an out-of-memory error (``torch.cuda.OutOfMemoryError`` when torch
+  is loaded, else ``MemoryError``).
+
+``N`` may be a range ``A-B``. Nothing is injected on chunks not named.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from riffcast.generation.types import ChunkRequest, Generator, PaintedChunk
+
+_FAULT = re.compile(r"^(raise|nan|blank|oom|stall:(\d+(?:\.\d+)?))@(\d+)(?:-(\d+))?$")
+MAX_STALL_S = 3600.0
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str  # raise, nan, blank, oom, stall
+    first: int
+    last: int
+    stall_s: float = 0.0
+
+
+def parse_faults(spec: str) -> list[Fault]:
+    """``"raise@2,stall:30@5-6"`` → faults; ValueError naming the bad item."""
+    faults = []
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        match = _FAULT.match(item)
+        if not match:
+            raise ValueError(
+                f"--inject-faults: {item!r} is not KIND@CHUNK (KIND: raise, nan, blank, oom, stall:SECONDS; "
+                "CHUNK: N or A-B)"
+            )
+        kind, stall, first, last = match.groups()
+        first_index, last_index = int(first), int(last if last is not None else first)
+        if last_index < first_index:
+            raise ValueError(f"--inject-faults: {item!r}: the range is backwards")
+        stall_s = float(stall) if stall else 0.0
+        if stall_s > MAX_STALL_S:
+            raise ValueError(f"--inject-faults: {item!r}: a stall may last at most {MAX_STALL_S:.0f} s")
+        faults.append(Fault("stall" if stall else kind, first_index, last_index, stall_s))
+    if not faults:
+        raise ValueError("--inject-faults: no faults given")
+    return faults
+
+
+class FaultyGenerator:
+    """Wrap ``inner`` and inject ``faults`` (see the module docstring)."""
+
+    def __init__(self, inner: Generator, faults: list[Fault]) -> None:
+        self.inner = inner
+        self.faults = faults
+        self.name = f"{inner.name} (with injected faults)"
+        self.injected = 0
+
+    def paint(self, request: ChunkRequest, should_stop: Callable[[], bool] = lambda: False) -> PaintedChunk:
+        fault = next((f for f in self.faults if f.first <= request.index <= f.last), None)
+        if fault is None:
+            return self.inner.paint(request, should_stop)
+        self.injected += 1
+        if fault.kind == "raise":
+            raise RuntimeError(f"injected fault at chunk {request.index}")
+        if fault.kind == "oom":
+            torch = sys.modules.get("torch")
+            error = torch.cuda.OutOfMemoryError if torch is not None else MemoryError
+            raise error(f"injected out-of-memory at chunk {request.index}")
+        if fault.kind == "nan":
+            return PaintedChunk(np.full(request.init_image.shape, np.nan, dtype=np.float32))
+        if fault.kind == "blank":
+            return PaintedChunk(np.full(request.init_image.shape, 255, dtype=np.uint8))
+        time.sleep(fault.stall_s)  # a hung device does not listen to should_stop
+        return self.inner.paint(request, should_stop)

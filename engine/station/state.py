@@ -1,0 +1,62 @@
+"""What a station resumes after a restart (``--state FILE.json``): its target, seed and place
+in the playlist. Written atomically (temporary file + rename) every few seconds and at exit.
+
+A state is only resumed for the same configuration (``configured``: a fingerprint of the
+prompts or playlist given on the command line); a changed configuration starts fresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from riffcast.generation.types import Target, WeightedPrompt
+
+STATE_VERSION = 1
+
+
+class StateError(ValueError):
+    """A state file that cannot be read back."""
+
+
+@dataclass(frozen=True)
+class StationState:
+    configured: str
+    target: Target
+    transition_chunks: int
+    playlist_index: int = 0
+    entry_elapsed_s: float = 0.0
+
+
+def fingerprint(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
+
+
+def save_state(path: Path, state: StationState) -> None:
+    document = {"version": STATE_VERSION, **asdict(state)}
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(document, indent=1))
+    os.replace(temporary, path)
+
+
+def load_state(path: Path) -> StationState | None:
+    """The saved state, None if there is none; StateError if the file is damaged."""
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise StateError(f"{path}: unreadable state: {error}") from None
+    try:
+        if document.pop("version") != STATE_VERSION:
+            raise StateError(f"{path}: state from another riffcast version")
+        target = document.pop("target")
+        prompts = tuple(WeightedPrompt(p["text"], p["weight"]) for p in target.pop("prompts"))
+        return StationState(target=Target(prompts, **target), **document)
+    except StateError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise StateError(f"{path}: damaged state: {error!r}") from None
