@@ -119,6 +119,20 @@ def _add_generator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile the UNet (slow first chunk)")
 
 
+def make_generator_from_args(args: argparse.Namespace):
+    """Build the generator the generator options ask for, and say loudly which it is."""
+    from riffcast.generation.factory import GeneratorSettings, make_generator
+
+    generator, note = make_generator(
+        GeneratorSettings(
+            args.generator, args.model, args.device, args.steps, args.scheduler,
+            channels_last=args.channels_last, attention_slicing=args.attention_slicing, compile_unet=args.compile,
+        )
+    )
+    print(note, file=sys.stderr)
+    return generator
+
+
 def _refuse_overwrite(paths: list[Path], force: bool) -> None:
     existing = [str(path) for path in paths if path.exists()]
     if existing and not force:
@@ -176,7 +190,6 @@ def _run_render(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from riffcast.audio_io import check_writable_suffix, write_audio
-    from riffcast.generation.factory import GeneratorSettings, make_generator
     from riffcast.generation.types import Target
     from riffcast.params import RIFFUSION_V1 as params
     from riffcast.producer import ChunkProducer
@@ -199,13 +212,7 @@ def _run_render(args: argparse.Namespace) -> int:
     if args.overlap_columns % 8 or not 0 <= args.overlap_columns <= 256:
         raise ValueError("--overlap-columns must be a multiple of 8 from 0 to 256")
     seed_image = load_seed(args.seed_image or DEFAULT_BED, params)
-    generator, note = make_generator(
-        GeneratorSettings(
-            args.generator, args.model, args.device, args.steps, args.scheduler,
-            channels_last=args.channels_last, attention_slicing=args.attention_slicing, compile_unet=args.compile,
-        )
-    )
-    print(note, file=sys.stderr)
+    generator = make_generator_from_args(args)
     producer = ChunkProducer(
         generator, targets[0], seed_image, transition_chunks=args.transition_chunks, overlap_columns=args.overlap_columns
     )

@@ -502,3 +502,63 @@ def test_a_failing_recording_disk_is_logged_and_the_stream_goes_on(tmp_path):
     assert f"recording to {recording} stopped" in running.log()
     info = soundfile.info(str(recording))  # what was written stays a valid file
     assert info.samplerate == 44100 and 2.0 < info.duration < 3.5
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "option", "message"),
+    [
+        ("noise.png", bytes(range(256)) * 12, "--seed-image", "not a readable image"),
+        ("cut.png", b"\x89PNG\r\n\x1a\n\x00\x00", "--seed-image", "not a readable image"),
+        ("cut.wav", b"RIFF1234WAVEfmt ", "--seed-image", "not a readable audio file"),
+        ("bad.toml", b"[[target]]\nprompt = 'x'\nduration_s = ", "--playlist", "not a valid TOML playlist"),
+        ("latin1.toml", b"[[target]]\nprompt = '\xe9t\xe9'\nduration_s = 60", "--playlist", "not a valid TOML playlist"),
+    ],
+)
+def test_corrupt_files_are_refused_at_start_up_naming_the_file(tmp_path, name, content, option, message):
+    import subprocess
+    import sys
+
+    path = tmp_path / name
+    path.write_bytes(content)
+    result = subprocess.run(
+        [sys.executable, "-m", "riffcast", "serve", "--generator", "synth", "--port", "0", option, str(path)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and str(path) in result.stderr and message in result.stderr
+    assert sorted(tmp_path.iterdir()) == [path]
+
+
+def test_a_connection_that_never_finishes_its_handshake_is_closed(station):
+    with socket.create_connection(("127.0.0.1", station.port)) as half_open:
+        half_open.sendall(b"GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the rest
+        half_open.settimeout(20)
+        started = time.monotonic()
+        assert half_open.recv(1024) == b""  # the server hung up
+        assert time.monotonic() - started < 15
+
+
+def test_control_fuzzing_over_the_socket_gets_an_answer_every_time(station):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from websockets.sync.client import connect as connect_sync
+
+    from test_control import json_values, steer_like
+
+    messages = st.one_of(
+        steer_like.map(json.dumps), json_values.map(json.dumps), st.text(max_size=300), st.binary(max_size=300)
+    )
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(messages)
+    def one_request(message):
+        with connect_sync(f"{station.control_url}?token={TOKEN}") as control:
+            control.send(message)
+            reply = json.loads(control.recv(timeout=15))
+            assert reply["type"] in ("error", "ack", "status")
+            if reply["type"] == "error":
+                assert isinstance(reply["error"], str) and reply["error"]
+
+    one_request()
+    health = station.health()
+    assert health["playing"] and health["generator_ok"] and health["starved_frames"] == 0

@@ -43,7 +43,7 @@ def run_serve(args: argparse.Namespace) -> int:
         print(resources.files("riffcast.station").joinpath("riffcast.service").read_text(), end="")
         return 0
     from riffcast.generation.faults import FaultyGenerator, parse_faults
-    from riffcast.generation.factory import GeneratorSettings, make_generator
+    from riffcast.cli import make_generator_from_args
     from riffcast.generation.types import Target
     from riffcast.params import RIFFUSION_V1 as params
     from riffcast.producer import ChunkProducer
@@ -111,13 +111,7 @@ def run_serve(args: argparse.Namespace) -> int:
         check_output_device()
     seed_image = load_seed(args.seed_image or DEFAULT_BED, params)
 
-    generator, note = make_generator(
-        GeneratorSettings(
-            args.generator, args.model, args.device, args.steps, args.scheduler,
-            channels_last=args.channels_last, attention_slicing=args.attention_slicing, compile_unet=args.compile,
-        )
-    )
-    print(note, file=sys.stderr)
+    generator = make_generator_from_args(args)
     if faults:
         generator = FaultyGenerator(generator, faults)
         print(f"riffcast serve: injecting faults: {args.inject_faults}", file=sys.stderr)

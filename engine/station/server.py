@@ -171,7 +171,10 @@ class Station:
                 if clock.done() and not clock.cancelled() and clock.exception():
                     raise clock.exception()
                 server.close(code=1001, reason="station shutting down")
-                await asyncio.wait_for(server.wait_closed(), 1.5)
+                try:
+                    await asyncio.wait_for(server.wait_closed(), 1.5)
+                except asyncio.TimeoutError:  # peers that do not answer the close are aborted
+                    log.warning("some connections did not close in time")
         finally:
             for sink in self.sinks:
                 sink.close()
