@@ -151,3 +151,17 @@ def test_any_json_value_is_refused_or_valid(value):
 @given(st.text(max_size=200))
 def test_any_text_is_refused_or_valid(text):
     _check(text)
+
+
+def test_control_token_comes_from_the_option_then_the_environment_then_chance(monkeypatch):
+    from riffcast.station.main import TOKEN_ENV, control_token
+
+    monkeypatch.setenv(TOKEN_ENV, "from-the-environment")
+    assert control_token("from-the-option") == ("from-the-option", False)
+    assert control_token(None) == ("from-the-environment", False)
+    monkeypatch.delenv(TOKEN_ENV)
+    first, generated = control_token(None)
+    assert generated and len(first) >= 24 and control_token(None)[0] != first
+    for bad in ("short", "has a space in it", "tab\there-and-more"):
+        with pytest.raises(ValueError):
+            control_token(bad)

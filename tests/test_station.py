@@ -562,3 +562,23 @@ def test_control_fuzzing_over_the_socket_gets_an_answer_every_time(station):
     one_request()
     health = station.health()
     assert health["playing"] and health["generator_ok"] and health["starved_frames"] == 0
+
+
+def test_without_a_token_one_is_made_and_printed_once_with_the_player_url(tmp_path):
+    import re
+
+    with running_station(tmp_path, token=None) as running:
+        log = running.log()
+        urls = re.findall(r"http://127\.0\.0\.1:\d+/#token=(\S+)", log)
+        assert len(urls) == 1 and len(urls[0]) >= 24
+        status = asyncio.run(_status(running, urls[0]))
+        assert status["type"] == "status"
+        health = running.health()
+        assert health["tasks"] >= 1 and health["open_files"] > 0
+    assert log.count(urls[0]) == 1  # printed once, never logged again
+
+
+async def _status(running, token: str) -> dict:
+    async with connect(f"{running.control_url}?token={token}") as control:
+        await control.send('{"type": "status"}')
+        return json.loads(await control.recv())

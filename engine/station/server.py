@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -138,6 +139,8 @@ class Station:
             "underruns": self.feed.underruns,
             "starved_frames": self.starved_frames,
             "generator_faults": self._generator_faults(),
+            "tasks": len(asyncio.all_tasks()),
+            "open_files": _open_files(),
         }
 
     def settings(self) -> dict:
@@ -361,3 +364,11 @@ class Station:
         self.metrics.steers.inc()
         log.info("steer: %s", ", ".join(f"{p.text!r}×{p.weight:g}" for p in request.target.prompts))
         return ack_reply(request.request_id, self.feed.position_of_published(published))
+
+
+def _open_files() -> int | None:
+    """File descriptors this process holds (Linux; None elsewhere), for leak checks."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return None
