@@ -16,7 +16,6 @@ replaced by the last good chunk again (the stitcher joins it like any other) and
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from concurrent.futures import Future
@@ -166,8 +165,7 @@ class ProducerThread(threading.Thread):
     """
 
     def __init__(
-        self, producer: ChunkProducer, publish: Callable[[ProducedChunk], None], *, lead_chunks: int = 2,
-        niceness: int = 0,
+        self, producer: ChunkProducer, publish: Callable[[ProducedChunk], None], *, lead_chunks: int = 2
     ) -> None:
         super().__init__(name="riffcast-producer", daemon=True)
         if lead_chunks < 1:
@@ -175,7 +173,6 @@ class ProducerThread(threading.Thread):
         self.producer = producer
         self.publish = publish
         self.lead_chunks = lead_chunks
-        self.niceness = niceness  # > 0: yield the CPU to more urgent threads (see lower_thread_priority)
         self.error: BaseException | None = None
         self.published = 0  # chunks handed to ``publish`` so far
         self._condition = threading.Condition()
@@ -218,8 +215,6 @@ class ProducerThread(threading.Thread):
             self.join(timeout_s)
 
     def run(self) -> None:
-        if self.niceness:
-            lower_thread_priority(self.niceness)
         try:
             while True:
                 with self._condition:
@@ -255,11 +250,3 @@ class ProducerThread(threading.Thread):
     def _superseded(self) -> bool:
         return self._stopping or self._pending is not None
 
-
-def lower_thread_priority(niceness: int = 10) -> None:
-    """Let other threads (a station's event loop) win the CPU over the calling one, which works
-    seconds ahead and can wait. Linux only; elsewhere a no-op."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
-    except (AttributeError, OSError):
-        pass

@@ -49,22 +49,22 @@ def test_station_plays_through_faults_and_a_stall(tmp_path):
                     frames.append(protocol.decode_frame(message, "s16le"))
         return frames
 
-    # Chunk 2 raises, chunk 3 is NaN, chunk 4 hangs 12 s (longer than the 5.12 s lead).
-    with running_station(tmp_path, "--inject-faults", "raise@2,nan@3,stall:12@4") as running:
-        frames = asyncio.run(listen(running, 38.0))
+    # Chunk 2 raises, chunk 3 is NaN, chunk 4 hangs 30 s (six times the 5.12 s lead).
+    with running_station(tmp_path, "--inject-faults", "raise@2,nan@3,stall:30@4") as running:
+        frames = asyncio.run(listen(running, 52.0))
         health = running.health()
         with urllib.request.urlopen(running.http + "/metrics", timeout=5) as response:
             metrics = response.read().decode()
     painted = next(float(line.split()[-1]) for line in metrics.splitlines()
                    if line.startswith("riffcast_chunk_generation_seconds_count"))
-    assert painted >= 6  # generation resumed after the faults (chunks 0–5 at least)
+    assert painted >= 5  # generation resumed after the stall (chunks 0–4 at least)
     positions = np.array([frame.position for frame in frames])
     assert np.all(np.diff(positions) == 4410), "a listener that keeps up heard a gap"
     audio = np.concatenate([frame.samples[:, 0] for frame in frames])
     rms_per_second = np.sqrt(np.mean(audio[: audio.size // 44100 * 44100].reshape(-1, 44100) ** 2, axis=1))
     assert rms_per_second.min() > 0.005, "the music stopped"
     assert health["generator_faults"] >= 4  # two failed attempts each at chunks 2 and 3
-    assert health["underruns"] >= 1  # the stall: the feed played the fallback
+    assert health["underruns"] >= 5  # the stall: the feed played the fallback, chunk after chunk
     assert health["starved_frames"] == 0  # the clock never ran dry
     assert health["generator_ok"] and health["status"] == "ok"
     assert "injecting faults" in running.log()

@@ -26,7 +26,7 @@ from PIL import Image
 
 from riffcast.codec import SpectrogramChunk, mel_from_pixels
 from riffcast.params import SpectrogramParams
-from riffcast.producer import ChunkProducer, ProducedChunk, ProducerThread, lower_thread_priority
+from riffcast.producer import ChunkProducer, ProducedChunk, ProducerThread
 from riffcast.ring import PcmRing
 from riffcast.stitcher import Stitcher
 from riffcast.walk import Step
@@ -76,7 +76,7 @@ class Feed:
         kept_chunks: int = 8,
     ) -> None:
         self.params = params
-        self.producer_thread = ProducerThread(producer, self._accept, lead_chunks=lead_chunks, niceness=10)
+        self.producer_thread = ProducerThread(producer, self._accept, lead_chunks=lead_chunks)
         self.stitcher = stitcher
         self.ring = PcmRing(round(ring_s * params.sample_rate))
         self.low_water_samples = round(low_water_s * params.sample_rate)
@@ -184,7 +184,6 @@ class Feed:
         self._queue.put((position, chunk))
 
     def _run(self) -> None:
-        lower_thread_priority()
         try:
             while not self._stopping.is_set():
                 try:
