@@ -156,12 +156,23 @@ def image_problem(image: np.ndarray, shape: tuple[int, ...]) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class PendingSteer:
+    """A steer waiting for the producer to be between chunks."""
+
+    target: Target
+    transition_chunks: int | None
+    future: Future[int]
+
+
 class ProducerThread(threading.Thread):
     """Run a :class:`ChunkProducer` ahead of playback, publishing chunks to ``publish``.
 
     ``publish(chunk)`` is called from this thread; it must be quick (hand the chunk over).
     The thread paints while fewer than ``lead_chunks`` chunks are waiting to be played
     (the consumer calls :meth:`played` as chunks start playing), and stops on :meth:`stop`.
+    ``painting_since`` (monotonic seconds, None when idle) tells a watcher how long the
+    current paint has taken; :meth:`successor` continues a thread that died.
     """
 
     def __init__(
@@ -175,24 +186,40 @@ class ProducerThread(threading.Thread):
         self.lead_chunks = lead_chunks
         self.error: BaseException | None = None
         self.published = 0  # chunks handed to ``publish`` so far
+        self.painting_since: float | None = None
         self._condition = threading.Condition()
         self._waiting = 0
         self._stopping = False
-        self._pending: tuple[Target, int | None, Future[int]] | None = None
+        self._pending: PendingSteer | None = None
+
+    def successor(self) -> ProducerThread:
+        """A new, unstarted thread that carries on where this (dead) one stopped: the same
+        producer (walk, seed, last good chunk), publication count, lead and pending steer."""
+        if self.is_alive():
+            raise RuntimeError("only a thread that has stopped can be succeeded")
+        thread = ProducerThread(self.producer, self.publish, lead_chunks=self.lead_chunks)
+        with self._condition:
+            thread.published, thread._waiting, thread._pending = self.published, self._waiting, self._pending
+        return thread
 
     def steer(self, target: Target, transition_chunks: int | None = None) -> Future[int]:
-        """Apply ``target`` from the next chunk started; the chunk being painted is dropped.
+        """Apply ``target`` from the next chunk started.
 
-        Returns a future resolved, when the target is applied, with the number of chunks
-        published before the first one painted towards it. A steer that is replaced before
-        it was applied resolves with the same number as the one that replaced it.
+        The chunk being painted is dropped and repainted for the new target — unless it is
+        itself such a repaint: then it is finished, and the steer (with any that follow it,
+        coalesced into the latest) applies to the chunk after it, so steady steering never
+        starves generation. Returns a future resolved, when the target is applied, with the
+        number of chunks published before the first one painted towards it. A steer replaced
+        before it was applied resolves with the same number as the one that replaced it. The
+        future cannot be cancelled: a caller that stops waiting never disturbs this thread.
         """
         future: Future[int] = Future()
+        future.set_running_or_notify_cancel()  # running futures refuse cancel()
         with self._condition:
             if self._pending is not None:
-                replaced = self._pending[2]
+                replaced = self._pending.future
                 future.add_done_callback(lambda done: replaced.set_result(done.result()))
-            self._pending = (target, transition_chunks, future)
+            self._pending = PendingSteer(target, transition_chunks, future)
             self._condition.notify_all()
         return future
 
@@ -215,6 +242,7 @@ class ProducerThread(threading.Thread):
             self.join(timeout_s)
 
     def run(self) -> None:
+        repaint = False  # the chunk about to be painted replaces one dropped for a steer
         try:
             while True:
                 with self._condition:
@@ -225,28 +253,34 @@ class ProducerThread(threading.Thread):
                         self._condition.wait()
                     if self._stopping:
                         return
+                    self.painting_since = time.monotonic()
+                superseded = self._stop_requested if repaint else self._superseded
                 try:
-                    chunk = self.producer.next_chunk(self._superseded)
+                    chunk = self.producer.next_chunk(superseded)
                 except Interrupted:
+                    repaint = True
                     continue
+                finally:
+                    self.painting_since = None
+                repaint = False
                 with self._condition:
                     self._waiting += 1
                     self.published += 1
                 self.publish(chunk)
-        except BaseException as error:  # never die silently: keep it for whoever joins
+        except BaseException as error:  # never die silently: the feed restarts a successor
             self.error = error
             log.exception("producer stopped")
-            raise
 
     def _apply_pending(self) -> None:
         """Steer the walk now (the lock is held and no chunk is being painted)."""
         if self._pending is None:
             return
-        target, transition, future = self._pending
-        self._pending = None
-        self.producer.walk.steer(target, transition)
-        future.set_result(self.published)
+        pending, self._pending = self._pending, None
+        self.producer.walk.steer(pending.target, pending.transition_chunks)
+        pending.future.set_result(self.published)
 
     def _superseded(self) -> bool:
         return self._stopping or self._pending is not None
 
+    def _stop_requested(self) -> bool:
+        return self._stopping

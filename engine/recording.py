@@ -1,37 +1,132 @@
-"""A WAV file that stays valid while it grows: the header is rewritten every ``sync_every_s``.
+"""An audio file that stays readable while it grows; the extension picks the format.
 
-Used by the station's ``--record`` sink and by ``riffcast listen --record``. A process killed
-without warning (SIGKILL, power cut) leaves a playable file missing at most the last
-``sync_every_s`` seconds; a normal close, Ctrl-C or SIGTERM leaves every sample.
+Used by the station's ``--record`` archive (see :mod:`riffcast.archive` for its parts) and by
+``riffcast listen --record``. Every ``sync_every_s`` of audio the file on disk is brought up to
+date, so a process killed without warning (SIGKILL, power cut) leaves a readable file:
+
+- ``.wav``: 16-bit PCM, written as RF64 with libsndfile's auto-downgrade: a plain RIFF/WAVE
+  file (WAVE_FORMAT_EXTENSIBLE, a JUNK chunk reserving room for the ds64 chunk) while it is
+  under 4 GiB, RF64 beyond. The header is rewritten at each sync: at most ``sync_every_s`` lost.
+- ``.flac``: 16-bit FLAC; the STREAMINFO length is kept current (:mod:`riffcast.growing`).
+- ``.ogg`` (Vorbis) and ``.opus`` (Ogg Opus, 48 kHz: other rates are resampled with soxr):
+  Ogg pages are written as the encoder fills them; a kill loses the page being filled.
+- ``.mp3``: 128 kbit/s CBR (LAME); the Info tag's frame count is kept current.
+
+A normal close, Ctrl-C or SIGTERM leaves every sample and exact lengths.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile
 
-# libsndfile's SFC_UPDATE_HEADER_NOW (sndfile.h): write the header for the data so far.
-_SFC_UPDATE_HEADER_NOW = 0x1060
+from riffcast import growing
+
+# libsndfile commands (sndfile.h).
+_SFC_UPDATE_HEADER_NOW = 0x1060  # write the header for the data so far
+_SFC_RF64_AUTO_DOWNGRADE = 0x1210  # an RF64 file stays a RIFF WAV while under 4 GiB
+
+OPUS_RATES = (8000, 12000, 16000, 24000, 48000)  # the only rates libsndfile's Opus encoder takes
 
 
-class WavRecorder:
-    """Append float samples in [−1, 1] to a 16-bit PCM WAV file.
+@dataclass(frozen=True)
+class AudioFormat:
+    """How one extension is written: soundfile's ``format`` and ``subtype``, its
+    ``compression_level`` (0 best … 1 smallest) and ``bitrate_mode`` (None: libsndfile's
+    defaults) and the sample rates the codec takes (None: any)."""
 
-    samples: (frames,) mono or (frames, channels) float32.
+    container: str
+    subtype: str
+    compression_level: float | None = None
+    bitrate_mode: str | None = None
+    rates: tuple[int, ...] | None = None
+
+
+FORMATS: dict[str, AudioFormat] = {
+    ".wav": AudioFormat("RF64", "PCM_16"),
+    ".flac": AudioFormat("FLAC", "PCM_16"),
+    ".ogg": AudioFormat("OGG", "VORBIS", compression_level=0.5),  # Vorbis quality 0.5
+    ".opus": AudioFormat("OGG", "OPUS", compression_level=0.64, rates=OPUS_RATES),  # 96 kbit/s per channel
+    # CBR at 320 − ⅔·288 = 128 kbit/s (libsndfile's default is VBR at about 56 kbit/s for this music).
+    ".mp3": AudioFormat("MP3", "MPEG_LAYER_III", compression_level=2 / 3, bitrate_mode="CONSTANT"),
+}
+ACCEPTED = ", ".join(FORMATS)
+
+
+def one_line(text: object) -> str:
+    """``text`` with any line breaks (a file name may hold one) shown as ``\\n``."""
+    return str(text).replace("\r", "\\r").replace("\n", "\\n")
+
+
+def record_format(path: Path | str) -> AudioFormat:
+    """The format for ``path``'s extension; ValueError (one line) for any other extension."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(
+            f"{one_line(path)}: a recording must end in one of {ACCEPTED} (the extension picks the format)"
+        )
+    return FORMATS[suffix]
+
+
+def file_rate(fmt: AudioFormat, sample_rate: int) -> int:
+    """The sample rate the file is written at: ``sample_rate`` if the codec takes it, else the
+    codec's highest rate (Opus: 48000)."""
+    if fmt.rates is None or sample_rate in fmt.rates:
+        return sample_rate
+    return max(fmt.rates)
+
+
+class AudioRecorder:
+    """Append float samples in [−1, 1] to a new audio file, readable at every moment.
+
+    samples: (frames,) mono or (frames, channels) float32, at ``sample_rate`` Hz.
+    exclusive: create the file only if it does not exist (FileExistsError otherwise) — the
+    archive never overwrites anything; False: overwrite (``riffcast listen --force``).
+    rf64: a ``.wav`` file turns RF64 past 4 GiB; False: a plain WAV with a 44-byte header,
+    limited to 4 GiB (13.5 h of 16-bit mono at 44.1 kHz).
     """
 
-    def __init__(self, path: Path | str, sample_rate: int, channels: int = 1, *, sync_every_s: float = 1.0) -> None:
+    def __init__(
+        self, path: Path | str, sample_rate: int, channels: int = 1, *, sync_every_s: float = 1.0,
+        exclusive: bool = True, rf64: bool = True,
+    ) -> None:
         self.path = Path(path)
-        if self.path.suffix.lower() != ".wav":
-            raise ValueError(f"{self.path}: a recording must be a .wav file")
+        self.format = record_format(self.path)
+        self.container = "WAV" if self.format.container == "RF64" and not rf64 else self.format.container
         self.sample_rate = sample_rate
         self.channels = channels
-        self.frames_written = 0
+        self.file_rate = file_rate(self.format, sample_rate)
+        self.frames_written = 0  # frames given to write(), at sample_rate
+        self._file_frames = 0  # frames handed to libsndfile, at file_rate
         self._sync_every = max(1, round(sync_every_s * sample_rate))
         self._since_sync = 0
-        self._file = soundfile.SoundFile(self.path, "w", sample_rate, channels, "PCM_16", format="WAV")
+        self._mp3_looked = False  # for LAME's placeholder frame (see _update_mp3_tag)
+        self._mp3_tag: int | None = None
+        self._mp3_frame = 0
+        self._resampler = None
+        if self.file_rate != sample_rate:
+            import soxr
+
+            self._resampler = soxr.ResampleStream(sample_rate, self.file_rate, channels, dtype="float32", quality="HQ")
+        mode = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | (os.O_EXCL if exclusive else os.O_TRUNC)
+        self._fd = os.open(self.path, mode, 0o644)
+        try:
+            self._file = soundfile.SoundFile(
+                self._fd, "w", self.file_rate, channels, self.format.subtype, format=self.container,
+                compression_level=self.format.compression_level, bitrate_mode=self.format.bitrate_mode, closefd=True,
+            )
+        except BaseException:
+            os.close(self._fd)
+            if exclusive:  # nothing was in it: this call made it
+                self.path.unlink(missing_ok=True)
+            raise
+        if self.container == "RF64":
+            self._command(_SFC_RF64_AUTO_DOWNGRADE, 1)
+            self._command(_SFC_UPDATE_HEADER_NOW)  # a valid empty WAV from the start
 
     @property
     def closed(self) -> bool:
@@ -39,11 +134,13 @@ class WavRecorder:
 
     def write(self, samples: np.ndarray) -> None:
         samples = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
-        self._file.write(samples)
-        self.frames_written += samples.shape[0]
-        self._since_sync += samples.shape[0]
-        if self._since_sync >= self._sync_every:
-            self.sync()
+        frames = samples.shape[0]
+        self._write_file(samples if self._resampler is None else self._resampler.resample_chunk(samples))
+        first = self.frames_written == 0
+        self.frames_written += frames
+        self._since_sync += frames
+        if first or self._since_sync >= self._sync_every:
+            self.sync()  # also after the first write: a FLAC file has no STREAMINFO before it
 
     def write_silence(self, frames: int) -> None:
         """Fill a gap: ``frames`` frames of zeros (written a second at a time)."""
@@ -55,19 +152,61 @@ class WavRecorder:
             frames -= count
 
     def sync(self) -> None:
-        """Make the file on disk a complete WAV of everything written so far."""
-        from soundfile import _ffi, _snd  # libsndfile's command interface, not re-exported
-
-        _snd.sf_command(self._file._file, _SFC_UPDATE_HEADER_NOW, _ffi.NULL, 0)
-        self._file.flush()
+        """Make the file on disk readable to its end (see the module docstring)."""
+        if self.container in ("RF64", "WAV"):
+            self._command(_SFC_UPDATE_HEADER_NOW)
+        self._file.flush()  # sf_write_sync: fsync, so a power cut keeps it too
+        if self.container == "FLAC":
+            growing.flac_set_total_samples(self._fd, self._file_frames)
+        elif self.container == "MP3":
+            self._update_mp3_tag()
         self._since_sync = 0
 
     def close(self) -> None:
-        if not self._file.closed:
+        """Finalise the file: every sample written, exact lengths. Safe to call twice."""
+        if self._file.closed:
+            return
+        try:
+            if self._resampler is not None:
+                self._write_file(self._resampler.resample_chunk(np.zeros((0, self.channels), np.float32), last=True))
+        finally:
             self._file.close()
 
-    def __enter__(self) -> WavRecorder:
+    def _write_file(self, samples: np.ndarray) -> None:
+        if samples.shape[0]:
+            self._file.write(samples)
+            self._file_frames += samples.shape[0]
+
+    def _command(self, command: int, value: int = 0) -> None:
+        from soundfile import _ffi, _snd  # libsndfile's command interface, not re-exported
+
+        _snd.sf_command(self._file._file, command, _ffi.NULL, value)
+        if (code := _snd.sf_error(self._file._file)) != 0:
+            raise OSError(f"{one_line(self.path)}: {_ffi.string(_snd.sf_error_number(code)).decode(errors='replace')}")
+
+    def _update_mp3_tag(self) -> None:
+        if not self._mp3_looked:
+            if os.fstat(self._fd).st_size < 512:
+                return  # LAME has not written its first frames yet
+            self._mp3_looked = True
+            self._mp3_tag = growing.mp3_tag_offset(self._fd)
+            self._mp3_frame = growing.mp3_samples_per_frame(self._fd) if self._mp3_tag is not None else 0
+        if self._mp3_tag is not None:
+            growing.mp3_set_frame_count(self._fd, self._mp3_tag, self._file_frames, self._mp3_frame)
+
+    def __enter__(self) -> AudioRecorder:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class WavRecorder(AudioRecorder):
+    """``riffcast listen --record``: a plain 16-bit WAV (44-byte header, up to 4 GiB) that
+    replaces an existing file (``riffcast listen`` checks before, and refuses one unless
+    ``--force``)."""
+
+    def __init__(self, path: Path | str, sample_rate: int, channels: int = 1, *, sync_every_s: float = 1.0) -> None:
+        if Path(path).suffix.lower() != ".wav":
+            raise ValueError(f"{one_line(path)}: a recording must be a .wav file")
+        super().__init__(path, sample_rate, channels, sync_every_s=sync_every_s, exclusive=False, rf64=False)

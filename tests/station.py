@@ -62,8 +62,10 @@ class RunningStation:
 
 
 def start_station(tmp_path: Path, *args: str, port: int | None = None, token: str | None = TOKEN,
-                  ready_timeout_s: float = 180.0, preexec_fn=None) -> RunningStation:
-    """Start ``riffcast serve --generator synth`` and wait until it plays (``/healthz``)."""
+                  ready_timeout_s: float = 180.0, preexec_fn=None,
+                  env: dict[str, str] | None = None) -> RunningStation:
+    """Start ``riffcast serve --generator synth`` and wait until it plays (``/healthz``).
+    ``env``: variables to add to (or replace in) the station's environment."""
     port = port or free_port()
     log_path = tmp_path / f"station-{port}-{time.monotonic_ns()}.log"
     command = [sys.executable, "-m", "riffcast", "serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -71,9 +73,9 @@ def start_station(tmp_path: Path, *args: str, port: int | None = None, token: st
         command += ["--generator", "synth"]
     if token is not None:
         command += ["--control-token", token]
-    env = {k: v for k, v in os.environ.items() if k != "RIFFCAST_CONTROL_TOKEN"}
+    environment = {k: v for k, v in os.environ.items() if k != "RIFFCAST_CONTROL_TOKEN"} | (env or {})
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([*command, *args], stdout=log, stderr=subprocess.STDOUT, env=env,
+        process = subprocess.Popen([*command, *args], stdout=log, stderr=subprocess.STDOUT, env=environment,
                                    preexec_fn=preexec_fn)
     station = RunningStation(process, port, token or "", log_path)
     deadline = time.monotonic() + ready_timeout_s

@@ -61,6 +61,16 @@ def headless_chromium() -> Iterator[Browser]:
             browser.close()
 
 
+def wait_for(page: Page, expression: str, arg=None, *, timeout: float) -> None:
+    """``page.wait_for_function`` without its in-page ``eval``, which the player's Content-Security-Policy
+    forbids (no 'unsafe-eval'): poll ``page.evaluate`` (run by the DevTools protocol) instead."""
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression, arg):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true after {timeout / 1000:g} s: {expression}")
+        page.wait_for_timeout(50)
+
+
 def stats(page: Page) -> dict:
     return page.evaluate("({...window.riffcast.stats})")
 
@@ -75,13 +85,18 @@ def test_control_needs_the_right_token(station):
         check_token_handling(station, browser.new_page())
 
 
+def test_the_token_is_in_no_url_and_the_page_keeps_its_content_security_policy(station):
+    with headless_chromium() as browser:
+        check_token_stays_out_of_urls(station, browser.new_page())
+
+
 def check_playing_and_steering(station, page: Page) -> None:
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
     page.goto(f"{station.http}/#token={TOKEN}")
     page.click("#play")
-    page.wait_for_function("window.riffcast.stats.state === 'playing'", timeout=15_000)
+    wait_for(page, "window.riffcast.stats.state === 'playing'", timeout=15_000)
 
     # Real-time playback: what the worklet played over a wall-clock window, no gaps, no underruns.
     started, before = time.monotonic(), stats(page)
@@ -96,7 +111,7 @@ def check_playing_and_steering(station, page: Page) -> None:
     assert errors == [], errors
 
     # The picture being heard: a /chunks/….png that loaded, with the playhead where the audio is.
-    page.wait_for_function(
+    wait_for(page, 
         "(() => { const img = document.getElementById('spectrogram');"
         " return img.complete && img.naturalWidth > 0 && !document.getElementById('playhead').hidden; })()",
         timeout=10_000,
@@ -110,7 +125,7 @@ def check_playing_and_steering(station, page: Page) -> None:
                      playedPosition, nowPlaying };
         }"""
     )
-    assert re.search(r"/chunks/\d+\.png$", picture["src"]), picture
+    assert re.search(r"/chunks/[0-9a-z]+/\d+\.png$", picture["src"]), picture  # /chunks/<run>/<position>.png
     assert picture["src"].endswith(picture["nowPlaying"]["image"]), picture
     assert (picture["width"], picture["height"]) == (512, 512), picture
     expected = (picture["playedPosition"] - picture["nowPlaying"]["position"]) / CHUNK_SAMPLES
@@ -122,7 +137,7 @@ def check_playing_and_steering(station, page: Page) -> None:
     page.fill("#prompt-0-weight", "1")
     page.fill("#transition", "2")
     page.click("#steer")
-    page.wait_for_function(
+    wait_for(page, 
         "document.getElementById('steer-result').className !== 'muted'"
         " && document.getElementById('steer-result').textContent !== ''",
         timeout=15_000,
@@ -130,7 +145,7 @@ def check_playing_and_steering(station, page: Page) -> None:
     ack = page.inner_text("#steer-result")
     match = re.fullmatch(r"heard from position (\d+), ≈ [\d.]+ s from now", ack.strip())
     assert match, ack
-    page.wait_for_function(
+    wait_for(page, 
         "text => window.riffcast.stats.nowPlaying?.prompts.some(p => p.text === text)",
         arg=STEER_PROMPT,
         timeout=90_000,
@@ -151,11 +166,52 @@ def check_token_handling(station, page: Page) -> None:
 
     page.fill("#token", "not-the-token")
     page.click("#token-apply")
-    page.wait_for_function("document.getElementById('control-state').textContent === 'wrong token'", timeout=10_000)
+    wait_for(page, "document.getElementById('control-state').textContent === 'wrong token'", timeout=10_000)
 
     page.fill("#token", TOKEN)
     page.click("#token-apply")
-    page.wait_for_function("document.getElementById('control-state').textContent === 'connected'", timeout=10_000)
-    page.wait_for_function("document.getElementById('station-status').textContent.startsWith('Station:')",
+    wait_for(page, "document.getElementById('control-state').textContent === 'connected'", timeout=10_000)
+    wait_for(page, "document.getElementById('station-status').textContent.startsWith('Station:')",
                            timeout=10_000)
     assert page.input_value("#prompt-0-text")  # the form starts from the station's settings
+
+
+CSP_VIOLATIONS = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation",
+    (event) => window.cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`));
+"""
+
+
+def check_token_stays_out_of_urls(station, page: Page) -> None:
+    """The player sends the token in the Sec-WebSocket-Protocol header, never in a URL (proxies log
+    URLs), and plays and steers under its Content-Security-Policy without one violation."""
+    errors: list[str] = []
+    requests: list[str] = []
+    sockets: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("websocket", lambda socket: sockets.append(socket.url))
+    page.add_init_script(CSP_VIOLATIONS)
+
+    response = page.goto(f"{station.http}/#token={TOKEN}")
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "connect-src 'self'" in policy, policy
+    assert response.headers["x-content-type-options"] == "nosniff"
+    wait_for(page, "document.getElementById('control-state').textContent === 'connected'", timeout=10_000)
+    wait_for(page, "document.getElementById('station-status').textContent.startsWith('Station:')",
+                           timeout=10_000)
+    page.click("#play")  # the worklet module and the pictures load under the policy too
+    wait_for(page, "window.riffcast.stats.state === 'playing'", timeout=15_000)
+    wait_for(page, 
+        "(() => { const img = document.getElementById('spectrogram'); return img.complete && img.naturalWidth > 0; })()",
+        timeout=10_000,
+    )
+
+    control = [url for url in sockets if url.split("?")[0].endswith("/control")]
+    assert control, sockets
+    sent = [url.split("#")[0] for url in requests + sockets]  # a fragment never leaves the browser
+    assert not [url for url in sent if "token=" in url or TOKEN in url], sent
+    assert page.evaluate("window.cspViolations") == []
+    assert errors == [], errors

@@ -18,6 +18,9 @@ const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 const STATUS_EVERY_MS = 5_000;
+// The token travels in the Sec-WebSocket-Protocol header, never in a URL (proxies log URLs).
+const CONTROL_SUBPROTOCOL = "riffcast-control";
+const BEARER_PREFIX = "bearer.";
 const JITTER_SECONDS = 0.05; // network jitter the pre-fill absorbs on top of one frame
 
 const options = {
@@ -349,13 +352,24 @@ class Control {
   }
 
   connect() {
-    const socket = new WebSocket(socketUrl(`control?token=${encodeURIComponent(this.token)}`));
+    let socket;
+    try {
+      socket = new WebSocket(socketUrl("control"), [CONTROL_SUBPROTOCOL, BEARER_PREFIX + this.token]);
+    } catch {
+      // SyntaxError: characters a subprotocol cannot hold, so not the station's token.
+      showControl("wrong token", "error");
+      return Promise.reject(new Error("wrong token"));
+    }
     this.socket = socket;
     showControl("connecting…", "muted");
     socket.onmessage = (event) => this.reply(JSON.parse(event.data));
     this.ready = new Promise((resolve, reject) => {
       let opened = false;
       socket.onopen = () => {
+        if (socket.protocol !== CONTROL_SUBPROTOCOL) {
+          socket.close(1000);
+          return;
+        }
         opened = true;
         showControl("connected", "ok");
         this.statusTimer = setInterval(() => this.refreshStatus(), STATUS_EVERY_MS);
@@ -381,8 +395,14 @@ class Control {
   /** Why the handshake failed: browsers hide the HTTP status of a refused WebSocket, so ask. */
   async refusal() {
     try {
-      const response = await fetch(pageUrl(`control?token=${encodeURIComponent(this.token)}`));
-      if (response.status === 401 || response.status === 403) return "wrong token";
+      const response = await fetch(pageUrl("control"), {
+        method: "HEAD",
+        headers: { Authorization: `Bearer ${this.token}` },
+        cache: "no-store",
+      });
+      if (response.status === 401) return "wrong token";
+      if (response.status === 403) return "this page's origin may not steer the station (see --allow-origin)";
+      if (response.status === 426) return "the station refused the control connection";
       return `control refused (HTTP ${response.status})`;
     } catch {
       return "station unreachable";
@@ -541,7 +561,8 @@ function describeStatus(s) {
 }
 
 function tokenFromHash() {
-  return new URLSearchParams(location.hash.slice(1)).get("token") ?? "";
+  // "+" is a token character, not a space here.
+  return new URLSearchParams(location.hash.slice(1).replaceAll("+", "%2B")).get("token") ?? "";
 }
 
 function main() {

@@ -8,6 +8,12 @@ moves the playhead; it never waits for this thread.
 
 Each chunk's start position in the stream is fixed when the chunk is handed over, so a
 steer can be acknowledged with the position where it will be heard.
+
+The feed thread also supervises the producer thread: one that dies is replaced at once by a
+successor with the state it had (walk, seed, lead, pending steer), counted in
+``producer_restarts``; one that dies more than ``MAX_RESTARTS`` times within
+``RESTART_WINDOW_S`` is beyond saving, and ``fatal`` says why — the station then exits so
+that its supervisor (systemd) starts it afresh. Never a silent loop of the last chunk.
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ from riffcast.stitcher import Stitcher
 from riffcast.walk import Step
 
 log = logging.getLogger(__name__)
+
+MAX_RESTARTS = 3
+RESTART_WINDOW_S = 300.0
+STALL_LIMIT_S = 60.0  # a paint running longer than this: the station is not generating
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,9 @@ class Feed:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="riffcast-feed", daemon=True)
         self.error: BaseException | None = None
+        self.producer_restarts = 0
+        self.fatal: str | None = None  # why the stream can no longer be generated
+        self._restart_times: deque[float] = deque(maxlen=MAX_RESTARTS + 1)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -114,6 +127,15 @@ class Feed:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    def generating(self, now_s: float | None = None) -> bool:
+        """The feed and producer threads run, and no paint has taken over ``STALL_LIMIT_S``."""
+        thread = self.producer_thread
+        if self.fatal or not self.alive or not thread.is_alive():
+            return False
+        since = thread.painting_since
+        now_s = time.monotonic() if now_s is None else now_s
+        return since is None or now_s - since < STALL_LIMIT_S
 
     # -- read by the clock and the server ---------------------------------------------------
     @property
@@ -186,6 +208,7 @@ class Feed:
     def _run(self) -> None:
         try:
             while not self._stopping.is_set():
+                self._supervise()
                 try:
                     item = self._queue.get(timeout=0.05)
                 except queue.Empty:
@@ -197,8 +220,26 @@ class Feed:
                 self._stitch(position, chunk.image, chunk.step, chunk.fallback)
         except BaseException as error:
             self.error = error
+            self.fatal = f"the feed thread failed: {error!r}"
             log.exception("feed stopped")
-            raise
+
+    def _supervise(self) -> None:
+        """Replace a producer thread that died (see the module docstring)."""
+        thread = self.producer_thread
+        if thread.is_alive() or thread.ident is None or self._stopping.is_set() or self.fatal:
+            return
+        now = time.monotonic()
+        self._restart_times.append(now)
+        if len(self._restart_times) > MAX_RESTARTS and now - self._restart_times[0] < RESTART_WINDOW_S:
+            self.fatal = (f"the producer thread died {len(self._restart_times)} times in "
+                          f"{RESTART_WINDOW_S:.0f} s; last error: {thread.error!r}")
+            log.critical("%s", self.fatal)
+            return
+        self.producer_restarts += 1
+        log.error("producer thread died (%r); restarting it where it stopped (restart %d)",
+                  thread.error, self.producer_restarts)
+        self.producer_thread = thread.successor()
+        self.producer_thread.start()
 
     def _maybe_fall_back(self) -> None:
         if self._last_image is None or self.lead_samples() >= self.low_water_samples:

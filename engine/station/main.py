@@ -12,9 +12,10 @@ import sys
 
 from pathlib import Path
 
+from riffcast.station.limits import listener_cap, raise_open_files_limit
 from riffcast.station.options import DEFAULT_PROMPT
 from riffcast.station.programme import Programme
-from riffcast.station.state import StateError, StationState, fingerprint, load_state
+from riffcast.station.state import StateError, StationState, check_state_path, fingerprint, load_state
 
 TOKEN_ENV = "RIFFCAST_CONTROL_TOKEN"
 MIN_TOKEN_CHARS = 8
@@ -22,11 +23,15 @@ MIN_TOKEN_CHARS = 8
 
 def control_token(given: str | None) -> tuple[str, bool]:
     """The token from the option or the environment, or a new random one → (token, generated)."""
+    from riffcast.station.http import valid_token
+
     token = given if given is not None else os.environ.get(TOKEN_ENV)
     if token is None:
         return secrets.token_urlsafe(24), True
-    if len(token) < MIN_TOKEN_CHARS or not token.isprintable() or " " in token:
-        raise ValueError(f"the control token must be at least {MIN_TOKEN_CHARS} printable characters without spaces")
+    if len(token) < MIN_TOKEN_CHARS or not valid_token(token):
+        # The player sends it as the subprotocol "bearer.<token>": HTTP token characters only.
+        raise ValueError(f"the control token must be at least {MIN_TOKEN_CHARS} characters among A-Z a-z 0-9 "
+                         "and - . _ ~ ! # $ % & ' * + ^ ` | (no spaces, quotes, slashes or =)")
     return token, False
 
 
@@ -38,9 +43,9 @@ def frame_samples(frame_ms: float, sample_rate: int) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     if args.systemd_unit:
-        from importlib import resources
+        from riffcast.station.systemd import unit_for_this_command
 
-        print(resources.files("riffcast.station").joinpath("riffcast.service").read_text(), end="")
+        print(unit_for_this_command(args), end="")
         return 0
     from riffcast.generation.faults import FaultyGenerator, parse_faults
     from riffcast.cli import make_generator_from_args
@@ -50,12 +55,16 @@ def run_serve(args: argparse.Namespace) -> int:
     from riffcast.seeds import DEFAULT_BED, load_seed
     from riffcast.station.feed import Feed
     from riffcast.station.playlist import load_playlist
-    from riffcast.station.server import Station, StationConfig
+    from riffcast.station.server import Station, StationConfig, StationFailure
     from riffcast.station.sinks import RecordingSink, SpeakerSink
     from riffcast.stitcher import Stitcher
     from riffcast.walk import check_transition_chunks
 
-    logging.basicConfig(level=logging.INFO, format="riffcast serve: %(message)s", stream=sys.stderr)
+    from riffcast.station.systemd import log_formatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(log_formatter(sys.stderr))  # time and level; under journald the level only
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     logging.getLogger("websockets").setLevel(logging.WARNING)
     logging.getLogger("riffcast.access").setLevel(logging.INFO if args.verbose else logging.WARNING)
 
@@ -65,8 +74,12 @@ def run_serve(args: argparse.Namespace) -> int:
     frame = frame_samples(args.frame_ms, params.sample_rate)
     if not 1 <= args.lead_chunks <= 8:
         raise ValueError("--lead-chunks must be from 1 to 8")
-    if not 1 <= args.max_listeners <= 100_000:
+    if args.max_listeners is not None and not 1 <= args.max_listeners <= 100_000:
         raise ValueError("--max-listeners must be from 1 to 100000")
+    cap = listener_cap(args.max_listeners, raise_open_files_limit())
+    if cap.lowered_from is not None:
+        print(f"riffcast serve: --max-listeners {cap.lowered_from} lowered to {cap.listeners}: the open-files "
+              f"limit is {cap.open_files} (raise it with ulimit -n or LimitNOFILE=)", file=sys.stderr)
     token, generated = control_token(args.control_token)
     check_transition_chunks(args.transition_chunks)
     defaults = Target.from_text(
@@ -97,13 +110,15 @@ def run_serve(args: argparse.Namespace) -> int:
             transition = resumed.transition_chunks
             programme = Programme(playlist, configured=configured, state_path=args.state,
                                   index=resumed.playlist_index, elapsed_s=resumed.entry_elapsed_s)
+    record_split_s = None
     if args.record is not None:
-        if args.record.suffix.lower() != ".wav":
-            raise ValueError(f"{args.record}: --record writes a .wav file")
-        if args.record.exists() and not args.force:
-            raise FileExistsError(f"{args.record} exists; pass --force to overwrite it")
-        if not args.record.parent.is_dir():
-            raise FileNotFoundError(f"{args.record.parent}: no such folder for --record")
+        from riffcast.archive import check_record_path, parse_duration
+
+        check_record_path(args.record)  # an existing file is fine: the next part goes beside it
+        if args.record_split is not None:
+            record_split_s = parse_duration(args.record_split, "--record-split")
+    elif args.record_split is not None:
+        raise ValueError("--record-split needs --record")
     faults = parse_faults(args.inject_faults) if args.inject_faults else []
     if args.play:
         from riffcast.client.player import check_output_device
@@ -117,23 +132,33 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"riffcast serve: injecting faults: {args.inject_faults}", file=sys.stderr)
     producer = ChunkProducer(generator, target, seed_image, transition_chunks=transition)
     feed = Feed(producer, Stitcher(params), params, lead_chunks=args.lead_chunks)
-    sinks = [RecordingSink(args.record, params.sample_rate)] if args.record else []
+    sinks = [RecordingSink(args.record, params.sample_rate, split_s=record_split_s)] if args.record else []
     if args.play:
         sinks.append(SpeakerSink(params.sample_rate))
     config = StationConfig(
         control_token=token, name=args.station, host=args.host, port=args.port, frame_samples=frame,
-        max_listeners=args.max_listeners,
+        max_listeners=cap.listeners, allowed_origins=tuple(args.allow_origin or ()),
     )
     station = Station(config, feed, generator_name=getattr(generator, "name", type(generator).__name__), sinks=sinks)
-    asyncio.run(_serve(station, programme, token if generated else None))
+    station.checks.append(programme.problem)
+    from riffcast.station.systemd import notifier
+
+    station.on_alive = notifier().watchdog  # WATCHDOG=1 only while the clock ticks and the producer paints
+    for sink in sinks:
+        if isinstance(sink, RecordingSink):
+            station.checks.append(lambda sink=sink: f"recording to {sink.path} stopped: {sink.failed}" if sink.failed else None)
+    try:
+        asyncio.run(_serve(station, programme, token if generated else None))
+    except StationFailure as failure:
+        print(f"riffcast serve: error: {failure}; exiting for the supervisor to restart the station", file=sys.stderr)
+        return 1
     print("riffcast serve: stopped", file=sys.stderr)
     return 0
 
 
 def _resume(path: Path, configured: str) -> StationState | None:
     """The saved state if it is for this configuration; a damaged file is kept aside."""
-    if path.suffix.lower() != ".json" or not path.parent.is_dir():
-        raise ValueError(f"{path}: --state needs a .json file in an existing folder")
+    check_state_path(path)
     try:
         saved = load_state(path)
     except StateError as error:
@@ -157,8 +182,12 @@ async def _serve(station, programme: Programme, generated_token: str | None) -> 
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    loop.set_exception_handler(_quiet_loop_errors())
 
     def announce(station) -> None:
+        from riffcast.station.systemd import notifier
+
+        notifier().ready()  # Type=notify: systemd counts the station as started from here
         host = station.config.host
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         base = f"http://{shown}:{station.bound_port}/"
@@ -177,3 +206,18 @@ async def _serve(station, programme: Programme, generated_token: str | None) -> 
     finally:
         scheduler.cancel()
         programme.save(station)
+
+
+def _quiet_loop_errors():
+    """An asyncio exception handler that logs one line per kind of error a second, without the
+    traceback: a flood of failing accepts or sends must not flood the log (nor the disk)."""
+    from riffcast.station.ratelimit import LogLimiter
+
+    limiter = LogLimiter(logging.getLogger("riffcast.station"), 1.0, level=logging.ERROR)
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        error = context.get("exception")
+        detail = f": {type(error).__name__}: {error}" if error is not None else ""
+        limiter.log(context.get("message", "?"), "event loop: %s%s", context.get("message", "?"), detail)
+
+    return handle

@@ -42,7 +42,28 @@ class StationMetrics:
         )
         self.steers = Counter("riffcast_steers", "Steer requests accepted", registry=r)
         self.control_errors = Counter("riffcast_control_errors", "Control requests refused", registry=r)
+        self.control_auth_failures = Counter(
+            "riffcast_control_auth_failures", "Control connections refused for a missing or wrong token",
+            ["reason"], registry=r,
+        )
+        self.http_refused = Counter(
+            "riffcast_http_refused",
+            "Requests refused: not HTTP, malformed, too large, wrong method or version, foreign origin",
+            ["reason"], registry=r,
+        )
+        self.ping_floods = Counter(
+            "riffcast_ping_floods", "WebSocket connections closed with 1008 for sending too many pings", registry=r
+        )
         self.lead_seconds = Gauge("riffcast_lead_seconds", "Audio ready ahead of the playhead", registry=r)
+        self.generating = Gauge(
+            "riffcast_generating", "1 while the producer runs and no paint has hung, else 0", registry=r
+        )
+        self.producer_restarts = Gauge(
+            "riffcast_producer_restarts", "Producer threads that died and were restarted", registry=r
+        )
+        self.problems = Gauge(
+            "riffcast_problems", "Failures beside the stream now (a stopped recording, an unsaved state)", registry=r
+        )
         self.generator_faults = Gauge(
             "riffcast_generator_faults", "Chunk generations that failed (retried or replaced)", registry=r
         )

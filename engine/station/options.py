@@ -8,6 +8,15 @@ from pathlib import Path
 DEFAULT_PROMPT = "lo-fi hip hop beat with warm piano"
 
 
+def _origin(value: str) -> str:
+    from riffcast.station.http import normalize_origin
+
+    try:
+        return normalize_origin(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_argument_group("where")
     where.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
@@ -31,20 +40,41 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     stream = parser.add_argument_group("stream")
     stream.add_argument("--frame-ms", type=float, default=100.0, help="audio per WebSocket frame, 10–1000 ms (default 100)")
     stream.add_argument("--lead-chunks", type=int, default=1, help="chunks painted ahead of the one playing (default 1)")
-    stream.add_argument("--max-listeners", type=int, default=2000, help="listeners at once (default 2000)")
+    stream.add_argument(
+        "--max-listeners", type=int, default=None,
+        help="listeners at once (default 10000, lowered to what the open-files limit allows)",
+    )
     stream.add_argument(
         "--control-token",
         help="token for /control (else $RIFFCAST_CONTROL_TOKEN; else a random one, printed once)",
     )
+    stream.add_argument(
+        "--allow-origin", action="append", type=_origin, metavar="ORIGIN",
+        help="a web origin besides the station's own whose pages may open /control, e.g. https://radio.example "
+        "(repeatable; needed behind a reverse proxy that rewrites Host)",
+    )
 
     sinks = parser.add_argument_group("also")
-    sinks.add_argument("--record", type=Path, help="archive exactly what listeners hear to this .wav file")
-    sinks.add_argument("--force", action="store_true", help="overwrite an existing --record file")
+    sinks.add_argument(
+        "--record", type=Path, metavar="PATH",
+        help="archive exactly what listeners hear; the extension picks the format: .wav (RF64 past 4 GiB), "
+        ".flac, .ogg, .opus, .mp3. Nothing is ever overwritten: if PATH exists (a restart), the next part "
+        "goes beside it (archive.1.wav, archive.2.wav, …)",
+    )
+    sinks.add_argument(
+        "--record-split", metavar="DURATION",
+        help="start a new --record part every DURATION (90s, 30m, 1h, 1d), at multiples of it in UTC; "
+        "parts are named by their UTC start, e.g. archive.2026-11-30T22-00-00Z.wav",
+    )
     sinks.add_argument("--play", action="store_true", help="also play on this machine's sound card")
     sinks.add_argument(
         "--inject-faults", metavar="SPEC",
         help="resilience drill: make the generator fail on chosen chunks, e.g. 'raise@2,nan@3,stall:30@5' "
-        "(kinds: raise, nan, blank, oom, stall:SECONDS)",
+        "(kinds: raise, nan, blank, oom, crash, stall:SECONDS)",
     )
-    sinks.add_argument("--systemd-unit", action="store_true", help="print a systemd unit file for this station and exit")
+    sinks.add_argument(
+        "--systemd-unit", action="store_true",
+        help="print a systemd unit running `riffcast serve` with the other options given here, and exit "
+        "(Type=notify with a watchdog, restarts always; the token goes in /etc/riffcast/env, not here)",
+    )
     sinks.add_argument("--verbose", action="store_true", help="log every request and chunk")

@@ -26,6 +26,7 @@ class Programme:
         self.configured = configured
         self.state_path = state_path
         self.index = index % len(playlist) if playlist else 0
+        self.save_error: str | None = None  # why the last save failed; None once one succeeds
         self._entry_started = time.monotonic() - elapsed_s
 
     @property
@@ -53,4 +54,14 @@ class Programme:
         try:
             save_state(self.state_path, state)
         except OSError as error:  # the station plays on; only the restart story suffers
-            log.error("cannot save the state to %s: %s", self.state_path, error)
+            if self.save_error is None:
+                log.error("cannot save the state to %s: %s (retrying every %g s)", self.state_path, error, SAVE_EVERY_S)
+            self.save_error = f"cannot save the state to {self.state_path}: {error.strerror or error}"
+            return
+        if self.save_error is not None:
+            log.info("the state is saved to %s again", self.state_path)
+            self.save_error = None
+
+    def problem(self) -> str | None:
+        """A health check: why the state is not being saved, or None."""
+        return self.save_error

@@ -8,12 +8,14 @@ waits). Each tick writes the frame to every listener and sink without awaiting a
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import math
 import os
-import re
+import resource
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -22,11 +24,12 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from riffcast import protocol
-from riffcast.station import http
+from riffcast.station import routes
 from riffcast.station.control import (
     ControlError, StatusRequest, ack_reply, error_reply, parse_request, status_reply,
 )
 from riffcast.station.feed import ChunkRecord, Feed
+from riffcast.station.health import Assessment, assess
 from riffcast.station.listeners import Listener, ListenerSet, shrink_send_buffer, write
 from riffcast.station.metrics import StationMetrics
 from riffcast.station.ratelimit import TokenBucket
@@ -35,8 +38,12 @@ from riffcast.walk import Step
 log = logging.getLogger("riffcast.station")
 access_log = logging.getLogger("riffcast.access")
 
-CHUNK_PATH = re.compile(r"^/chunks/(\d{1,15})\.png$")
 STEER_APPLY_TIMEOUT_S = 10.0
+ALIVE_EVERY_S = 1.0
+
+
+class StationFailure(RuntimeError):
+    """The stream can no longer be generated: the process should exit for its supervisor."""
 
 
 class Sink(Protocol):
@@ -61,6 +68,7 @@ class StationConfig:
     max_message_bytes: int = 64 * 1024
     control_rate_per_s: float = 10.0  # requests per control connection, bursts of 4 s worth
     open_timeout_s: float = 10.0  # a connection must finish its handshake within this
+    allowed_origins: tuple[str, ...] = ()  # origins besides the station's own that may open /control
 
 
 def heard_prompts(step: Step) -> list[tuple[str, float]]:
@@ -79,7 +87,7 @@ def now_playing_event(record: ChunkRecord) -> str:
     seed = step.end.seed if step.alpha >= 0.5 else step.start.seed
     return protocol.now_playing(
         position=record.position, prompts=heard_prompts(step), seed=seed, alpha=round(step.alpha, 4),
-        image=f"/chunks/{record.position}.png",
+        image=routes.chunk_path(record.position),
     )
 
 
@@ -97,6 +105,14 @@ class Station:
         self.sinks = list(sinks)
         self.metrics = metrics or StationMetrics()
         self.metrics.watch(lambda: self.lead_s, self._generator_faults)
+        self.metrics.generating.set_function(lambda: float(self.generator_ok))
+        self.metrics.producer_restarts.set_function(lambda: self.feed.producer_restarts)
+        self.metrics.problems.set_function(lambda: len(self.problems()))
+        # Health checks of what runs beside the stream: each returns a one-line problem or None.
+        self.checks: list[Callable[[], str | None]] = []
+        # Called from the clock about once a second while it ticks and the station generates
+        # (the systemd watchdog's keep-alive: a wedged process stops calling it).
+        self.on_alive: Callable[[], None] = lambda: None
         self.listeners = ListenerSet(stall_close_s=config.stall_close_s)
         self.position: int | None = None  # next sample the clock emits; None before playback
         self.epoch_s: float | None = None  # Unix time at which sample 0 was due
@@ -119,16 +135,26 @@ class Station:
 
     @property
     def generator_ok(self) -> bool:
-        thread = self.feed.producer_thread
-        return thread.is_alive() and thread.error is None and self.feed.alive
+        """The producer and feed run and no paint has hung (see Feed.generating)."""
+        return self.feed.generating()
+
+    def problems(self) -> tuple[str, ...]:
+        """Failures beside the stream (a recording, the state file), one line each."""
+        return tuple(problem for check in self.checks if (problem := check()) is not None)
+
+    def assessment(self) -> Assessment:
+        return assess(playing=self.position is not None, generating=self.generator_ok, problems=self.problems())
 
     def health(self) -> dict:
         playing = self.position is not None
+        assessment = self.assessment()
         return {
-            "status": "ok" if playing and self.generator_ok else ("starting" if not playing else "degraded"),
+            "status": assessment.status.value,
+            "problems": list(assessment.problems),
             "station": self.config.name,
             "generator": self.generator_name,
             "generator_ok": self.generator_ok,
+            "producer_restarts": self.feed.producer_restarts,
             "playing": playing,
             "position": self.position or 0,
             "epoch_s": self.epoch_s,
@@ -141,6 +167,8 @@ class Station:
             "generator_faults": self._generator_faults(),
             "tasks": len(asyncio.all_tasks()),
             "open_files": _open_files(),
+            "open_files_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+            "max_listeners": self.config.max_listeners,
         }
 
     def settings(self) -> dict:
@@ -161,6 +189,8 @@ class Station:
         try:
             async with serve(
                 self._handle, self.config.host, self.config.port, process_request=self._process_request,
+                process_response=routes.process_response, select_subprotocol=routes.select_subprotocol,
+                create_connection=functools.partial(routes.StationConnection, router=routes.Router(self)),
                 compression=None, max_size=self.config.max_message_bytes, close_timeout=0.5,
                 open_timeout=self.config.open_timeout_s,
                 ping_interval=20, ping_timeout=20, max_queue=4,
@@ -171,13 +201,17 @@ class Station:
                 stopped = asyncio.create_task(stop.wait())
                 await asyncio.wait([clock, stopped], return_when=asyncio.FIRST_COMPLETED)
                 clock.cancel()
-                if clock.done() and not clock.cancelled() and clock.exception():
-                    raise clock.exception()
-                server.close(code=1001, reason="station shutting down")
+                failure = clock.exception() if clock.done() and not clock.cancelled() else None
+                if failure is not None:
+                    server.close(code=1011, reason="station failed; it will be restarted")
+                else:
+                    server.close(code=1001, reason="station shutting down")
                 try:
                     await asyncio.wait_for(server.wait_closed(), 1.5)
                 except asyncio.TimeoutError:  # peers that do not answer the close are aborted
                     log.warning("some connections did not close in time")
+                if failure is not None:
+                    raise failure
         finally:
             for sink in self.sinks:
                 sink.close()
@@ -187,10 +221,8 @@ class Station:
         frame = self.config.frame_samples
         rate = self.params.sample_rate
         while self.feed.end < frame * (self.config.preroll_frames + 1):
-            if self.feed.error or self.feed.producer_thread.error:
-                raise RuntimeError("the generator failed before the first chunk") from (
-                    self.feed.error or self.feed.producer_thread.error
-                )
+            if self.feed.fatal:
+                raise StationFailure(f"the generator failed before the first chunk: {self.feed.fatal}")
             await asyncio.sleep(0.02)
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -198,12 +230,18 @@ class Station:
         self.position = 0
         self._playing.set()
         index = 0
+        alive_reported_s = -math.inf
         while True:
             delay = start + index * frame / rate - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+            if self.feed.fatal:
+                raise StationFailure(self.feed.fatal)
             self._tick(index * frame)
             index += 1
+            if loop.time() - alive_reported_s >= ALIVE_EVERY_S and self.generator_ok:
+                alive_reported_s = loop.time()
+                self.on_alive()
 
     def _tick(self, position: int) -> None:
         frame = self.config.frame_samples
@@ -234,39 +272,9 @@ class Station:
         return found
 
     # -- HTTP ------------------------------------------------------------------------------
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        url = urlsplit(request.path)
-        reply = self._route(url.path, url.query, request)
-        # Never the query string: it may hold the control token.
-        access_log.info("GET %s %s", url.path, reply.status_code if reply else 101)
-        return reply
-
-    def _route(self, path: str, query: str, request: Request) -> Response | None:
-        if path == "/stream":
-            try:
-                protocol.check_format(parse_qs(query).get("format", [protocol.DEFAULT_FORMAT])[0])
-            except protocol.ProtocolError as error:
-                return http.text_response(400, str(error))
-            return None
-        if path == "/control":
-            if not http.token_matches(http.bearer_token(request, query), self.config.control_token):
-                return http.text_response(401, "control needs the station's token (Authorization: Bearer … or ?token=…)")
-            return None
-        if path == "/":
-            return http.player_file("index.html")
-        if path.startswith("/static/"):
-            return http.player_file(path[len("/static/") :])
-        if path == "/healthz":
-            return http.json_response(self.health())
-        if path == "/metrics":
-            return http.response(200, self.metrics.render(), self.metrics.content_type)
-        match = CHUNK_PATH.match(path)
-        if match:
-            record = next((r for r in self.feed.records() if r.position == int(match.group(1))), None)
-            if record is not None:
-                return http.response(200, record.png, "image/png", cache="public, max-age=3600")
-            return http.text_response(404, "no such chunk (only the last few are kept)")
-        return http.text_response(404, "not found")
+    def _process_request(self, connection: routes.StationConnection, request: Request) -> Response | None:
+        """Routing lives in :mod:`riffcast.station.routes` (sans I/O)."""
+        return routes.process_request(connection, request)
 
     # -- WebSockets ------------------------------------------------------------------------
     async def _handle(self, connection: ServerConnection) -> None:
@@ -307,6 +315,7 @@ class Station:
             write(connection, protocol.encode_frame(position, emitted, samples, sample_format))
         self.listeners.add(listener)
         self.metrics.listeners.set(len(self.listeners))
+        log.debug("listener joined from %s (%s, %d listening)", _address(connection), sample_format, len(self.listeners))
         chatter = TokenBucket(rate_per_s=5.0, burst=20)
         try:
             async for _ in connection:  # what listeners send is ignored (max_size bounds its size)
@@ -318,6 +327,8 @@ class Station:
         finally:
             self.listeners.discard(listener)
             self.metrics.listeners.set(len(self.listeners))
+            log.debug("listener left from %s (close code %s, %d frames dropped)", _address(connection),
+                      connection.close_code, listener.frames_dropped)
 
     async def _serve_control(self, connection: ServerConnection) -> None:
         self._controls.add(connection)
@@ -364,6 +375,12 @@ class Station:
         self.metrics.steers.inc()
         log.info("steer: %s", ", ".join(f"{p.text!r}×{p.weight:g}" for p in request.target.prompts))
         return ack_reply(request.request_id, self.feed.position_of_published(published))
+
+
+def _address(connection: ServerConnection) -> str:
+    """``host:port`` of the peer, for logs."""
+    address = connection.remote_address
+    return f"{address[0]}:{address[1]}" if address else "?"
 
 
 def _open_files() -> int | None:

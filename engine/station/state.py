@@ -35,9 +35,32 @@ def fingerprint(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
 
 
+def check_state_path(path: Path) -> None:
+    """Raise ValueError/OSError (one line) unless ``path`` can be the state file: a .json
+    path, not a folder, in an existing folder where a file can be written."""
+    if path.suffix.lower() != ".json":
+        raise ValueError(f"{path}: --state needs a .json file")
+    if path.is_dir():
+        raise ValueError(f"{path}: --state is a folder; give a .json file")
+    if not path.parent.is_dir():
+        raise ValueError(f"{path.parent}: no such folder for --state")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{path}: --state is not a regular file")
+    probe = _temporary(path)
+    try:
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise OSError(f"{path.parent}: cannot write the state file there ({error.strerror or error})") from None
+
+
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp")
+
+
 def save_state(path: Path, state: StationState) -> None:
     document = {"version": STATE_VERSION, **asdict(state)}
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary = _temporary(path)
     temporary.write_text(json.dumps(document, indent=1))
     os.replace(temporary, path)
 

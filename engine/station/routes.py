@@ -1,0 +1,324 @@
+"""HTTP on the station's port: which request gets what, and the guards in front of websockets.
+
+- :class:`Router` (sans I/O): (method, target, headers, client) → a :class:`Response`, or an
+  :class:`Upgrade` when the WebSocket handshake may go on. It refuses other methods (405), bad
+  targets (400), foreign origins on /control (403) and missing or wrong tokens (401), counting
+  each in /metrics and logging each kind at most once a second (:class:`LogLimiter`).
+- :class:`StationConnection`, websockets' server connection with two guards: the request head is
+  checked (:class:`~riffcast.station.http.HeadChecker`) before websockets parses it, so garbage —
+  a TLS ClientHello, random bytes, HTTP/2.0, oversized headers — gets a 4xx at once and one
+  rate-limited line, never a silent hang, a traceback or a line per request; and incoming pings
+  are rate-limited (websockets answers each one itself), a flood being closed with 1008.
+- :func:`process_request`, :func:`process_response`, :func:`select_subprotocol`: the hooks
+  ``serve()`` calls; the response hook adds the security headers to every response websockets
+  sends after a request was read, strips HEAD bodies and writes the access log (``--verbose``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import re
+import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
+from websockets.frames import CloseCode, Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.protocol import Event
+
+from riffcast import protocol
+from riffcast.station import http
+from riffcast.station.health import HealthStatus
+from riffcast.station.http import Refusal
+from riffcast.station.limits import HandshakeQueue
+from riffcast.station.ratelimit import LogLimiter, TokenBucket
+
+if TYPE_CHECKING:
+    from riffcast.station.feed import ChunkRecord
+    from riffcast.station.metrics import StationMetrics
+
+log = logging.getLogger("riffcast.station")
+access_log = logging.getLogger("riffcast.access")
+
+LOG_EVERY_S = 1.0  # at most one line a second for each kind of refusal
+PING_RATE_PER_S = 10.0  # pings a peer may send, on average …
+PING_BURST = 20  # … after a burst of this many
+CHUNK_PATH = re.compile(r"/chunks/([0-9a-z]{1,16})/([0-9]{1,15})\.png")
+LOGGED_TEXT = re.compile(r"[^\x20-\x7e]")
+
+
+def run_id(now_s: float | None = None) -> str:
+    """A short id of this run: the start time in milliseconds, in base 36 (8 characters until 2059)."""
+    value = int((time.time() if now_s is None else now_s) * 1000)
+    digits = ""
+    while True:
+        value, digit = divmod(value, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[digit] + digits
+        if not value:
+            return digits
+
+
+RUN = run_id()  # chunk URLs differ from one run to the next, so a cached picture is never another's
+
+
+def chunk_path(position: int) -> str:
+    """URL path of the spectrogram of the chunk heard from ``position``, in this run."""
+    return f"/chunks/{RUN}/{position}.png"
+
+
+class Upgrade(enum.Enum):
+    """The WebSocket handshake may go on, for this endpoint."""
+
+    STREAM = "/stream"
+    CONTROL = "/control"
+
+
+class SiteConfig(Protocol):
+    @property
+    def control_token(self) -> str: ...
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]: ...
+
+
+class Chunks(Protocol):
+    def records(self) -> Iterable[ChunkRecord]: ...
+
+
+class Site(Protocol):
+    """What the router needs from the station."""
+
+    @property
+    def config(self) -> SiteConfig: ...
+
+    @property
+    def metrics(self) -> StationMetrics: ...
+
+    @property
+    def feed(self) -> Chunks: ...
+
+    def health(self) -> dict: ...
+
+
+class Router:
+    """Sans-I/O routing; see the module docstring."""
+
+    def __init__(self, site: Site, *, log_every_s: float = LOG_EVERY_S) -> None:
+        self.site = site
+        self.refusals = LogLimiter(log, log_every_s)
+        self.handshakes: HandshakeQueue[StationConnection] = HandshakeQueue()
+        self.allowed_origins = frozenset(http.normalize_origin(o) for o in site.config.allowed_origins)
+
+    def route(self, method: str, target: str, headers: Headers, client: str = "?") -> Response | Upgrade:
+        if method not in http.ALLOWED_METHODS:
+            return self.refuse(Refusal.METHOD, client, method)
+        try:
+            url = urlsplit(target)
+            if not url.path.startswith("/"):
+                raise ValueError("not an absolute path")
+        except ValueError:
+            return self.refuse(Refusal.BAD_TARGET, client)
+        path, query = url.path, url.query
+        if path == Upgrade.STREAM.value:
+            try:
+                protocol.check_format(parse_qs(query).get("format", [protocol.DEFAULT_FORMAT])[0])
+            except protocol.ProtocolError as error:
+                return http.text_response(400, str(error))
+            return _upgrade(method, Upgrade.STREAM)
+        if path == Upgrade.CONTROL.value:
+            return self._control(method, headers, query, client)
+        if path == "/":
+            return http.player_file("index.html", host=_host(headers))
+        if path.startswith("/static/"):
+            return http.player_file(path[len("/static/") :])
+        if path == "/favicon.ico":  # browsers ask; no icon, and no 404 in their console or our log
+            return http.no_content(cache="public, max-age=86400")
+        if path == "/healthz":  # 503 while starting or not generating: load balancers and probes act on it
+            health = self.site.health()
+            return http.json_response(health, HealthStatus(health["status"]).http_status)
+        if path == "/metrics":
+            return http.response(200, self.site.metrics.render(), self.site.metrics.content_type)
+        match = CHUNK_PATH.fullmatch(path)
+        if match:
+            return self._chunk(match.group(1), int(match.group(2)))
+        return http.text_response(404, "not found")
+
+    def _control(self, method: str, headers: Headers, query: str, client: str) -> Response | Upgrade:
+        allowed, origin = http.origin_allowed(headers, self.allowed_origins)
+        if not allowed:
+            shown = _loggable(origin, 100)
+            return self.refuse(Refusal.ORIGIN, client, f"{shown} (only the station's own origin and "
+                               "those given with --allow-origin may)")
+        token = http.bearer_token(headers, query)
+        if not http.token_matches(token, self.site.config.control_token):
+            reason = "missing" if not token else "wrong"
+            self.site.metrics.control_auth_failures.labels(reason).inc()
+            self.refusals.log(("token", reason), "control: refused a connection from %s with %s token",
+                              client, "no" if reason == "missing" else "a wrong")  # never the token
+            return http.text_response(
+                401, "control needs the station's token (Sec-WebSocket-Protocol: "
+                f"{http.CONTROL_SUBPROTOCOL}, {http.BEARER_PREFIX}TOKEN, or Authorization: Bearer TOKEN)",
+            )
+        return _upgrade(method, Upgrade.CONTROL)
+
+    def _chunk(self, run: str, position: int) -> Response:
+        if run == RUN:
+            record = next((r for r in self.site.feed.records() if r.position == position), None)
+            if record is not None:
+                return http.response(200, record.png, "image/png", cache="public, max-age=3600, immutable")
+        return http.text_response(404, "no such chunk (only the last few of this run are kept)")
+
+    def refuse(self, refusal: Refusal, client: str, detail: str = "") -> Response:
+        """Count, log (rate-limited) and answer a refused request."""
+        self.site.metrics.http_refused.labels(refusal.label).inc()
+        self.refusals.log(refusal, "HTTP %d to %s: %s", refusal.status, client,
+                          refusal.reason + (f": {_loggable(detail, 200)}" if detail else ""))
+        return http.refusal_response(refusal, _loggable(detail, 200))
+
+    def ping_flood(self, client: str) -> None:
+        self.site.metrics.ping_floods.inc()
+        self.refusals.log("pings", "closed a WebSocket from %s with 1008: more than %g pings a second",
+                          client, PING_RATE_PER_S)
+
+
+def _upgrade(method: str, endpoint: Upgrade) -> Response | Upgrade:
+    if method == "HEAD":  # no handshake without GET: say what GET with the upgrade would do
+        return http.text_response(426, "a WebSocket endpoint", headers=(("Upgrade", "websocket"),))
+    return endpoint
+
+
+def _host(headers: Headers) -> str | None:
+    hosts = headers.get_all("Host")
+    return hosts[0] if len(hosts) == 1 else None
+
+
+def _loggable(text: str, limit: int) -> str:
+    """Printable ASCII only, at most ``limit`` characters: what a peer sent may go in a log."""
+    text = LOGGED_TEXT.sub("?", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def peer(connection: ServerConnection) -> str:
+    """``host:port`` of the other end."""
+    address = connection.remote_address
+    if not address:
+        return "?"
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+# -- the hooks serve() calls -------------------------------------------------------------------
+def process_request(connection: StationConnection, request: Request) -> Response | None:
+    """Route a request read by websockets: a response, or None to go on with the handshake."""
+    connection.router.handshakes.finish(connection)
+    outcome = connection.router.route(request.method, request.path, request.headers, peer(connection))
+    return None if isinstance(outcome, Upgrade) else outcome
+
+
+def process_response(connection: ServerConnection, request: Request, response: Response) -> Response:
+    """Every response to a request that was read (routed or websockets' own): security headers, no
+    body for HEAD, one access-log line (``--verbose``) with the client and never the query."""
+    for name, value in http.SECURITY_HEADERS:
+        if name not in response.headers:
+            response.headers[name] = value
+    if request.method == "HEAD":
+        response.body = b""  # Content-Length stays that of GET
+    try:
+        path = urlsplit(request.path).path
+    except ValueError:
+        path = "(malformed target)"
+    access_log.info("%s %s %s %d", peer(connection), request.method, _loggable(path, 200), response.status_code)
+    return response
+
+
+def select_subprotocol(connection: ServerConnection, offered: Sequence[str]) -> str | None:
+    """``riffcast-control`` on /control when offered (never echo ``bearer.…``); none elsewhere."""
+    if http.CONTROL_SUBPROTOCOL in offered and urlsplit(connection.request.path).path == Upgrade.CONTROL.value:
+        return http.CONTROL_SUBPROTOCOL
+    return None
+
+
+class StationConnection(ServerConnection):
+    """websockets' server connection with the station's two guards (see the module docstring).
+
+    Pass ``functools.partial(StationConnection, router=…)`` as ``serve(create_connection=…)``.
+    """
+
+    def __init__(self, *args: Any, router: Router, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.router = router
+        self._head: http.HeadChecker | None = http.HeadChecker()  # None once the head went on
+        self._pings = TokenBucket(PING_RATE_PER_S, PING_BURST)
+        self._closing: asyncio.Task | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Count the connection among those in their handshake; over the bound, drop the oldest
+        (see riffcast.station.limits) so idle connections cannot exhaust the open files."""
+        super().connection_made(transport)
+        oldest = self.router.handshakes.admit(self)
+        if oldest is not None:
+            self.router.site.metrics.http_refused.labels("handshake_backlog").inc()
+            self.router.refusals.log("handshakes", "dropped the connection from %s: over %d connections had not "
+                                     "sent a request yet (it was the oldest)", peer(oldest),
+                                     self.router.handshakes.capacity)
+            if oldest.transport is not None:
+                oldest.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.router.handshakes.finish(self)
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._head is None:
+            super().data_received(data)
+            return
+        check = self._head.feed(data)
+        if not check.done:
+            return
+        head, self._head = bytes(self._head.buffer), None
+        if check.refusal is None:
+            super().data_received(head)
+            return
+        # websockets never sees these bytes: answer, half-close, and discard what else comes
+        # (the peer's close, or open_timeout, ends the connection).
+        self.protocol.send_response(self.router.refuse(check.refusal, peer(self)))
+        self.send_data()
+
+    def process_event(self, event: Event) -> None:
+        if isinstance(event, Frame) and event.opcode is Opcode.PING and not self._pings.take():
+            if self._closing is None:
+                self.router.ping_flood(peer(self))
+                # Fail at once (websockets answers no more pings: it discards what comes), stop
+                # reading (TCP holds the flood back instead of the CPU), and let close() wait
+                # close_timeout for the peer to hang up before it aborts the connection.
+                self.protocol.fail(CloseCode.POLICY_VIOLATION, "too many pings")
+                self.send_data()
+                self.transport.pause_reading()
+                self._closing = self.loop.create_task(self.close())
+            return
+        super().process_event(event)
+
+    def send_data(self) -> None:
+        """As websockets' own, but what is queued goes out in one write: the pongs for a batch of
+        pings cost one system call, not one each (and one asyncio warning, not thousands, when
+        the peer has reset the connection meanwhile)."""
+        chunks = self.protocol.data_to_send()
+        if not chunks:
+            return
+        eof = chunks[-1] == b""  # SEND_EOF is only ever last
+        data = b"".join(chunks)
+        if data:
+            self.transport.write(data)
+        if eof:
+            if self.transport.can_write_eof():  # half-close, as websockets does
+                try:
+                    self.transport.write_eof()
+                except Exception:  # noqa: BLE001 — websockets ignores these too (OSError, uvloop's RuntimeError)
+                    pass
+            else:
+                self.transport.close()

@@ -1,0 +1,314 @@
+"""riffcast under systemd: the unit file ``riffcast serve --systemd-unit`` prints, the
+``sd_notify`` messages (ready, watchdog) and the log format for the journal.
+
+``unit_text`` is pure (argv in, text out); ``Notifier`` is the only part that does I/O.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+import re
+import socket
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import TextIO
+
+TOKEN_ENV = "RIFFCAST_CONTROL_TOKEN"
+ENV_FILE = "/etc/riffcast/env"
+STATE_DIR = "/var/lib/riffcast"
+WATCHDOG_S = 30  # the station pings every WatchdogSec/2 at the latest (Notifier.watchdog_interval_s)
+START_TIMEOUT_S = 600  # READY=1 waits for the model to load (minutes with --compile)
+MIN_OPEN_FILES = 65536  # one socket per listener (--max-listeners, default 2000) + files, with room
+
+PATH_OPTIONS = ("playlist", "state", "record")  # dests whose relative paths are made absolute
+NEVER_CARRIED = ("systemd_unit",)
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_./:=+,@-]+")
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
+            "\t": "\\t", "\v": "\\v"}
+
+HEADER = """\
+# riffcast station under systemd: starts at boot, restarts on any exit (or a silent watchdog),
+# resumes its programme with --state. ExecStart= carries the options this was printed with.
+#
+# Install (as root), after `pip install riffcast` into /opt/riffcast/venv:
+#   useradd --system --home /var/lib/riffcast riffcast
+#   mkdir -p /etc/riffcast && cp programme.toml /etc/riffcast/   (your playlist)
+#   /opt/riffcast/venv/bin/riffcast serve --host 0.0.0.0 --playlist /etc/riffcast/programme.toml
+#       --state /var/lib/riffcast/state.json --systemd-unit > /etc/systemd/system/riffcast.service
+#       (one command: your serve options, then --systemd-unit; never --control-token)
+#   printf 'RIFFCAST_CONTROL_TOKEN=%s\\n' "$(openssl rand -hex 24)" > /etc/riffcast/env
+#   chmod 600 /etc/riffcast/env
+#   systemctl daemon-reload && systemctl enable --now riffcast
+#   journalctl -u riffcast -f                   (the log; the token is never written there)
+"""
+
+
+# -- the unit file -----------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """The serve options, raising ValueError instead of exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ValueError(message)
+
+
+def _serve_parser() -> _Parser:
+    """``riffcast serve``'s options, every default suppressed: parsing yields only what was given."""
+    from riffcast.cli import _add_generator_options
+    from riffcast.station.options import add_serve_arguments
+
+    parser = _Parser(prog="riffcast serve", add_help=False, allow_abbrev=True)
+    add_serve_arguments(parser)
+    _add_generator_options(parser)
+    for action in parser._actions:  # argparse keeps no public list of its actions
+        action.default = argparse.SUPPRESS
+    return parser
+
+
+def exec_word(word: str, *, variables: bool = True) -> str:
+    """One ``ExecStart=`` word meaning exactly ``word`` after systemd unquotes it, expands its
+    ``%`` specifiers (``%%`` is ``%``) and, when ``variables``, its ``$`` variables (``$$``)."""
+    if "\0" in word:
+        raise ValueError(f"{word!r}: a command line cannot hold a NUL character")
+    try:
+        word.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{word!r} is not valid UTF-8, which a unit file must be") from None
+    if _PLAIN_WORD.fullmatch(word) and word != ";":
+        return word
+    out = []
+    for char in word:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\x{ord(char):02x}")
+        elif char == "%":
+            out.append("%%")
+        elif char == "$" and variables:
+            out.append("$$")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def _option_words(action: argparse.Action, value: object) -> list[str]:
+    name = max(action.option_strings, key=len)  # the long form, whatever abbreviation was typed
+    if action.nargs == 0:
+        return [name]
+    values = value if isinstance(value, list) and action.nargs is None else [value]
+    words: list[str] = []
+    for item in values:
+        text = str(item)
+        words += [f"{name}={text}"] if text.startswith("-") else [name, text]
+    return words
+
+
+def _absolute(path: str, cwd: str) -> str:
+    return os.path.normpath(os.path.join(cwd, path))
+
+
+def _is_a_path(seed_image: str) -> bool:
+    """As riffcast.seeds.load_seed tells a file from a built-in bed name (``boom-bap-94``)."""
+    return bool(os.path.splitext(seed_image)[1]) or os.sep in seed_image
+
+
+def serve_command(argv: Sequence[str], cwd: str) -> tuple[list[str], argparse.Namespace]:
+    """The serve arguments a unit runs (``--systemd-unit`` left out, relative paths made
+    absolute, long option names) and what was given; ValueError for what cannot go in a unit."""
+    parser = _serve_parser()
+    given = parser.parse_args(list(argv))
+    if hasattr(given, "control_token"):
+        raise ValueError(f"--control-token does not go into a unit file (anyone can read it there): "
+                         f"put {TOKEN_ENV}=… in {ENV_FILE}, the unit's EnvironmentFile, instead")
+    for dest in PATH_OPTIONS:
+        if hasattr(given, dest):
+            setattr(given, dest, _absolute(str(getattr(given, dest)), cwd))
+    if hasattr(given, "seed_image") and _is_a_path(given.seed_image):
+        given.seed_image = _absolute(given.seed_image, cwd)
+    actions = {action.dest: action for action in parser._actions}
+    words: list[str] = []
+    for dest, value in vars(given).items():  # in the order they were first given
+        if dest not in NEVER_CARRIED:
+            words += _option_words(actions[dest], value)
+    return words, given
+
+
+def unit_text(argv: list[str], executable: str, *, cwd: str | None = None) -> str:
+    """The systemd unit running ``executable -m riffcast serve`` with the serve options ``argv``
+    (as typed, ``--systemd-unit`` among them or not). ``executable`` is an absolute path to the
+    Python that has riffcast; relative paths in ``argv`` are taken from ``cwd`` (default: here)."""
+    if not os.path.isabs(executable):
+        raise ValueError(f"{executable}: the interpreter must be an absolute path for ExecStart=")
+    if any(c in "$\"'\\" or ord(c) < 0x20 or ord(c) == 0x7F for c in executable):
+        raise ValueError(f"{executable!r}: systemd takes no quote, backslash, '$' or control character "
+                         "in the program path")
+    words, given = serve_command(argv, os.getcwd() if cwd is None else cwd)
+    command = " ".join([exec_word(executable, variables=False), "-m", "riffcast", "serve",
+                        *(exec_word(word) for word in words)])
+    open_files = max(MIN_OPEN_FILES, getattr(given, "max_listeners", 0) + 4096)
+    audio = "# --play: the sound card\nSupplementaryGroups=audio\n" if getattr(given, "play", False) else ""
+    return f"""{HEADER}
+[Unit]
+Description=riffcast: generated music station
+After=network-online.target sound.target
+Wants=network-online.target
+# Never give up after a burst of failures: an installation keeps trying, RestartSec= apart.
+StartLimitIntervalSec=0
+
+[Service]
+# READY=1 when the station listens; then WATCHDOG=1 from its clock at least every WatchdogSec/2.
+# A station silent for WatchdogSec (a hung clock or producer) is killed and restarted.
+Type=notify
+NotifyAccess=main
+TimeoutStartSec={START_TIMEOUT_S}
+WatchdogSec={WATCHDOG_S}
+User=riffcast
+{audio}StateDirectory=riffcast
+WorkingDirectory={STATE_DIR}
+Environment=HF_HUB_OFFLINE=1
+EnvironmentFile=-{ENV_FILE}
+# One file descriptor per listener: the default soft limit (1024) is below --max-listeners.
+LimitNOFILE={open_files}
+ExecStart={command}
+# SIGTERM: listeners get close code 1001, the state and any recording are saved; exit < 2 s.
+KillSignal=SIGTERM
+TimeoutStopSec=10
+Restart=always
+RestartSec=2
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def unit_for_this_command(args: argparse.Namespace) -> str:
+    """The unit for the ``riffcast serve … --systemd-unit`` this process was started with."""
+    from riffcast.cli import _parser
+
+    argv = sys.argv[2:] if sys.argv[1:2] == ["serve"] else None
+    try:
+        same = argv is not None and vars(_parser().parse_args(["serve", *argv])) == vars(args)
+    except SystemExit:
+        same = False
+    if not same or argv is None:
+        raise ValueError("--systemd-unit reads the command line: run `riffcast serve [options] --systemd-unit`")
+    return unit_text(argv, os.path.abspath(sys.executable))
+
+
+# -- sd_notify ---------------------------------------------------------------------------------
+# Hand-written: the protocol is one datagram of KEY=VALUE lines to $NOTIFY_SOCKET. The
+# python-systemd bindings need libsystemd's headers and a compiler to install, and ``sdnotify``
+# on PyPI is unmaintained; this is twenty lines with nothing to build.
+class Notifier:
+    """Tells systemd (``Type=notify``) that the station is ready, alive, stopping.
+
+    Reads ``NOTIFY_SOCKET`` (a path, or ``@name`` for an abstract socket) and ``WATCHDOG_USEC``/
+    ``WATCHDOG_PID``. Without them every method is a no-op; no method ever raises or blocks.
+    """
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        env = os.environ if environ is None else environ
+        name = env.get("NOTIFY_SOCKET", "")
+        self.address: str | None = ("\0" + name[1:]) if name.startswith("@") and len(name) > 1 else (
+            name if name.startswith("/") else None)
+        self._socket: socket.socket | None = None
+        if self.address is not None:
+            try:
+                self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                self._socket.setblocking(False)  # a busy systemd must never stall the clock
+            except OSError:
+                self._socket = None
+        self.watchdog_interval_s: float | None = _watchdog_interval_s(env) if self._socket else None
+        """Ping at least this often (half of systemd's WatchdogSec); None: no watchdog."""
+        self._last_ping = -float("inf")
+
+    @property
+    def enabled(self) -> bool:
+        return self._socket is not None
+
+    def notify(self, message: str) -> bool:
+        """Send one datagram of ``KEY=VALUE`` lines; False when it could not be sent."""
+        if self._socket is None or self.address is None:
+            return False
+        try:
+            self._socket.sendto(message.encode("utf-8", "replace"), self.address)
+        except OSError:
+            return False
+        return True
+
+    def ready(self) -> bool:
+        return self.notify("READY=1")
+
+    def stopping(self) -> bool:
+        return self.notify("STOPPING=1")
+
+    def status(self, text: str) -> bool:
+        """One line shown by ``systemctl status``."""
+        return self.notify("STATUS=" + " ".join(text.splitlines()))
+
+    def watchdog(self) -> None:
+        """Ping the watchdog: cheap enough for every frame (sends at most every interval/2)."""
+        if self.watchdog_interval_s is None:
+            return
+        now = time.monotonic()
+        if now - self._last_ping >= self.watchdog_interval_s / 2:
+            self._last_ping = now
+            self.notify("WATCHDOG=1")
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+            self.watchdog_interval_s = None
+
+
+def _watchdog_interval_s(env: Mapping[str, str]) -> float | None:
+    pid = env.get("WATCHDOG_PID")
+    if pid is not None and pid != str(os.getpid()):
+        return None  # the watchdog is another process's
+    try:
+        usec = int(env.get("WATCHDOG_USEC", ""))
+    except ValueError:
+        return None
+    return usec / 2e6 if usec > 0 else None
+
+
+@functools.cache
+def notifier() -> Notifier:
+    """This process's notifier (one socket, from the environment at first use)."""
+    return Notifier()
+
+
+# -- logs --------------------------------------------------------------------------------------
+SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+
+class JournalFormatter(logging.Formatter):
+    """``<N>`` before each record: journald takes it as the priority (``journalctl -p warning``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = SYSLOG_PRIORITY.get(record.levelno, 6 if record.levelno < logging.WARNING else 4)
+        return f"<{priority}>" + super().format(record)
+
+
+def writes_to_journal(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``stream`` is systemd's journal: ``$JOURNAL_STREAM`` names its device:inode
+    (checked, as systemd advises: a child may inherit the variable with stderr elsewhere)."""
+    value = (os.environ if environ is None else environ).get("JOURNAL_STREAM", "")
+    device, _, inode = value.partition(":")
+    try:
+        status = os.fstat(stream.fileno())
+        return (status.st_dev, status.st_ino) == (int(device), int(inode))
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError
+        return False
+
+
+def log_formatter(stream: TextIO, environ: Mapping[str, str] | None = None) -> logging.Formatter:
+    """``2026-11-30 22:00:00,123 INFO riffcast.station: …``; for the journal, which stamps the
+    time itself, ``<6>INFO riffcast.station: …``."""
+    if writes_to_journal(stream, environ):
+        return JournalFormatter("%(levelname)s %(name)s: %(message)s")
+    return logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
