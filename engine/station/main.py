@@ -66,6 +66,9 @@ def run_serve(args: argparse.Namespace) -> int:
     handler.setFormatter(log_formatter(sys.stderr))  # time and level; under journald the level only
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     logging.getLogger("websockets").setLevel(logging.WARNING)
+    from riffcast.memory import tune_allocator
+
+    tune_allocator()  # before any worker thread: keeps resident memory flat over weeks
     logging.getLogger("riffcast.access").setLevel(logging.INFO if args.verbose else logging.WARNING)
 
     # Check everything the user gave before anything runs or is written.
