@@ -22,7 +22,11 @@ from riffcast.generation.style import Style
 VOICE_GAIN = {"kick": 0.9, "snare": 0.45, "hat": 0.16, "ride": 0.12, "bass": 0.4, "sub": 0.55, "pad": 0.07,
               "keys": 0.09, "triangle": 0.2, "bell": 0.22, "saw": 0.1}
 OUTPUT_PEAK, DRIVE = 0.7, 0.9  # master: OUTPUT_PEAK · tanh(DRIVE · mix)
-WAVEFORM_CACHE = 256  # events; ~100 kB each typically
+# Rendered events kept (~100 kB each typically). A station's song reuses a small set: replaying
+# two hours of the default station, and 300 chunks of four other styles, 128 hit as often as 256
+# (99.5–99.8 % for all but the ambient style, 97.4 % for both), and the cache's bytes level off
+# at 13.5 MiB by the 12th minute instead of creeping to 14.7 MiB over the first hour.
+WAVEFORM_CACHE = 128
 
 
 NYQUIST_GUARD = 0.45  # filter edges stay below this fraction of the sample rate
