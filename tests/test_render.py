@@ -51,6 +51,23 @@ def test_auto_says_loudly_why_it_plays_the_synth():
     assert generator.name == "synth" and "NO GPU" in note
 
 
+def test_auto_without_weights_starts_the_synth_without_importing_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from riffcast.generation.factory import GeneratorSettings, make_generator\n"
+        "generator, note = make_generator(GeneratorSettings('auto', 'nobody/no-such-model'))\n"
+        "assert generator.name == 'synth' and 'NOT on this machine' in note, note\n"
+        "heavy = sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr
+
+
 def test_weights_present_knows_what_needs_no_download(tmp_path):
     assert weights_present("tiny-random") and weights_present(str(tmp_path))
     assert not weights_present("nobody/no-such-model")

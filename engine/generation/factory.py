@@ -34,26 +34,27 @@ def make_generator(settings: GeneratorSettings) -> tuple[Generator, str]:
         raise ValueError(f"unknown generator {settings.kind!r}: choose one of {', '.join(GENERATOR_KINDS)}")
     if settings.kind == "synth":
         return _synth(), "generator: synth (procedural, CPU only, no model weights)"
-    from riffcast.generation.models import pick_device
+    # Weights first: that check needs no torch, so a machine without them starts at once.
+    if settings.kind == "auto" and not weights_present(settings.model):
+        return _synth(), (
+            f"generator: synth — the weights of {settings.model} are NOT on this machine; "
+            f"playing the built-in procedural generator (get them with `riffcast download {settings.model}`)"
+        )
+    from riffcast.generation.models import pick_device  # imports torch and diffusers (seconds)
 
     device = pick_device(settings.device)
-    if settings.kind == "auto":
-        if device == "cpu":
-            return _synth(), (
-                "generator: synth — NO GPU (CUDA or MPS) on this machine, so Riffusion cannot keep up; "
-                "playing the built-in procedural generator (force it with --generator riffusion)"
-            )
-        if not weights_present(settings.model):
-            return _synth(), (
-                f"generator: synth — the weights of {settings.model} are NOT on this machine; "
-                f"playing the built-in procedural generator (get them with `riffcast download {settings.model}`)"
-            )
+    if settings.kind == "auto" and device == "cpu":
+        return _synth(), (
+            "generator: synth — NO GPU (CUDA or MPS) on this machine, so Riffusion cannot keep up; "
+            "playing the built-in procedural generator (force it with --generator riffusion)"
+        )
     return _riffusion(settings, device), f"generator: riffusion ({settings.model} on {device}, {settings.steps} steps, {settings.scheduler})"
 
 
 def weights_present(model: str) -> bool:
-    """Whether ``model`` can be loaded without a download (built in memory, a folder, or cached)."""
-    from riffcast.generation.models import FULL_RANDOM, TINY_RANDOM, cached_snapshot
+    """Whether ``model`` can be loaded without a download (built in memory, a folder, or cached).
+    Imports neither torch nor diffusers."""
+    from riffcast.generation.sources import FULL_RANDOM, TINY_RANDOM, cached_snapshot
 
     if model in (TINY_RANDOM, FULL_RANDOM) or Path(model).expanduser().is_dir():
         return True

@@ -28,9 +28,7 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 from tokenizers import pre_tokenizers
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-DEFAULT_MODEL_ID = "riffusion/riffusion-model-v1"
-TINY_RANDOM = "tiny-random"
-FULL_RANDOM = "full-random"
+from riffcast.generation.sources import DEFAULT_MODEL_ID, FULL_RANDOM, TINY_RANDOM, cached_snapshot  # noqa: F401
 COMPONENT_FOLDERS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 CLIP_MAX_TOKENS = 77
 OUT_OF_MEMORY_ADVICE = "not enough GPU memory: add --attention-slicing, keep fp16 (the CUDA default), or use --device cpu"
@@ -182,18 +180,6 @@ def download(model_id: str = DEFAULT_MODEL_ID, cache_dir: str | Path | None = No
             f"run `riffcast download {model_id}` on a machine with internet, then copy the cache"
         ) from None
     return Path(folder)
-
-
-def cached_snapshot(model_id: str, cache_dir: str | Path | None = None) -> Path | None:
-    """The cached snapshot folder of ``model_id``'s main revision, or None; no network call.
-
-    A folder is returned as soon as its ``model_index.json`` is cached; loading it says which
-    parts are missing when a download was cut short.
-    """
-    from huggingface_hub import try_to_load_from_cache
-
-    found = try_to_load_from_cache(model_id, "model_index.json", cache_dir=cache_dir)
-    return Path(found).parent if isinstance(found, str) else None
 
 
 def save_components(components: RiffusionComponents, folder: str | Path) -> Path:
