@@ -1,7 +1,7 @@
 """How many connections this process can hold: the open-files limit, and handshakes in flight.
 
 Every socket is a file descriptor. A station started with the common soft limit of 1024 and a
-listener cap of 2000 runs out of descriptors long before the cap: accepts fail, new listeners
+listener cap of thousands runs out of descriptors long before the cap: accepts fail, new listeners
 are locked out. So at start-up the soft limit is raised to the hard one, and the listener cap
 is derived from what is left after a reserve for everything else and for the connections
 still in their opening handshake — which are themselves bounded: when that many are waiting,

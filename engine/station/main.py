@@ -70,6 +70,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
     tune_allocator()  # before any worker thread: keeps resident memory flat over weeks
     logging.getLogger("riffcast.access").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    if args.verbose:  # listener joins and leaves are debug lines
+        logging.getLogger("riffcast.station").setLevel(logging.DEBUG)
 
     # Check everything the user gave before anything runs or is written.
     if not 0 <= args.port <= 65535:
@@ -146,7 +148,11 @@ def run_serve(args: argparse.Namespace) -> int:
     station.checks.append(programme.problem)
     from riffcast.station.systemd import notifier
 
-    station.on_alive = notifier().watchdog  # WATCHDOG=1 only while the clock ticks and the producer paints
+    # Type=notify: systemd counts the station as started when it plays (the model loaded, the first
+    # chunk painted), and from then on expects WATCHDOG=1, sent only while the clock ticks and the
+    # producer paints.
+    station.on_playing = notifier().ready
+    station.on_alive = notifier().watchdog
     for sink in sinks:
         if isinstance(sink, RecordingSink):
             station.checks.append(lambda sink=sink: f"recording to {sink.path} stopped: {sink.failed}" if sink.failed else None)
@@ -188,9 +194,6 @@ async def _serve(station, programme: Programme, generated_token: str | None) -> 
     loop.set_exception_handler(_quiet_loop_errors())
 
     def announce(station) -> None:
-        from riffcast.station.systemd import notifier
-
-        notifier().ready()  # Type=notify: systemd counts the station as started from here
         host = station.config.host
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         base = f"http://{shown}:{station.bound_port}/"

@@ -77,4 +77,4 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="print a systemd unit running `riffcast serve` with the other options given here, and exit "
         "(Type=notify with a watchdog, restarts always; the token goes in /etc/riffcast/env, not here)",
     )
-    sinks.add_argument("--verbose", action="store_true", help="log every request and chunk")
+    sinks.add_argument("--verbose", action="store_true", help="log every HTTP request (with the client address, never the query) and listener joins and leaves")

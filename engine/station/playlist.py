@@ -62,6 +62,9 @@ def _entry(path: Path, number: int, table: dict, defaults: Target) -> PlaylistEn
         raise ValueError(f"{where}: duration_s (seconds, a number) is required")
     if not 5.0 <= duration <= MAX_DURATION_S:
         raise ValueError(f"{where}: duration_s must be from 5 to {MAX_DURATION_S:.0f} seconds, got {duration}")
+    reserved = sorted({"type", "id"} & settings.keys())  # request fields, not a target's
+    if reserved:
+        raise ValueError(f"{where}: unknown field(s): {', '.join(map(repr, reserved))}")
     try:
         request = parse_request(json.dumps({"type": "steer", **settings}), defaults)
     except ControlError as error:

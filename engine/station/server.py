@@ -64,7 +64,7 @@ class StationConfig:
     preroll_frames: int = 3
     backlog_s: float = 1.0
     stall_close_s: float = 5.0
-    max_listeners: int = 2000
+    max_listeners: int = 10_000
     max_message_bytes: int = 64 * 1024
     control_rate_per_s: float = 10.0  # requests per control connection, bursts of 4 s worth
     open_timeout_s: float = 10.0  # a connection must finish its handshake within this
@@ -113,6 +113,7 @@ class Station:
         # Called from the clock about once a second while it ticks and the station generates
         # (the systemd watchdog's keep-alive: a wedged process stops calling it).
         self.on_alive: Callable[[], None] = lambda: None
+        self.on_playing: Callable[[], None] = lambda: None  # once, when the first frame is due
         self.listeners = ListenerSet(stall_close_s=config.stall_close_s)
         self.position: int | None = None  # next sample the clock emits; None before playback
         self.epoch_s: float | None = None  # Unix time at which sample 0 was due
@@ -229,6 +230,7 @@ class Station:
         self.epoch_s = time.time()
         self.position = 0
         self._playing.set()
+        self.on_playing()
         index = 0
         alive_reported_s = -math.inf
         while True:

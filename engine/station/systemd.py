@@ -22,7 +22,7 @@ ENV_FILE = "/etc/riffcast/env"
 STATE_DIR = "/var/lib/riffcast"
 WATCHDOG_S = 30  # the station pings every WatchdogSec/2 at the latest (Notifier.watchdog_interval_s)
 START_TIMEOUT_S = 600  # READY=1 waits for the model to load (minutes with --compile)
-MIN_OPEN_FILES = 65536  # one socket per listener (--max-listeners, default 2000) + files, with room
+MIN_OPEN_FILES = 65536  # one socket per listener (--max-listeners, default 10 000) + files, with room
 
 PATH_OPTIONS = ("playlist", "state", "record")  # dests whose relative paths are made absolute
 NEVER_CARRIED = ("systemd_unit",)
