@@ -59,7 +59,7 @@ from typing import Callable
 import numpy as np
 
 from fanout_clients import CONNECT_TIMEOUT_S, FRAME_SAMPLES, SAMPLE_RATE, TAIL_S, raise_open_files_limit, run_clients
-from riffcast import protocol
+from riffcast_client import protocol
 
 LAG_GOAL_MS = 100.0
 GOAL_LISTENERS = 1000

@@ -31,7 +31,7 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
-from riffcast import protocol
+from riffcast_client import protocol
 
 SAMPLE_RATE = 44100
 FRAME_SAMPLES = 4410  # 100 ms, riffcast's default --frame-ms

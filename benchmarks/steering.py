@@ -31,7 +31,7 @@ import urllib.request
 
 from websockets.asyncio.client import connect
 
-from riffcast import protocol
+from riffcast_client import protocol
 
 TOKEN = "steering-benchmark-token"
 SAMPLE_RATE = 44100

@@ -1,6 +1,9 @@
-"""Measurements shared by tests (the benchmark has its own, documented copies)."""
+"""Measurements and waits shared by tests (the benchmark has its own, documented copies)."""
 
 from __future__ import annotations
+
+import time
+from typing import Callable
 
 import numpy as np
 
@@ -16,3 +19,13 @@ def spectral_convergence_db(estimate: np.ndarray, reference: np.ndarray) -> floa
 def magnitude_below_10k(audio: np.ndarray, frames: int) -> np.ndarray:
     """|STFT| at Riffusion's settings, bins up to 10 kHz, first ``frames`` frames."""
     return magnitude_spectrogram(audio, RIFFUSION_V1)[:4001, :frames]
+
+
+def eventually(condition: Callable[[], bool], timeout_s: float = 5.0, poll_s: float = 0.01) -> bool:
+    """Whether ``condition()`` becomes true within ``timeout_s`` (checked every ``poll_s``)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(poll_s)
+    return condition()

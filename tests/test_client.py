@@ -1,4 +1,4 @@
-"""``riffcast listen`` and riffcast.client end to end, against a real ``riffcast serve``.
+"""``riffcast listen`` and riffcast_client end to end, against a real ``riffcast serve``.
 
 The scripted-peer tests (exact jumps, resends, wrong hellos) are in test_client_peer.py; the
 pure parts in test_client_units.py.
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from riffcast.client import Listener
+from riffcast_client import Listener
 from station import free_port, running_station, start_station
 
 PROMPT = "client test: slow organ drone"

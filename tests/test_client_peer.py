@@ -1,4 +1,4 @@
-"""riffcast.client against a scripted riffcast/1 peer: a real WebSocket server on 127.0.0.1
+"""riffcast_client against a scripted riffcast/1 peer: a real WebSocket server on 127.0.0.1
 that sends exactly what a test tells it to (jumps, resends, restarts, silence, wrong hellos)."""
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import pytest
 import soundfile
 from websockets.asyncio.server import ServerConnection, serve
 
-from riffcast.client.cli import StatusLine, add_listen_arguments, run_listen
-from riffcast.client.stream import Listener, backoff_delay
-from riffcast.protocol import ProtocolError, encode_frame, hello, now_playing
+from riffcast_client.cli import StatusLine, add_listen_arguments, run_listen
+from riffcast_client.stream import Listener, backoff_delay
+from riffcast_client.protocol import ProtocolError, encode_frame, hello, now_playing
 
 RATE = 8000
 FRAME = 400  # samples per frame (50 ms)

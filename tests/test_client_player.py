@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from test_client_peer import FRAME, RATE, Peer, free_port, listen_args, send_frames, send_hello, signal_at
 
-from riffcast.client.cli import run_listen
-from riffcast.client.jitter import JitterBuffer
-from riffcast.client.player import Player, check_output_device
+from riffcast_client.cli import run_listen
+from riffcast_client.jitter import JitterBuffer
+from riffcast_client.player import Player, check_output_device
 
 BLOCK = 160  # frames per callback (20 ms at 8 kHz)
 

@@ -1,4 +1,4 @@
-"""riffcast.client, sans network: jitter buffer, recording time line, stream URLs, status text."""
+"""riffcast_client, sans network: jitter buffer, recording time line, stream URLs, status text."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import soundfile
 
-from riffcast.client.cli import describe
-from riffcast.client.jitter import JitterBuffer
-from riffcast.client.record import StreamRecorder, Timeline
-from riffcast.client.sequence import FrameSequencer
-from riffcast.client.stream import parse_hello, stream_url
-from riffcast.protocol import ProtocolError, hello
+from riffcast_client.cli import describe
+from riffcast_client.jitter import JitterBuffer
+from riffcast_client.record import StreamRecorder, Timeline
+from riffcast_client.sequence import FrameSequencer
+from riffcast_client.stream import parse_hello, stream_url
+from riffcast_client.protocol import ProtocolError, hello
 
 RATE = 8000
 

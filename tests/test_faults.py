@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from websockets.asyncio.client import connect
 
-from riffcast import protocol
+from riffcast_client import protocol
 from riffcast.generation.faults import FaultyGenerator, parse_faults
 from riffcast.generation.types import Target
 from riffcast.producer import ChunkProducer

@@ -9,7 +9,8 @@ from riffcast.params import RIFFUSION_V1
 from riffcast.producer import ChunkProducer
 from riffcast.station.feed import Feed
 from riffcast.stitcher import Stitcher
-from test_producer import SEED_IMAGE, PatternGenerator, _eventually
+from helpers import eventually
+from test_producer import SEED_IMAGE, PatternGenerator
 
 CHUNK = 512 * 441
 
@@ -24,12 +25,12 @@ def test_a_late_generator_gets_the_seamless_fallback_and_an_underrun_is_counted(
     feed = _feed(generator, lead_chunks=1, low_water_s=1.5)
     feed.start()
     try:
-        assert _eventually(lambda: feed.end > 0, timeout_s=60)
+        assert eventually(lambda: feed.end > 0, timeout_s=60)
         assert feed.underruns == 0
         # Play up to 1 s before the end of what is stitched: the lead drops below low water.
         feed.move_playhead(feed.end - 44100)
-        assert _eventually(lambda: feed.underruns == 1, timeout_s=30)
-        assert _eventually(lambda: feed.end > CHUNK + 44100, timeout_s=30)
+        assert eventually(lambda: feed.underruns == 1, timeout_s=30)
+        assert eventually(lambda: feed.end > CHUNK + 44100, timeout_s=30)
         records = feed.records()
         assert [r.position for r in records] == [0, CHUNK]
         assert records[1].fallback and not records[0].fallback
@@ -41,7 +42,7 @@ def test_a_late_generator_gets_the_seamless_fallback_and_an_underrun_is_counted(
         generator.fail.clear()
         feed.producer_thread.steer(Target.from_text("techno"))  # also unblocks the stuck paint
         feed.move_playhead(feed.end - 3 * 44100)
-        assert _eventually(lambda: any(r.position == 2 * CHUNK and not r.fallback for r in feed.records()), 30)
+        assert eventually(lambda: any(r.position == 2 * CHUNK and not r.fallback for r in feed.records()), 30)
     finally:
         feed.stop()
 
@@ -50,13 +51,13 @@ def test_a_steer_is_placed_after_the_chunks_already_published():
     feed = _feed(PatternGenerator(), lead_chunks=2)
     feed.start()
     try:
-        assert _eventually(lambda: feed.producer_thread.published == 2, timeout_s=60)
+        assert eventually(lambda: feed.producer_thread.published == 2, timeout_s=60)
         future = feed.producer_thread.steer(Target.from_text("techno", seed=9))
         number = future.result(timeout=10)
         assert number == 2
         assert feed.position_of_published(number) == 2 * CHUNK
         feed.move_playhead(CHUNK)  # the second chunk starts: the producer paints the steered one
-        assert _eventually(lambda: len(feed.records()) == 3, timeout_s=30)
+        assert eventually(lambda: len(feed.records()) == 3, timeout_s=30)
         third = feed.records()[2]
         assert third.position == 2 * CHUNK and third.step.end.prompts[0].text == "techno"
         assert third.step.new_settings

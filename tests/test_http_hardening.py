@@ -24,7 +24,7 @@ from websockets.asyncio.client import connect
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from riffcast import protocol
+from riffcast_client import protocol
 from riffcast.station.http import HeadChecker, Refusal, content_security_policy, normalize_origin
 from riffcast.station.ratelimit import LogLimiter
 from station import TOKEN, running_station

@@ -11,6 +11,7 @@ import pytest
 from riffcast.generation.types import ChunkRequest, Interrupted, PaintedChunk, Target
 from riffcast.producer import ChunkProducer, ProducerThread, image_problem
 from riffcast.walk import Walk
+from helpers import eventually
 
 SEED_IMAGE = np.tile(np.linspace(0, 255, 512).astype(np.uint8), (512, 1))
 
@@ -118,10 +119,10 @@ def test_thread_keeps_its_lead_and_stops_cleanly():
     )
     thread.start()
     thread.played(0)
-    assert _eventually(lambda: len(published) == 3)
-    assert not _eventually(lambda: len(published) > 3, timeout_s=0.3)  # waits for playback
+    assert eventually(lambda: len(published) == 3)
+    assert not eventually(lambda: len(published) > 3, timeout_s=0.3)  # waits for playback
     thread.played(2)
-    assert _eventually(lambda: len(published) == 5)
+    assert eventually(lambda: len(published) == 5)
     thread.stop()
     assert not thread.is_alive() and thread.error is None
 
@@ -131,23 +132,14 @@ def test_steering_interrupts_a_stale_chunk_and_applies_at_the_next():
     published = []
     thread = ProducerThread(ChunkProducer(generator, Target.from_text("jazz"), SEED_IMAGE), published.append)
     thread.start()
-    assert _eventually(lambda: len(generator.calls) == 1)
+    assert eventually(lambda: len(generator.calls) == 1)
     generator.fail.clear()
     thread.steer(Target.from_text("techno", seed=7), transition_chunks=2)
-    assert _eventually(lambda: len(published) >= 1)
+    assert eventually(lambda: len(published) >= 1)
     thread.stop()
     first = published[0]
     assert first.index == 0 and first.step.end.prompts[0].text == "techno" and first.step.new_settings
     assert thread.producer.counters.interrupted == 1
-
-
-def _eventually(condition, timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 def test_overlap_mode_paints_from_the_previous_chunk_tail():

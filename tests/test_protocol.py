@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from riffcast.protocol import ProtocolError, decode_frame, encode_frame, hello, now_playing
+from riffcast_client.protocol import ProtocolError, decode_frame, encode_frame, hello, now_playing
 
 
 def test_hello_has_exactly_the_specified_fields():

@@ -20,7 +20,7 @@ import pytest
 import soundfile
 
 from riffcast.archive import Archive, check_record_path, parse_duration, part_path, utc_stamp
-from riffcast.recording import AudioRecorder, WavRecorder, record_format
+from riffcast_client.recording import AudioRecorder, WavRecorder, record_format
 from riffcast.station.sinks import RecordingSink
 from station import running_station
 
@@ -189,7 +189,7 @@ def test_the_wav_header_turns_rf64_exactly_when_the_file_reaches_4_gib(tmp_path)
 KILLED_WRITER = textwrap.dedent("""
     import sys, time
     import numpy as np
-    from riffcast.recording import AudioRecorder
+    from riffcast_client.recording import AudioRecorder
     audio = np.load(sys.argv[2])
     recorder = AudioRecorder(sys.argv[1], 44100)
     for start in range(0, audio.size, 4410):

@@ -17,7 +17,8 @@ from riffcast.station import feed as feed_module
 from riffcast.station.feed import Feed
 from riffcast.station.health import HealthStatus, assess
 from riffcast.stitcher import Stitcher
-from test_producer import SEED_IMAGE, PatternGenerator, _eventually
+from helpers import eventually
+from test_producer import SEED_IMAGE, PatternGenerator
 
 
 def test_a_steer_whose_caller_gave_up_during_a_stall_does_not_kill_the_producer():
@@ -29,7 +30,7 @@ def test_a_steer_whose_caller_gave_up_during_a_stall_does_not_kill_the_producer(
                             lead_chunks=2)
     thread.start()
     try:
-        assert _eventually(lambda: len(generator.calls) == 2)  # chunk 1 hangs
+        assert eventually(lambda: len(generator.calls) == 2)  # chunk 1 hangs
 
         async def steer_and_give_up():
             future = thread.steer(Target.from_text("techno", seed=5))
@@ -39,10 +40,10 @@ def test_a_steer_whose_caller_gave_up_during_a_stall_does_not_kill_the_producer(
 
         futures = [asyncio.run(steer_and_give_up()) for _ in range(3)]  # steer again and again
         generator.release.set()  # the stall ends
-        assert _eventually(lambda: all(future.done() for future in futures))
+        assert eventually(lambda: all(future.done() for future in futures))
         assert [future.result() for future in futures] == [2, 2, 2]
         thread.played(1)
-        assert _eventually(lambda: len(published) == 3)
+        assert eventually(lambda: len(published) == 3)
         assert thread.is_alive() and thread.error is None
         assert published[2].step.end.prompts[0].text == "techno" and published[2].step.new_settings
     finally:
@@ -77,7 +78,7 @@ def test_steady_steering_coalesces_and_never_starves_generation():
         # Each chunk reflects a recent steer, and the last steer is heard.
         texts = [chunk.step.end.prompts[0].text for chunk in published]
         assert len(set(texts)) >= 5
-        assert _eventually(lambda: published[-1].step.end.prompts[0].text == "final")
+        assert eventually(lambda: published[-1].step.end.prompts[0].text == "final")
         assert thread.producer.counters.interrupted <= during + 1
     finally:
         thread.stop()
@@ -93,13 +94,13 @@ def test_a_dead_producer_thread_is_restarted_where_it_stopped():
     first_thread = feed.producer_thread
     feed.start()
     try:
-        assert _eventually(lambda: feed.end > 0, timeout_s=60)
+        assert eventually(lambda: feed.end > 0, timeout_s=60)
         feed.move_playhead(1)  # chunk 0 plays: chunk 1 is painted, and crashes the thread
-        assert _eventually(lambda: feed.producer_restarts == 1, timeout_s=30)
+        assert eventually(lambda: feed.producer_restarts == 1, timeout_s=30)
         assert isinstance(first_thread.error, ProducerCrash) and feed.producer_thread is not first_thread
-        assert _eventually(lambda: len(feed.records()) >= 2, timeout_s=30)
+        assert eventually(lambda: len(feed.records()) >= 2, timeout_s=30)
         feed.move_playhead(feed.records()[-1].position + 1)
-        assert _eventually(lambda: len(feed.records()) >= 3, timeout_s=30)
+        assert eventually(lambda: len(feed.records()) >= 3, timeout_s=30)
         records = feed.records()
         assert not any(record.fallback for record in records)
         assert [record.step.alpha for record in records[:3]] == [0.25, 0.5, 0.75]  # the walk went on
@@ -112,10 +113,10 @@ def test_a_producer_that_keeps_dying_is_fatal_and_not_a_silent_loop():
     feed = _feed(FaultyGenerator(PatternGenerator(), parse_faults("crash@1-9")))
     feed.start()
     try:
-        assert _eventually(lambda: feed.end > 0, timeout_s=60)
+        assert eventually(lambda: feed.end > 0, timeout_s=60)
         for _ in range(6):
             feed.move_playhead(feed.records()[-1].position + 1)
-            _eventually(lambda: feed.fatal is not None, timeout_s=2)
+            eventually(lambda: feed.fatal is not None, timeout_s=2)
         assert feed.fatal is not None and "died 4 times" in feed.fatal
         assert not feed.generating()
     finally:
@@ -127,13 +128,13 @@ def test_a_paint_that_hangs_past_the_limit_means_not_generating(monkeypatch):
     feed = _feed(generator)
     feed.start()
     try:
-        assert _eventually(lambda: feed.end > 0, timeout_s=60)
+        assert eventually(lambda: feed.end > 0, timeout_s=60)
         feed.move_playhead(1)
-        assert _eventually(lambda: feed.producer_thread.painting_since is not None)
+        assert eventually(lambda: feed.producer_thread.painting_since is not None)
         assert feed.generating()
         assert not feed.generating(time.monotonic() + feed_module.STALL_LIMIT_S + 1)
         generator.release.set()
-        assert _eventually(lambda: feed.producer_thread.painting_since is None)
+        assert eventually(lambda: feed.producer_thread.painting_since is None)
         assert feed.generating(time.monotonic() + feed_module.STALL_LIMIT_S + 1)
     finally:
         feed.stop()

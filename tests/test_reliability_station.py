@@ -15,7 +15,8 @@ import numpy as np
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from riffcast import protocol
+from riffcast_client import protocol
+from helpers import eventually
 from station import TOKEN, running_station, start_station
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -27,15 +28,6 @@ def _health(running) -> tuple[int, dict]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
-
-
-def _wait_for(condition, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
 
 
 def test_steering_through_a_long_stall_leaves_a_working_producer(tmp_path):
@@ -67,7 +59,7 @@ def test_steering_through_a_long_stall_leaves_a_working_producer(tmp_path):
 
 def test_a_dead_producer_is_restarted_and_the_stream_goes_on(tmp_path):
     with running_station(tmp_path, "--inject-faults", "crash@1") as running:
-        assert _wait_for(lambda: _health(running)[1]["producer_restarts"] == 1, 30)
+        assert eventually(lambda: _health(running)[1]["producer_restarts"] == 1, 30, poll_s=0.2)
 
         async def listen():
             frames = []
@@ -111,16 +103,16 @@ def test_a_producer_that_keeps_dying_takes_the_station_down_for_its_supervisor(t
 def test_an_unwritable_state_file_shows_in_health_and_metrics_and_clears(tmp_path):
     state = tmp_path / "state.json"
     with running_station(tmp_path, "--state", str(state)) as running:
-        assert _wait_for(state.exists, 10)
+        assert eventually(state.exists, 10, poll_s=0.2)
         blocker = tmp_path / ".state.json.tmp"  # where each save is written before its rename
         blocker.mkdir()
-        assert _wait_for(lambda: _health(running)[1]["status"] == "degraded", 15)
+        assert eventually(lambda: _health(running)[1]["status"] == "degraded", 15, poll_s=0.2)
         code, health = _health(running)
         assert code == 200 and len(health["problems"]) == 1 and "cannot save the state" in health["problems"][0]
         with urllib.request.urlopen(running.http + "/metrics", timeout=5) as response:
             assert "riffcast_problems 1.0" in response.read().decode()
         shutil.rmtree(blocker)
-        assert _wait_for(lambda: _health(running)[1]["status"] == "ok", 15)
+        assert eventually(lambda: _health(running)[1]["status"] == "ok", 15, poll_s=0.2)
     assert running.log().count("cannot save the state") == 1  # logged once, not every 5 s
 
 

@@ -18,7 +18,7 @@ from PIL import Image
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from riffcast import protocol
+from riffcast_client import protocol
 from station import TOKEN, running_station, start_station
 
 HELLO_FIELDS = {"type", "protocol", "station", "sample_rate", "channels", "format", "frame_samples", "position", "server_time"}

@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from riffcast.recording import AudioRecorder, one_line, record_format
+from riffcast_client.recording import AudioRecorder, one_line, record_format
 
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from riffcast.client.jitter import JitterBuffer
-from riffcast.client.record import StreamRecorder, Timeline, check_output_path
-from riffcast.client.stream import Listener
-from riffcast.protocol import SAMPLE_DTYPES
+from riffcast_client.jitter import JitterBuffer
+from riffcast_client.record import StreamRecorder, Timeline, check_output_path
+from riffcast_client.stream import Listener
+from riffcast_client.protocol import SAMPLE_DTYPES
 
 PREFILL_S = 0.2  # audio held before playback (re)starts
 CAPACITY_S = 1.0  # most audio held for playback; more arriving drops the oldest
@@ -58,7 +58,7 @@ def run_listen(args: argparse.Namespace) -> int:
         check_output_path(args.record, force=args.force)
     device = _device(args.device)
     if not args.no_play:
-        from riffcast.client.player import check_output_device
+        from riffcast_client.player import check_output_device
 
         check_output_device(device)
     status = StatusLine(sys.stderr, quiet=args.quiet)
@@ -95,7 +95,7 @@ class ListenSession:
         self.status = status
         self.duration_s = duration_s
         self.buffer: JitterBuffer | None = None
-        self.player: Any = None  # riffcast.client.player.Player, imported only when playing
+        self.player: Any = None  # riffcast_client.player.Player, imported only when playing
         self.timeline: Timeline | None = None  # stream received, placed like the recording
         self.sample_rate: int | None = None
         self._now_playing: list[dict[str, Any]] = []
@@ -190,7 +190,7 @@ class ListenSession:
             f"{frame_ms:.0f} ms frames"
         )
         if self.play and (self.buffer is None or self.buffer.channels != channels):
-            from riffcast.client.player import Player
+            from riffcast_client.player import Player
 
             if self.player is not None:
                 self.player.close()
@@ -335,3 +335,19 @@ def _clock(seconds: float) -> str:
     minutes, seconds = divmod(seconds, 60)
     hours, minutes = divmod(int(minutes), 60)
     return f"{hours}:{minutes:02d}:{seconds:04.1f}" if hours else f"{minutes:02d}:{seconds:04.1f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m riffcast_client URL`` (or ``riffcast-listen URL``): ``riffcast listen`` on its own."""
+    parser = argparse.ArgumentParser(
+        prog="python -m riffcast_client", description="Play and/or record a riffcast station (protocol riffcast/1).",
+    )
+    add_listen_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_listen(args)
+    except (OSError, ValueError) as error:
+        print(f"riffcast listen: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -57,12 +57,12 @@ class _Parser(argparse.ArgumentParser):
 
 def _serve_parser() -> _Parser:
     """``riffcast serve``'s options, every default suppressed: parsing yields only what was given."""
-    from riffcast.cli import _add_generator_options
+    from riffcast.generation.options import add_generator_arguments
     from riffcast.station.options import add_serve_arguments
 
     parser = _Parser(prog="riffcast serve", add_help=False, allow_abbrev=True)
     add_serve_arguments(parser)
-    _add_generator_options(parser)
+    add_generator_arguments(parser)
     for action in parser._actions:  # argparse keeps no public list of its actions
         action.default = argparse.SUPPRESS
     return parser
@@ -186,13 +186,18 @@ WantedBy=multi-user.target
 
 def unit_for_this_command(args: argparse.Namespace) -> str:
     """The unit for the ``riffcast serve … --systemd-unit`` this process was started with."""
-    from riffcast.cli import _parser
+    from riffcast.generation.options import add_generator_arguments
+    from riffcast.station.options import add_serve_arguments
 
+    parser = argparse.ArgumentParser(prog="riffcast serve")
+    add_serve_arguments(parser)
+    add_generator_arguments(parser)
     argv = sys.argv[2:] if sys.argv[1:2] == ["serve"] else None
     try:
-        same = argv is not None and vars(_parser().parse_args(["serve", *argv])) == vars(args)
+        reparsed = vars(parser.parse_args(argv)) if argv is not None else None
     except SystemExit:
-        same = False
+        reparsed = None
+    same = reparsed is not None and all(vars(args).get(key) == value for key, value in reparsed.items())
     if not same or argv is None:
         raise ValueError("--systemd-unit reads the command line: run `riffcast serve [options] --systemd-unit`")
     return unit_text(argv, os.path.abspath(sys.executable))

@@ -23,7 +23,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from riffcast import protocol
+from riffcast_client import protocol
 from riffcast.station import routes
 from riffcast.station.control import (
     ControlError, StatusRequest, ack_reply, error_reply, parse_request, status_reply,

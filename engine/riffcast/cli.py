@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from riffcast import __version__
+from riffcast.generation.options import add_generator_arguments, generator_from_args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         "--overlap-columns", type=int, default=0,
         help="overlap mode: repaint this many columns of the previous chunk as a kept region (multiple of 8; 0: off)",
     )
-    _add_generator_options(render)
+    add_generator_arguments(render)
     render.add_argument("--force", action="store_true", help="overwrite an existing output file")
     render.add_argument("--quiet", action="store_true", help="no progress bar")
     render.set_defaults(run=_run_render)
@@ -88,49 +89,18 @@ def _parser() -> argparse.ArgumentParser:
     from riffcast.station.options import add_serve_arguments
 
     add_serve_arguments(serve)
-    _add_generator_options(serve)
+    add_generator_arguments(serve)
     serve.set_defaults(run=_run_serve)
 
     listen = commands.add_parser(
         "listen", help="play and/or record a station",
         description="Listen to a riffcast/1 station: play it on the sound card and/or record it.",
     )
-    from riffcast.client.cli import add_listen_arguments, run_listen
+    from riffcast_client.cli import add_listen_arguments, run_listen
 
     add_listen_arguments(listen)
     listen.set_defaults(run=run_listen)
     return parser
-
-
-def _add_generator_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--generator", choices=("auto", "riffusion", "synth"), default="auto",
-        help="auto: Riffusion when its weights and a GPU are here, else the procedural synth",
-    )
-    parser.add_argument(
-        "--model", default="riffusion/riffusion-model-v1",
-        help="hub id, local diffusers folder, tiny-random or full-random",
-    )
-    parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best present)")
-    parser.add_argument("--steps", type=int, default=25, help="denoising steps at strength 1 (default 25)")
-    parser.add_argument("--scheduler", choices=("dpm++", "pndm", "ddim"), default="dpm++", help="sampler")
-    parser.add_argument("--attention-slicing", action="store_true", help="less GPU memory, a little slower")
-    parser.add_argument("--channels-last", action="store_true", help="NHWC layout (faster on recent GPUs)")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the UNet (slow first chunk)")
-
-
-def make_generator_from_args(args: argparse.Namespace):
-    """Build the generator the generator options ask for, and say loudly which it is."""
-    from riffcast.generation.factory import GeneratorSettings, make_generator
-
-    generator, note = make_generator(
-        GeneratorSettings(
-            args.generator, args.model, args.device, args.steps, args.scheduler,
-            channels_last=args.channels_last, attention_slicing=args.attention_slicing, compile_unet=args.compile,
-        )
-    )
-    print(note, file=sys.stderr)
-    return generator
 
 
 def _refuse_overwrite(paths: list[Path], force: bool) -> None:
@@ -212,7 +182,7 @@ def _run_render(args: argparse.Namespace) -> int:
     if args.overlap_columns % 8 or not 0 <= args.overlap_columns <= 256:
         raise ValueError("--overlap-columns must be a multiple of 8 from 0 to 256")
     seed_image = load_seed(args.seed_image or DEFAULT_BED, params)
-    generator = make_generator_from_args(args)
+    generator = generator_from_args(args)
     producer = ChunkProducer(
         generator, targets[0], seed_image, transition_chunks=args.transition_chunks, overlap_columns=args.overlap_columns
     )

@@ -1,6 +1,6 @@
 """Control requests (``/control``), sans I/O: JSON text in, validated requests out.
 
-See DESIGN.md, "Control". Every field is checked — type, range, length, weight — and a bad
+See docs/control.md. Every field is checked — type, range, length, weight — and a bad
 request raises :class:`ControlError` with a message for the ``error`` reply; nothing is
 changed by a request that fails.
 """

@@ -2,7 +2,7 @@
 
 Every number here is fixed by the weights of riffusion-model-v1: change one and images made
 by riffcast stop being valid img2img seeds for the model (and images it paints stop decoding
-correctly). See DESIGN.md, "Riffusion conventions".
+correctly). See docs/protocol.md, "Riffusion conventions".
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ date, so a process killed without warning (SIGKILL, power cut) leaves a readable
 - ``.wav``: 16-bit PCM, written as RF64 with libsndfile's auto-downgrade: a plain RIFF/WAVE
   file (WAVE_FORMAT_EXTENSIBLE, a JUNK chunk reserving room for the ds64 chunk) while it is
   under 4 GiB, RF64 beyond. The header is rewritten at each sync: at most ``sync_every_s`` lost.
-- ``.flac``: 16-bit FLAC; the STREAMINFO length is kept current (:mod:`riffcast.growing`).
+- ``.flac``: 16-bit FLAC; the STREAMINFO length is kept current (:mod:`riffcast_client.growing`).
 - ``.ogg`` (Vorbis) and ``.opus`` (Ogg Opus, 48 kHz: other rates are resampled with soxr):
   Ogg pages are written as the encoder fills them; a kill loses the page being filled.
 - ``.mp3``: 128 kbit/s CBR (LAME); the Info tag's frame count is kept current.
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from riffcast import growing
+from riffcast_client import growing
 
 # libsndfile commands (sndfile.h).
 _SFC_UPDATE_HEADER_NOW = 0x1060  # write the header for the data so far

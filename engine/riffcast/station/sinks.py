@@ -95,8 +95,8 @@ class SpeakerSink:
     of 0.2–2 s so a late tick never clicks. OSError with one line if there is no device."""
 
     def __init__(self, sample_rate: int, device: int | str | None = None) -> None:
-        from riffcast.client.jitter import JitterBuffer
-        from riffcast.client.player import Player
+        from riffcast_client.jitter import JitterBuffer
+        from riffcast_client.player import Player
 
         self.buffer = JitterBuffer(channels=1, prefill=round(0.2 * sample_rate), capacity=2 * sample_rate)
         self._player = Player(self.buffer, sample_rate=sample_rate, device=device)

@@ -48,7 +48,7 @@ def run_serve(args: argparse.Namespace) -> int:
         print(unit_for_this_command(args), end="")
         return 0
     from riffcast.generation.faults import FaultyGenerator, parse_faults
-    from riffcast.cli import make_generator_from_args
+    from riffcast.generation.options import generator_from_args
     from riffcast.generation.types import Target
     from riffcast.params import RIFFUSION_V1 as params
     from riffcast.producer import ChunkProducer
@@ -126,12 +126,12 @@ def run_serve(args: argparse.Namespace) -> int:
         raise ValueError("--record-split needs --record")
     faults = parse_faults(args.inject_faults) if args.inject_faults else []
     if args.play:
-        from riffcast.client.player import check_output_device
+        from riffcast_client.player import check_output_device
 
         check_output_device()
     seed_image = load_seed(args.seed_image or DEFAULT_BED, params)
 
-    generator = make_generator_from_args(args)
+    generator = generator_from_args(args)
     if faults:
         generator = FaultyGenerator(generator, faults)
         print(f"riffcast serve: injecting faults: {args.inject_faults}", file=sys.stderr)
@@ -160,9 +160,29 @@ def run_serve(args: argparse.Namespace) -> int:
         asyncio.run(_serve(station, programme, token if generated else None))
     except StationFailure as failure:
         print(f"riffcast serve: error: {failure}; exiting for the supervisor to restart the station", file=sys.stderr)
+        _exit_past_busy_workers(1)
         return 1
     print("riffcast serve: stopped", file=sys.stderr)
+    _exit_past_busy_workers(0)
     return 0
+
+
+def _exit_past_busy_workers(code: int, wait_s: float = 1.0) -> None:
+    """Everything is saved and closed; if a generator or stitcher thread is still inside native
+    code (a paint, an FFT on scipy's worker threads), wait up to ``wait_s`` for it, then leave
+    with ``os._exit``: finalizing the interpreter under a running native thread pool aborts the
+    process ("terminate called without an active exception", SIGABRT) instead of exiting."""
+    import threading
+    import time
+
+    deadline = time.monotonic() + wait_s
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    if any(t.is_alive() and t.daemon for t in threading.enumerate() if t is not threading.current_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def _resume(path: Path, configured: str) -> StationState | None:

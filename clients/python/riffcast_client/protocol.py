@@ -1,6 +1,6 @@
 """Wire protocol ``riffcast/1`` for listeners, sans I/O: messages as bytes and text.
 
-See DESIGN.md, "Wire protocol". A listener receives, in order: one text ``hello`` (JSON),
+See docs/protocol.md. A listener receives, in order: one text ``hello`` (JSON),
 then binary audio frames — a 16-byte little-endian header (``uint64`` position of the
 frame's first sample, ``float64`` server time in Unix seconds when it was emitted) followed
 by interleaved PCM in the announced format — with text JSON events such as
@@ -51,7 +51,7 @@ def hello(
     *, station: str, sample_rate: int, channels: int, sample_format: str, frame_samples: int,
     position: int, server_time: float,
 ) -> str:
-    """The first message to a listener, JSON text with exactly DESIGN.md's fields."""
+    """The first message to a listener, JSON text with exactly the fields of docs/protocol.md."""
     return json.dumps(
         {
             "type": "hello",

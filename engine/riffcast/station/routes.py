@@ -31,7 +31,7 @@ from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import Event
 
-from riffcast import protocol
+from riffcast_client import protocol
 from riffcast.station import http
 from riffcast.station.health import HealthStatus
 from riffcast.station.http import Refusal

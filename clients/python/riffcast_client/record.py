@@ -3,7 +3,7 @@
 The first frame received is time zero. A frame that starts after the end of the previous one
 (frames dropped, connection down) is preceded by silence for the missing positions. A frame
 of a new stream — one that goes back in position, or whose header puts the stream's start
-elsewhere in time (see :mod:`riffcast.client.sequence`): the server restarted — continues the
+elsewhere in time (see :mod:`riffcast_client.sequence`): the server restarted — continues the
 file where it ends, after silence for the time the station was away (the gap between the
 server times of the two streams' frames), and this is logged.
 """
@@ -17,8 +17,8 @@ from typing import Callable
 
 import numpy as np
 
-from riffcast.client.sequence import NEW_STREAM_S, origin
-from riffcast.recording import WavRecorder
+from riffcast_client.sequence import NEW_STREAM_S, origin
+from riffcast_client.recording import WavRecorder
 
 # Longest stretch filled with silence (s); a longer forward jump is treated like a new stream.
 MAX_GAP_S = 600.0

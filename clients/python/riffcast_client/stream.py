@@ -4,7 +4,7 @@
         async for position, samples, events in listener:
             ...  # samples: float32 (frames, channels) starting at absolute sample ``position``
 
-Depends only on the wire protocol (DESIGN.md, "Wire protocol"): the hello, binary frames with
+Depends only on the wire protocol (docs/protocol.md): the hello, binary frames with
 a position header, and JSON events between frames.
 """
 
@@ -22,8 +22,8 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus, InvalidURI
 
-from riffcast.client.sequence import FrameSequencer
-from riffcast.protocol import DEFAULT_FORMAT, PROTOCOL, ProtocolError, check_format, decode_frame
+from riffcast_client.sequence import FrameSequencer
+from riffcast_client.protocol import DEFAULT_FORMAT, PROTOCOL, ProtocolError, check_format, decode_frame
 
 # Largest message accepted: 4 MiB, ~24 s of mono f32le — far more than any sane frame.
 MAX_MESSAGE_BYTES = 4 * 2**20
@@ -102,7 +102,7 @@ class Listener:
     ``hello`` of each new connection, so a reconnection shows in the events.
 
     After a reconnection to the same stream, audio already delivered (the server's pre-roll)
-    is not delivered twice (see :mod:`riffcast.client.sequence`). A position that does not
+    is not delivered twice (see :mod:`riffcast_client.sequence`). A position that does not
     continue the previous frame is a gap: forward when frames were dropped or the connection
     was down, backward when the server restarted with a new stream.
 

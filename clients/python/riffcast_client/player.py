@@ -1,4 +1,4 @@
-"""Play a :class:`~riffcast.client.jitter.JitterBuffer` on the sound card with sounddevice.
+"""Play a :class:`~riffcast_client.jitter.JitterBuffer` on the sound card with sounddevice.
 
 sounddevice (and PortAudio under it) is imported only here, only when playing, so headless
 use needs neither. A missing library or output device is an OSError with one clear line.
@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from riffcast.client.jitter import JitterBuffer
+from riffcast_client.jitter import JitterBuffer
 
 _HINT = "(use --no-play to listen headless)"
 

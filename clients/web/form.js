@@ -1,0 +1,116 @@
+/**
+ * The steering form: weighted prompts (rows added and removed), seed and transition length,
+ * filled from the station's status until the operator edits it, sent as a steer request.
+ */
+
+import { $ } from "./page.js";
+import { steerRequest } from "./protocol.js";
+
+/**
+ * What an ack means to the operator.
+ * @param {number} positionSamples  where the steer is heard from (stream samples)
+ * @param {number|null|undefined} heardSamples  the stream position heard now, if known
+ * @param {number} sampleRate  the stream's (Hz)
+ * @returns {string}
+ */
+export function describeAck(positionSamples, heardSamples, sampleRate) {
+  if (heardSamples === null || heardSamples === undefined) return `heard from position ${positionSamples}`;
+  const inS = (positionSamples - heardSamples) / sampleRate;
+  return `heard from position ${positionSamples}, ≈ ${Math.max(0, inS).toFixed(1)} s from now`;
+}
+
+export class SteerForm {
+  /**
+   * @param {import("./control.js").Control} control
+   * @param {object} hearing
+   * @param {() => number|null|undefined} hearing.heardPosition  stream samples being heard (null: not playing)
+   * @param {() => number} hearing.sampleRate  the stream's (Hz)
+   */
+  constructor(control, { heardPosition, sampleRate }) {
+    this.control = control;
+    this.heardPosition = heardPosition;
+    this.sampleRate = sampleRate;
+    this.rows = [{ text: "", weight: 1 }];
+    this.touched = false; // once the operator edits, status no longer fills the form
+    $("steer-form").addEventListener("input", () => (this.touched = true));
+    $("steer-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.steer();
+    });
+    $("add-prompt").addEventListener("click", () => {
+      this.rows.push({ text: "", weight: 1 });
+      this.render();
+      $(`prompt-${this.rows.length - 1}-text`).focus();
+    });
+    this.render();
+  }
+
+  /** The Steer button works only with a token. */
+  allowSteering(allowed) {
+    $("steer").disabled = !allowed;
+  }
+
+  render() {
+    const rows = this.rows.map((row, i) => {
+      const div = document.createElement("div");
+      div.className = "row prompt-row";
+      const text = Object.assign(document.createElement("input"), {
+        id: `prompt-${i}-text`, type: "text", value: row.text, placeholder: "prompt",
+      });
+      text.setAttribute("aria-label", `prompt ${i + 1}`);
+      text.addEventListener("input", () => (row.text = text.value));
+      const weight = Object.assign(document.createElement("input"), {
+        id: `prompt-${i}-weight`, type: "number", step: "any", value: row.weight, className: "weight",
+      });
+      weight.setAttribute("aria-label", `weight of prompt ${i + 1}`);
+      weight.addEventListener("input", () => (row.weight = weight.value));
+      const remove = Object.assign(document.createElement("button"), {
+        id: `prompt-${i}-remove`, type: "button", textContent: "Remove", disabled: this.rows.length === 1,
+      });
+      remove.addEventListener("click", () => {
+        this.rows.splice(i, 1);
+        this.touched = true;
+        this.render();
+      });
+      div.append(text, weight, remove);
+      return div;
+    });
+    $("prompts").replaceChildren(...rows);
+  }
+
+  /** Start from the station's settings (a status reply) until the operator edits the form. */
+  fill(status) {
+    $("seed").placeholder = `keep (${status.seed})`;
+    if (this.touched) return;
+    this.rows = status.prompts.map(({ text, weight }) => ({ text, weight }));
+    this.render();
+    $("transition").value = status.transition_chunks ?? $("transition").value;
+  }
+
+  async steer() {
+    const prompts = this.rows
+      .map(({ text, weight }) => ({ text: text.trim(), weight: Number(weight) }))
+      .filter(({ text }) => text);
+    if (!prompts.length) return this.result("enter at least one prompt", "error");
+    const seed = $("seed").value === "" ? undefined : Number($("seed").value);
+    const request = steerRequest({ prompts, transitionChunks: Number($("transition").value), seed });
+    this.result("steering…", "muted");
+    try {
+      const reply = await this.control.request(request);
+      if (reply.type === "ack") this.result(this.ackText(reply.position), "ok");
+      else this.result(reply.error ?? JSON.stringify(reply), "error");
+    } catch (error) {
+      this.result(error.message, "error");
+    }
+  }
+
+  ackText(positionSamples) {
+    const heard = this.heardPosition() ?? this.control.lastStatus?.position;
+    return describeAck(positionSamples, heard, this.sampleRate());
+  }
+
+  result(text, kind) {
+    $("steer-result").textContent = text;
+    $("steer-result").className = kind;
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * Listening: the stream socket → decoding → resampling (when the output's rate differs) → the
+ * AudioWorklet ring buffer (worklet.js), which plays the samples and reports what it played.
+ * Reconnects with back-off when the connection drops.
+ */
+
+import { decodeFrame, mixToMono, parseHello, parseMessage, parseNowPlaying, ProtocolError } from "./protocol.js";
+import { Resampler } from "./resampler.js";
+import { options, stats } from "./stats.js";
+import { showConnection, showListeningFigures, showStation } from "./page.js";
+import { pageUrl, socketUrl } from "./urls.js";
+
+const POLICY_VIOLATION = 1008; // the station closed us on purpose: reconnecting would not help
+const RECONNECT_MIN_MS = 500;
+const RECONNECT_MAX_MS = 10_000;
+const JITTER_SECONDS = 0.05; // network jitter the pre-fill absorbs on top of one frame
+
+/**
+ * Ring-buffer sizes (seconds) for frames of `frameSeconds`: the pre-fill must outlast the wait
+ * for the next frame, and the latency cap must leave room for a frame on top of it.
+ * @param {number} frameSeconds
+ * @param {{prefillSeconds: number, maxLatencySeconds: number, capacitySeconds: number}} [least]
+ *   the sizes wanted at the least
+ */
+export function ringSettings(frameSeconds, least = options) {
+  const prefillSeconds = Math.max(least.prefillSeconds, frameSeconds + JITTER_SECONDS);
+  const maxLatencySeconds = Math.max(least.maxLatencySeconds, prefillSeconds + 2 * frameSeconds);
+  const capacitySeconds = Math.max(least.capacitySeconds, maxLatencySeconds + 2 * frameSeconds);
+  return { prefillSeconds, maxLatencySeconds, capacitySeconds };
+}
+
+function setState(state, detail = "") {
+  stats.state = state;
+  showConnection(state, detail);
+}
+
+export class Listener {
+  /** @param {import("./timeline.js").Timeline} timeline  told the now_playing events and the position heard */
+  constructor(timeline) {
+    this.timeline = timeline;
+    this.stopped = false;
+    this.socket = null;
+    this.hello = null; // of the current connection; null until it arrives
+    this.nextPosition = null; // stream samples: the previous frame's position + its samples
+    this.backoffMs = RECONNECT_MIN_MS;
+    this.retryTimer = null;
+    this.lastReport = null; // the worklet's latest
+  }
+
+  /**
+   * Call from a user gesture (a click): browsers only let audio start from one.
+   * @returns {Promise<boolean>} false when the audio could not start (the state says why) or
+   *   Stop was pressed meanwhile
+   */
+  async start() {
+    try {
+      this.context = new AudioContext({ sampleRate: options.sampleRate });
+      await this.context.audioWorklet.addModule(pageUrl("static/worklet.js"));
+      await this.context.resume();
+      if (!this.stopped) this.connect();
+    } catch (error) {
+      if (this.stopped) return false; // Stop was pressed meanwhile
+      this.stop();
+      setState("closed", `cannot start audio: ${error.message}`);
+    }
+    return !this.stopped;
+  }
+
+  /** The ring-buffer node, made at the first hello: its sizes follow the frame length. */
+  createNode(frameSeconds) {
+    this.node = new AudioWorkletNode(this.context, "riffcast-ring", {
+      numberOfInputs: 0,
+      outputChannelCount: [1],
+      processorOptions: ringSettings(frameSeconds),
+    });
+    this.node.port.onmessage = (event) => this.report(event.data);
+    this.node.connect(this.context.destination);
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.socket?.close(1000);
+    this.context?.close();
+    setState("stopped");
+  }
+
+  connect() {
+    setState("connecting");
+    const socket = new WebSocket(socketUrl("stream?format=f32le"));
+    socket.binaryType = "arraybuffer";
+    socket.onmessage = (event) => {
+      if (typeof event.data === "string") this.text(event.data);
+      else this.frame(event.data);
+    };
+    socket.onclose = (event) => this.closed(event);
+    this.socket = socket;
+    this.hello = null;
+  }
+
+  closed(event) {
+    if (this.stopped) return;
+    const reason = event.reason ? ` ${event.reason}` : "";
+    if (event.code === POLICY_VIOLATION) {
+      setState("closed", `the station closed the stream (${event.code}${reason})`);
+      return;
+    }
+    const delay = this.backoffMs;
+    this.backoffMs = Math.min(2 * delay, RECONNECT_MAX_MS);
+    setState("reconnecting", `connection lost (${event.code}${reason}), retrying in ${delay / 1000} s`);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  text(text) {
+    const message = parseMessage(text);
+    if (message.type === "hello") this.welcome(message);
+    else if (message.type === "now_playing") this.timeline.add(parseNowPlaying(message));
+  }
+
+  welcome(message) {
+    let hello;
+    try {
+      hello = parseHello(message);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      this.stopped = true;
+      this.socket.close(1000);
+      setState("closed", error.message);
+      return;
+    }
+    this.timeline.reset(); // after a reconnect the station may have restarted: positions begin again
+    if (!this.node) this.createNode(hello.frame_samples / hello.sample_rate);
+    this.hello = hello;
+    this.backoffMs = RECONNECT_MIN_MS;
+    this.step = hello.sample_rate / this.context.sampleRate; // stream samples per output sample
+    this.resampler = this.step === 1 ? null : new Resampler(this.step);
+    stats.station = hello.station;
+    stats.sampleRate = hello.sample_rate;
+    showStation(hello.station);
+    setState(this.lastReport?.playing ? "playing" : "buffering");
+  }
+
+  frame(buffer) {
+    if (!this.hello) return; // audio before hello is not riffcast/1
+    const frame = decodeFrame(buffer, this.hello);
+    const samples = mixToMono(frame.samples, frame.channels);
+    stats.framesReceived++;
+    if (this.nextPosition !== null && frame.position !== this.nextPosition) {
+      stats.gaps++;
+      stats.gapSamples += frame.position - this.nextPosition;
+      this.resampler?.reset();
+    }
+    this.nextPosition = frame.position + frame.samplesPerChannel;
+    const out = this.resampler?.process(samples, frame.position) ?? { samples, position: frame.position };
+    this.node.port.postMessage({ type: "samples", ...out, step: this.step }, [out.samples.buffer]);
+  }
+
+  /** A report of the worklet (see worklet.js), about every 100 ms. */
+  report(report) {
+    const rate = this.context.sampleRate;
+    this.lastReport = report;
+    stats.playedSamples = report.playedSamples;
+    stats.playedPosition = report.playedPosition;
+    stats.bufferedMs = (1000 * report.bufferedSamples) / rate;
+    stats.underruns = report.underruns;
+    stats.droppedMs = (1000 * report.droppedSamples) / rate;
+    if (this.hello && (stats.state === "buffering" || stats.state === "playing")) {
+      setState(report.playing ? "playing" : "buffering");
+    }
+    showListeningFigures(stats, report.playedSamples / rate);
+    const heard = this.heardPosition() ?? report.playedPosition;
+    if (heard !== null) this.timeline.update(heard);
+  }
+
+  /**
+   * Stream position being heard now, between reports: the worklet's played position moved on
+   * by the time since its report and back by the output's latency.
+   * @returns {number|null} stream samples (fractional), null when not playing
+   */
+  heardPosition() {
+    const report = this.lastReport;
+    if (!report?.playing || report.playedPosition === null || this.context.state !== "running") return null;
+    const { currentTime, outputLatency = 0, sampleRate } = this.context;
+    const ahead = Math.min(currentTime - report.time, report.bufferedSamples / sampleRate);
+    return report.playedPosition + (ahead - outputLatency) * sampleRate * this.step;
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * The "Now playing" section: the prompts, seed and alpha of the chunk being heard, its
+ * spectrogram and the playhead over it.
+ */
+
+import { $ } from "./page.js";
+import { pictureSamples } from "./timeline.js";
+import { pageUrl } from "./urls.js";
+
+/** @param {import("./protocol.js").NowPlaying} event */
+export function showNowPlaying(event) {
+  $("now-playing-prompts").replaceChildren(
+    ...event.prompts.map(({ text, weight }) => {
+      const item = document.createElement("li");
+      const weightLabel = document.createElement("span");
+      weightLabel.className = "weight";
+      weightLabel.textContent = `× ${Number(weight).toFixed(2)}`;
+      item.append(text, " ", weightLabel);
+      return item;
+    }),
+  );
+  $("now-playing-seed").textContent = event.seed;
+  $("now-playing-alpha").textContent = Number(event.alpha).toFixed(2);
+  $("now-playing-position").textContent = event.position;
+  $("spectrogram").src = pageUrl(event.image);
+}
+
+/** Fetch an event's picture now: the station keeps only the last few chunks' pictures. */
+export function prefetchPicture(event) {
+  new Image().src = pageUrl(event.image);
+}
+
+/**
+ * Stream samples the shown picture covers, or null while it has not loaded.
+ * @param {number} sampleRate  the stream's (Hz)
+ */
+export function shownPictureSamples(sampleRate) {
+  const image = $("spectrogram");
+  return image.complete && image.naturalWidth ? pictureSamples(image.naturalWidth, sampleRate) : null;
+}
+
+/** @param {number|null} fraction  of the picture's width, 0…1 (null: hide the playhead) */
+export function drawPlayhead(fraction) {
+  const playhead = $("playhead");
+  playhead.hidden = fraction === null;
+  if (fraction !== null) playhead.style.left = `${(100 * fraction).toFixed(2)}%`;
+}
