@@ -82,7 +82,7 @@ class Feed:
         *,
         lead_chunks: int = 1,
         ring_s: float = 40.0,
-        low_water_s: float = 1.5,
+        low_water_s: float = 2.5,
         kept_chunks: int = 8,
     ) -> None:
         self.params = params
