@@ -37,7 +37,7 @@ too slow); resident memory alone is read every second. After the run every liste
 cleanly, the benchmark waits until ``/healthz`` counts none and then 3 s more, and samples again
 (and reads RSS for 15 s more).
 
-Memory. The synth generator's RSS jumps by up to ~130 MiB for a second or two at every chunk
+Memory. The synth generator's RSS jumped by up to ~130 MiB for a second or two at every chunk (about 40–60 MiB since the STFT works in smaller blocks)
 (5.12 s) and glibc sometimes keeps such a peak for ten seconds or more, so a single reading says
 little. "RSS at t" is the lowest once-a-second reading in the 60 s before t (shorter in short
 runs: half the warm-up at most); the peak is shown apart. Growth after warm-up = (RSS at the end

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from riffcast.dsp.mel import riffusion_filterbank_float32
+from riffcast.dsp.mel import riffusion_filterbank
 from riffcast.dsp.stft import magnitude_spectrogram
 from riffcast.params import SpectrogramParams
 
@@ -67,7 +67,7 @@ def audio_to_mel(audio: np.ndarray, params: SpectrogramParams) -> np.ndarray:
     """
     columns = max(1, -(-np.asarray(audio).size // params.hop_samples))
     magnitude = magnitude_spectrogram(audio, params)[:, :columns]
-    return (riffusion_filterbank_float32(params) @ magnitude).astype(np.float32)
+    return (riffusion_filterbank(params).astype(np.float32) @ magnitude).astype(np.float32)
 
 
 def split_chunks(mel: np.ndarray, params: SpectrogramParams) -> list[np.ndarray]:

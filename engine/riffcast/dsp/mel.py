@@ -63,15 +63,6 @@ def riffusion_filterbank(params: SpectrogramParams) -> np.ndarray:
     )
 
 
-@lru_cache(maxsize=4)
-def riffusion_filterbank_float32(params: SpectrogramParams) -> np.ndarray:
-    """:func:`riffusion_filterbank` as float32 (read-only), made once rather than at every
-    encoding (17 MiB for Riffusion's grid)."""
-    filters = riffusion_filterbank(params).astype(np.float32)
-    filters.setflags(write=False)
-    return filters
-
-
 class MelInverter:
     """Mel magnitude (n_mels, frames) → linear magnitude on an FFT grid (bins, frames).
 

@@ -202,7 +202,8 @@ class PhaseStream:
         for iteration in range(self.iterations):
             signal = fixed.copy()
             time_frames = scipy.fft.irfft(coefficients, n=self.window_samples, axis=1, workers=self.fft_workers)
-            kernels.overlap_add(time_frames * self._window, self.hop_samples, signal)
+            time_frames *= self._window  # in place: one (frames, window) float32 array less per iteration
+            kernels.overlap_add(time_frames, self.hop_samples, signal)
             _fold_reflection(signal, zero_index)
             signal /= wss
             _mirror_reflection(signal, zero_index)
@@ -225,7 +226,7 @@ class PhaseStream:
         span = (commit_frames - 1) * self.hop_samples + self.window_samples
         accumulator = np.zeros(span, dtype=np.float32)
         accumulator[: self._accumulator.size] = self._accumulator
-        kernels.overlap_add(time_frames.astype(np.float32), self.hop_samples, accumulator)
+        kernels.overlap_add(time_frames.astype(np.float32, copy=False), self.hop_samples, accumulator)
         _fold_reflection(accumulator, max(0, -start_sample))
         final_samples = commit_frames * self.hop_samples
         ready = accumulator[:final_samples] / wss[:final_samples]
