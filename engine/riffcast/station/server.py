@@ -317,7 +317,7 @@ class Station:
             write(connection, protocol.encode_frame(position, emitted, samples, sample_format))
         self.listeners.add(listener)
         self.metrics.listeners.set(len(self.listeners))
-        log.debug("listener joined from %s (%s, %d listening)", _address(connection), sample_format, len(self.listeners))
+        log.debug("listener joined from %s (%s, %d listening)", routes.peer(connection), sample_format, len(self.listeners))
         chatter = TokenBucket(rate_per_s=5.0, burst=20)
         try:
             async for _ in connection:  # what listeners send is ignored (max_size bounds its size)
@@ -329,7 +329,7 @@ class Station:
         finally:
             self.listeners.discard(listener)
             self.metrics.listeners.set(len(self.listeners))
-            log.debug("listener left from %s (close code %s, %d frames dropped)", _address(connection),
+            log.debug("listener left from %s (close code %s, %d frames dropped)", routes.peer(connection),
                       connection.close_code, listener.frames_dropped)
 
     async def _serve_control(self, connection: ServerConnection) -> None:
@@ -377,12 +377,6 @@ class Station:
         self.metrics.steers.inc()
         log.info("steer: %s", ", ".join(f"{p.text!r}×{p.weight:g}" for p in request.target.prompts))
         return ack_reply(request.request_id, self.feed.position_of_published(published))
-
-
-def _address(connection: ServerConnection) -> str:
-    """``host:port`` of the peer, for logs."""
-    address = connection.remote_address
-    return f"{address[0]}:{address[1]}" if address else "?"
 
 
 def _open_files() -> int | None:
