@@ -24,6 +24,7 @@ import queue
 import threading
 import time
 from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Callable
 
@@ -36,6 +37,7 @@ from riffcast.params import SpectrogramParams
 from riffcast.producer import ChunkProducer, ProducedChunk, ProducerThread
 from riffcast.ring import PcmRing
 from riffcast.stitcher import Stitcher
+from riffcast.generation.types import Target
 from riffcast.walk import Step
 
 log = logging.getLogger(__name__)
@@ -180,6 +182,30 @@ class Feed:
                 if record.position <= position:
                     return record
         return None
+
+    # -- narrow handles for the station (the producer thread is replaced when it dies) -------
+    @property
+    def heading_to(self) -> Target:
+        """The target the stream is heading to (or has reached)."""
+        return self.producer_thread.producer.walk.heading_to
+
+    @property
+    def transition_chunks(self) -> int:
+        return self.producer_thread.producer.walk.transition_chunks
+
+    def generator_faults(self) -> int:
+        """Paints retried or replaced by the fallback so far."""
+        counters = self.producer_thread.producer.counters
+        return counters.retries + counters.fallbacks
+
+    def steer(self, target: Target, transition_chunks: int | None = None) -> Future[int]:
+        """Head for ``target`` from the next chunk painted → a future of the stream position
+        where the first chunk painted towards it starts (see :meth:`ProducerThread.steer`)."""
+        position: Future[int] = Future()
+        position.set_running_or_notify_cancel()  # cannot be cancelled by a caller that stops waiting
+        published = self.producer_thread.steer(target, transition_chunks)
+        published.add_done_callback(lambda done: position.set_result(self.position_of_published(done.result())))
+        return position
 
     def position_of_published(self, number: int) -> int:
         """Where the chunk with this publication number starts (or will, if no fallback

@@ -40,7 +40,7 @@ class Programme:
                 self.index = (self.index + 1) % len(self.playlist)
                 self._entry_started = time.monotonic()
                 entry = self.playlist[self.index]
-                station.feed.producer_thread.steer(entry.target, entry.transition_chunks)
+                station.feed.steer(entry.target, entry.transition_chunks)
                 log.info("playlist: target %d of %d", self.index + 1, len(self.playlist))
             self.save(station)
             left = self.playlist[self.index].duration_s - self.elapsed_s if self.playlist else SAVE_EVERY_S
@@ -49,8 +49,8 @@ class Programme:
     def save(self, station) -> None:
         if self.state_path is None:
             return
-        walk = station.feed.producer_thread.producer.walk
-        state = StationState(self.configured, walk.heading_to, walk.transition_chunks, self.index, self.elapsed_s)
+        feed = station.feed
+        state = StationState(self.configured, feed.heading_to, feed.transition_chunks, self.index, self.elapsed_s)
         try:
             save_state(self.state_path, state)
         except OSError as error:  # the station plays on; only the restart story suffers

@@ -104,7 +104,7 @@ class Station:
         self.generator_name = generator_name
         self.sinks = list(sinks)
         self.metrics = metrics or StationMetrics()
-        self.metrics.watch(lambda: self.lead_s, self._generator_faults)
+        self.metrics.watch(lambda: self.lead_s, feed.generator_faults)
         self.metrics.generating.set_function(lambda: float(self.generator_ok))
         self.metrics.producer_restarts.set_function(lambda: self.feed.producer_restarts)
         self.metrics.problems.set_function(lambda: len(self.problems()))
@@ -129,10 +129,6 @@ class Station:
     @property
     def lead_s(self) -> float:
         return self.feed.lead_samples() / self.params.sample_rate
-
-    def _generator_faults(self) -> int:
-        counters = self.feed.producer_thread.producer.counters
-        return counters.retries + counters.fallbacks
 
     @property
     def generator_ok(self) -> bool:
@@ -165,7 +161,7 @@ class Station:
             "listeners": len(self.listeners),
             "underruns": self.feed.underruns,
             "starved_frames": self.starved_frames,
-            "generator_faults": self._generator_faults(),
+            "generator_faults": self.feed.generator_faults(),
             "tasks": len(asyncio.all_tasks()),
             "open_files": _open_files(),
             "open_files_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
@@ -173,14 +169,14 @@ class Station:
         }
 
     def settings(self) -> dict:
-        target = self.feed.producer_thread.producer.walk.heading_to
+        target = self.feed.heading_to
         return {
             "prompts": [{"text": p.text, "weight": p.weight} for p in target.prompts],
             "seed": target.seed,
             "negative_prompt": target.negative_prompt,
             "denoising": target.denoising,
             "guidance": target.guidance,
-            "transition_chunks": self.feed.producer_thread.producer.walk.transition_chunks,
+            "transition_chunks": self.feed.transition_chunks,
         }
 
     # -- running ---------------------------------------------------------------------------
@@ -354,9 +350,8 @@ class Station:
             self._controls.discard(connection)
 
     async def _answer(self, message: str | bytes) -> str:
-        walk = self.feed.producer_thread.producer.walk
         try:
-            request = parse_request(message, walk.heading_to)
+            request = parse_request(message, self.feed.heading_to)
         except ControlError as error:
             self.metrics.control_errors.inc()
             return error_reply(error.request_id, str(error))
@@ -369,14 +364,14 @@ class Station:
         if not self.generator_ok:
             self.metrics.control_errors.inc()
             return error_reply(request.request_id, "the generator is not running; the stream plays its fallback")
-        future = self.feed.producer_thread.steer(request.target, request.transition_chunks)
+        future = self.feed.steer(request.target, request.transition_chunks)
         try:
-            published = await asyncio.wait_for(asyncio.wrap_future(future), STEER_APPLY_TIMEOUT_S)
+            position = await asyncio.wait_for(asyncio.wrap_future(future), STEER_APPLY_TIMEOUT_S)
         except asyncio.TimeoutError:
             return error_reply(request.request_id, "the generator did not take the change in time; it is queued")
         self.metrics.steers.inc()
         log.info("steer: %s", ", ".join(f"{p.text!r}×{p.weight:g}" for p in request.target.prompts))
-        return ack_reply(request.request_id, self.feed.position_of_published(published))
+        return ack_reply(request.request_id, position)
 
 
 def _open_files() -> int | None:
