@@ -22,7 +22,7 @@ are left out of it (they are in "server CPU %"). The stalled listener is followe
 The peer, measured with the same clients in the same run: a broadcast server written the way
 websockets' documentation shows it ("Broadcasting": one ``asyncio.Queue`` and one relay task per
 client doing ``await websocket.send(message)``), serving the same riffcast/1 frames (hello, then
-16-byte header + s16le PCM of a sine) at the same 100 ms pace. It is ``run_peer`` below, and
+16-byte header + s16le PCM of a sine) at the same 100 ms pace. It is ``fanout_peer.py``, and
 "peer" in the tables.
 
 Server and clients share the machine's cores (and with anything else running): the client CPU
@@ -36,211 +36,40 @@ Run: ``python benchmarks/fanout.py`` (about 3 minutes: 3 counts × 2 servers × 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import json
 import math
 import multiprocessing
 import os
-import platform
-import re
-import secrets
-import signal
-import subprocess
 import sys
-import threading
 import time
-import urllib.request
 from dataclasses import dataclass
-from http import HTTPStatus
-from multiprocessing.connection import Connection
-from typing import Callable
 
 import numpy as np
 
-from fanout_clients import CONNECT_TIMEOUT_S, FRAME_SAMPLES, SAMPLE_RATE, TAIL_S, raise_open_files_limit, run_clients
-from riffcast_client import protocol
+from fanout_clients import CONNECT_TIMEOUT_S, FRAME_SAMPLES, SAMPLE_RATE, TAIL_S, run_clients
+from fanout_peer import PeerServer
+from harness import table
+from harness.endpoints import prometheus_value
+from harness.machine import host_description, raise_open_files_limit
+from harness.procfs import cpu_seconds, machine_busy_seconds, runqueue_seconds, tcp_connection
+from harness.station import Station, random_token
+from harness.stats import percentile
 
 LAG_GOAL_MS = 100.0
 GOAL_LISTENERS = 1000
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+MAX_LISTENERS = 5000  # riffcast's --max-listeners
 TOO_SLOW = '{reason="too_slow"}'
 POLL_S = 1.0  # the parent polls /healthz this often to see when the stalled listener is dropped
-TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2", 6: "TIME_WAIT",
-              7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING"}
-
-
-def get_json(url: str, timeout_s: float = 5.0) -> dict:
-    with urllib.request.urlopen(url, timeout=timeout_s) as response:
-        return json.loads(response.read())
-
-
-def get_text(url: str, timeout_s: float = 5.0) -> str:
-    with urllib.request.urlopen(url, timeout=timeout_s) as response:
-        return response.read().decode()
 
 
 # =============================================================================================
-# The peer: broadcast as websockets' docs show it (topics/broadcast.rst, "per-client queues").
+# The servers (riffcast through the harness' launcher, the peer in fanout_peer.py) and CPU.
 # =============================================================================================
 
-def run_peer(ready: Connection) -> None:
-    """Process entry: serve /stream on 127.0.0.1 (port 0) and send the bound port on ``ready``."""
-    raise_open_files_limit()
-    asyncio.run(_peer_main(ready))
-
-
-async def _peer_main(ready: Connection) -> None:
-    from websockets.asyncio.server import serve
-    from websockets.exceptions import ConnectionClosed
-
-    loop = asyncio.get_running_loop()
-    tone = (0.25 * np.sin(2 * np.pi * 440.0 * np.arange(FRAME_SAMPLES) / SAMPLE_RATE)).astype(np.float32)
-    queues: set[asyncio.Queue] = set()
-    clock = {"epoch_s": None, "next_position": 0}
-
-    async def relay(queue: asyncio.Queue, websocket) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            while True:
-                message = await queue.get()
-                await websocket.send(message)
-
-    async def handler(websocket) -> None:
-        queue: asyncio.Queue = asyncio.Queue()
-        queue.put_nowait(protocol.hello(
-            station="peer", sample_rate=SAMPLE_RATE, channels=1, sample_format="s16le",
-            frame_samples=FRAME_SAMPLES, position=clock["next_position"], server_time=time.time(),
-        ))
-        relay_task = asyncio.create_task(relay(queue, websocket))
-        queues.add(queue)
-        try:
-            await websocket.wait_closed()
-        finally:
-            queues.discard(queue)
-            relay_task.cancel()
-
-    def healthz(connection, request):
-        if request.path != "/healthz":
-            return None
-        return connection.respond(HTTPStatus.OK, json.dumps({
-            "playing": clock["epoch_s"] is not None, "epoch_s": clock["epoch_s"], "listeners": len(queues),
-            "max_queued_frames": max((q.qsize() for q in queues), default=0),
-        }))
-
-    async with serve(handler, "127.0.0.1", 0, compression=None, process_request=healthz) as server:
-        ready.send(server.sockets[0].getsockname()[1])
-        start = loop.time()
-        clock["epoch_s"] = time.time()
-        index = 0
-        while True:
-            delay = start + index * FRAME_SAMPLES / SAMPLE_RATE - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            frame = protocol.encode_frame(index * FRAME_SAMPLES, time.time(), tone, "s16le")
-            clock["next_position"] = (index + 1) * FRAME_SAMPLES
-            for queue in queues:
-                queue.put_nowait(frame)
-            index += 1
-
-
-# =============================================================================================
-# Servers in their own processes, and CPU accounting.
-# =============================================================================================
-
-@dataclass
-class Server:
-    name: str
-    pid: int
-    port: int
-    stop: Callable[[], None]
-    log_tail: Callable[[], str] = lambda: ""
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def health(self) -> dict:
-        return get_json(f"{self.http}/healthz")
-
-    def wait_playing(self, timeout_s: float) -> dict:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError, ValueError):
-                health = self.health()
-                if health.get("playing"):
-                    return health
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name} did not start playing in {timeout_s:g} s\n{self.log_tail()}")
-
-
-def start_riffcast() -> Server:
-    """``riffcast serve --generator synth`` on 127.0.0.1, port 0 (the bound port read from its log)."""
-    command = [sys.executable, "-m", "riffcast", "serve", "--generator", "synth", "--host", "127.0.0.1",
-               "--port", "0", "--control-token", secrets.token_urlsafe(16), "--max-listeners", "5000"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    lines: list[str] = []
-    port_found = threading.Event()
-
-    def drain() -> None:  # keep reading its log so it never blocks on a full pipe
-        for line in process.stderr:
-            lines.append(line)
-            if not port_found.is_set() and re.search(r" on http://127\.0\.0\.1:(\d+)/", line):
-                port_found.set()
-
-    threading.Thread(target=drain, daemon=True).start()
-    if not port_found.wait(120) or process.poll() is not None:
-        process.kill()
-        raise RuntimeError("riffcast serve did not start:\n" + "".join(lines[-20:]))
-    port = int(next(m.group(1) for line in lines if (m := re.search(r" on http://127\.0\.0\.1:(\d+)/", line))))
-
-    def stop() -> None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    return Server("riffcast", process.pid, port, stop, lambda: "".join(lines[-20:]))
-
-
-def start_peer() -> Server:
-    context = multiprocessing.get_context("spawn")
-    receive, send = context.Pipe(duplex=False)
-    process = context.Process(target=run_peer, args=(send,), daemon=True)
-    process.start()
-    if not receive.poll(60):
-        process.kill()
-        raise RuntimeError("the peer did not start")
-    port = receive.recv()
-
-    def stop() -> None:
-        process.terminate()
-        process.join(10)
-
-    return Server("peer", process.pid, port, stop)
-
-
-def cpu_seconds(pid: int, thread: int | None = None) -> float:
-    """utime + stime of a process (all its threads) or of one of its threads."""
-    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
-    with open(path) as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of proc(5)
-
-
-def runqueue_seconds(pid: int, thread: int) -> float:
-    """Time a thread spent runnable but waiting for a core (schedstat, second field)."""
-    with open(f"/proc/{pid}/task/{thread}/schedstat") as stat:
-        return int(stat.read().split()[1]) / 1e9
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine spent not idle (all cores)."""
-    with open("/proc/stat") as stat:
-        values = [int(v) for v in stat.readline().split()[1:9]]
-    user, nice, system, idle, iowait, irq, softirq, steal = values
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+def start_server(name: str) -> Station | PeerServer:
+    """``riffcast serve --generator synth`` on 127.0.0.1, port 0 (the bound port read from its log), or the peer."""
+    if name == "riffcast":
+        return Station("--max-listeners", str(MAX_LISTENERS), token=random_token(), name="riffcast")
+    return PeerServer()
 
 
 @dataclass
@@ -256,22 +85,6 @@ class CpuSample:
     def take(cls, server_pid: int, client_pid: int) -> CpuSample:
         return cls(time.monotonic(), cpu_seconds(server_pid), cpu_seconds(server_pid, server_pid),
                    runqueue_seconds(server_pid, server_pid), cpu_seconds(client_pid), machine_busy_seconds())
-
-
-def server_side_tcp(server_port: int, client_port: int) -> tuple[str, int] | None:
-    """The server's end of a loopback connection from /proc/net/tcp: (state, unsent bytes in the kernel)."""
-    with open("/proc/net/tcp") as table:
-        for line in table.readlines()[1:]:
-            local, remote, state, queues = line.split()[1:5]
-            if int(local.rsplit(":", 1)[1], 16) == server_port and int(remote.rsplit(":", 1)[1], 16) == client_port:
-                code = int(state, 16)
-                return TCP_STATES.get(code, str(code)), int(queues.split(":")[0], 16)
-    return None
-
-
-def prometheus_value(text: str, name: str, labels: str = "") -> float:
-    match = re.search(rf"^{re.escape(name + labels)} (\S+)$", text, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0
 
 
 # =============================================================================================
@@ -343,7 +156,7 @@ class Row:
 
 def measure(server_name: str, count: int, *, seconds: float, idle_s: float, settle_s: float,
             stalled: bool) -> Row:
-    server = start_riffcast() if server_name == "riffcast" else start_peer()
+    server = start_server(server_name)
     client = None
     try:
         server.wait_playing(180)
@@ -380,8 +193,8 @@ def measure(server_name: str, count: int, *, seconds: float, idle_s: float, sett
         watch_until(t1)
         after = CpuSample.take(server.pid, client.pid)
         health = server.health()
-        metrics = get_text(f"{server.http}/metrics") if server_name == "riffcast" else ""
-        stall_tcp = server_side_tcp(server.port, stall_port) if stall_port else None
+        metrics = server.metrics() if server_name == "riffcast" else ""
+        stall_tcp = tcp_connection(server.port, stall_port) if stall_port else None
         if not control.poll(TAIL_S + 60):
             raise RuntimeError("the client process sent no results")
         results = control.recv()
@@ -410,13 +223,11 @@ def measure(server_name: str, count: int, *, seconds: float, idle_s: float, sett
         expected=expected, frames=int(frames.sum()), listeners_with_gaps=int((gaps > 0).sum()),
         gaps=int(gaps.sum()), missing=int(np.maximum(expected - frames, 0).sum()), lost=int(results["lost"].sum()),
         close_codes=results["close_codes"], bad=results["bad"],
-        p50_ms=float(np.percentile(lags, 50)) if lags.size else math.nan,
-        p99_ms=float(np.percentile(lags, 99)) if lags.size else math.nan,
+        p50_ms=percentile(lags, 50), p99_ms=percentile(lags, 99),
         max_ms=float(lags.max()) if lags.size else math.nan,
-        read_p99_ms=float(np.percentile(read_lags, 99)) if read_lags.size else math.nan,
+        read_p99_ms=percentile(read_lags, 99),
         kernel_stamped=results["kernel_stamped"] / max(lags.size, 1),
-        clock_p50_ms=float(np.percentile(late, 50)) if late.size else math.nan,
-        clock_p99_ms=float(np.percentile(late, 99)) if late.size else math.nan,
+        clock_p50_ms=percentile(late, 50), clock_p99_ms=percentile(late, 99),
         server_cpu=percent("server"), loop_cpu=percent("loop"), loop_idle_cpu=loop_idle,
         loop_waiting=percent("loop_waiting"),
         client_cpu=percent("clients"),
@@ -429,12 +240,6 @@ def measure(server_name: str, count: int, *, seconds: float, idle_s: float, sett
 # Report.
 # =============================================================================================
 
-def ratio(value: float, peer_value: float) -> str:
-    if not (math.isfinite(value) and math.isfinite(peer_value)) or peer_value <= 0:
-        return "—"
-    return f"{value / peer_value:.2f}×"
-
-
 def print_tables(rows: list[Row]) -> None:
     peers = {row.listeners: row for row in rows if row.server == "peer"}
     print("\n## Delivery and lag (window per row; the stalled listener is not counted)\n")
@@ -443,7 +248,7 @@ def print_tables(rows: list[Row]) -> None:
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         peer = peers.get(row.listeners)
-        versus = (ratio(row.cpu_per_listener, peer.cpu_per_listener), ratio(row.p99_ms, peer.p99_ms)) \
+        versus = (table.ratio(row.cpu_per_listener, peer.cpu_per_listener), table.ratio(row.p99_ms, peer.p99_ms)) \
             if peer is not None and row is not peer else ("1.00× (peer)" if row is peer else "—",) * 2
         print(f"| {row.listeners} | {row.server} | {row.frames} / {row.expected * row.listeners} "
               f"| {row.listeners_with_gaps} | {row.gaps} | {row.p50_ms:.1f} | {row.p99_ms:.1f} | {row.max_ms:.1f} "
@@ -527,7 +332,8 @@ def verdict(rows: list[Row]) -> None:
     peer = next((row for row in rows if row.server == "peer" and row.listeners == target.listeners), None)
     if peer is not None:
         print(f"Against the peer at {target.listeners} listeners: CPU per listener "
-              f"{ratio(target.cpu_per_listener, peer.cpu_per_listener)}, p99 lag {ratio(target.p99_ms, peer.p99_ms)} "
+              f"{table.ratio(target.cpu_per_listener, peer.cpu_per_listener)}, "
+              f"p99 lag {table.ratio(target.p99_ms, peer.p99_ms)} "
               f"(riffcast {target.p99_ms:.1f} ms vs peer {peer.p99_ms:.1f} ms); the peer had "
               f"{peer.listeners_with_gaps} listeners with gaps; its stalled listener: {peer.stall or 'none'}.")
 
@@ -552,8 +358,7 @@ def main() -> None:
     open_files = raise_open_files_limit()
     if open_files < max(counts) + 100:
         print(f"warning: only {open_files} open files allowed per process", file=sys.stderr)
-    print(f"# Fan-out benchmark — {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"load average {os.getloadavg()[0]:.2f} at start")
+    print(f"# Fan-out benchmark — {host_description()}")
     print(f"Each row: a fresh server, N listeners + {'no' if args.no_stalled else 'one'} stalled listener, "
           f"{args.seconds:g} s measured. Server and clients share this machine's cores.")
     rows = []

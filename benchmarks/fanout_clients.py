@@ -10,7 +10,7 @@ busy process got round to reading it. The read time (``time.time()`` after the r
 When a read holds more than one frame, all get the timestamp of its last bytes (never early).
 
 Also here: the stalled listener (the upgrade request, then never a byte read, with a tiny receive
-buffer) and raising the open-files limit.
+buffer). The open-files limit is raised with ``harness.machine.raise_open_files_limit``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import contextlib
 import json
 import math
 import os
-import resource
 import socket
 import struct
 import sys
@@ -31,6 +30,7 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
+from harness.machine import raise_open_files_limit
 from riffcast_client import protocol
 
 SAMPLE_RATE = 44100
@@ -46,16 +46,6 @@ SO_TIMESTAMPNS = 35  # Linux's value (asm-generic); the socket module has no nam
 TIMESPEC = struct.Struct("@qq")  # struct timespec on 64-bit Linux
 _U16 = struct.Struct("!H")
 _U64 = struct.Struct("!Q")
-
-
-def raise_open_files_limit() -> int:
-    """Soft RLIMIT_NOFILE up to the hard limit (1000+ sockets per process); returns the new soft one."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
-    if soft < wanted:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def upgrade_request(host: str, port: int, path: str = "/stream") -> bytes:

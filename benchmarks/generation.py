@@ -34,12 +34,16 @@ from riffcast.codec import SpectrogramChunk, audio_to_mel, mel_from_pixels
 from riffcast.generation.models import build_full_random, build_tiny_random, pick_device, pick_dtype
 from riffcast.generation.riffusion import RiffusionGenerator
 from riffcast.generation.synth import SynthGenerator
-from riffcast.generation.types import ChunkRequest, Target
+from riffcast.generation.types import ChunkRequest
+from riffcast.steering.targets import Target
 from riffcast.params import RIFFUSION_V1 as PARAMS
 from riffcast.seeds import DEFAULT_BED, load_seed
 from riffcast.producer import ChunkProducer
 from riffcast.render import render
 from riffcast.stitcher import Stitcher
+from riffcast.assembly import chunk_start_column
+from riffcast.steering.playlist import PlaylistEntry
+from riffcast.steering.walk import Walk
 
 OVERLAP_COLUMNS = 64
 JOIN_HALF_WIDTH = 3  # columns each side of a join's centre searched for its flux
@@ -158,11 +162,12 @@ def overlap_mode(generators: list[tuple[str, object]], chunks: int) -> None:
         generator.paint(requests(1)[0])  # warm caches so the first setting is not charged for them
         for overlap in (0, OVERLAP_COLUMNS):
             start, end = requests(2)[0].start, requests(2)[0].end
-            producer = ChunkProducer(generator, start, load_seed(DEFAULT_BED, PARAMS), overlap_columns=overlap)
-            duration_s = producer.columns_after(chunks) * PARAMS.hop_samples / PARAMS.sample_rate
-            audio, summary = render(producer, [start, end], duration_s=duration_s, params=PARAMS)
+            producer = ChunkProducer(generator, Walk(start), load_seed(DEFAULT_BED, PARAMS), overlap_columns=overlap)
+            duration_s = chunk_start_column(chunks, PARAMS.chunk_columns, overlap) * PARAMS.hop_samples / PARAMS.sample_rate
+            halves = [PlaylistEntry(target, duration_s / 2, None) for target in (start, end)]
+            audio, summary = render(producer, duration_s=duration_s, params=PARAMS, playlist=halves)
             # The join: the hard cut, or the middle of the crossfade; the same width either way.
-            centres = [producer.columns_after(k) - overlap // 2 for k in range(1, chunks)]
+            centres = [chunk_start_column(k, PARAMS.chunk_columns, overlap) - overlap // 2 for k in range(1, chunks)]
             joins = [(centre - JOIN_HALF_WIDTH, centre + JOIN_HALF_WIDTH + 1) for centre in centres]
             cost = summary.wall_seconds / summary.audio_seconds
             base_cost = base_cost or cost

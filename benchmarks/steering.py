@@ -22,40 +22,23 @@ import asyncio
 import json
 import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
 from websockets.asyncio.client import connect
 
+from harness.station import Station
 from riffcast_client import protocol
 
 TOKEN = "steering-benchmark-token"
 SAMPLE_RATE = 44100
+START_TIMEOUT_S = 300.0  # the tiny-random model is built on the CPU first
 
 
-def start_station(port: int, generator_args: list[str], lead_chunks: int) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "riffcast", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--control-token", TOKEN, "--lead-chunks", str(lead_chunks), *generator_args],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"station exited: {process.stderr.read().decode()}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                if json.loads(response.read())["playing"]:
-                    return process
-        except OSError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("station did not start")
+def start_station(generator_args: list[str], lead_chunks: int) -> Station:
+    """``riffcast serve`` on 127.0.0.1 (port 0) with ``generator_args``, playing."""
+    station = Station("--lead-chunks", str(lead_chunks), *generator_args, token=TOKEN)
+    station.wait_playing(START_TIMEOUT_S)
+    return station
 
 
 async def measure(port: int, steers: int, rng: random.Random) -> list[tuple[float, float, float]]:
@@ -108,15 +91,11 @@ def main() -> None:
         ("synth", ["--generator", "synth"]),
         ("riffusion tiny-random (CPU)", ["--generator", "riffusion", "--model", "tiny-random", "--device", "cpu"]),
     ]:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        process = start_station(port, generator_args, args.lead_chunks)
+        station = start_station(generator_args, args.lead_chunks)
         try:
-            results = asyncio.run(measure(port, args.steers, rng))
+            results = asyncio.run(measure(station.port, args.steers, rng))
         finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(10)
+            station.stop()
         rows.append((label, results))
 
     print(f"\nSteering latency, --lead-chunks {args.lead_chunks} "

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_client_peer import FRAME, RATE, Peer, free_port, listen_args, send_frames, send_hello, signal_at
+from peer import FRAME, RATE, Peer, free_port, listen_args, send_frames, send_hello, signal_at
 
 from riffcast_client.cli import run_listen
 from riffcast_client.jitter import JitterBuffer

@@ -6,11 +6,10 @@ import json
 
 import pytest
 
-from riffcast.generation.types import Target, WeightedPrompt
-from riffcast.station.control import ControlError, StatusRequest, SteerRequest, parse_request
-from riffcast.station.playlist import load_playlist
-from riffcast.station.server import heard_prompts
-from riffcast.walk import Step
+from riffcast.steering.targets import Target, WeightedPrompt
+from riffcast.steering.control import ControlError, StatusRequest, SteerRequest, parse_request
+from riffcast.steering.playlist import load_playlist
+from riffcast.steering.walk import Step, heard_prompts
 
 CURRENT = Target.from_text("jazz", seed=5, denoising=0.6, guidance=6.0)
 
@@ -104,19 +103,7 @@ def test_bad_playlists_name_the_file_and_the_problem(tmp_path, content, message)
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=50),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=20), children, max_size=5),
-    max_leaves=30,
-)
-steer_like = st.fixed_dictionaries(
-    {"type": st.just("steer")},
-    optional={
-        "id": json_values, "prompt": json_values, "seed": json_values, "denoising": json_values,
-        "guidance": json_values, "transition_chunks": json_values, "negative_prompt": json_values,
-        "prompts": st.lists(st.dictionaries(st.sampled_from(["text", "weight", "x"]), json_values, max_size=3), max_size=10),
-    },
-)
+from strategies import json_values, steer_like  # noqa: E402
 
 
 def _check(message: str) -> None:

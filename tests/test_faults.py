@@ -12,10 +12,11 @@ from websockets.asyncio.client import connect
 
 from riffcast_client import protocol
 from riffcast.generation.faults import FaultyGenerator, parse_faults
-from riffcast.generation.types import Target
+from riffcast.steering.targets import Target
 from riffcast.producer import ChunkProducer
+from riffcast.steering.walk import Walk
 from station import running_station
-from test_producer import SEED_IMAGE, PatternGenerator
+from fakes import SEED_IMAGE, PatternGenerator
 
 
 def test_fault_specs_are_parsed_and_checked():
@@ -30,7 +31,7 @@ def test_fault_specs_are_parsed_and_checked():
 
 def test_each_fault_kind_is_survived_by_the_producer():
     generator = FaultyGenerator(PatternGenerator(), parse_faults("raise@1,nan@2,blank@3,oom@4"))
-    producer = ChunkProducer(generator, Target.from_text("jazz"), SEED_IMAGE)
+    producer = ChunkProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE)
     chunks = [producer.next_chunk() for _ in range(6)]
     assert [chunk.fallback for chunk in chunks] == [False, True, True, True, True, False]
     assert all(np.array_equal(chunk.image, chunks[0].image) for chunk in chunks[1:5])

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from riffcast.generation.types import Target
+from riffcast.steering.targets import Target
 from riffcast.params import RIFFUSION_V1
 from riffcast.producer import ChunkProducer
 from riffcast.station.feed import Feed
-from riffcast.stitcher import Stitcher
+from riffcast.steering.walk import Walk
 from helpers import eventually
-from test_producer import SEED_IMAGE, PatternGenerator
+from fakes import SEED_IMAGE, PatternGenerator
 
 CHUNK = 512 * 441
 
 
 def _feed(generator, **options) -> Feed:
-    producer = ChunkProducer(generator, Target.from_text("jazz"), SEED_IMAGE)
-    return Feed(producer, Stitcher(RIFFUSION_V1), RIFFUSION_V1, **options)
+    producer = ChunkProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE)
+    return Feed(producer, RIFFUSION_V1, **options)
 
 
 def test_a_late_generator_gets_the_seamless_fallback_and_an_underrun_is_counted():
@@ -55,7 +55,7 @@ def test_a_steer_is_placed_after_the_chunks_already_published():
         future = feed.producer_thread.steer(Target.from_text("techno", seed=9))
         number = future.result(timeout=10)
         assert number == 2
-        assert feed.position_of_published(number) == 2 * CHUNK
+        assert feed.position_of_chunk(number) == 2 * CHUNK
         feed.move_playhead(CHUNK)  # the second chunk starts: the producer paints the steered one
         assert eventually(lambda: len(feed.records()) == 3, timeout_s=30)
         third = feed.records()[2]

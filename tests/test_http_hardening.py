@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from websockets.asyncio.client import connect
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import InvalidStatus
 
 from riffcast_client import protocol
 from riffcast.station.http import HeadChecker, Refusal, content_security_policy, normalize_origin

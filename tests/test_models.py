@@ -31,7 +31,8 @@ from riffcast.generation.models import (
     save_components,
 )
 from riffcast.generation.riffusion import RiffusionGenerator
-from riffcast.generation.types import ChunkRequest, Target
+from riffcast.generation.types import ChunkRequest
+from riffcast.steering.targets import Target
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

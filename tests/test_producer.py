@@ -2,57 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import numpy as np
 import pytest
 
-from riffcast.generation.types import ChunkRequest, Interrupted, PaintedChunk, Target
+from riffcast.steering.targets import Target
 from riffcast.producer import ChunkProducer, ProducerThread, image_problem
-from riffcast.walk import Walk
+from riffcast.steering.walk import Walk
+from riffcast.assembly import chunk_start_column
 from helpers import eventually
-
-SEED_IMAGE = np.tile(np.linspace(0, 255, 512).astype(np.uint8), (512, 1))
-
-
-class PatternGenerator:
-    """Paints an image that encodes its request (so tests can see what was asked), and
-    misbehaves on the chunk indices it is told to (key None: every chunk): raise, return
-    blank, block until stopped, hang until released, or take its time."""
-
-    name = "pattern"
-
-    def __init__(self, fail: dict[int, str] | None = None) -> None:
-        self.fail = dict(fail or {})
-        self.calls: list[ChunkRequest] = []
-        self.release = threading.Event()
-
-    def paint(self, request: ChunkRequest, should_stop=lambda: False) -> PaintedChunk:
-        self.calls.append(request)
-        mode = self.fail.get(request.index, self.fail.get(None))
-        if mode == "raise":
-            raise RuntimeError("injected fault")
-        if mode == "raise-once":
-            del self.fail[request.index]
-            raise RuntimeError("injected fault, once")
-        if mode == "blank":
-            return PaintedChunk(np.full((512, 512), 255, np.uint8))
-        if mode == "block":
-            while not should_stop():
-                self.release.wait(0.01)
-            raise Interrupted()
-        if mode == "hang":  # a stuck device: deaf to should_stop until released
-            self.release.wait()
-        if mode == "slow":  # takes 0.2 s, and listens to should_stop like a real paint
-            deadline = time.monotonic() + 0.2
-            while time.monotonic() < deadline:
-                if should_stop():
-                    raise Interrupted()
-                time.sleep(0.01)
-        image = SEED_IMAGE.copy()
-        image[0, :4] = (request.index % 256, request.start.seed % 256, request.end.seed % 256, int(request.alpha * 100))
-        return PaintedChunk(image, {"paint": 0.0})
+from fakes import SEED_IMAGE, PatternGenerator
 
 
 def test_walk_alpha_steps_and_seed_walking():
@@ -87,7 +45,7 @@ def test_peek_does_not_advance():
 
 def test_a_failure_is_retried_once_then_the_stream_goes_on():
     generator = PatternGenerator({1: "raise-once"})
-    producer = ChunkProducer(generator, Target.from_text("jazz"), SEED_IMAGE)
+    producer = ChunkProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE)
     chunks = [producer.next_chunk() for _ in range(3)]
     assert [c.fallback for c in chunks] == [False, False, False]
     assert producer.counters.retries == 1 and producer.counters.fallbacks == 0
@@ -97,7 +55,7 @@ def test_a_failure_is_retried_once_then_the_stream_goes_on():
 @pytest.mark.parametrize("mode", ["raise", "blank"])
 def test_a_lasting_fault_falls_back_to_the_last_good_chunk(mode):
     generator = PatternGenerator({1: mode})
-    producer = ChunkProducer(generator, Target.from_text("jazz"), SEED_IMAGE)
+    producer = ChunkProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE)
     good, failed, after = (producer.next_chunk() for _ in range(3))
     assert failed.fallback and np.array_equal(failed.image, good.image)
     assert not after.fallback and after.image[0, 0] == 2  # painting resumed
@@ -115,7 +73,7 @@ def test_image_problems_are_named():
 def test_thread_keeps_its_lead_and_stops_cleanly():
     published = []
     thread = ProducerThread(
-        ChunkProducer(PatternGenerator(), Target.from_text("jazz"), SEED_IMAGE), published.append, lead_chunks=3
+        ChunkProducer(PatternGenerator(), Walk(Target.from_text("jazz")), SEED_IMAGE), published.append, lead_chunks=3
     )
     thread.start()
     thread.played(0)
@@ -130,7 +88,7 @@ def test_thread_keeps_its_lead_and_stops_cleanly():
 def test_steering_interrupts_a_stale_chunk_and_applies_at_the_next():
     generator = PatternGenerator({0: "block"})
     published = []
-    thread = ProducerThread(ChunkProducer(generator, Target.from_text("jazz"), SEED_IMAGE), published.append)
+    thread = ProducerThread(ChunkProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE), published.append)
     thread.start()
     assert eventually(lambda: len(generator.calls) == 1)
     generator.fail.clear()
@@ -145,7 +103,7 @@ def test_steering_interrupts_a_stale_chunk_and_applies_at_the_next():
 def test_overlap_mode_paints_from_the_previous_chunk_tail():
     generator = PatternGenerator()
     bed = np.tile(np.arange(512, dtype=np.uint16)[None, :] % 251, (512, 1)).astype(np.uint8)
-    producer = ChunkProducer(generator, Target.from_text("jazz"), bed, overlap_columns=64)
+    producer = ChunkProducer(generator, Walk(Target.from_text("jazz")), bed, overlap_columns=64)
     first, second, third = (producer.next_chunk() for _ in range(3))
     requests = generator.calls
     assert requests[0].keep_columns == 0 and np.array_equal(requests[0].init_image, bed)
@@ -154,4 +112,4 @@ def test_overlap_mode_paints_from_the_previous_chunk_tail():
     # the bed continues at the loop phase where the chunk starts: column 512 - 64 = 448
     assert np.array_equal(requests[1].init_image[:, 64:], np.roll(bed, -448, axis=1)[:, 64:])
     assert np.array_equal(requests[2].init_image[:, :64], second.image[:, -64:])
-    assert [producer.columns_after(n) for n in (0, 1, 3)] == [0, 512, 512 + 2 * 448]
+    assert [chunk_start_column(n, 512, producer.overlap_columns) for n in (0, 1, 3)] == [0, 512, 512 + 2 * 448]

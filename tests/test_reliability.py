@@ -10,15 +10,15 @@ import time
 import pytest
 
 from riffcast.generation.faults import FaultyGenerator, ProducerCrash, parse_faults
-from riffcast.generation.types import Target
+from riffcast.steering.targets import Target
 from riffcast.params import RIFFUSION_V1
 from riffcast.producer import ChunkProducer, ProducerThread
 from riffcast.station import feed as feed_module
 from riffcast.station.feed import Feed
 from riffcast.station.health import HealthStatus, assess
-from riffcast.stitcher import Stitcher
+from riffcast.steering.walk import Walk
 from helpers import eventually
-from test_producer import SEED_IMAGE, PatternGenerator
+from fakes import SEED_IMAGE, PatternGenerator
 
 
 def test_a_steer_whose_caller_gave_up_during_a_stall_does_not_kill_the_producer():
@@ -26,7 +26,7 @@ def test_a_steer_whose_caller_gave_up_during_a_stall_does_not_kill_the_producer(
     # generator that used to cancel the producer's future, which then died setting its result.
     generator = PatternGenerator({1: "hang"})
     published = []
-    thread = ProducerThread(ChunkProducer(generator, Target.from_text("jazz"), SEED_IMAGE), published.append,
+    thread = ProducerThread(ChunkProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE), published.append,
                             lead_chunks=2)
     thread.start()
     try:
@@ -54,7 +54,7 @@ def test_steady_steering_coalesces_and_never_starves_generation():
     # A fader steering 20 times a second: every paint (0.2 s) used to be interrupted.
     generator = PatternGenerator({None: "slow"})
     published = []
-    thread = ProducerThread(ChunkProducer(generator, Target.from_text("jazz"), SEED_IMAGE),
+    thread = ProducerThread(ChunkProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE),
                             lambda chunk: (published.append(chunk), thread.played(1)), lead_chunks=1)
     thread.start()
     stop = threading.Event()
@@ -85,8 +85,8 @@ def test_steady_steering_coalesces_and_never_starves_generation():
 
 
 def _feed(generator) -> Feed:
-    producer = ChunkProducer(generator, Target.from_text("jazz"), SEED_IMAGE)
-    return Feed(producer, Stitcher(RIFFUSION_V1), RIFFUSION_V1, lead_chunks=1)
+    producer = ChunkProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE)
+    return Feed(producer, RIFFUSION_V1, lead_chunks=1)
 
 
 def test_a_dead_producer_thread_is_restarted_where_it_stopped():
@@ -114,9 +114,10 @@ def test_a_producer_that_keeps_dying_is_fatal_and_not_a_silent_loop():
     feed.start()
     try:
         assert eventually(lambda: feed.end > 0, timeout_s=60)
-        for _ in range(6):
+        deadline = time.monotonic() + 60  # each death needs the next chunk wanted: keep playing them
+        while feed.fatal is None and time.monotonic() < deadline:
             feed.move_playhead(feed.records()[-1].position + 1)
-            eventually(lambda: feed.fatal is not None, timeout_s=2)
+            eventually(lambda: feed.fatal is not None, timeout_s=0.5)
         assert feed.fatal is not None and "died 4 times" in feed.fatal
         assert not feed.generating()
     finally:

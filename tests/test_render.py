@@ -12,10 +12,13 @@ import pytest
 import soundfile
 
 from riffcast.generation.factory import GeneratorSettings, make_generator, weights_present
-from riffcast.generation.types import Target
+from riffcast.steering.targets import Target
 from riffcast.params import RIFFUSION_V1
 from riffcast.producer import ChunkProducer
+from riffcast.steering.walk import Walk
+from riffcast.assembly import StreamAssembly
 from riffcast.render import render, schedule
+from riffcast.steering.playlist import PlaylistEntry
 from riffcast.seeds import DEFAULT_BED, load_seed
 
 OFFLINE = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -81,6 +84,7 @@ def test_weights_present_knows_what_needs_no_download(tmp_path):
         (["--generator", "riffusion", "--model", "./missing-model"], "missing-model"),
         (["--denoising", "1.5"], "denoising"),
         (["--transition-chunks", "0"], "transition_chunks"),
+        (["--playlist", "programme.toml"], "not both"),
         (["--overlap-columns", "12", "--generator", "riffusion", "--model", "tiny-random"], "overlap-columns"),
     ],
 )
@@ -89,6 +93,24 @@ def test_bad_render_arguments_fail_before_anything_is_written(tmp_path, args, me
     assert result.returncode == 1
     assert result.stderr.startswith("riffcast render: error:") and message in result.stderr
     assert not (tmp_path / "out.wav").exists()
+
+
+def test_render_follows_a_playlist_file(tmp_path):
+    (tmp_path / "programme.toml").write_text(
+        '[[target]]\nprompt = "house"\nduration_s = 5.12\n\n[[target]]\nprompt = "ambient"\nduration_s = 5.12\n'
+    )
+    args = ["render", "--playlist", "programme.toml", "--duration", "12", "--generator", "synth", "--quiet"]
+    result = _riffcast(tmp_path, *args, "-o", "list.wav")
+    assert result.returncode == 0, result.stderr
+    single = _riffcast(tmp_path, "render", "--prompt", "house", "--duration", "12", "--generator", "synth",
+                       "--quiet", "-o", "house.wav")
+    assert single.returncode == 0, single.stderr
+    playlist_audio, _ = soundfile.read(str(tmp_path / "list.wav"))
+    house_audio, _ = soundfile.read(str(tmp_path / "house.wav"))
+    assert playlist_audio.size == house_audio.size == 12 * 44100
+    cut = 5 * 44100  # the first entry plays alone; the second takes over from the second chunk
+    assert np.array_equal(playlist_audio[:cut], house_audio[:cut])
+    assert not np.allclose(playlist_audio[-cut:], house_audio[-cut:])
 
 
 def test_seeds_lists_the_beds(tmp_path):
@@ -101,19 +123,26 @@ def test_download_offline_says_there_is_no_network(tmp_path):
     assert result.returncode == 1 and "no network" in result.stderr
 
 
-def test_schedule_gives_each_target_an_equal_share():
-    targets = [Target.from_text(text) for text in ("a", "b", "c")]
-    assert schedule(targets, 9) == {3: targets[1], 6: targets[2]}
-    assert schedule(targets[:1], 9) == {}
+def test_schedule_follows_the_playlist_by_stream_time_and_loops():
+    assembly = StreamAssembly(RIFFUSION_V1)
+    chunk_s = RIFFUSION_V1.chunk_samples / RIFFUSION_V1.sample_rate
+    a, b, c = (PlaylistEntry(Target.from_text(text), 3 * chunk_s, None) for text in "abc")
+    assert schedule([a, b, c], assembly, 9) == {3: b, 6: c}
+    assert schedule([a, b], assembly, 9) == {3: b, 6: a}  # looped back to the first entry
+    assert schedule([], assembly, 9) == {}
+    long = PlaylistEntry(Target.from_text("a"), 100 * chunk_s, None)
+    assert schedule([long], assembly, 9) == {}
 
 
 def test_render_steers_through_the_targets_in_order():
     from riffcast.generation.synth import SynthGenerator
 
     targets = [Target.from_text("house"), Target.from_text("ambient")]
-    producer = ChunkProducer(SynthGenerator(), targets[0], load_seed(DEFAULT_BED), transition_chunks=2)
+    playlist = [PlaylistEntry(target, 2 * 5.12, None) for target in targets]
+    producer = ChunkProducer(SynthGenerator(), Walk(targets[0], transition_chunks=2), load_seed(DEFAULT_BED))
     seen = []
-    samples, summary = render(producer, targets, duration_s=4 * 5.12, params=RIFFUSION_V1, on_chunk=seen.append)
+    samples, summary = render(producer, duration_s=4 * 5.12, params=RIFFUSION_V1, playlist=playlist,
+                              on_chunk=seen.append)
     assert summary.chunks == 4 and samples.size == 4 * RIFFUSION_V1.chunk_samples
     assert [chunk.step.end.prompts[0].text for chunk in seen] == ["house", "house", "ambient", "ambient"]
     assert seen[2].step.new_settings

@@ -16,7 +16,9 @@ from diffusers import StableDiffusionImg2ImgPipeline
 from riffcast.generation.interpolation import blend_weighted, lerp, slerp
 from riffcast.generation.models import build_tiny_random
 from riffcast.generation.riffusion import SCHEDULERS, RiffusionGenerator
-from riffcast.generation.types import ChunkRequest, Interrupted, Target, WeightedPrompt
+from riffcast.generation.types import ChunkRequest, Interrupted
+from riffcast.steering.targets import Target, WeightedPrompt
+from riffcast.steering.walk import Walk
 
 STEPS = 4
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -283,7 +285,7 @@ def test_out_of_memory_lowers_memory_settings_step_by_step(init_image):
         generator.paint(ChunkRequest(target, target, 0.5, init_image))
     assert generator.memory_savings == 1
     # In a station: the producer retries, then falls back; later chunks paint with less memory.
-    producer = ChunkProducer(generator, target, init_image)
+    producer = ChunkProducer(generator, Walk(target), init_image)
     chunks = [producer.next_chunk() for _ in range(3)]
     assert [chunk.fallback for chunk in chunks] == [True, False, False]
     assert generator.memory_savings == len(MEMORY_SAVINGS)

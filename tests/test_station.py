@@ -30,27 +30,39 @@ def station(tmp_path_factory):
         yield running
 
 
-async def _collect(url: str, seconds: float, sample_format: str = "s16le"):
-    """(hello, [(arrival_s, frame)], [events]) for ``seconds`` after the hello."""
+async def _collect(url: str, seconds: float, sample_format: str = "s16le", until=None):
+    """(hello, [(arrival_s, frame)], [events]) for ``seconds`` after the hello, or until
+    ``until()`` (a blocking check, run in a thread about twice a second) is true."""
     frames, events = [], []
     async with connect(url if "?" in url else f"{url}?format={sample_format}", compression=None) as ws:
         hello = json.loads(await ws.recv())
         deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
+        done = asyncio.create_task(_poll(until)) if until is not None else None
+        while (left := deadline - time.monotonic()) > 0 and not (done is not None and done.done()):
             try:
-                message = await asyncio.wait_for(ws.recv(), left)
+                message = await asyncio.wait_for(ws.recv(), min(left, 0.25))
             except asyncio.TimeoutError:
-                break
+                continue
             if isinstance(message, bytes):
                 frames.append((time.monotonic(), protocol.decode_frame(message, hello["format"])))
             else:
                 events.append(json.loads(message))
+        if done is not None and done.done():
+            done.result()  # the check's error, if it failed
+        elif done is not None:
+            done.cancel()
     return hello, frames, events
+
+
+async def _poll(check, every_s: float = 0.5) -> None:
+    """Return once ``check()`` (blocking: it runs in a thread) is true."""
+    while not await asyncio.to_thread(check):
+        await asyncio.sleep(every_s)
 
 
 def test_protocol_conformance_and_pacing(station):
     asked = time.time()
-    hello, frames, events = asyncio.run(_collect(station.stream_url, 11.0))
+    hello, frames, events = asyncio.run(_collect(station.stream_url, 5.0))
     assert set(hello) == HELLO_FIELDS
     assert hello["protocol"] == "riffcast/1" and hello["station"] == "test radio"
     assert (hello["sample_rate"], hello["channels"], hello["format"], hello["frame_samples"]) == (44100, 1, "s16le", 4410)
@@ -60,11 +72,12 @@ def test_protocol_conformance_and_pacing(station):
     assert positions[0] == hello["position"]
     assert all(frame.samples.shape == (4410, 1) for _, frame in frames)
     assert np.all(np.diff(positions) == 4410)
-    # Real-time pacing over 10 s: samples delivered vs wall time, after the pre-roll burst.
+    # Real-time pacing over 4 s: samples delivered vs wall time, after the pre-roll burst (the
+    # due times themselves, over 10 s and hours, are test_pacer's, with a fake clock).
     live = [(arrival, frame) for arrival, frame in frames[5:]]
     wall_s = live[-1][0] - live[0][0]
     audio_s = (live[-1][1].position - live[0][1].position) / 44100
-    assert wall_s > 9.5
+    assert wall_s > 4.0
     assert abs(audio_s / wall_s - 1) < 0.05
     # Music, not silence; server times increase.
     audio = np.concatenate([frame.samples[:, 0] for _, frame in frames])
@@ -97,7 +110,7 @@ def test_late_joiner_starts_at_the_live_edge_at_once(station):
     async def scenario():
         async with connect(station.stream_url, compression=None) as early:
             await early.recv()
-            await asyncio.sleep(2.0)
+            await asyncio.sleep(0.5)  # past the early listener's own pre-roll (0.3 s)
             latest = 0
             while True:  # drain to the live edge
                 try:
@@ -116,7 +129,8 @@ def test_late_joiner_starts_at_the_live_edge_at_once(station):
 
     latest, hello, first, first_frame_s = asyncio.run(scenario())
     assert first.position == hello["position"]
-    # Pre-roll: at most 3 frames (0.3 s) behind the live edge seen by the early listener.
+    # Pre-roll: at most 3 frames (0.3 s) behind the live edge seen by the early listener (the
+    # pre-roll's range itself, at the ring's start and later, is test_pacer's).
     assert latest - 3 * 4410 <= hello["position"] <= latest + 2 * 4410
     assert first_frame_s < 0.5
 
@@ -130,6 +144,14 @@ def test_stalled_listener_is_dropped_and_others_unaffected(station):
         return 0.0
 
     closed_before = metric('riffcast_listeners_closed_total{reason="too_slow"}')
+    closed_at: list[float] = []
+
+    def closed_a_while_ago() -> bool:
+        """The stalled listener was closed over 1.5 s ago (past the abort 1 s after its close)."""
+        if not closed_at and metric('riffcast_listeners_closed_total{reason="too_slow"}') >= closed_before + 1:
+            closed_at.append(time.monotonic())
+        return bool(closed_at) and time.monotonic() - closed_at[0] > 1.5
+
     # A listener that completes the handshake and then never reads, with a tiny receive buffer.
     stalled = socket.socket()
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -139,7 +161,7 @@ def test_stalled_listener_is_dropped_and_others_unaffected(station):
         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )
     try:
-        _, frames, _ = asyncio.run(_collect(station.stream_url, 14.0))
+        _, frames, _ = asyncio.run(_collect(station.stream_url, 14.0, until=closed_a_while_ago))
     finally:
         stalled.close()
     positions = np.array([frame.position for _, frame in frames])
@@ -351,27 +373,6 @@ def test_bad_options_are_one_line_errors(tmp_path, arguments, message):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_playlist_moves_on_after_each_duration(tmp_path):
-    playlist = tmp_path / "programme.toml"
-    playlist.write_text(
-        '[[target]]\nprompt = "first programme"\nduration_s = 5\n\n'
-        '[[target]]\nprompt = "second programme"\nduration_s = 600\nseed = 3\n'
-    )
-
-    async def status():
-        async with connect(f"{running.control_url}?token={TOKEN}") as control:
-            await control.send('{"type": "status"}')
-            return json.loads(await control.recv())
-
-    with running_station(tmp_path, "--playlist", str(playlist)) as running:
-        assert asyncio.run(status())["prompts"] == [{"text": "first programme", "weight": 1.0}]
-        deadline = time.monotonic() + 30
-        while (now := asyncio.run(status()))["prompts"][0]["text"] != "second programme":
-            assert time.monotonic() < deadline, now
-            time.sleep(0.5)
-        assert now["seed"] == 3
-
-
 def test_floods_and_chatter_are_limited_and_the_stream_goes_on(station):
     async def scenario():
         async with connect(station.stream_url, compression=None) as listener:
@@ -430,6 +431,7 @@ def test_max_listeners_closes_extra_listeners_with_a_reason(tmp_path):
 
 
 def test_a_restarted_station_resumes_its_playlist_position_and_seed(tmp_path):
+    """Also: the playlist moves on after each entry's duration, to that entry's seed."""
     playlist = tmp_path / "programme.toml"
     playlist.write_text(
         '[[target]]\nprompt = "first programme"\nduration_s = 5\n\n'
@@ -443,13 +445,15 @@ def test_a_restarted_station_resumes_its_playlist_position_and_seed(tmp_path):
             return json.loads(await control.recv())
 
     with running_station(tmp_path, "--playlist", str(playlist), "--state", str(state)) as running:
+        assert asyncio.run(status(running))["prompts"] == [{"text": "first programme", "weight": 1.0}]
         deadline = time.monotonic() + 30
-        while asyncio.run(status(running))["prompts"][0]["text"] != "second programme":
-            assert time.monotonic() < deadline
+        while (now := asyncio.run(status(running)))["prompts"][0]["text"] != "second programme":
+            assert time.monotonic() < deadline, now
             time.sleep(0.5)
+        assert now["seed"] == 11  # the second entry's own seed
         before = asyncio.run(status(running))
     saved = json.loads(state.read_text())
-    assert saved["playlist_index"] == 1 and saved["target"]["seed"] == before["seed"]
+    assert saved["playlist_index"] == 1 and saved["walk"]["end"]["seed"] == before["seed"]
     with running_station(tmp_path, "--playlist", str(playlist), "--state", str(state)) as running:
         after = asyncio.run(status(running))
         log = running.log()
@@ -529,7 +533,7 @@ def test_control_fuzzing_over_the_socket_gets_an_answer_every_time(station):
     from hypothesis import strategies as st
     from websockets.sync.client import connect as connect_sync
 
-    from test_control import json_values, steer_like
+    from strategies import json_values, steer_like
 
     messages = st.one_of(
         steer_like.map(json.dumps), json_values.map(json.dumps), st.text(max_size=300), st.binary(max_size=300)

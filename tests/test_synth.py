@@ -8,10 +8,23 @@ from PIL import Image
 
 from riffcast.codec import CHUNK_CONTEXT_COLUMNS, audio_to_mel, chunk_from_image, pixels_from_mel
 from riffcast.dsp.mel import hz_to_mel, mel_to_hz
-from riffcast.generation.style import GENRES, Style, blend_styles, chunk_style, style_for_target, style_from_prompt
+from riffcast.generation.style import (
+    GENRES,
+    BassStyle,
+    DrumFamily,
+    KeysStyle,
+    LeadVoice,
+    Mode,
+    Style,
+    blend_styles,
+    chunk_style,
+    style_for_target,
+    style_from_prompt,
+)
 from riffcast.generation.synth import SynthGenerator
 from riffcast.generation.voices import render_audio
-from riffcast.generation.types import ChunkRequest, Interrupted, Target, WeightedPrompt
+from riffcast.generation.types import ChunkRequest, Interrupted
+from riffcast.steering.targets import Target, WeightedPrompt
 from riffcast.params import RIFFUSION_V1 as P
 
 BLANK = np.zeros((P.n_mels, P.chunk_columns), dtype=np.uint8)
@@ -154,6 +167,15 @@ def test_bad_style_values_are_refused():
         Style(drums="polka")
     with pytest.raises(ValueError):
         Style(tempo_bpm=500.0)
+
+
+def test_style_is_built_with_keywords_and_its_choices_are_enums():
+    with pytest.raises(TypeError):
+        Style(100.0, 9)  # positional fields are refused
+    style = Style(mode="major", drums="jazz", bass=BassStyle.WALKING)
+    assert (style.mode, style.drums, style.bass) == (Mode.MAJOR, DrumFamily.JAZZ, BassStyle.WALKING)
+    assert type(style.drums) is DrumFamily and str(style.drums) == "jazz" and f"{style.mode}" == "major"
+    assert all(type(s.lead) is LeadVoice and type(s.keys) is KeysStyle for s in GENRES.values())
 
 
 # --------------------------------------------------------------------------- the generator

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from riffcast import __version__
 from riffcast.generation.options import add_generator_arguments, generator_from_args
+from riffcast.steering.options import add_steering_arguments
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,19 +53,13 @@ def _parser() -> argparse.ArgumentParser:
 
     render = commands.add_parser(
         "render", help="the engine offline into an audio file",
-        description="Generate music offline with the same producer and stitcher as the station, as "
-        "fast as the machine allows. Several --prompt values are visited in order, each for an "
-        "equal share of the duration. Same arguments → same file, bit for bit.",
+        description="Generate music offline with the same producer and stream assembly as the station, "
+        "as fast as the machine allows. Several --prompt values are blended, as on a station; a "
+        "--playlist is followed by stream time. Same arguments → same file, bit for bit.",
     )
-    render.add_argument("--prompt", action="append", required=True, help="text prompt (repeatable)")
-    render.add_argument("--negative-prompt", default="", help="what the music should not be")
     render.add_argument("--duration", type=float, default=30.0, help="seconds of audio (default 30)")
     render.add_argument("-o", "--output", type=Path, required=True, help="OUT.wav (or .flac, .ogg)")
-    render.add_argument("--seed", type=int, default=0, help="noise seed; the stream walks on from it")
-    render.add_argument("--denoising", type=float, default=0.75, help="img2img strength 0–1 (default 0.75)")
-    render.add_argument("--guidance", type=float, default=7.0, help="classifier-free guidance (default 7)")
-    render.add_argument("--transition-chunks", type=int, default=4, help="chunks per transition (default 4)")
-    render.add_argument("--seed-image", default=None, help="a built-in bed (see `riffcast seeds`), an image or an audio file")
+    add_steering_arguments(render)
     render.add_argument(
         "--overlap-columns", type=int, default=0,
         help="overlap mode: repaint this many columns of the previous chunk as a kept region (multiple of 8; 0: off)",
@@ -160,36 +155,31 @@ def _run_render(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from riffcast.audio_io import check_writable_suffix, write_audio
-    from riffcast.generation.types import Target
+    from riffcast.assembly import StreamAssembly
     from riffcast.params import RIFFUSION_V1 as params
     from riffcast.producer import ChunkProducer
-    from riffcast.render import chunks_for, render
+    from riffcast.render import render
     from riffcast.seeds import DEFAULT_BED, load_seed
-    from riffcast.walk import check_transition_chunks
+    from riffcast.steering.options import plan_from_args
+    from riffcast.steering.walk import Walk
 
     # Check everything the user gave before anything runs.
     check_writable_suffix(args.output)
     _refuse_overwrite([args.output], args.force)
     if not (0 < args.duration <= 24 * 3600):
         raise ValueError("--duration must be between 0 and 86400 seconds")
-    targets = [
-        Target.from_text(
-            text, seed=args.seed, negative_prompt=args.negative_prompt, denoising=args.denoising, guidance=args.guidance
-        )
-        for text in args.prompt
-    ]
-    check_transition_chunks(args.transition_chunks)
+    plan = plan_from_args(args)
     if args.overlap_columns % 8 or not 0 <= args.overlap_columns <= 256:
         raise ValueError("--overlap-columns must be a multiple of 8 from 0 to 256")
     seed_image = load_seed(args.seed_image or DEFAULT_BED, params)
     generator = generator_from_args(args)
-    producer = ChunkProducer(
-        generator, targets[0], seed_image, transition_chunks=args.transition_chunks, overlap_columns=args.overlap_columns
-    )
-    total = chunks_for(producer, round(args.duration * params.sample_rate), params)
+    walk = Walk(plan.target, transition_chunks=plan.transition_chunks)
+    producer = ChunkProducer(generator, walk, seed_image, overlap_columns=args.overlap_columns)
+    total = StreamAssembly(params, overlap_columns=args.overlap_columns).chunks_for(round(args.duration * params.sample_rate))
     with tqdm(total=total, unit="chunk", desc="render", disable=args.quiet, file=sys.stderr) as bar:
         samples, summary = render(
-            producer, targets, duration_s=args.duration, params=params, on_chunk=lambda chunk: bar.update(1)
+            producer, duration_s=args.duration, params=params, playlist=plan.playlist,
+            on_chunk=lambda chunk: bar.update(1),
         )
     write_audio(args.output, samples, params.sample_rate)
     print(f"{args.output}: {summary.describe()}")

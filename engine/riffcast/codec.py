@@ -67,7 +67,7 @@ def audio_to_mel(audio: np.ndarray, params: SpectrogramParams) -> np.ndarray:
     """
     columns = max(1, -(-np.asarray(audio).size // params.hop_samples))
     magnitude = magnitude_spectrogram(audio, params)[:, :columns]
-    return (riffusion_filterbank(params).astype(np.float32) @ magnitude).astype(np.float32)
+    return (riffusion_filterbank(params, np.float32) @ magnitude).astype(np.float32)
 
 
 def split_chunks(mel: np.ndarray, params: SpectrogramParams) -> list[np.ndarray]:

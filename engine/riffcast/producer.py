@@ -24,8 +24,10 @@ from typing import Callable
 
 import numpy as np
 
-from riffcast.generation.types import ChunkRequest, Generator, Interrupted, PaintedChunk, Target
-from riffcast.walk import Step, Walk
+from riffcast.assembly import chunk_start_column
+from riffcast.generation.types import ChunkRequest, Generator, Interrupted, PaintedChunk
+from riffcast.steering.targets import Target
+from riffcast.steering.walk import Step, Walk
 
 log = logging.getLogger(__name__)
 
@@ -63,27 +65,25 @@ class ChunkProducer:
     def __init__(
         self,
         generator: Generator,
-        target: Target,
+        walk: Walk,
         seed_image: np.ndarray,
         *,
-        transition_chunks: int = 4,
         overlap_columns: int = 0,
     ) -> None:
         if not 0 <= overlap_columns < seed_image.shape[1]:
             raise ValueError(f"overlap_columns must be in [0, {seed_image.shape[1]}), got {overlap_columns}")
         self.generator = generator
-        self.walk = Walk(target, transition_chunks=transition_chunks)
+        self.walk = walk
         self.seed_image = seed_image
         self.overlap_columns = overlap_columns
         self.counters = ProducerCounters()
-        self._index = 0
         self._last_good: np.ndarray | None = None
         self._previous: np.ndarray | None = None
 
-    def columns_after(self, chunks: int) -> int:
-        """Image columns of stream the first ``chunks`` chunks make (overlaps counted once)."""
-        width = self.seed_image.shape[1]
-        return 0 if chunks <= 0 else width + (chunks - 1) * (width - self.overlap_columns)
+    @property
+    def chunks_made(self) -> int:
+        """Chunks painted so far (fallbacks included): the next chunk's index."""
+        return self.counters.chunks
 
     def _init_image(self) -> tuple[np.ndarray, int]:
         """The img2img start for the next chunk and how many columns to keep.
@@ -96,7 +96,7 @@ class ChunkProducer:
         if not keep:
             return self.seed_image, 0
         width = self.seed_image.shape[1]
-        start_column = self.columns_after(self._index) - keep
+        start_column = chunk_start_column(self.chunks_made, width, self.overlap_columns) - keep
         image = np.roll(self.seed_image, -(start_column % width), axis=1)
         image[:, :keep] = self._previous[:, -keep:]
         return image, keep
@@ -106,7 +106,7 @@ class ChunkProducer:
         ``should_stop()`` turns true while painting."""
         step = self.walk.peek()
         init_image, keep = self._init_image()
-        request = ChunkRequest(step.start, step.end, step.alpha, init_image, keep_columns=keep, index=self._index)
+        request = ChunkRequest(step.start, step.end, step.alpha, init_image, keep_columns=keep, index=self.chunks_made)
         started = time.perf_counter()
         try:
             painted = self._paint_with_retry(request, should_stop)
@@ -122,9 +122,8 @@ class ChunkProducer:
             self._last_good = painted.image
         self._previous = painted.image
         chunk = ProducedChunk(
-            self._index, step, painted.image, fallback, painted.timings_s, time.perf_counter() - started
+            self.chunks_made, step, painted.image, fallback, painted.timings_s, time.perf_counter() - started
         )
-        self._index += 1
         self.counters.chunks += 1
         return chunk
 
@@ -209,8 +208,8 @@ class ProducerThread(threading.Thread):
         itself such a repaint: then it is finished, and the steer (with any that follow it,
         coalesced into the latest) applies to the chunk after it, so steady steering never
         starves generation. Returns a future resolved, when the target is applied, with the
-        number of chunks published before the first one painted towards it. A steer replaced
-        before it was applied resolves with the same number as the one that replaced it. The
+        index of the first chunk painted towards it. A steer replaced before it was applied
+        resolves with the same index as the one that replaced it. The
         future cannot be cancelled: a caller that stops waiting never disturbs this thread.
         """
         future: Future[int] = Future()
@@ -277,7 +276,7 @@ class ProducerThread(threading.Thread):
             return
         pending, self._pending = self._pending, None
         self.producer.walk.steer(pending.target, pending.transition_chunks)
-        pending.future.set_result(self.published)
+        pending.future.set_result(self.producer.chunks_made)
 
     def _superseded(self) -> bool:
         return self._stopping or self._pending is not None

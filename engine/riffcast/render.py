@@ -1,4 +1,6 @@
-"""Offline rendering: the station's producer and stitcher, as fast as they go, into samples."""
+"""Offline rendering: the station's producer and stream assembly, as fast as they go, into
+samples. A playlist is followed by stream time (each entry for its ``duration_s``, looped),
+as the station follows it by the clock."""
 
 from __future__ import annotations
 
@@ -9,11 +11,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from riffcast.codec import SpectrogramChunk, mel_from_pixels
-from riffcast.generation.types import Target
+from riffcast.assembly import StreamAssembly
 from riffcast.params import SpectrogramParams
 from riffcast.producer import ChunkProducer, ProducedChunk
-from riffcast.stitcher import Stitcher
+from riffcast.steering.playlist import PlaylistEntry
 
 
 @dataclass(frozen=True)
@@ -35,49 +36,54 @@ class RenderSummary:
         )
 
 
-def schedule(targets: Sequence[Target], chunks: int) -> dict[int, Target]:
-    """Chunk index → target to steer to there: equal time for each target, in order."""
-    return {round(k * chunks / len(targets)): target for k, target in enumerate(targets) if k > 0}
-
-
-def chunks_for(producer: ChunkProducer, samples: int, params: SpectrogramParams) -> int:
-    """How many chunks make at least ``samples`` samples of stream."""
-    columns = math.ceil(samples / params.hop_samples)
-    chunks = 1
-    while producer.columns_after(chunks) < columns:
-        chunks += 1
-    return chunks
+def schedule(playlist: Sequence[PlaylistEntry], assembly: StreamAssembly, chunks: int) -> dict[int, PlaylistEntry]:
+    """Chunk index → the playlist entry to steer to from that chunk on: each entry plays for
+    its ``duration_s`` of stream time (looping), and the next one starts at the first chunk
+    heard at or after that. The first entry is where the producer starts, so it appears only
+    when the playlist loops back to it."""
+    steering: dict[int, PlaylistEntry] = {}
+    if not playlist:
+        return steering
+    rate = assembly.params.sample_rate
+    number, entry_end_s = 0, playlist[0].duration_s
+    for index in range(1, chunks):
+        while assembly.start_sample(index) >= round(entry_end_s * rate):
+            number += 1
+            entry = playlist[number % len(playlist)]
+            entry_end_s += entry.duration_s
+            steering[index] = entry
+    return steering
 
 
 def render(
     producer: ChunkProducer,
-    targets: Sequence[Target],
     *,
     duration_s: float,
     params: SpectrogramParams,
+    playlist: Sequence[PlaylistEntry] = (),
     on_chunk: Callable[[ProducedChunk], None] = lambda chunk: None,
 ) -> tuple[np.ndarray, RenderSummary]:
     """Render ``duration_s`` of the stream → float32 mono samples at ``params.sample_rate``.
 
-    ``producer`` starts on ``targets[0]``; the others follow in order, each given an equal
-    share of the time (a transition starts at each share's first chunk).
+    ``producer`` starts where its walk is (the playlist's first entry, if there is one); the
+    playlist's entries follow by stream time (see :func:`schedule`).
     """
     if not math.isfinite(duration_s) or duration_s <= 0:
         raise ValueError(f"duration must be a positive number of seconds, got {duration_s!r}")
     started = time.perf_counter()
     total_samples = round(duration_s * params.sample_rate)
-    chunks = chunks_for(producer, total_samples, params)
-    steering = schedule(targets, chunks)
-    stitcher = Stitcher(params, overlap_columns=producer.overlap_columns)
+    assembly = StreamAssembly(params, overlap_columns=producer.overlap_columns)
+    chunks = assembly.chunks_for(total_samples)
+    steering = schedule(playlist, assembly, chunks)
     blocks = []
     for index in range(chunks):
         if index in steering:
-            producer.walk.steer(steering[index])
+            producer.walk.steer(steering[index].target, steering[index].transition_chunks)
         chunk = producer.next_chunk()
-        mel = mel_from_pixels(chunk.image, params)
-        blocks.append(stitcher.push(SpectrogramChunk(mel, None)).samples)
+        assembly.place()
+        blocks.append(assembly.stitch(chunk.image).samples)
         on_chunk(chunk)
-    blocks.append(stitcher.flush().samples)
+    blocks.append(assembly.flush().samples)
     samples = np.concatenate(blocks)[:total_samples]
     summary = RenderSummary(
         chunks=chunks,

@@ -6,10 +6,21 @@ stream seeded with it stays on one beat grid from chunk to chunk, and the loop w
 seamlessly: sounds running past its end continue at its start, and the image's edge columns
 are computed from the wrapped audio. A seed can also be any 512 × 512 spectrogram image, or
 an audio file (its first 5.12 s; shorter audio is looped to fill).
+
+Rendering a bed and encoding it takes about half a second, on every start of a station or a
+render: :func:`load_seed` keeps each bed's pixels on disk (:func:`cache_dir`, 256 KiB a bed)
+under a key of everything that makes them — every source file of the riffcast package, the
+parameters, numpy's and scipy's versions, the machine — so a change to any of those renders
+it afresh, and a cache that cannot be read or written is only skipped.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import platform
+import sys
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,8 +37,7 @@ from riffcast.codec import (
     open_image,
     pixels_from_mel,
 )
-from riffcast.generation.style import Style
-from riffcast.generation.voices import render_loop
+from riffcast.generation.style import BassStyle, DrumFamily, KeysStyle, LeadVoice, Mode, Style
 from riffcast.params import RIFFUSION_V1, SpectrogramParams
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
@@ -60,12 +70,18 @@ BEDS: tuple[SeedBed, ...] = (
 )
 DEFAULT_BED = "boom-bap-94"  # a plain mid-tempo beat, like the original app's "og_beat"
 _STYLES: dict[str, Style] = {
-    "boom-bap-94": Style(93.75, 9, "minor", 0.2, 0.5, 0.4, "boom_bap", "syncopated", "comp", "none", True),
-    "trap-141": Style(140.625, 5, "minor", 0.0, 0.6, 0.5, "trap", "sub", "pad", "none"),
-    "techno-141": Style(140.625, 7, "minor", 0.0, 0.6, 0.6, "four_floor", "offbeat", "stabs", "none", True),
-    "dnb-188": Style(187.5, 2, "minor", 0.0, 0.7, 0.6, "breakbeat", "sub", "pad", "none"),
-    "waltz-105": Style(105.46875, 0, "major", 0.0, 0.5, 0.5, "waltz", "waltz", "waltz", "none", beats_per_bar=3),
-    "ambient-pad": Style(93.75, 4, "major", 0.0, 0.2, 0.35, "none", "sustain", "pad", "none", True),
+    "boom-bap-94": Style(tempo_bpm=93.75, root=9, mode=Mode.MINOR, swing=0.2, density=0.5, brightness=0.4, sevenths=True,
+                         drums=DrumFamily.BOOM_BAP, bass=BassStyle.SYNCOPATED, keys=KeysStyle.COMP, lead=LeadVoice.NONE),
+    "trap-141": Style(tempo_bpm=140.625, root=5, mode=Mode.MINOR, swing=0.0, density=0.6, brightness=0.5,
+                      drums=DrumFamily.TRAP, bass=BassStyle.SUB, keys=KeysStyle.PAD, lead=LeadVoice.NONE),
+    "techno-141": Style(tempo_bpm=140.625, root=7, mode=Mode.MINOR, swing=0.0, density=0.6, brightness=0.6, sevenths=True,
+                        drums=DrumFamily.FOUR_FLOOR, bass=BassStyle.OFFBEAT, keys=KeysStyle.STABS, lead=LeadVoice.NONE),
+    "dnb-188": Style(tempo_bpm=187.5, root=2, mode=Mode.MINOR, swing=0.0, density=0.7, brightness=0.6,
+                     drums=DrumFamily.BREAKBEAT, bass=BassStyle.SUB, keys=KeysStyle.PAD, lead=LeadVoice.NONE),
+    "waltz-105": Style(tempo_bpm=105.46875, root=0, mode=Mode.MAJOR, swing=0.0, density=0.5, brightness=0.5, beats_per_bar=3,
+                       drums=DrumFamily.WALTZ, bass=BassStyle.WALTZ, keys=KeysStyle.WALTZ, lead=LeadVoice.NONE),
+    "ambient-pad": Style(tempo_bpm=93.75, root=4, mode=Mode.MAJOR, swing=0.0, density=0.2, brightness=0.35, sevenths=True,
+                         drums=DrumFamily.NONE, bass=BassStyle.SUSTAIN, keys=KeysStyle.PAD, lead=LeadVoice.NONE),
 }
 
 
@@ -84,6 +100,8 @@ def bed_style(name: str) -> Style:
 
 def bed_audio(name: str, params: SpectrogramParams = RIFFUSION_V1) -> np.ndarray:
     """One lap of the bed's loop: (params.chunk_samples,) float32 mono."""
+    from riffcast.generation.voices import render_loop  # scipy.signal: imported only to render
+
     return render_loop(bed_style(name), BED_SEED, _bed(name).bars, params.chunk_samples, params.sample_rate)
 
 
@@ -137,12 +155,69 @@ def load_seed(spec: str, params: SpectrogramParams = RIFFUSION_V1) -> np.ndarray
     path = Path(spec)
     looks_like_a_path = bool(path.suffix) or path.parent != Path(".") or path.exists()
     if not looks_like_a_path:
-        return bed_image(spec, params).copy()  # an unknown name raises, listing the beds
+        return _stored_bed_image(_bed(spec).name, params).copy()  # an unknown name raises, listing the beds
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return _image_seed(path, params)
     return _audio_seed(path, params)
+
+
+CACHE_ENV = "RIFFCAST_CACHE_DIR"
+
+
+def cache_dir() -> Path | None:
+    """Where riffcast keeps what it derives once per machine: ``$RIFFCAST_CACHE_DIR`` (empty:
+    no cache), else ``$XDG_CACHE_HOME/riffcast``, else ``~/.cache/riffcast``."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured is not None:
+        return Path(configured) if configured else None
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "riffcast"
+
+
+@lru_cache(maxsize=1)
+def _code_key() -> str:
+    """A digest of every source file of the riffcast package, the versions of numpy, scipy
+    and Python, and the machine (some milliseconds)."""
+    import scipy
+
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(f"{np.__version__} {scipy.__version__} {sys.version} {platform.machine()} {platform.node()}".encode())
+    return digest.hexdigest()
+
+
+def _stored_bed_image(name: str, params: SpectrogramParams) -> np.ndarray:
+    """:func:`bed_image`, from the disk cache when it holds this exact bed (see the module
+    docstring), else rendered and stored."""
+    try:
+        folder = cache_dir()
+        key = hashlib.sha256(f"{_code_key()} {name} {params!r}".encode()).hexdigest()[:24]
+    except (OSError, RuntimeError):  # no home folder, an unreadable package file
+        folder = None
+    if folder is None:
+        return _bed_image(name, params)
+    path = folder / "beds" / f"{name}-{key}.npy"
+    try:
+        image = np.load(path, allow_pickle=False)
+        if image.shape == (params.n_mels, params.chunk_columns) and image.dtype == np.uint8:
+            return image
+    except (OSError, ValueError):  # absent, unreadable or damaged: render it
+        pass
+    image = _bed_image(name, params)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{name}-", suffix=".npy", delete=False) as file:
+            np.save(file, image, allow_pickle=False)
+        os.replace(file.name, path)
+        for stale in path.parent.glob(f"{name}-*.npy"):  # made by other code: never read again
+            if stale != path:
+                stale.unlink(missing_ok=True)
+    except OSError:  # a read-only or full disk: the next start renders it again
+        pass
+    return image
 
 
 def describe_beds() -> str:

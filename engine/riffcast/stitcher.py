@@ -25,10 +25,18 @@ crossfaded and their relative level read from those shared columns.
 
 Latency: ``latency_samples`` = phase look-ahead + limiter look-ahead (+ K columns in overlap
 mode) = 4410 + 128 samples (103 ms) with the defaults.
+
+Kernels: the phase and level stages run numba kernels, loaded from numba's on-disk cache
+(a third of a second) or, on a machine's first run, compiled (about ten seconds). A new
+stitcher has them loaded on a thread of its own (:func:`prepare_kernels`) while its owner
+does other work — a station paints its first chunk meanwhile — and says so on stderr
+(:data:`COMPILE_NOTE`) before compiling, only when numba's cache has nothing for them.
 """
 
 from __future__ import annotations
 
+import sys
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +50,12 @@ from riffcast.params import RIFFUSION_V1, SpectrogramParams
 # Absolute mel maximum given to a first chunk of unknown level: about what music peaking
 # near −6 dBFS produces. The rider takes the stream to its target level from there.
 UNKNOWN_LEVEL_MEL_MAX = 150.0
+
+# Printed once, on stderr, before the kernels compile (a cold numba cache). The time: 8.7 s
+# measured on 2 shared cores (numba 0.68), rounded.
+COLD_COMPILE_S = 10
+COMPILE_NOTE = (f"riffcast: compiling the audio kernels for this machine (first run only, about "
+                f"{COLD_COMPILE_S} s)…")
 
 
 @dataclass(frozen=True)
@@ -85,6 +99,7 @@ class Stitcher:
             active_bins=self._inverter.active_bins,
         )
         self._level = LevelStage(params.sample_rate, level) if level is not None else None
+        prepare_kernels(self._phase, level, params.sample_rate)
         self._delay_to_drop = self._level.latency_samples if self._level else 0
         self._tail_mel: np.ndarray | None = None  # last columns of the previous chunk, its own scale
         self._gain_db = 0.0  # gain of the previous chunk from its scale to the stream's
@@ -168,6 +183,98 @@ class Stitcher:
         block = PcmBlock(self._position, samples.astype(np.float32))
         self._position = block.end
         return block
+
+
+_kernels_lock = threading.Lock()
+_kernels_loading: dict[tuple, threading.Thread] = {}
+
+
+def prepare_kernels(
+    phase: PhaseStream, level: LevelSettings | None, sample_rate: int, *, wait: bool = False
+) -> threading.Thread:
+    """Have the numba kernels that ``phase`` and a level stage (unless ``level`` is None) run
+    loaded (compiled on a first run) on a background thread, once per process and
+    configuration → that thread.
+
+    The thread runs a few silent frames through a throwaway phase stream and level stage of
+    the same configuration: the same code with the same argument types, so exactly the
+    specialisations the real ones will call are loaded (a kernel called with other types
+    would compile anew). A real stage that needs a kernel meanwhile waits for numba's
+    compiler lock and then finds it loaded: nothing is compiled twice. Before compiling —
+    numba's cache holding nothing for some kernel on this machine — it prints
+    :data:`COMPILE_NOTE` on stderr.
+    """
+    key = (phase.window_samples, phase.hop_samples, phase.active_bins, min(phase.iterations, 1),
+           phase.lookahead_frames, phase.fft_workers, level is not None)
+    with _kernels_lock:
+        thread = _kernels_loading.get(key)
+        if thread is None:
+            thread = threading.Thread(
+                target=_load_kernels, args=(phase, level, sample_rate), name="riffcast-kernels", daemon=True
+            )
+            _kernels_loading[key] = thread
+            thread.start()
+    if wait:
+        thread.join()
+    return thread
+
+
+_noted = False  # COMPILE_NOTE printed (once a process)
+
+
+def _load_kernels(phase: PhaseStream, level: LevelSettings | None, sample_rate: int) -> None:
+    global _noted
+    try:
+        from numba.core.compiler_lock import global_compiler_lock
+
+        # Under numba's compiler lock: no kernel starts compiling while the cache is read.
+        with global_compiler_lock:
+            cold = kernels_cache_cold()
+        if cold and not _noted:
+            _noted = True
+            print(COMPILE_NOTE, file=sys.stderr, flush=True)
+        rehearsal = PhaseStream(
+            window_samples=phase.window_samples, hop_samples=phase.hop_samples,
+            lookahead_frames=phase.lookahead_frames, iterations=min(phase.iterations, 1),
+            active_bins=phase.active_bins, fft_workers=phase.fft_workers,
+        )
+        frames = phase.lookahead_frames + 3  # enough to commit: every kernel runs
+        rehearsal.push(np.zeros((phase.n_bins, frames), dtype=np.float32))
+        rehearsal.flush()
+        if level is not None:
+            LevelStage(sample_rate, level).flush()
+    except Exception:  # noqa: BLE001 - only a head start: the real stages load what they need
+        pass
+
+
+def _kernel_dispatchers() -> list:
+    from riffcast.dsp import kernels, level
+
+    found = []
+    for module in (kernels, level):
+        found += [value for value in vars(module).values() if hasattr(value, "py_func") and hasattr(value, "_cache")]
+    return found
+
+
+def kernels_cache_cold() -> bool:
+    """Whether numba's cache lacks, for this machine, some kernel of the phase and level stages.
+
+    Read from each kernel's cache index (what numba itself reads before compiling): an entry
+    for the kernel's present bytecode and this machine's CPU must be there. Private numba
+    structures are read: anything unexpected there counts as warm (no note rather than a
+    false one).
+    """
+    try:
+        for dispatcher in _kernel_dispatchers():
+            cache = dispatcher._cache
+            if not hasattr(cache, "_cache_file"):  # a NullCache: caching is off, nothing to find
+                continue
+            wanted = cache._index_key(None, dispatcher.targetctx.codegen())[1:]
+            if not any(key[1:] == wanted for key in cache._cache_file._load_index()):
+                return True
+    except Exception:  # noqa: BLE001 - see the docstring
+        return False
+    return False
 
 
 def join_gain_db(before: np.ndarray, after: np.ndarray, max_db: float, *, bin_columns: int = 50) -> float:

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from riffcast_client.jitter import JitterBuffer
 from riffcast_client.record import StreamRecorder, Timeline, check_output_path
-from riffcast_client.stream import Listener
+from riffcast_client.stream import Listener, ListenerState
 from riffcast_client.protocol import SAMPLE_DTYPES
 
 PREFILL_S = 0.2  # audio held before playback (re)starts
@@ -210,10 +210,10 @@ class ListenSession:
     def status_text(self) -> str:
         """One line: what is playing, buffer level, underruns, gaps, reconnects."""
         listener = self.listener
-        if listener.state == "waiting":
+        if listener.state is ListenerState.WAITING:
             wait = max(0.0, listener.retry_at - time.monotonic())
             head = f"… reconnecting in {wait:.1f} s ({listener.last_error})"
-        elif listener.state == "connecting":
+        elif listener.state is ListenerState.CONNECTING:
             head = f"… connecting to {listener.url}"
         else:
             head = f"▶ {describe(self.now_playing())}"
@@ -228,7 +228,7 @@ class ListenSession:
         return " │ ".join(parts)
 
     def _show_status(self) -> None:
-        if self.listener.state != "streaming":
+        if self.listener.state is not ListenerState.STREAMING:
             self._log_drop(self.listener.connections)
         self.status.show(self.status_text())
 

@@ -16,6 +16,7 @@ import json
 import random
 import time
 import urllib.parse
+from enum import Enum
 from typing import Any, AsyncIterator
 
 import numpy as np
@@ -93,6 +94,17 @@ def parse_hello(message: str | bytes, url: str) -> dict[str, Any]:
     return hello
 
 
+class ListenerState(str, Enum):
+    """Where a :class:`Listener` is; compares equal to, and prints as, its value."""
+
+    CONNECTING = "connecting"
+    STREAMING = "streaming"
+    WAITING = "waiting"  # to reconnect, at ``retry_at``
+
+    def __str__(self) -> str:
+        return self.value
+
+
 class Listener:
     """Audio frames of one station, as ``(position, samples, events)``, in arrival order.
 
@@ -126,7 +138,7 @@ class Listener:
         self.open_timeout_s = open_timeout_s
         self.stall_s = stall_s
         self.hello: dict[str, Any] | None = None  # the latest hello
-        self.state = "connecting"  # "connecting", "streaming" or "waiting" (to reconnect)
+        self.state = ListenerState.CONNECTING
         self.retry_at = 0.0  # time.monotonic() of the next attempt while "waiting"
         self.last_error: str | None = None  # why the latest connection ended or failed
         self.frames = 0  # frames delivered
@@ -177,7 +189,7 @@ class Listener:
     async def _frames(self) -> AsyncIterator[tuple[int, np.ndarray, list[dict[str, Any]]]]:
         failures = 0
         while True:
-            self.state = "connecting"
+            self.state = ListenerState.CONNECTING
             delivered = self.frames
             try:
                 websocket = await connect(
@@ -218,13 +230,13 @@ class Listener:
                 self.last_error = f"connection lost ({_close_text(error)})"
             except (OSError, asyncio.TimeoutError) as error:
                 self.last_error = _error_text(error)
-            if self.state == "streaming":
+            if self.state is ListenerState.STREAMING:
                 self.last_drop = self.last_error
             if not self.reconnect:
                 raise ConnectionError(f"{self.url}: {self.last_error}")
             failures = 1 if self.frames > delivered else failures + 1
             delay = backoff_delay(failures, self.backoff_s, self.backoff_max_s)
-            self.state = "waiting"
+            self.state = ListenerState.WAITING
             self.retry_at = time.monotonic() + delay
             await asyncio.sleep(delay)
 
@@ -238,7 +250,7 @@ class Listener:
         hello = parse_hello(first, self.url)
         self.hello = hello
         self.connections += 1
-        self.state = "streaming"
+        self.state = ListenerState.STREAMING
         self.last_error = None
         self._events.append(hello)
         sample_format, channels = hello["format"], hello["channels"]

@@ -16,6 +16,7 @@ signal by ``lookahead_samples`` (128 samples = 2.9 ms by default).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -35,19 +36,69 @@ class LevelSettings:
     release_s: float = 0.08
 
 
+# The stage's state between blocks, one record: the rider's mean square (full-scale units²)
+# and linear gain, the sum of the limiter's gain envelope over its window, where the next
+# sample goes in the ring buffers, and how many samples the rider has heard.
+_LEVEL_STATE = np.dtype([
+    ("mean_square", np.float64),
+    ("rider_gain", np.float64),
+    ("box_sum", np.float64),
+    ("write_index", np.int64),
+    ("samples_seen", np.int64),
+])
+
+
+class _KernelSettings(NamedTuple):
+    """:class:`LevelSettings` in the kernel's per-sample units (linear gains, squared levels)."""
+
+    mean_window_samples: float  # the rider's averaging window
+    slew_per_sample: float  # the largest gain ratio from one sample to the next (> 1)
+    target_square: float  # target_rms²
+    gate_square: float  # gate_rms²
+    gain_floor: float  # the rider's lowest gain
+    gain_ceiling: float  # the rider's highest gain
+    ceiling: float  # the limiter's |y| bound, full scale
+    release_coef: float  # one-pole release coefficient per sample
+
+
+def _kernel_settings(settings: LevelSettings, sample_rate: int) -> _KernelSettings:
+    """``settings`` at ``sample_rate`` Hz, as the kernel takes them."""
+    return _KernelSettings(
+        mean_window_samples=float(settings.rider_time_s * sample_rate),
+        slew_per_sample=float(10.0 ** (settings.max_slew_db_per_s / 20.0 / sample_rate)),
+        target_square=float(settings.target_rms**2),
+        gate_square=float(settings.gate_rms**2),
+        gain_floor=float(10.0 ** (-settings.max_gain_db / 20.0)),
+        gain_ceiling=float(10.0 ** (settings.max_gain_db / 20.0)),
+        ceiling=float(settings.ceiling),
+        release_coef=float(np.exp(-1.0 / (settings.release_s * sample_rate))),
+    )
+
+
 @njit(cache=True, nogil=True)
-def _level_kernel(
-    x, out, state, delay, required, envelope, mean_window, slew_per_sample, target_sq,
-    gate_sq, gain_floor, gain_ceiling, ceiling, release_coef,
-):
-    # state: [mean_square, rider_gain, box_sum, write_index, samples_seen]
+def _level_kernel(x, out, state, delay, required, envelope, settings):
+    """Ride and limit ``x`` (n,) into ``out`` (n,), both float64, in place.
+
+    state: (1,) ``_LEVEL_STATE`` record, read and written back. delay: (lookahead,) ridden
+    samples held back; required, envelope: (lookahead + 1,) limiter gains (caller-owned).
+    settings: :class:`_KernelSettings`.
+    """
+    mean_window = settings.mean_window_samples
+    slew_per_sample = settings.slew_per_sample
+    target_sq = settings.target_square
+    gate_sq = settings.gate_square
+    gain_floor = settings.gain_floor
+    gain_ceiling = settings.gain_ceiling
+    ceiling = settings.ceiling
+    release_coef = settings.release_coef
     lookahead = delay.shape[0]
     window = lookahead + 1
-    mean_sq = state[0]
-    gain = state[1]
-    box_sum = state[2]
-    index = int(state[3])
-    seen = state[4]
+    record = state[0]
+    mean_sq = record["mean_square"]
+    gain = record["rider_gain"]
+    box_sum = record["box_sum"]
+    index = record["write_index"]
+    seen = record["samples_seen"]
     for n in range(x.shape[0]):
         sample = x[n]
         # Running mean until the rider's window has filled, then a one-pole average.
@@ -78,11 +129,11 @@ def _level_kernel(
         out[n] = delayed * (box_sum / window)
         index += 1
         seen += 1
-    state[0] = mean_sq
-    state[1] = gain
-    state[2] = box_sum
-    state[3] = index % (lookahead * window)
-    state[4] = seen
+    record["mean_square"] = mean_sq
+    record["rider_gain"] = gain
+    record["box_sum"] = box_sum
+    record["write_index"] = index % (lookahead * window)
+    record["samples_seen"] = seen
 
 
 class LevelStage:
@@ -96,31 +147,24 @@ class LevelStage:
         self.settings = settings or LevelSettings()
         s = self.settings
         self.latency_samples = s.lookahead_samples
-        self._mean_window = float(s.rider_time_s * sample_rate)
-        self._slew = float(10.0 ** (s.max_slew_db_per_s / 20.0 / sample_rate))
-        self._release = float(np.exp(-1.0 / (s.release_s * sample_rate)))
-        self._gain_floor = float(10.0 ** (-s.max_gain_db / 20.0))
-        self._gain_ceiling = float(10.0 ** (s.max_gain_db / 20.0))
+        self._kernel_settings = _kernel_settings(s, sample_rate)
         window = s.lookahead_samples + 1
-        self._state = np.array([0.0, 1.0, float(window), 0.0, 0.0])
+        self._state = np.zeros(1, dtype=_LEVEL_STATE)
+        self._state[0] = (0.0, 1.0, float(window), 0, 0)  # silence heard, unity gain, envelope at 1
         self._delay = np.zeros(s.lookahead_samples)
         self._required = np.ones(window)
         self._envelope = np.ones(window)
 
     @property
     def rider_gain_db(self) -> float:
-        return float(20.0 * np.log10(self._state[1]))
+        """The rider's current gain, dB."""
+        return float(20.0 * np.log10(self._state[0]["rider_gain"]))
 
     def process(self, samples: np.ndarray) -> np.ndarray:
         """Level ``samples`` (n,) → (n,) float32, delayed by ``latency_samples``."""
         x = np.asarray(samples, dtype=np.float64)
         out = np.empty_like(x)
-        s = self.settings
-        _level_kernel(
-            x, out, self._state, self._delay, self._required, self._envelope,
-            self._mean_window, self._slew, s.target_rms**2, s.gate_rms**2,
-            self._gain_floor, self._gain_ceiling, s.ceiling, self._release,
-        )
+        _level_kernel(x, out, self._state, self._delay, self._required, self._envelope, self._kernel_settings)
         return out.astype(np.float32)
 
     def flush(self) -> np.ndarray:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from riffcast.generation.style import Style
+from riffcast.generation.style import BassStyle, Choice, DrumFamily, KeysStyle, LeadVoice, Mode, Style
 
 # --------------------------------------------------------------------------- time grid
 
@@ -42,7 +42,7 @@ def bar_seconds(style: Style) -> float:
 
 def bars_per_chord(style: Style) -> int:
     """Bars each chord lasts: 2 for fast bars and drumless styles, else 1."""
-    return 2 if style.drums == "none" or bar_seconds(style) < FAST_BAR_S else 1
+    return 2 if style.drums is DrumFamily.NONE or bar_seconds(style) < FAST_BAR_S else 1
 
 
 def phrase_bars(style: Style) -> int:
@@ -52,7 +52,7 @@ def phrase_bars(style: Style) -> int:
 
 def _step_time(style: Style, step: float) -> float:
     """Seconds from the bar start to (fractional) 16th ``step``, swing applied."""
-    pair = 4 if style.drums == "jazz" or style.bass == "walking" else 2
+    pair = 4 if style.drums is DrumFamily.JAZZ or style.bass is BassStyle.WALKING else 2
     base = math.floor(step / pair) * pair
     x = (step - base) / pair
     late = 0.5 * (1.0 + style.swing)  # where the off-beat lands within the pair
@@ -62,11 +62,11 @@ def _step_time(style: Style, step: float) -> float:
 
 # --------------------------------------------------------------------------- harmony
 
-SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
+SCALES = {Mode.MAJOR: (0, 2, 4, 5, 7, 9, 11), Mode.MINOR: (0, 2, 3, 5, 7, 8, 10)}
 # Chord roots as scale degrees (0 = tonic), one chord per PROGRESSION_LEN slot.
 PROGRESSIONS = {
-    "major": ((0, 4, 5, 3), (0, 5, 3, 4), (5, 3, 0, 4), (0, 3, 5, 4), (1, 4, 0, 0), (3, 4, 2, 5)),
-    "minor": ((0, 5, 2, 6), (0, 3, 6, 2), (0, 6, 5, 6), (0, 3, 4, 0), (0, 5, 3, 4), (0, 2, 6, 3)),
+    Mode.MAJOR: ((0, 4, 5, 3), (0, 5, 3, 4), (5, 3, 0, 4), (0, 3, 5, 4), (1, 4, 0, 0), (3, 4, 2, 5)),
+    Mode.MINOR: ((0, 5, 2, 6), (0, 3, 6, 2), (0, 6, 5, 6), (0, 3, 4, 0), (0, 5, 3, 4), (0, 2, 6, 3)),
 }
 BASS_LOW, CHORD_LOW, LEAD_LOW = 33, 48, 57  # lowest MIDI note of each register's tonic octave
 
@@ -112,6 +112,26 @@ def _pick(seed: int, keys: tuple[int, ...], count: int) -> int:
 # --------------------------------------------------------------------------- composition
 
 
+class Voice(Choice):
+    """An instrument of the synth (its sound and level: :mod:`riffcast.generation.voices`)."""
+
+    KICK = "kick"
+    SNARE = "snare"
+    HAT = "hat"
+    RIDE = "ride"
+    BASS = "bass"
+    SUB = "sub"
+    PAD = "pad"
+    KEYS = "keys"
+    TRIANGLE = "triangle"
+    BELL = "bell"
+    SAW = "saw"
+
+
+# The instrument each lead plays (LeadVoice.NONE: no melody).
+LEAD_VOICES: dict[LeadVoice, Voice] = {LeadVoice.TRIANGLE: Voice.TRIANGLE, LeadVoice.BELL: Voice.BELL, LeadVoice.SAW: Voice.SAW}
+
+
 @dataclass(frozen=True)
 class Event:
     """One sound: ``voice`` starting ``time_s`` after its bar's start and lasting ``dur_s``.
@@ -122,7 +142,7 @@ class Event:
     """
 
     time_s: float
-    voice: str
+    voice: Voice
     dur_s: float
     gain: float
     pitches: tuple[int, ...] = ()
@@ -130,46 +150,47 @@ class Event:
     tone: float = 0.5
 
 
-DRUM_SECONDS = {"kick": 0.35, "snare": 0.25, "hat": 0.06, "ride": 0.5}  # sample lengths
+DRUM_SECONDS = {Voice.KICK: 0.35, Voice.SNARE: 0.25, Voice.HAT: 0.06, Voice.RIDE: 0.5}  # sample lengths
 DRUM_TAKES = 4  # recorded takes per noise drum, cycled for variety
 _EIGHTHS = tuple((s, 1.0 if s % 4 == 0 else 0.7) for s in range(0, 16, 2))
 _SIXTEENTHS = tuple((s, 1.0 if s % 4 == 0 else 0.75 if s % 2 == 0 else 0.5) for s in range(16))
 _FOUR = ((0, 1.0), (4, 1.0), (8, 1.0), (12, 1.0))
 _BACKBEAT = ((4, 1.0), (12, 1.0))
 # Per family, variants of {voice: ((16th step, velocity), …)}; one variant per phrase.
-DRUM_PATTERNS: dict[str, tuple[dict[str, tuple[tuple[float, float], ...]], ...]] = {
-    "none": ({},),
-    "four_floor": (
-        {"kick": _FOUR, "snare": ((4, 0.7), (12, 0.7)), "hat": ((2, 1.0), (6, 1.0), (10, 1.0), (14, 1.0))},
-        {"kick": _FOUR, "snare": ((4, 0.7), (12, 0.7)), "hat": ((2, 1.0), (6, 1.0), (10, 1.0), (14, 1.0), (15, 0.5))},
+DRUM_PATTERNS: dict[DrumFamily, tuple[dict[Voice, tuple[tuple[float, float], ...]], ...]] = {
+    DrumFamily.NONE: ({},),
+    DrumFamily.FOUR_FLOOR: (
+        {Voice.KICK: _FOUR, Voice.SNARE: ((4, 0.7), (12, 0.7)), Voice.HAT: ((2, 1.0), (6, 1.0), (10, 1.0), (14, 1.0))},
+        {Voice.KICK: _FOUR, Voice.SNARE: ((4, 0.7), (12, 0.7)), Voice.HAT: ((2, 1.0), (6, 1.0), (10, 1.0), (14, 1.0), (15, 0.5))},
     ),
-    "boom_bap": (
-        {"kick": ((0, 1.0), (7, 0.6), (10, 0.9)), "snare": _BACKBEAT, "hat": _EIGHTHS},
-        {"kick": ((0, 1.0), (3, 0.5), (8, 0.8), (10, 0.7)), "snare": _BACKBEAT, "hat": _EIGHTHS},
+    DrumFamily.BOOM_BAP: (
+        {Voice.KICK: ((0, 1.0), (7, 0.6), (10, 0.9)), Voice.SNARE: _BACKBEAT, Voice.HAT: _EIGHTHS},
+        {Voice.KICK: ((0, 1.0), (3, 0.5), (8, 0.8), (10, 0.7)), Voice.SNARE: _BACKBEAT, Voice.HAT: _EIGHTHS},
     ),
-    "breakbeat": (
-        {"kick": ((0, 1.0), (10, 1.0)), "snare": _BACKBEAT, "hat": _EIGHTHS},
-        {"kick": ((0, 1.0), (6, 0.6), (10, 1.0)), "snare": ((4, 1.0), (12, 1.0), (15, 0.4)), "hat": _EIGHTHS},
+    DrumFamily.BREAKBEAT: (
+        {Voice.KICK: ((0, 1.0), (10, 1.0)), Voice.SNARE: _BACKBEAT, Voice.HAT: _EIGHTHS},
+        {Voice.KICK: ((0, 1.0), (6, 0.6), (10, 1.0)), Voice.SNARE: ((4, 1.0), (12, 1.0), (15, 0.4)), Voice.HAT: _EIGHTHS},
     ),
-    "rock": (
-        {"kick": ((0, 1.0), (8, 1.0)), "snare": _BACKBEAT, "hat": _EIGHTHS},
-        {"kick": ((0, 1.0), (6, 0.7), (8, 1.0)), "snare": _BACKBEAT, "hat": _EIGHTHS},
-        {"kick": ((0, 1.0), (8, 1.0), (10, 0.7)), "snare": _BACKBEAT, "hat": _EIGHTHS},
+    DrumFamily.ROCK: (
+        {Voice.KICK: ((0, 1.0), (8, 1.0)), Voice.SNARE: _BACKBEAT, Voice.HAT: _EIGHTHS},
+        {Voice.KICK: ((0, 1.0), (6, 0.7), (8, 1.0)), Voice.SNARE: _BACKBEAT, Voice.HAT: _EIGHTHS},
+        {Voice.KICK: ((0, 1.0), (8, 1.0), (10, 0.7)), Voice.SNARE: _BACKBEAT, Voice.HAT: _EIGHTHS},
     ),
-    "trap": (
-        {"kick": ((0, 1.0), (7, 0.8), (11, 0.7)), "snare": ((8, 1.0),), "hat": _SIXTEENTHS},
-        {"kick": ((0, 1.0), (3, 0.7), (10, 0.8)), "snare": ((8, 1.0),), "hat": _SIXTEENTHS},
+    DrumFamily.TRAP: (
+        {Voice.KICK: ((0, 1.0), (7, 0.8), (11, 0.7)), Voice.SNARE: ((8, 1.0),), Voice.HAT: _SIXTEENTHS},
+        {Voice.KICK: ((0, 1.0), (3, 0.7), (10, 0.8)), Voice.SNARE: ((8, 1.0),), Voice.HAT: _SIXTEENTHS},
     ),
-    "jazz": (
-        {"ride": ((0, 1.0), (4, 1.0), (6, 0.6), (8, 1.0), (12, 1.0), (14, 0.6)),
-         "hat": ((4, 0.5), (12, 0.5)), "kick": ((0, 0.35), (8, 0.3))},
+    DrumFamily.JAZZ: (
+        {Voice.RIDE: ((0, 1.0), (4, 1.0), (6, 0.6), (8, 1.0), (12, 1.0), (14, 0.6)),
+         Voice.HAT: ((4, 0.5), (12, 0.5)), Voice.KICK: ((0, 0.35), (8, 0.3))},
     ),
-    "one_drop": ({"kick": ((8, 1.0),), "snare": ((8, 0.6),), "hat": _EIGHTHS},),
-    "waltz": ({"kick": ((0, 1.0),), "snare": ((4, 0.5), (8, 0.5)),
-               "hat": tuple((s, 0.8 if s % 4 == 0 else 0.5) for s in range(0, 12, 2))},),
+    DrumFamily.ONE_DROP: ({Voice.KICK: ((8, 1.0),), Voice.SNARE: ((8, 0.6),), Voice.HAT: _EIGHTHS},),
+    DrumFamily.WALTZ: ({Voice.KICK: ((0, 1.0),), Voice.SNARE: ((4, 0.5), (8, 0.5)),
+                        Voice.HAT: tuple((s, 0.8 if s % 4 == 0 else 0.5) for s in range(0, 12, 2))},),
 }
-GHOST_HAT_FAMILIES = frozenset({"four_floor", "boom_bap", "breakbeat", "rock", "one_drop"})
-FILL_FAMILIES = frozenset({"four_floor", "boom_bap", "breakbeat", "rock", "trap"})
+_BACKBEAT_FAMILIES = (DrumFamily.FOUR_FLOOR, DrumFamily.BOOM_BAP, DrumFamily.BREAKBEAT, DrumFamily.ROCK)
+GHOST_HAT_FAMILIES = frozenset({*_BACKBEAT_FAMILIES, DrumFamily.ONE_DROP})
+FILL_FAMILIES = frozenset({*_BACKBEAT_FAMILIES, DrumFamily.TRAP})
 GHOST_HAT_PROB, GHOST_HAT_VELOCITY = 0.6, 0.35  # × density
 ROLL_PROB, ROLL_STEPS = 0.5, (6, 13, 14, 15)  # trap hat 32nd rolls, × density
 FILL_STEPS = ((13, 0.5), (14, 0.7), (15, 0.9))
@@ -185,17 +206,17 @@ def _drum_events(style: Style, seed: int, bar: int) -> list[Event]:
     steps = steps_per_bar(style)
     hits = [(voice, step, vel) for voice, pattern_steps in pattern.items() for step, vel in pattern_steps]
     if style.drums in GHOST_HAT_FAMILIES:
-        taken = {step for voice, step, _ in hits if voice == "hat"}
-        hits += [("hat", s, GHOST_HAT_VELOCITY) for s in range(steps) if s not in taken and u[s] < GHOST_HAT_PROB * style.density]
-    if style.drums == "trap":
-        hits += [("hat", s + 0.5, 0.5) for s in ROLL_STEPS if u[16 + s] < ROLL_PROB * style.density]
-    if style.drums == "jazz":
-        hits += [("snare", s, 0.3) for s in (2, 6, 10, 14) if u[16 + s] < 0.5 * style.density]
+        taken = {step for voice, step, _ in hits if voice is Voice.HAT}
+        hits += [(Voice.HAT, s, GHOST_HAT_VELOCITY) for s in range(steps) if s not in taken and u[s] < GHOST_HAT_PROB * style.density]
+    if style.drums is DrumFamily.TRAP:
+        hits += [(Voice.HAT, s + 0.5, 0.5) for s in ROLL_STEPS if u[16 + s] < ROLL_PROB * style.density]
+    if style.drums is DrumFamily.JAZZ:
+        hits += [(Voice.SNARE, s, 0.3) for s in (2, 6, 10, 14) if u[16 + s] < 0.5 * style.density]
     if style.drums in FILL_FAMILIES and bar % phrase_bars(style) == phrase_bars(style) - 1 and u[40] < style.density:
-        hits += [("snare", s, vel) for s, vel in FILL_STEPS]
+        hits += [(Voice.SNARE, s, vel) for s, vel in FILL_STEPS]
     hits = [hit for hit in hits if hit[1] < steps]  # patterns are written for 4/4
     cymbal = CYMBAL_LEVEL[0] + CYMBAL_LEVEL[1] * style.brightness
-    hits = [(voice, step, vel * cymbal if voice in ("hat", "ride") else vel) for voice, step, vel in hits]
+    hits = [(voice, step, vel * cymbal if voice in (Voice.HAT, Voice.RIDE) else vel) for voice, step, vel in hits]
     return [
         Event(_step_time(style, step), voice, DRUM_SECONDS[voice], vel * (1.0 - HUMANIZE * u[48 + i % 16]),
               variant=(bar * steps + int(step) + i) % DRUM_TAKES, tone=style.brightness)
@@ -204,17 +225,17 @@ def _drum_events(style: Style, seed: int, bar: int) -> list[Event]:
 
 
 # Bass per family: variants of ((16th step, length in steps, interval above the root), …).
-BASS_PATTERNS: dict[str, tuple[tuple[tuple[int, int, int], ...], ...]] = {
-    "root8": (tuple((s, 2, 0) for s in range(0, 16, 2)), ((0, 3, 0), (3, 3, 0), (6, 2, 0), (8, 3, 0), (11, 3, 0), (14, 2, 12))),
-    "syncopated": (
+BASS_PATTERNS: dict[BassStyle, tuple[tuple[tuple[int, int, int], ...], ...]] = {
+    BassStyle.ROOT8: (tuple((s, 2, 0) for s in range(0, 16, 2)), ((0, 3, 0), (3, 3, 0), (6, 2, 0), (8, 3, 0), (11, 3, 0), (14, 2, 12))),
+    BassStyle.SYNCOPATED: (
         ((0, 3, 0), (3, 3, 0), (6, 2, 0), (8, 3, 0), (11, 3, 0), (14, 2, 12)),
         ((0, 6, 0), (6, 2, 12), (8, 6, 0), (14, 2, 0)),
         ((0, 4, 0), (7, 2, 0), (10, 3, 7), (14, 2, 0)),
     ),
-    "offbeat": (((2, 2, 0), (6, 2, 0), (10, 2, 0), (14, 2, 0)), ((2, 2, 0), (6, 2, 12), (10, 2, 0), (14, 1, 0), (15, 1, 7))),
-    "sub": (((0, 10, 0), (10, 6, 0)), ((0, 6, 0), (7, 4, 0), (11, 5, 7))),
-    "octave": (tuple((s, 2, 12 * ((s // 2) % 2)) for s in range(0, 16, 2)),),
-    "waltz": (((0, 4, 0),), ((0, 4, 0), (8, 4, 7))),
+    BassStyle.OFFBEAT: (((2, 2, 0), (6, 2, 0), (10, 2, 0), (14, 2, 0)), ((2, 2, 0), (6, 2, 12), (10, 2, 0), (14, 1, 0), (15, 1, 7))),
+    BassStyle.SUB: (((0, 10, 0), (10, 6, 0)), ((0, 6, 0), (7, 4, 0), (11, 5, 7))),
+    BassStyle.OCTAVE: (tuple((s, 2, 12 * ((s // 2) % 2)) for s in range(0, 16, 2)),),
+    BassStyle.WALTZ: (((0, 4, 0),), ((0, 4, 0), (8, 4, 7))),
 }
 BASS_GATE = 0.9  # notes sound for this fraction of their slot
 
@@ -222,12 +243,12 @@ BASS_GATE = 0.9  # notes sound for this fraction of their slot
 def _bass_events(style: Style, seed: int, bar: int, degree: int) -> list[Event]:
     step_s = step_seconds(style)
     root = _bass_root(style, degree)
-    voice = "sub" if style.bass in ("sub", "sustain") else "bass"
-    if style.bass == "sustain":
+    voice = Voice.SUB if style.bass in (BassStyle.SUB, BassStyle.SUSTAIN) else Voice.BASS
+    if style.bass is BassStyle.SUSTAIN:
         if bar % bars_per_chord(style):
             return []
         return [Event(0.0, voice, BASS_GATE * bars_per_chord(style) * bar_seconds(style), 0.8, (root,), tone=style.brightness)]
-    if style.bass == "walking":
+    if style.bass is BassStyle.WALKING:
         u = _rng(seed, (bar, _SALT_BASS)).random(4)
         target = _bass_root(style, _chord_degree(style, seed, bar + 1))
         third, fifth = (_note(style, 0, degree + k) - _note(style, 0, degree) for k in (2, 4))
@@ -252,19 +273,19 @@ COMP_RHYTHMS = (((0, 6, 1.0), (6, 4, 0.7), (12, 4, 0.6)), ((0, 3, 1.0), (3, 5, 0
 def _keys_events(style: Style, seed: int, bar: int, degree: int) -> list[Event]:
     notes = _chord_notes(style, degree)
     step_s = step_seconds(style)
-    if style.keys == "pad":
+    if style.keys is KeysStyle.PAD:
         if bar % bars_per_chord(style):
             return []
-        return [Event(0.0, "pad", bars_per_chord(style) * bar_seconds(style) + PAD_TAIL_S, 1.0, notes)]
-    if style.keys == "none":
+        return [Event(0.0, Voice.PAD, bars_per_chord(style) * bar_seconds(style) + PAD_TAIL_S, 1.0, notes)]
+    if style.keys is KeysStyle.NONE:
         return []
-    if style.keys == "comp":
+    if style.keys is KeysStyle.COMP:
         rhythm = COMP_RHYTHMS[_pick(seed, (bar // phrase_bars(style), _SALT_KEYS), len(COMP_RHYTHMS))]
         rhythm = tuple(hit for hit in rhythm if hit[0] < steps_per_bar(style))
     else:
-        hit_steps = STAB_STEPS if style.keys == "stabs" else WALTZ_STEPS
-        rhythm = tuple((s, 2 if style.keys == "stabs" else 3, 0.8) for s in hit_steps)
-    return [Event(_step_time(style, s), "keys", max(n * step_s, MIN_CHORD_S), vel, notes, tone=style.brightness)
+        hit_steps = STAB_STEPS if style.keys is KeysStyle.STABS else WALTZ_STEPS
+        rhythm = tuple((s, 2 if style.keys is KeysStyle.STABS else 3, 0.8) for s in hit_steps)
+    return [Event(_step_time(style, s), Voice.KEYS, max(n * step_s, MIN_CHORD_S), vel, notes, tone=style.brightness)
             for s, n, vel in rhythm]
 
 
@@ -297,7 +318,7 @@ def _motif(style: Style, seed: int, keys: tuple[int, ...]) -> tuple[tuple[int, i
 
 
 def _lead_events(style: Style, seed: int, bar: int, degree: int) -> list[Event]:
-    if style.lead == "none":
+    if style.lead is LeadVoice.NONE:
         return []
     phrase_length = phrase_bars(style)
     phrase, position = divmod(bar, phrase_length)
@@ -311,12 +332,13 @@ def _lead_events(style: Style, seed: int, bar: int, degree: int) -> list[Event]:
         motif = (*body, (step, length, 7 * round(last / 7)))
     shift = (0, 0, 2, -2)[int(u[1] * 4)]  # later phrases may sit higher or lower
     step_s = step_seconds(style)
+    voice = LEAD_VOICES[style.lead]
     events = []
     for step, length, offset in motif:
         pitch = _note(style, LEAD_LOW, degree + offset + shift)
         time_s, dur_s = _step_time(style, step), LEAD_GATE * length * step_s
-        events.append(Event(time_s, style.lead, dur_s, 1.0, (pitch,), tone=style.brightness))
-        events.append(Event(time_s + ECHO_STEPS * step_s, style.lead, dur_s, ECHO_GAIN, (pitch,), tone=style.brightness))
+        events.append(Event(time_s, voice, dur_s, 1.0, (pitch,), tone=style.brightness))
+        events.append(Event(time_s + ECHO_STEPS * step_s, voice, dur_s, ECHO_GAIN, (pitch,), tone=style.brightness))
     return events
 
 

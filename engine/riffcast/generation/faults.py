@@ -34,6 +34,8 @@ MAX_STALL_S = 3600.0
 
 
 class FaultKind(str, enum.Enum):
+    """How an injected fault fails (the module docstring describes each); the spec's word."""
+
     RAISE = "raise"
     NAN = "nan"
     BLANK = "blank"

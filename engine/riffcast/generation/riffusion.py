@@ -14,6 +14,7 @@ The steps follow diffusers' ``StableDiffusionImg2ImgPipeline`` with Riffusion's 
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import time
 from collections import OrderedDict
@@ -26,7 +27,8 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from riffcast.generation.interpolation import blend_weighted, lerp, slerp
 from riffcast.generation.models import OUT_OF_MEMORY_ADVICE, ModelError, RiffusionComponents, place_components
-from riffcast.generation.types import ChunkRequest, Interrupted, PaintedChunk, Target
+from riffcast.generation.types import ChunkRequest, Interrupted, PaintedChunk
+from riffcast.steering.targets import Target
 
 SCHEDULERS: dict[str, type[SchedulerMixin]] = {
     "pndm": PNDMScheduler,  # what riffusion-model-v1 ships with
@@ -37,7 +39,15 @@ LATENT_SCALE = 8  # image pixels per latent pixel, each way (the VAE downsamples
 TEXT_CACHE_SIZE = 64  # prompts whose CLIP embeddings are kept
 
 
-MEMORY_SAVINGS = ("attention slicing (auto)", "attention slicing (max)", "VAE tiling")
+class MemorySaving(enum.Enum):
+    """A way to paint in less GPU memory; the value names it in errors."""
+
+    ATTENTION_SLICING_AUTO = "attention slicing (auto)"
+    ATTENTION_SLICING_MAX = "attention slicing (max)"
+    VAE_TILING = "VAE tiling"
+
+
+MEMORY_SAVINGS = tuple(MemorySaving)  # the order lower_memory turns them on
 
 
 class RiffusionGenerator:
@@ -106,24 +116,24 @@ class RiffusionGenerator:
             saving = self.lower_memory()
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
-            change = f"; from now on: {saving}" if saving else "; every memory saving is already on"
+            change = f"; from now on: {saving.value}" if saving is not None else "; every memory saving is already on"
             raise ModelError(f"{OUT_OF_MEMORY_ADVICE} (painting {width}×{height} on {self.device}){change}") from None
 
-    def lower_memory(self) -> str | None:
+    def lower_memory(self) -> MemorySaving | None:
         """Turn on the next of MEMORY_SAVINGS (after an out-of-memory error, so a station
-        degrades instead of failing again); its name, or None when all are on."""
+        degrades instead of failing again); which one, or None when all are on."""
         if self.memory_savings == len(MEMORY_SAVINGS):
             return None
-        name = MEMORY_SAVINGS[self.memory_savings]
+        saving = MEMORY_SAVINGS[self.memory_savings]
         unet, vae = self.components.unet, self.components.vae
-        if name == "attention slicing (auto)":
+        if saving is MemorySaving.ATTENTION_SLICING_AUTO:
             unet.set_attention_slice("auto")
-        elif name == "attention slicing (max)":
+        elif saving is MemorySaving.ATTENTION_SLICING_MAX:
             unet.set_attention_slice("max")
-        else:
+        else:  # MemorySaving.VAE_TILING
             vae.enable_tiling()
         self.memory_savings += 1
-        return name
+        return saving
 
     def _paint(self, request: ChunkRequest, should_stop: Callable[[], bool]) -> PaintedChunk:
         alpha = request.alpha

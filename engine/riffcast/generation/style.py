@@ -9,6 +9,7 @@ heaviest, and :func:`chunk_style` moves a transition's style and seed with ``alp
 
 from __future__ import annotations
 
+import enum
 import re
 import zlib
 from dataclasses import dataclass, replace
@@ -17,19 +18,79 @@ from typing import Sequence
 
 import numpy as np
 
-from riffcast.generation.types import ChunkRequest, Target
+from riffcast.generation.types import ChunkRequest
+from riffcast.steering.targets import Target
 
 MIN_BPM, MAX_BPM = 30.0, 300.0
-MODES = ("major", "minor")
-DRUM_FAMILIES = ("none", "four_floor", "boom_bap", "breakbeat", "rock", "trap", "jazz", "one_drop", "waltz")
-BASS_STYLES = ("root8", "syncopated", "offbeat", "sub", "walking", "octave", "sustain", "waltz")
-KEYS_STYLES = ("pad", "stabs", "comp", "waltz", "none")
-LEAD_VOICES = ("triangle", "bell", "saw", "none")
 
 
-@dataclass(frozen=True)
+class Choice(str, enum.Enum):
+    """One of a closed set of choices, equal to and shown as its string value (``enum.StrEnum``,
+    which Python 3.10 lacks)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Mode(Choice):
+    """The key's mode: it picks the scale and the chord progressions."""
+
+    MAJOR = "major"
+    MINOR = "minor"
+
+
+class DrumFamily(Choice):
+    """The groove: a family of drum patterns (``compose.DRUM_PATTERNS``)."""
+
+    NONE = "none"
+    FOUR_FLOOR = "four_floor"
+    BOOM_BAP = "boom_bap"
+    BREAKBEAT = "breakbeat"
+    ROCK = "rock"
+    TRAP = "trap"
+    JAZZ = "jazz"
+    ONE_DROP = "one_drop"
+    WALTZ = "waltz"
+
+
+class BassStyle(Choice):
+    """The bass line: a pattern family (``compose.BASS_PATTERNS``), a walking line or a held root."""
+
+    ROOT8 = "root8"
+    SYNCOPATED = "syncopated"
+    OFFBEAT = "offbeat"
+    SUB = "sub"
+    WALKING = "walking"
+    OCTAVE = "octave"
+    SUSTAIN = "sustain"
+    WALTZ = "waltz"
+
+
+class KeysStyle(Choice):
+    """How the chords are played: held pads, off-beat stabs, comped rhythms, waltz 2-and-3."""
+
+    PAD = "pad"
+    STABS = "stabs"
+    COMP = "comp"
+    WALTZ = "waltz"
+    NONE = "none"
+
+
+class LeadVoice(Choice):
+    """The melody's instrument, or none."""
+
+    TRIANGLE = "triangle"
+    BELL = "bell"
+    SAW = "saw"
+    NONE = "none"
+
+
+_CHOICES: dict[str, type[Choice]] = {"drums": DrumFamily, "bass": BassStyle, "keys": KeysStyle, "lead": LeadVoice}
+
+
+@dataclass(frozen=True, kw_only=True)
 class Style:
-    """What a prompt asks for, in musical terms.
+    """What a prompt asks for, in musical terms (built with keywords only).
 
     tempo_bpm: beats per minute. root: pitch class of the key (C = 0 … B = 11).
     swing: how late the off-beat of each swing pair lands, as a fraction of half the pair
@@ -37,60 +98,90 @@ class Style:
         bass (swung 8ths), an 8th note otherwise (swung 16ths).
     density: 0 sparse … 1 busy (ghost notes, fills, melody rests).
     brightness: 0 dark … 1 bright (filter cut-offs, hi-hat level, keys' overtones).
-    drums, bass, keys, lead: pattern family or instrument, from the tuples above.
+    mode, drums, bass, keys, lead: members of the enums above; their string values are
+        accepted too and turned into members.
     sevenths: chords of four notes instead of triads. beats_per_bar: 4 or 3.
     """
 
     tempo_bpm: float = 100.0
     root: int = 9
-    mode: str = "minor"
+    mode: Mode = Mode.MINOR
     swing: float = 0.0
     density: float = 0.5
     brightness: float = 0.5
-    drums: str = "rock"
-    bass: str = "root8"
-    keys: str = "pad"
-    lead: str = "triangle"
+    drums: DrumFamily = DrumFamily.ROCK
+    bass: BassStyle = BassStyle.ROOT8
+    keys: KeysStyle = KeysStyle.PAD
+    lead: LeadVoice = LeadVoice.TRIANGLE
     sevenths: bool = False
     beats_per_bar: int = 4
 
     def __post_init__(self) -> None:
         if not MIN_BPM <= self.tempo_bpm <= MAX_BPM:
             raise ValueError(f"tempo must be {MIN_BPM:g}–{MAX_BPM:g} bpm, got {self.tempo_bpm!r}")
-        if self.root not in range(12) or self.mode not in MODES or self.beats_per_bar not in (3, 4):
+        if self.root not in range(12) or self.mode not in _values(Mode) or self.beats_per_bar not in (3, 4):
             raise ValueError(f"bad key or meter: root {self.root!r}, {self.mode!r}, {self.beats_per_bar!r}/4")
         if not (0.0 <= self.swing <= 0.5 and 0.0 <= self.density <= 1.0 and 0.0 <= self.brightness <= 1.0):
             raise ValueError("swing must be in [0, 0.5], density and brightness in [0, 1]")
-        for value, known in ((self.drums, DRUM_FAMILIES), (self.bass, BASS_STYLES),
-                             (self.keys, KEYS_STYLES), (self.lead, LEAD_VOICES)):
-            if value not in known:
-                raise ValueError(f"unknown style choice {value!r} (known: {', '.join(known)})")
+        object.__setattr__(self, "mode", Mode(self.mode))
+        for name, kind in _CHOICES.items():
+            value = getattr(self, name)
+            if value not in _values(kind):
+                raise ValueError(f"unknown style choice {value!r} (known: {', '.join(kind)})")
+            object.__setattr__(self, name, kind(value))
+
+
+def _values(kind: type[Choice]) -> tuple[str, ...]:
+    return tuple(member.value for member in kind)
 
 
 _TRIPLET = 1 / 3
+# Each genre's recipe; the root is the prompt's key or comes from its hash (style_from_prompt).
 GENRES: dict[str, Style] = {
-    "lofi": Style(86, 9, "minor", 0.3, 0.4, 0.25, "boom_bap", "syncopated", "comp", "bell", True),
-    "hip hop": Style(90, 9, "minor", 0.2, 0.55, 0.4, "boom_bap", "syncopated", "comp", "triangle", True),
-    "trap": Style(140, 9, "minor", 0.0, 0.6, 0.5, "trap", "sub", "pad", "bell"),
-    "house": Style(124, 9, "minor", 0.0, 0.7, 0.6, "four_floor", "offbeat", "stabs", "bell", True),
-    "techno": Style(128, 9, "minor", 0.0, 0.75, 0.65, "four_floor", "offbeat", "pad", "saw"),
-    "trance": Style(138, 9, "minor", 0.0, 0.75, 0.7, "four_floor", "offbeat", "pad", "saw"),
-    "disco": Style(118, 9, "major", 0.0, 0.8, 0.7, "four_floor", "octave", "stabs", "triangle", True),
-    "funk": Style(104, 9, "minor", 0.15, 0.75, 0.65, "rock", "syncopated", "stabs", "triangle", True),
-    "drum and bass": Style(172, 9, "minor", 0.0, 0.75, 0.6, "breakbeat", "sub", "pad", "bell"),
-    "jungle": Style(165, 9, "minor", 0.0, 0.85, 0.55, "breakbeat", "sub", "pad", "triangle"),
-    "dubstep": Style(140, 9, "minor", 0.0, 0.7, 0.6, "trap", "sub", "pad", "saw"),
-    "ambient": Style(70, 9, "major", 0.0, 0.2, 0.35, "none", "sustain", "pad", "bell"),
-    "classical": Style(84, 9, "major", 0.0, 0.45, 0.45, "none", "sustain", "comp", "triangle"),
-    "jazz": Style(132, 9, "major", _TRIPLET, 0.6, 0.45, "jazz", "walking", "comp", "triangle", True),
-    "blues": Style(96, 9, "major", _TRIPLET, 0.55, 0.5, "rock", "walking", "comp", "triangle", True),
-    "rock": Style(120, 9, "major", 0.0, 0.75, 0.75, "rock", "root8", "pad", "saw"),
-    "metal": Style(150, 9, "minor", 0.0, 0.9, 0.85, "rock", "root8", "pad", "saw"),
-    "punk": Style(175, 9, "major", 0.0, 0.9, 0.8, "rock", "root8", "pad", "saw"),
-    "pop": Style(112, 9, "major", 0.0, 0.6, 0.6, "rock", "root8", "pad", "triangle"),
-    "synthwave": Style(100, 9, "minor", 0.0, 0.6, 0.6, "rock", "root8", "pad", "saw"),
-    "reggae": Style(76, 9, "major", 0.15, 0.5, 0.45, "one_drop", "syncopated", "stabs", "triangle"),
-    "waltz": Style(105, 9, "major", 0.0, 0.5, 0.5, "waltz", "waltz", "waltz", "triangle", beats_per_bar=3),
+    "lofi": Style(tempo_bpm=86, mode=Mode.MINOR, swing=0.3, density=0.4, brightness=0.25, sevenths=True,
+                  drums=DrumFamily.BOOM_BAP, bass=BassStyle.SYNCOPATED, keys=KeysStyle.COMP, lead=LeadVoice.BELL),
+    "hip hop": Style(tempo_bpm=90, mode=Mode.MINOR, swing=0.2, density=0.55, brightness=0.4, sevenths=True,
+                     drums=DrumFamily.BOOM_BAP, bass=BassStyle.SYNCOPATED, keys=KeysStyle.COMP, lead=LeadVoice.TRIANGLE),
+    "trap": Style(tempo_bpm=140, mode=Mode.MINOR, swing=0.0, density=0.6, brightness=0.5,
+                  drums=DrumFamily.TRAP, bass=BassStyle.SUB, keys=KeysStyle.PAD, lead=LeadVoice.BELL),
+    "house": Style(tempo_bpm=124, mode=Mode.MINOR, swing=0.0, density=0.7, brightness=0.6, sevenths=True,
+                   drums=DrumFamily.FOUR_FLOOR, bass=BassStyle.OFFBEAT, keys=KeysStyle.STABS, lead=LeadVoice.BELL),
+    "techno": Style(tempo_bpm=128, mode=Mode.MINOR, swing=0.0, density=0.75, brightness=0.65,
+                    drums=DrumFamily.FOUR_FLOOR, bass=BassStyle.OFFBEAT, keys=KeysStyle.PAD, lead=LeadVoice.SAW),
+    "trance": Style(tempo_bpm=138, mode=Mode.MINOR, swing=0.0, density=0.75, brightness=0.7,
+                    drums=DrumFamily.FOUR_FLOOR, bass=BassStyle.OFFBEAT, keys=KeysStyle.PAD, lead=LeadVoice.SAW),
+    "disco": Style(tempo_bpm=118, mode=Mode.MAJOR, swing=0.0, density=0.8, brightness=0.7, sevenths=True,
+                   drums=DrumFamily.FOUR_FLOOR, bass=BassStyle.OCTAVE, keys=KeysStyle.STABS, lead=LeadVoice.TRIANGLE),
+    "funk": Style(tempo_bpm=104, mode=Mode.MINOR, swing=0.15, density=0.75, brightness=0.65, sevenths=True,
+                  drums=DrumFamily.ROCK, bass=BassStyle.SYNCOPATED, keys=KeysStyle.STABS, lead=LeadVoice.TRIANGLE),
+    "drum and bass": Style(tempo_bpm=172, mode=Mode.MINOR, swing=0.0, density=0.75, brightness=0.6,
+                           drums=DrumFamily.BREAKBEAT, bass=BassStyle.SUB, keys=KeysStyle.PAD, lead=LeadVoice.BELL),
+    "jungle": Style(tempo_bpm=165, mode=Mode.MINOR, swing=0.0, density=0.85, brightness=0.55,
+                    drums=DrumFamily.BREAKBEAT, bass=BassStyle.SUB, keys=KeysStyle.PAD, lead=LeadVoice.TRIANGLE),
+    "dubstep": Style(tempo_bpm=140, mode=Mode.MINOR, swing=0.0, density=0.7, brightness=0.6,
+                     drums=DrumFamily.TRAP, bass=BassStyle.SUB, keys=KeysStyle.PAD, lead=LeadVoice.SAW),
+    "ambient": Style(tempo_bpm=70, mode=Mode.MAJOR, swing=0.0, density=0.2, brightness=0.35,
+                     drums=DrumFamily.NONE, bass=BassStyle.SUSTAIN, keys=KeysStyle.PAD, lead=LeadVoice.BELL),
+    "classical": Style(tempo_bpm=84, mode=Mode.MAJOR, swing=0.0, density=0.45, brightness=0.45,
+                       drums=DrumFamily.NONE, bass=BassStyle.SUSTAIN, keys=KeysStyle.COMP, lead=LeadVoice.TRIANGLE),
+    "jazz": Style(tempo_bpm=132, mode=Mode.MAJOR, swing=_TRIPLET, density=0.6, brightness=0.45, sevenths=True,
+                  drums=DrumFamily.JAZZ, bass=BassStyle.WALKING, keys=KeysStyle.COMP, lead=LeadVoice.TRIANGLE),
+    "blues": Style(tempo_bpm=96, mode=Mode.MAJOR, swing=_TRIPLET, density=0.55, brightness=0.5, sevenths=True,
+                   drums=DrumFamily.ROCK, bass=BassStyle.WALKING, keys=KeysStyle.COMP, lead=LeadVoice.TRIANGLE),
+    "rock": Style(tempo_bpm=120, mode=Mode.MAJOR, swing=0.0, density=0.75, brightness=0.75,
+                  drums=DrumFamily.ROCK, bass=BassStyle.ROOT8, keys=KeysStyle.PAD, lead=LeadVoice.SAW),
+    "metal": Style(tempo_bpm=150, mode=Mode.MINOR, swing=0.0, density=0.9, brightness=0.85,
+                   drums=DrumFamily.ROCK, bass=BassStyle.ROOT8, keys=KeysStyle.PAD, lead=LeadVoice.SAW),
+    "punk": Style(tempo_bpm=175, mode=Mode.MAJOR, swing=0.0, density=0.9, brightness=0.8,
+                  drums=DrumFamily.ROCK, bass=BassStyle.ROOT8, keys=KeysStyle.PAD, lead=LeadVoice.SAW),
+    "pop": Style(tempo_bpm=112, mode=Mode.MAJOR, swing=0.0, density=0.6, brightness=0.6,
+                 drums=DrumFamily.ROCK, bass=BassStyle.ROOT8, keys=KeysStyle.PAD, lead=LeadVoice.TRIANGLE),
+    "synthwave": Style(tempo_bpm=100, mode=Mode.MINOR, swing=0.0, density=0.6, brightness=0.6,
+                       drums=DrumFamily.ROCK, bass=BassStyle.ROOT8, keys=KeysStyle.PAD, lead=LeadVoice.SAW),
+    "reggae": Style(tempo_bpm=76, mode=Mode.MAJOR, swing=0.15, density=0.5, brightness=0.45,
+                    drums=DrumFamily.ONE_DROP, bass=BassStyle.SYNCOPATED, keys=KeysStyle.STABS, lead=LeadVoice.TRIANGLE),
+    "waltz": Style(tempo_bpm=105, mode=Mode.MAJOR, swing=0.0, density=0.5, brightness=0.5, beats_per_bar=3,
+                   drums=DrumFamily.WALTZ, bass=BassStyle.WALTZ, keys=KeysStyle.WALTZ, lead=LeadVoice.TRIANGLE),
 }
 # Words and phrases (lower case, whole words) naming a genre above.
 GENRE_WORDS: dict[str, str] = {
@@ -126,7 +217,7 @@ _KEY_AFTER_IN = re.compile(
 )
 _KEY_WITH_MODE = re.compile(r"\b([a-g])(#|♯|♭|b)?[\s-]+(major|minor)\b", re.IGNORECASE)
 _NOTE_PC = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
-_MODE_WORDS = {"major": "major", "maj": "major", "minor": "minor", "min": "minor", "m": "minor"}
+_MODE_WORDS = {"major": Mode.MAJOR, "maj": Mode.MAJOR, "minor": Mode.MINOR, "min": Mode.MINOR, "m": Mode.MINOR}
 
 
 def _accidental(text: str | None) -> int:
@@ -134,7 +225,7 @@ def _accidental(text: str | None) -> int:
     return 1 if text in ("#", "♯", "sharp") else -1 if text in ("b", "♭", "flat") else 0
 
 
-def _explicit_key(text: str) -> tuple[int | None, str | None]:
+def _explicit_key(text: str) -> tuple[int | None, Mode | None]:
     """("in D minor", "in F# major", "in Bb", "E minor") → (pitch class, mode or None)."""
     for match in _KEY_AFTER_IN.finditer(text):
         letter, accidental, mode = match.groups()
@@ -144,7 +235,7 @@ def _explicit_key(text: str) -> tuple[int | None, str | None]:
     match = _KEY_WITH_MODE.search(text)
     if match:
         letter, accidental, mode = match.groups()
-        return (_NOTE_PC[letter.lower()] + _accidental(accidental)) % 12, mode.lower()
+        return (_NOTE_PC[letter.lower()] + _accidental(accidental)) % 12, Mode(mode.lower())
     return None, None
 
 
@@ -176,7 +267,7 @@ def style_from_prompt(text: str) -> Style:
     ones = [1.0] * len(matched)
     word_set = set(words)
     minor_votes = len(word_set & MINOR_WORDS) - len(word_set & MAJOR_WORDS)
-    mode = matched[0].mode if minor_votes == 0 else ("minor" if minor_votes > 0 else "major")
+    mode = matched[0].mode if minor_votes == 0 else (Mode.MINOR if minor_votes > 0 else Mode.MAJOR)
     energy = len(word_set & ENERGY_WORDS) - len(word_set & CALM_WORDS)
     shine = len(word_set & BRIGHT_WORDS) - len(word_set & DULL_WORDS)
     tempo_factor *= SLOW_FACTOR if "slow" in word_set else FAST_FACTOR if "fast" in word_set else 1.0

@@ -13,59 +13,11 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-MAX_PROMPT_CHARS = 1000
-MAX_SEED = 2**32 - 1
+from riffcast.steering.targets import Target
 
 
 class Interrupted(Exception):
     """A generation stopped between steps because its request went stale."""
-
-
-@dataclass(frozen=True)
-class WeightedPrompt:
-    """A text prompt and its weight (> 0) in the blend of several prompts."""
-
-    text: str
-    weight: float = 1.0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.text, str) or not self.text.strip():
-            raise ValueError("a prompt must be non-empty text")
-        if len(self.text) > MAX_PROMPT_CHARS:
-            raise ValueError(f"a prompt may have at most {MAX_PROMPT_CHARS} characters")
-        if not isinstance(self.weight, (int, float)) or not math.isfinite(self.weight) or self.weight <= 0:
-            raise ValueError(f"prompt weight must be a finite number > 0, got {self.weight!r}")
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where the music should go: weighted prompts, a seed and img2img settings."""
-
-    prompts: tuple[WeightedPrompt, ...]
-    seed: int = 0
-    negative_prompt: str = ""
-    denoising: float = 0.75  # img2img strength: how far from the seed image, 0–1
-    guidance: float = 7.0  # classifier-free guidance scale; 1 turns it off
-
-    def __post_init__(self) -> None:
-        if not self.prompts:
-            raise ValueError("a target needs at least one prompt")
-        if not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
-            raise ValueError(f"seed must be an integer in [0, {MAX_SEED}], got {self.seed!r}")
-        if len(self.negative_prompt) > MAX_PROMPT_CHARS:
-            raise ValueError(f"the negative prompt may have at most {MAX_PROMPT_CHARS} characters")
-        if not math.isfinite(self.denoising) or not 0.0 < self.denoising <= 1.0:
-            raise ValueError(f"denoising must be in (0, 1], got {self.denoising!r}")
-        if not math.isfinite(self.guidance) or not 0.0 <= self.guidance <= 50.0:
-            raise ValueError(f"guidance must be in [0, 50], got {self.guidance!r}")
-
-    @classmethod
-    def from_text(cls, *texts: str, **settings) -> Target:
-        """Equal-weight prompts from plain strings."""
-        return cls(prompts=tuple(WeightedPrompt(text) for text in texts), **settings)
-
-    def with_seed(self, seed: int) -> Target:
-        return Target(self.prompts, seed % (MAX_SEED + 1), self.negative_prompt, self.denoising, self.guidance)
 
 
 @dataclass(frozen=True)

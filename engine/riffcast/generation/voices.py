@@ -16,11 +16,11 @@ from typing import Iterable
 import numpy as np
 from scipy import signal
 
-from riffcast.generation.compose import DRUM_SECONDS, PAD_TAIL_S, Event, bar_events, bar_seconds, bars_per_chord
+from riffcast.generation.compose import DRUM_SECONDS, PAD_TAIL_S, Event, Voice, bar_events, bar_seconds, bars_per_chord
 from riffcast.generation.style import Style
 
-VOICE_GAIN = {"kick": 0.9, "snare": 0.45, "hat": 0.16, "ride": 0.12, "bass": 0.4, "sub": 0.55, "pad": 0.07,
-              "keys": 0.09, "triangle": 0.2, "bell": 0.22, "saw": 0.1}
+VOICE_GAIN = {Voice.KICK: 0.9, Voice.SNARE: 0.45, Voice.HAT: 0.16, Voice.RIDE: 0.12, Voice.BASS: 0.4, Voice.SUB: 0.55,
+              Voice.PAD: 0.07, Voice.KEYS: 0.09, Voice.TRIANGLE: 0.2, Voice.BELL: 0.22, Voice.SAW: 0.1}
 OUTPUT_PEAK, DRIVE = 0.7, 0.9  # master: OUTPUT_PEAK · tanh(DRIVE · mix)
 # Rendered events kept (~100 kB each typically). A station's song reuses a small set: replaying
 # two hours of the default station, and 300 chunks of four other styles, 128 hit as often as 256
@@ -134,7 +134,7 @@ def _sub_note(freq_hz: float, dur_s: float, sr: int) -> np.ndarray:
 
 def _ride(sr: int, take: int) -> np.ndarray:
     """Ride cymbal (0.5 s): 3–9 kHz noise with a few inharmonic partials, slow decay."""
-    n = int(DRUM_SECONDS["ride"] * sr)
+    n = int(DRUM_SECONDS[Voice.RIDE] * sr)
     t = np.arange(n) / sr
     band = butter_sos("bandpass", (3000.0, min(9000.0, NYQUIST_GUARD * sr)), sr)
     noise = signal.sosfilt(band, np.random.default_rng(take).standard_normal(n))
@@ -172,30 +172,30 @@ def _saw_lead(freq_hz: float, dur_s: float, sr: int, tone: float) -> np.ndarray:
 
 
 @lru_cache(maxsize=WAVEFORM_CACHE)
-def _waveform(voice: str, pitches: tuple[int, ...], dur_s: float, tone: float, variant: int, sr: int) -> np.ndarray:
+def _waveform(voice: Voice, pitches: tuple[int, ...], dur_s: float, tone: float, variant: int, sr: int) -> np.ndarray:
     """Samples of one event (float32, read-only); the length is ``event_samples``."""
     freq = midi_hz(pitches[0]) if pitches else 0.0
-    if voice == "kick":
+    if voice is Voice.KICK:
         wave = kick(sr)
-    elif voice == "snare":
+    elif voice is Voice.SNARE:
         wave = snare(sr, np.random.default_rng(variant), snare_filter(sr))
-    elif voice == "hat":
+    elif voice is Voice.HAT:
         wave = hat(sr, np.random.default_rng(variant), hat_filter(sr))
-    elif voice == "ride":
+    elif voice is Voice.RIDE:
         wave = _ride(sr, variant)
-    elif voice == "bass":
+    elif voice is Voice.BASS:
         wave = bass_note(freq, dur_s, sr, butter_sos("lowpass", 250.0 + 900.0 * tone, sr))
-    elif voice == "sub":
+    elif voice is Voice.SUB:
         wave = _sub_note(freq, dur_s, sr)
-    elif voice == "pad":
+    elif voice is Voice.PAD:
         wave = pad_chord(pitches, dur_s, sr)
-    elif voice == "keys":
+    elif voice is Voice.KEYS:
         wave = _keys_chord(pitches, dur_s, sr, tone)
-    elif voice == "triangle":
+    elif voice is Voice.TRIANGLE:
         wave = lead_note(freq, dur_s, sr)
-    elif voice == "bell":
+    elif voice is Voice.BELL:
         wave = _bell_note(freq, dur_s, sr)
-    else:
+    else:  # Voice.SAW
         wave = _saw_lead(freq, dur_s, sr, tone)
     wave = np.asarray(wave, dtype=np.float32)
     wave.setflags(write=False)

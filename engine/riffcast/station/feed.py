@@ -1,6 +1,7 @@
-"""The feed: produced chunks → stitcher → PCM ring, with the underrun fallback.
+"""The feed: produced chunks → stream assembly (placing and stitching) → PCM ring, with the
+underrun fallback.
 
-One thread owns the :class:`~riffcast.stitcher.Stitcher`. It stitches every chunk the
+One thread owns the :class:`~riffcast.assembly.StreamAssembly`. It stitches every chunk the
 producer publishes as soon as it arrives, and when the PCM ahead of the playhead drops below
 ``low_water_s`` with nothing to stitch (the generator is late), it stitches the last chunk
 again — the seamless fallback — and counts an underrun. The pacing clock reads the ring and
@@ -31,14 +32,13 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from riffcast.codec import SpectrogramChunk, mel_from_pixels
+from riffcast.assembly import StreamAssembly
 from riffcast.memory import release_free_memory
 from riffcast.params import SpectrogramParams
 from riffcast.producer import ChunkProducer, ProducedChunk, ProducerThread
 from riffcast.ring import PcmRing
-from riffcast.stitcher import Stitcher
-from riffcast.generation.types import Target
-from riffcast.walk import Step
+from riffcast.steering.targets import Target
+from riffcast.steering.walk import Step, WalkPosition
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,6 @@ class Feed:
     def __init__(
         self,
         producer: ChunkProducer,
-        stitcher: Stitcher,
         params: SpectrogramParams,
         *,
         lead_chunks: int = 1,
@@ -90,7 +89,7 @@ class Feed:
     ) -> None:
         self.params = params
         self.producer_thread = ProducerThread(producer, self._accept, lead_chunks=lead_chunks)
-        self.stitcher = stitcher
+        self.assembly = StreamAssembly(params, overlap_columns=producer.overlap_columns)
         self.ring = PcmRing(round(ring_s * params.sample_rate))
         self.low_water_samples = round(low_water_s * params.sample_rate)
         self.underruns = 0
@@ -98,12 +97,9 @@ class Feed:
         self.on_generated: Callable[[float], None] = lambda seconds: None
         self.on_stitched: Callable[[float], None] = lambda seconds: None
         self.on_underrun: Callable[[], None] = lambda: None
-        self._chunk_samples = (params.chunk_columns - stitcher.overlap_columns) * params.hop_samples
-        self._first_chunk_samples = params.chunk_columns * params.hop_samples
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[tuple[int, ProducedChunk] | None] = queue.SimpleQueue()
-        self._next_start = 0
-        self._published_starts: deque[tuple[int, int]] = deque(maxlen=64)  # (published number, position)
+        self._chunk_starts: deque[tuple[int, int]] = deque(maxlen=64)  # (producer's chunk index, position)
         self._unplayed_published: deque[int] = deque()  # start positions, oldest first
         self._records: deque[ChunkRecord] = deque(maxlen=kept_chunks)
         self._last_image: np.ndarray | None = None
@@ -185,13 +181,18 @@ class Feed:
 
     # -- narrow handles for the station (the producer thread is replaced when it dies) -------
     @property
+    def walk_position(self) -> WalkPosition:
+        """Where the walk is (read whole: safe while the producer thread walks on)."""
+        return self.producer_thread.producer.walk.position
+
+    @property
     def heading_to(self) -> Target:
         """The target the stream is heading to (or has reached)."""
-        return self.producer_thread.producer.walk.heading_to
+        return self.walk_position.end
 
     @property
     def transition_chunks(self) -> int:
-        return self.producer_thread.producer.walk.transition_chunks
+        return self.walk_position.transition_chunks
 
     def generator_faults(self) -> int:
         """Paints retried or replaced by the fallback so far."""
@@ -203,31 +204,24 @@ class Feed:
         where the first chunk painted towards it starts (see :meth:`ProducerThread.steer`)."""
         position: Future[int] = Future()
         position.set_running_or_notify_cancel()  # cannot be cancelled by a caller that stops waiting
-        published = self.producer_thread.steer(target, transition_chunks)
-        published.add_done_callback(lambda done: position.set_result(self.position_of_published(done.result())))
+        first_chunk = self.producer_thread.steer(target, transition_chunks)
+        first_chunk.add_done_callback(lambda done: position.set_result(self.position_of_chunk(done.result())))
         return position
 
-    def position_of_published(self, number: int) -> int:
-        """Where the chunk with this publication number starts (or will, if no fallback
-        comes first)."""
+    def position_of_chunk(self, index: int) -> int:
+        """Where the producer's chunk ``index`` starts (or will, if no fallback comes first)."""
         with self._lock:
-            for published, position in self._published_starts:
-                if published == number:
+            for chunk_index, position in self._chunk_starts:
+                if chunk_index == index:
                     return position
-            return self._next_start
+            return self.assembly.next_position
 
     # -- inside ---------------------------------------------------------------------------
-    def _place(self) -> int:
-        """Reserve the next chunk's start position (lock held)."""
-        position = self._next_start
-        self._next_start += self._chunk_samples if position else self._first_chunk_samples
-        return position
-
     def _accept(self, chunk: ProducedChunk) -> None:
         """Producer thread: take a painted chunk (quick)."""
         with self._lock:
-            position = self._place()
-            self._published_starts.append((self.producer_thread.published - 1, position))
+            position = self.assembly.place()
+            self._chunk_starts.append((chunk.index, position))
             self._unplayed_published.append(position)
         self.on_generated(chunk.wall_s)
         self._queue.put((position, chunk))
@@ -272,7 +266,7 @@ class Feed:
         if self._last_image is None or self.lead_samples() >= self.low_water_samples:
             return
         with self._lock:
-            position = self._place()
+            position = self.assembly.place()
         self.underruns += 1
         self.on_underrun()
         log.warning("generator late: repeating the last chunk at position %d (underrun %d)", position, self.underruns)
@@ -280,7 +274,7 @@ class Feed:
 
     def _stitch(self, position: int, image: np.ndarray, step: Step, fallback: bool) -> None:
         started = time.perf_counter()
-        block = self.stitcher.push(SpectrogramChunk(mel_from_pixels(image, self.params), None))
+        block = self.assembly.stitch(image)
         record = ChunkRecord(position, step, encode_png(image), fallback)
         with self._lock:
             self.ring.write(block.position, block.samples)

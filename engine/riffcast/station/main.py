@@ -13,9 +13,10 @@ import sys
 from pathlib import Path
 
 from riffcast.station.limits import listener_cap, raise_open_files_limit
-from riffcast.station.options import DEFAULT_PROMPT
-from riffcast.station.programme import Programme
-from riffcast.station.state import StateError, StationState, check_state_path, fingerprint, load_state
+from riffcast.steering.options import plan_from_args
+from riffcast.steering.programme import Programme
+from riffcast.steering.state import StateError, StationState, check_state_path, load_state
+from riffcast.steering.walk import Walk
 
 TOKEN_ENV = "RIFFCAST_CONTROL_TOKEN"
 MIN_TOKEN_CHARS = 8
@@ -49,16 +50,12 @@ def run_serve(args: argparse.Namespace) -> int:
         return 0
     from riffcast.generation.faults import FaultyGenerator, parse_faults
     from riffcast.generation.options import generator_from_args
-    from riffcast.generation.types import Target
     from riffcast.params import RIFFUSION_V1 as params
     from riffcast.producer import ChunkProducer
     from riffcast.seeds import DEFAULT_BED, load_seed
     from riffcast.station.feed import Feed
-    from riffcast.station.playlist import load_playlist
     from riffcast.station.server import Station, StationConfig, StationFailure
     from riffcast.station.sinks import RecordingSink, SpeakerSink
-    from riffcast.stitcher import Stitcher
-    from riffcast.walk import check_transition_chunks
 
     from riffcast.station.systemd import log_formatter
 
@@ -88,34 +85,14 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"riffcast serve: --max-listeners {cap.lowered_from} lowered to {cap.listeners}: the open-files "
               f"limit is {cap.open_files} (raise it with ulimit -n or LimitNOFILE=)", file=sys.stderr)
     token, generated = control_token(args.control_token)
-    check_transition_chunks(args.transition_chunks)
-    defaults = Target.from_text(
-        DEFAULT_PROMPT, seed=args.seed, negative_prompt=args.negative_prompt, denoising=args.denoising,
-        guidance=args.guidance,
-    )
-    if args.playlist and args.prompt:
-        raise ValueError("give --prompt or --playlist, not both")
-    playlist = load_playlist(args.playlist, defaults) if args.playlist else []
-    if playlist:
-        first = playlist[0]
-        target = first.target
-        transition = first.transition_chunks or args.transition_chunks
-        configured = fingerprint("playlist", str(args.playlist.resolve()), args.playlist.read_text())
-    else:
-        target = Target.from_text(*(args.prompt or [DEFAULT_PROMPT]), seed=args.seed,
-                                  negative_prompt=args.negative_prompt, denoising=args.denoising,
-                                  guidance=args.guidance)
-        transition = args.transition_chunks
-        configured = fingerprint("prompts", repr(target), str(transition))
-    programme = Programme(playlist, configured=configured, state_path=args.state)
+    plan = plan_from_args(args)
+    walk = Walk(plan.target, transition_chunks=plan.transition_chunks)
+    programme = Programme(list(plan.playlist), configured=plan.configured, state_path=args.state)
     if args.state is not None:
-        resumed = _resume(args.state, configured)
-        if resumed is not None:
-            # Walk(target) heads for seed + 1 of its start target: start one seed back, so the
-            # station heads exactly where it was heading when the state was saved.
-            target = resumed.target.with_seed(resumed.target.seed - 1)
-            transition = resumed.transition_chunks
-            programme = Programme(playlist, configured=configured, state_path=args.state,
+        resumed = _resume(args.state, plan.configured)
+        if resumed is not None:  # carry on exactly where the walk was when the state was saved
+            walk = Walk.resume(resumed.walk)
+            programme = Programme(list(plan.playlist), configured=plan.configured, state_path=args.state,
                                   index=resumed.playlist_index, elapsed_s=resumed.entry_elapsed_s)
     record_split_s = None
     if args.record is not None:
@@ -137,8 +114,8 @@ def run_serve(args: argparse.Namespace) -> int:
     if faults:
         generator = FaultyGenerator(generator, faults)
         print(f"riffcast serve: injecting faults: {args.inject_faults}", file=sys.stderr)
-    producer = ChunkProducer(generator, target, seed_image, transition_chunks=transition)
-    feed = Feed(producer, Stitcher(params), params, lead_chunks=args.lead_chunks)
+    producer = ChunkProducer(generator, walk, seed_image)
+    feed = Feed(producer, params, lead_chunks=args.lead_chunks)
     sinks = [RecordingSink(args.record, params.sample_rate, split_s=record_split_s)] if args.record else []
     if args.play:
         sinks.append(SpeakerSink(params.sample_rate))
@@ -204,7 +181,7 @@ def _resume(path: Path, configured: str) -> StationState | None:
               file=sys.stderr)
         return None
     print(f"riffcast serve: resuming from {path}: target {saved.playlist_index + 1}, "
-          f"{saved.entry_elapsed_s:.0f} s in, seed {saved.target.seed}", file=sys.stderr)
+          f"{saved.entry_elapsed_s:.0f} s in, seed {saved.walk.end.seed}", file=sys.stderr)
     return saved
 
 
@@ -228,12 +205,12 @@ async def _serve(station, programme: Programme, generated_token: str | None) -> 
             print(f"riffcast serve: control at ws://{shown}:{station.bound_port}/control with the token you gave",
                   file=sys.stderr)
 
-    scheduler = asyncio.create_task(programme.run(station))
+    scheduler = asyncio.create_task(programme.run(station.feed, station.playing))
     try:
         await station.run(stop, on_ready=announce)
     finally:
         scheduler.cancel()
-        programme.save(station)
+        programme.save(station.feed)
 
 
 def _quiet_loop_errors():

@@ -1,11 +1,12 @@
-"""``riffcast serve`` options (the generator options are shared with ``render``, in cli.py)."""
+"""``riffcast serve`` options (what plays and the generator are declared once for ``serve`` and ``render``:
+:mod:`riffcast.steering.options`, :mod:`riffcast.generation.options`)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-DEFAULT_PROMPT = "lo-fi hip hop beat with warm piano"
+from riffcast.steering.options import add_steering_arguments
 
 
 def _origin(value: str) -> str:
@@ -23,19 +24,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--port", type=int, default=8000, help="TCP port for HTTP and WebSockets (default 8000)")
     where.add_argument("--station", default="riffcast", help="station name sent to listeners")
 
-    music = parser.add_argument_group("what plays")
-    music.add_argument("--prompt", action="append", help=f"text prompt (repeatable: blended equally; default {DEFAULT_PROMPT!r})")
-    music.add_argument("--playlist", type=Path, help="TOML playlist of [[target]] tables with duration_s, looped")
-    music.add_argument(
+    add_steering_arguments(parser)
+    parser.add_argument(
         "--state", type=Path,
-        help="FILE.json: save the target, seed and playlist position here and resume from it after a restart",
+        help="FILE.json: save the walk (target, seed, transition) and playlist position here and resume exactly "
+        "there after a restart",
     )
-    music.add_argument("--negative-prompt", default="", help="what the music should not be")
-    music.add_argument("--seed", type=int, default=0, help="noise seed; the stream walks on from it")
-    music.add_argument("--denoising", type=float, default=0.75, help="img2img strength 0–1 (default 0.75)")
-    music.add_argument("--guidance", type=float, default=7.0, help="classifier-free guidance (default 7)")
-    music.add_argument("--transition-chunks", type=int, default=4, help="chunks per transition (default 4)")
-    music.add_argument("--seed-image", default=None, help="a built-in bed (see `riffcast seeds`), an image or an audio file")
 
     stream = parser.add_argument_group("stream")
     stream.add_argument("--frame-ms", type=float, default=100.0, help="audio per WebSocket frame, 10–1000 ms (default 100)")

@@ -3,6 +3,9 @@
 The clock emits frame n — samples [n·F, (n+1)·F) — at wall time epoch + n·F / sample_rate,
 reading whatever the feed has stitched (silence, counted, if nothing is ready: the clock never
 waits). Each tick writes the frame to every listener and sink without awaiting anyone.
+Which frame is due when, the pre-roll and what to announce are :mod:`riffcast.station.pacer`'s
+(sans I/O); the control socket is :mod:`riffcast.station.control_socket`'s; this module waits,
+reads the feed and writes.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import math
 import os
 import resource
 import time
@@ -25,21 +27,19 @@ from websockets.http11 import Request, Response
 
 from riffcast_client import protocol
 from riffcast.station import routes
-from riffcast.station.control import (
-    ControlError, StatusRequest, ack_reply, error_reply, parse_request, status_reply,
-)
+from riffcast.station.control_socket import serve_control
 from riffcast.station.feed import ChunkRecord, Feed
 from riffcast.station.health import Assessment, assess
 from riffcast.station.listeners import Listener, ListenerSet, shrink_send_buffer, write
 from riffcast.station.metrics import StationMetrics
+from riffcast.station.pacer import ANNOUNCED_MEMORY_S, Announcements, Cadence, Pacer, Tick
 from riffcast.station.ratelimit import TokenBucket
-from riffcast.walk import Step
+from riffcast.steering.walk import heard_prompts
 
 log = logging.getLogger("riffcast.station")
-access_log = logging.getLogger("riffcast.access")
 
-STEER_APPLY_TIMEOUT_S = 10.0
 ALIVE_EVERY_S = 1.0
+START_POLL_S = 0.02  # how often the clock looks whether playback may start
 
 
 class StationFailure(RuntimeError):
@@ -69,17 +69,6 @@ class StationConfig:
     control_rate_per_s: float = 10.0  # requests per control connection, bursts of 4 s worth
     open_timeout_s: float = 10.0  # a connection must finish its handshake within this
     allowed_origins: tuple[str, ...] = ()  # origins besides the station's own that may open /control
-
-
-def heard_prompts(step: Step) -> list[tuple[str, float]]:
-    """The prompt blend heard in a chunk: start's prompts × (1 − alpha), end's × alpha, each
-    target's weights normalised to 1; texts in both are merged."""
-    weights: dict[str, float] = {}
-    for target, share in ((step.start, 1.0 - step.alpha), (step.end, step.alpha)):
-        total = sum(prompt.weight for prompt in target.prompts)
-        for prompt in target.prompts:
-            weights[prompt.text] = weights.get(prompt.text, 0.0) + share * prompt.weight / total
-    return [(text, round(weight, 4)) for text, weight in weights.items() if weight > 1e-6]
 
 
 def now_playing_event(record: ChunkRecord) -> str:
@@ -118,9 +107,10 @@ class Station:
         self.position: int | None = None  # next sample the clock emits; None before playback
         self.epoch_s: float | None = None  # Unix time at which sample 0 was due
         self.starved_frames = 0
-        self._announced: set[int] = set()
-        self._controls: set[ServerConnection] = set()
-        self._playing = asyncio.Event()
+        self.pacer = Pacer(frame_samples=config.frame_samples, sample_rate=feed.params.sample_rate,
+                           preroll_frames=config.preroll_frames)
+        self._announcements = Announcements(memory_samples=round(ANNOUNCED_MEMORY_S * feed.params.sample_rate))
+        self.playing = asyncio.Event()  # set when the first frame is due
         feed.on_generated = self.metrics.chunk_generation_seconds.observe  # thread-safe
         feed.on_stitched = self.metrics.chunk_stitch_seconds.observe
         feed.on_underrun = self.metrics.underruns.inc
@@ -179,6 +169,14 @@ class Station:
             "transition_chunks": self.feed.transition_chunks,
         }
 
+    def status(self) -> dict:
+        """The fields of a control status reply (besides its id)."""
+        return {
+            "position": self.position or 0, **self.settings(), "lead_s": round(self.lead_s, 3),
+            "listeners": len(self.listeners), "underruns": self.feed.underruns, "generator": self.generator_name,
+            "generator_ok": self.generator_ok,
+        }
+
     # -- running ---------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event, *, on_ready=lambda station: None) -> None:
         """Serve until ``stop`` is set, then close listeners with 1001 and the sinks."""
@@ -215,44 +213,41 @@ class Station:
             self.feed.stop(timeout_s=0.3)
 
     async def _clock(self) -> None:
-        frame = self.config.frame_samples
-        rate = self.params.sample_rate
-        while self.feed.end < frame * (self.config.preroll_frames + 1):
+        while not self.pacer.may_start(self.feed.end):
             if self.feed.fatal:
                 raise StationFailure(f"the generator failed before the first chunk: {self.feed.fatal}")
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(START_POLL_S)
         loop = asyncio.get_running_loop()
-        start = loop.time()
+        start_s = loop.time()
         self.epoch_s = time.time()
         self.position = 0
-        self._playing.set()
+        self.playing.set()
         self.on_playing()
-        index = 0
-        alive_reported_s = -math.inf
-        while True:
-            delay = start + index * frame / rate - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
+        alive = Cadence(ALIVE_EVERY_S)
+        for tick in self.pacer.ticks(start_s):
+            delay_s = tick.due_s - loop.time()
+            if delay_s > 0:
+                await asyncio.sleep(delay_s)
             if self.feed.fatal:
                 raise StationFailure(self.feed.fatal)
-            self._tick(index * frame)
-            index += 1
-            if loop.time() - alive_reported_s >= ALIVE_EVERY_S and self.generator_ok:
-                alive_reported_s = loop.time()
+            self._tick(tick)
+            now_s = loop.time()
+            if alive.due(now_s) and self.generator_ok:
+                alive.reported(now_s)
                 self.on_alive()
 
-    def _tick(self, position: int) -> None:
-        frame = self.config.frame_samples
+    def _tick(self, tick: Tick) -> None:
+        position, frame = tick.position, self.config.frame_samples
         samples = self.feed.read(position, frame)
         if samples is None:
             samples = np.zeros(frame, dtype=np.float32)
             self.starved_frames += 1
             self.metrics.starved_frames.inc()
-        now = time.time()
-        self.feed.move_playhead(position + frame)
-        self.position = position + frame
-        events = [now_playing_event(r) for r in self._new_records(position, position + frame)]
-        frames = {name: protocol.encode_frame(position, now, samples, name) for name in self.listeners.formats()}
+        emitted_s = time.time()
+        self.feed.move_playhead(tick.end)
+        self.position = tick.end
+        events = [now_playing_event(r) for r in self._announcements.new(self.feed.records(), position, tick.end)]
+        frames = {name: protocol.encode_frame(position, emitted_s, samples, name) for name in self.listeners.formats()}
         result = self.listeners.fan_out(events, frames, time.monotonic())
         self.metrics.frames_sent.inc(result.sent)
         self.metrics.frames_dropped.inc(result.dropped)
@@ -261,13 +256,6 @@ class Station:
         self.metrics.listeners.set(len(self.listeners))
         for sink in self.sinks:
             sink.write(position, samples)
-
-    def _new_records(self, start: int, end: int) -> list[ChunkRecord]:
-        found = [r for r in self.feed.records() if start <= r.position < end and r.position not in self._announced]
-        for record in found:
-            self._announced.add(record.position)
-            self._announced = {p for p in self._announced if p >= start - 100 * self.params.sample_rate}
-        return found
 
     # -- HTTP ------------------------------------------------------------------------------
     def _process_request(self, connection: routes.StationConnection, request: Request) -> Response | None:
@@ -280,7 +268,7 @@ class Station:
         if url.path == "/stream":
             await self._serve_listener(connection, parse_qs(url.query).get("format", [protocol.DEFAULT_FORMAT])[0])
         elif url.path == "/control":
-            await self._serve_control(connection)
+            await serve_control(connection, self, self.config.control_rate_per_s)
         else:
             await connection.close(1008, "unknown path")
 
@@ -289,28 +277,26 @@ class Station:
             self.metrics.listeners_closed.labels("full").inc()
             await connection.close(1013, f"station full ({self.config.max_listeners} listeners); try again later")
             return
-        await self._playing.wait()
+        await self.playing.wait()
         shrink_send_buffer(connection)
         frame = self.config.frame_samples
-        live = self.position
-        first = max(live - self.config.preroll_frames * frame, self.feed.ring.start)
-        first -= first % frame
+        preroll = self.pacer.preroll(self.position, self.feed.ring.start)
         bytes_per_second = self.params.sample_rate * protocol.SAMPLE_DTYPES[sample_format].itemsize
         listener = Listener(connection, sample_format, round(self.config.backlog_s * bytes_per_second))
         # From here to add(): no await, so no tick can slip between the pre-roll and the live frames.
         write(connection, protocol.hello(
             station=self.config.name, sample_rate=self.params.sample_rate, channels=1,
-            sample_format=sample_format, frame_samples=frame, position=first, server_time=time.time(),
+            sample_format=sample_format, frame_samples=frame, position=preroll.first, server_time=time.time(),
         ))
-        record = self.feed.record_at(first)
+        record = self.feed.record_at(preroll.first)
         if record is not None:
             write(connection, now_playing_event(record))
-        for position in range(first, live, frame):
+        for position in preroll.positions:
             samples = self.feed.read(position, frame)
             if samples is None:
                 samples = np.zeros(frame, dtype=np.float32)
-            emitted = self.epoch_s + position / self.params.sample_rate  # when it was first sent, ±jitter
-            write(connection, protocol.encode_frame(position, emitted, samples, sample_format))
+            emitted_s = self.pacer.first_due_s(self.epoch_s, position)  # when it was first sent, ±jitter
+            write(connection, protocol.encode_frame(position, emitted_s, samples, sample_format))
         self.listeners.add(listener)
         self.metrics.listeners.set(len(self.listeners))
         log.debug("listener joined from %s (%s, %d listening)", routes.peer(connection), sample_format, len(self.listeners))
@@ -327,51 +313,6 @@ class Station:
             self.metrics.listeners.set(len(self.listeners))
             log.debug("listener left from %s (close code %s, %d frames dropped)", routes.peer(connection),
                       connection.close_code, listener.frames_dropped)
-
-    async def _serve_control(self, connection: ServerConnection) -> None:
-        self._controls.add(connection)
-        bucket = TokenBucket(self.config.control_rate_per_s, burst=4 * round(self.config.control_rate_per_s))
-        refused_in_a_row = 0
-        try:
-            async for message in connection:
-                if bucket.take():
-                    refused_in_a_row = 0
-                    await connection.send(await self._answer(message))
-                    continue
-                self.metrics.control_errors.inc()
-                refused_in_a_row += 1
-                if refused_in_a_row > 100:
-                    await connection.close(1008, "too many requests")
-                    break
-                await connection.send(error_reply(None, f"too many requests: at most {self.config.control_rate_per_s:g} per second"))
-        except ConnectionClosed:
-            pass
-        finally:
-            self._controls.discard(connection)
-
-    async def _answer(self, message: str | bytes) -> str:
-        try:
-            request = parse_request(message, self.feed.heading_to)
-        except ControlError as error:
-            self.metrics.control_errors.inc()
-            return error_reply(error.request_id, str(error))
-        if isinstance(request, StatusRequest):
-            return status_reply(
-                request.request_id, position=self.position or 0, **self.settings(), lead_s=round(self.lead_s, 3),
-                listeners=len(self.listeners), underruns=self.feed.underruns, generator=self.generator_name,
-                generator_ok=self.generator_ok,
-            )
-        if not self.generator_ok:
-            self.metrics.control_errors.inc()
-            return error_reply(request.request_id, "the generator is not running; the stream plays its fallback")
-        future = self.feed.steer(request.target, request.transition_chunks)
-        try:
-            position = await asyncio.wait_for(asyncio.wrap_future(future), STEER_APPLY_TIMEOUT_S)
-        except asyncio.TimeoutError:
-            return error_reply(request.request_id, "the generator did not take the change in time; it is queued")
-        self.metrics.steers.inc()
-        log.info("steer: %s", ", ".join(f"{p.text!r}×{p.weight:g}" for p in request.target.prompts))
-        return ack_reply(request.request_id, position)
 
 
 def _open_files() -> int | None:

@@ -13,7 +13,6 @@ transition_chunks = 4
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from dataclasses import dataclass
@@ -24,8 +23,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from riffcast.generation.types import Target
-from riffcast.station.control import ControlError, SteerRequest, parse_request
+from riffcast.steering.fields import steer_from_fields
+from riffcast.steering.targets import Target
 
 MAX_DURATION_S = 7 * 24 * 3600.0
 
@@ -62,12 +61,8 @@ def _entry(path: Path, number: int, table: dict, defaults: Target) -> PlaylistEn
         raise ValueError(f"{where}: duration_s (seconds, a number) is required")
     if not 5.0 <= duration <= MAX_DURATION_S:
         raise ValueError(f"{where}: duration_s must be from 5 to {MAX_DURATION_S:.0f} seconds, got {duration}")
-    reserved = sorted({"type", "id"} & settings.keys())  # request fields, not a target's
-    if reserved:
-        raise ValueError(f"{where}: unknown field(s): {', '.join(map(repr, reserved))}")
     try:
-        request = parse_request(json.dumps({"type": "steer", **settings}), defaults)
-    except ControlError as error:
+        steer = steer_from_fields(settings, defaults)
+    except ValueError as error:
         raise ValueError(f"{where}: {error}") from None
-    assert isinstance(request, SteerRequest)
-    return PlaylistEntry(request.target, float(duration), request.transition_chunks)
+    return PlaylistEntry(steer.target, float(duration), steer.transition_chunks)

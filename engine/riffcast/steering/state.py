@@ -1,5 +1,6 @@
-"""What a station resumes after a restart (``--state FILE.json``): its target, seed and place
-in the playlist. Written atomically (temporary file + rename) every few seconds and at exit.
+"""What a station resumes after a restart (``--state FILE.json``): its walk (where it came
+from, where it heads, how far along) and place in the playlist. Written atomically (temporary
+file + rename) every few seconds and at exit. Version 1 files (the target only) still load.
 
 A state is only resumed for the same configuration (``configured``: a fingerprint of the
 prompts or playlist given on the command line); a changed configuration starts fresh.
@@ -7,15 +8,15 @@ prompts or playlist given on the command line); a changed configuration starts f
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from riffcast.generation.types import Target, WeightedPrompt
+from riffcast.steering.targets import Target, WeightedPrompt
+from riffcast.steering.walk import WalkPosition
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 class StateError(ValueError):
@@ -25,14 +26,9 @@ class StateError(ValueError):
 @dataclass(frozen=True)
 class StationState:
     configured: str
-    target: Target
-    transition_chunks: int
+    walk: WalkPosition
     playlist_index: int = 0
     entry_elapsed_s: float = 0.0
-
-
-def fingerprint(*parts: str) -> str:
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
 
 
 def check_state_path(path: Path) -> None:
@@ -74,12 +70,23 @@ def load_state(path: Path) -> StationState | None:
     except (OSError, ValueError) as error:
         raise StateError(f"{path}: unreadable state: {error}") from None
     try:
-        if document.pop("version") != STATE_VERSION:
+        version = document.pop("version")
+        if version == 1:  # the target it headed to: resume as if it had arrived there
+            target = _target(document.pop("target"))
+            chunks = document.pop("transition_chunks")
+            walk = WalkPosition(target, target, chunks, chunks)
+        elif version == STATE_VERSION:
+            fields = document.pop("walk")
+            walk = WalkPosition(_target(fields.pop("start")), _target(fields.pop("end")), **fields)
+        else:
             raise StateError(f"{path}: state from another riffcast version")
-        target = document.pop("target")
-        prompts = tuple(WeightedPrompt(p["text"], p["weight"]) for p in target.pop("prompts"))
-        return StationState(target=Target(prompts, **target), **document)
+        return StationState(walk=walk, **document)
     except StateError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise StateError(f"{path}: damaged state: {error!r}") from None
+
+
+def _target(fields: dict) -> Target:
+    prompts = tuple(WeightedPrompt(p["text"], p["weight"]) for p in fields.pop("prompts"))
+    return Target(prompts, **fields)

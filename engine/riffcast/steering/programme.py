@@ -5,12 +5,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Protocol
 
-from riffcast.station.playlist import PlaylistEntry
-from riffcast.station.state import StationState, save_state
+from riffcast.steering.playlist import PlaylistEntry
+from riffcast.steering.state import StationState, save_state
+from riffcast.steering.targets import Target
+from riffcast.steering.walk import WalkPosition
 
 log = logging.getLogger("riffcast.station")
+
+
+class Course(Protocol):
+    """What the programme steers (the station's feed)."""
+
+    @property
+    def walk_position(self) -> WalkPosition: ...
+
+    def steer(self, target: Target, transition_chunks: int | None = None) -> Future[int]: ...
 SAVE_EVERY_S = 5.0
 
 
@@ -27,30 +40,36 @@ class Programme:
         self.state_path = state_path
         self.index = index % len(playlist) if playlist else 0
         self.save_error: str | None = None  # why the last save failed; None once one succeeds
-        self._entry_started = time.monotonic() - elapsed_s
+        self._elapsed_at_start_s = elapsed_s
+        self._entry_started: float | None = None  # time.monotonic() when the entry began; None before playing
 
     @property
     def elapsed_s(self) -> float:
+        """Seconds the current entry has played (its time stands still until the stream plays)."""
+        if self._entry_started is None:
+            return self._elapsed_at_start_s
         return time.monotonic() - self._entry_started
 
-    async def run(self, station) -> None:
-        """Until cancelled: move on at each entry's end; save the state every few seconds."""
+    async def run(self, course: Course, playing: asyncio.Event) -> None:
+        """Until cancelled: once ``playing`` is set, move on at each entry's end; save the state
+        every few seconds."""
+        await playing.wait()
+        self._entry_started = time.monotonic() - self._elapsed_at_start_s
         while True:
             if self.playlist and self.elapsed_s >= self.playlist[self.index].duration_s:
                 self.index = (self.index + 1) % len(self.playlist)
                 self._entry_started = time.monotonic()
                 entry = self.playlist[self.index]
-                station.feed.steer(entry.target, entry.transition_chunks)
+                course.steer(entry.target, entry.transition_chunks)
                 log.info("playlist: target %d of %d", self.index + 1, len(self.playlist))
-            self.save(station)
+            self.save(course)
             left = self.playlist[self.index].duration_s - self.elapsed_s if self.playlist else SAVE_EVERY_S
             await asyncio.sleep(max(0.05, min(SAVE_EVERY_S, left)))
 
-    def save(self, station) -> None:
+    def save(self, course: Course) -> None:
         if self.state_path is None:
             return
-        feed = station.feed
-        state = StationState(self.configured, feed.heading_to, feed.transition_chunks, self.index, self.elapsed_s)
+        state = StationState(self.configured, course.walk_position, self.index, self.elapsed_s)
         try:
             save_state(self.state_path, state)
         except OSError as error:  # the station plays on; only the restart story suffers

@@ -1,0 +1,127 @@
+"""The steering package: limits written once and applied by every way in, exact resume."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from riffcast.steering.control import ControlError, parse_request
+from riffcast.steering.options import DEFAULT_PROMPT, add_steering_arguments, plan_from_args
+from riffcast.steering.playlist import load_playlist
+from riffcast.steering.state import StationState, load_state, save_state
+from riffcast.steering.targets import DENOISING, GUIDANCE, SEED, TRANSITION_CHUNKS, WEIGHT, Target, WeightedPrompt
+from riffcast.steering.walk import Walk
+
+CURRENT = Target.from_text("jazz", seed=5)
+
+# (limit, a value just inside, a value just outside)
+EDGES = [
+    (SEED, SEED.high, SEED.high + 1), (SEED, 0, -1),
+    (DENOISING, 1.0, 1.0001), (DENOISING, 0.001, 0.0),
+    (GUIDANCE, 50.0, 50.5), (GUIDANCE, 0.0, -0.1),
+    (TRANSITION_CHUNKS, 64, 65), (TRANSITION_CHUNKS, 1, 0),
+]
+
+
+def _cli(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_steering_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def _through_every_way_in(limit_name: str, value, tmp_path) -> list[bool]:
+    """Whether the constructors, /control, a playlist and the command line accept ``value``."""
+    accepted = []
+    try:
+        if limit_name == "transition_chunks":
+            Walk(CURRENT, transition_chunks=value)
+        else:
+            Target(CURRENT.prompts, **{"seed": 0, limit_name: value})
+        accepted.append(True)
+    except ValueError:
+        accepted.append(False)
+    try:
+        parse_request(json.dumps({"type": "steer", "prompt": "a", limit_name: value}), CURRENT)
+        accepted.append(True)
+    except ControlError:
+        accepted.append(False)
+    playlist = tmp_path / "p.toml"
+    playlist.write_text(f'[[target]]\nprompt = "a"\nduration_s = 60\n{limit_name} = {json.dumps(value)}\n')
+    try:
+        load_playlist(playlist, CURRENT)
+        accepted.append(True)
+    except ValueError:
+        accepted.append(False)
+    try:
+        plan_from_args(_cli(f"--{limit_name.replace('_', '-')}", str(value)))
+        accepted.append(True)
+    except ValueError:
+        accepted.append(False)
+    return accepted
+
+
+@pytest.mark.parametrize(("limit", "inside", "outside"), EDGES, ids=lambda v: getattr(v, "name", repr(v)))
+def test_every_way_in_applies_the_same_limits(limit, inside, outside, tmp_path):
+    assert _through_every_way_in(limit.name, inside, tmp_path) == [True] * 4
+    assert _through_every_way_in(limit.name, outside, tmp_path) == [False] * 4
+
+
+def test_weights_have_one_limit_too():
+    assert WeightedPrompt("a", WEIGHT.high).weight == WEIGHT.high
+    with pytest.raises(ValueError, match="weight"):
+        WeightedPrompt("a", WEIGHT.high + 1)
+    with pytest.raises(ControlError, match="weight"):
+        parse_request(json.dumps({"type": "steer", "prompts": [{"text": "a", "weight": WEIGHT.high + 1}]}), CURRENT)
+
+
+def test_prompt_means_a_blend_in_serve_and_render_alike():
+    plan = plan_from_args(_cli("--prompt", "jazz", "--prompt", "rain", "--seed", "3"))
+    assert plan.target.prompts == (WeightedPrompt("jazz"), WeightedPrompt("rain")) and plan.target.seed == 3
+    assert plan.playlist == () and plan.transition_chunks == 4
+    assert plan_from_args(_cli()).target.prompts == (WeightedPrompt(DEFAULT_PROMPT),)
+    with pytest.raises(ValueError, match="prompts must be a list of 1 to 8"):
+        plan_from_args(_cli(*[arg for i in range(9) for arg in ("--prompt", str(i))]))
+
+
+def test_a_playlist_plan_starts_at_its_first_entry_and_inherits_the_options(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text('[[target]]\nprompt = "a"\nduration_s = 60\n\n[[target]]\nprompt = "b"\nduration_s = 60\n'
+                    "transition_chunks = 2\n")
+    plan = plan_from_args(_cli("--playlist", str(path), "--seed", "7", "--transition-chunks", "6"))
+    assert plan.target == Target.from_text("a", seed=7) and plan.transition_chunks == 6
+    assert [entry.transition_chunks for entry in plan.playlist] == [None, 2]
+    with pytest.raises(ValueError, match="not both"):
+        plan_from_args(_cli("--playlist", str(path), "--prompt", "x"))
+
+
+def test_a_resumed_walk_carries_on_exactly_where_the_saved_one_was(tmp_path):
+    walk = Walk(Target.from_text("jazz", seed=10), transition_chunks=4)
+    for _ in range(2):
+        walk.advance()
+    walk.steer(Target.from_text("techno", seed=3), transition_chunks=3)
+    walk.advance()
+    path = tmp_path / "state.json"
+    save_state(path, StationState("cfg", walk.position, playlist_index=1, entry_elapsed_s=12.5))
+    saved = load_state(path)
+    assert saved == StationState("cfg", walk.position, 1, 12.5)
+    resumed = Walk.resume(saved.walk)
+    assert resumed.heading_to == walk.heading_to == Target.from_text("techno", seed=3)
+    original = [walk.advance() for _ in range(6)]
+    again = [resumed.advance() for _ in range(6)]
+    assert [(s.start, s.end, s.alpha) for s in again] == [(s.start, s.end, s.alpha) for s in original]
+    assert again[0].new_settings  # a restart is a "now playing" moment
+
+
+def test_a_version_1_state_still_resumes_at_its_target(tmp_path):
+    path = tmp_path / "state.json"
+    target = {"prompts": [{"text": "jazz", "weight": 1.0}], "seed": 42, "negative_prompt": "",
+              "denoising": 0.75, "guidance": 7.0}
+    path.write_text(json.dumps({"version": 1, "configured": "cfg", "target": target, "transition_chunks": 2,
+                                "playlist_index": 0, "entry_elapsed_s": 3.0}))
+    saved = load_state(path)
+    walk = Walk.resume(saved.walk)
+    assert walk.heading_to == Target.from_text("jazz", seed=42) and walk.transition_chunks == 2
+    first = walk.advance()
+    assert (first.start.seed, first.end.seed, first.alpha) == (42, 43, 0.5)
