@@ -222,6 +222,13 @@ class ProducerThread(threading.Thread):
             self._condition.notify_all()
         return future
 
+    def latest_target(self) -> Target:
+        """The target of the latest steer not yet applied, else the one the walk heads to:
+        what a new steer's unnamed settings are taken from (steers coalesce into the latest)."""
+        with self._condition:
+            pending = self._pending
+        return pending.target if pending is not None else self.producer.walk.heading_to
+
     @property
     def waiting(self) -> int:
         """Chunks published and not yet started playing."""

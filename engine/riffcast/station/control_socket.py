@@ -32,8 +32,7 @@ REFUSED_IN_A_ROW_LIMIT = 100  # requests refused for the rate in a row before th
 class Steerable(Protocol):
     """What control needs from the feed."""
 
-    @property
-    def heading_to(self) -> Target: ...
+    def latest_target(self) -> Target: ...
 
     def steer(self, target: Target, transition_chunks: int | None = None) -> Future[int]: ...
 
@@ -79,7 +78,7 @@ async def answer(message: str | bytes, station: Controlled) -> str:
     """The reply to one control message: status, an ack with the stream position where a
     steer is heard (after waiting up to ``STEER_APPLY_TIMEOUT_S``), or an error."""
     try:
-        request = parse_request(message, station.feed.heading_to)
+        request = parse_request(message, station.feed.latest_target())
     except ControlError as error:
         station.metrics.control_errors.inc()
         return error_reply(error.request_id, str(error))

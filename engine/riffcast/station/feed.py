@@ -190,6 +190,10 @@ class Feed:
         """The target the stream is heading to (or has reached)."""
         return self.walk_position.end
 
+    def latest_target(self) -> Target:
+        """The latest steer's target if it is not applied yet, else :attr:`heading_to`."""
+        return self.producer_thread.latest_target()
+
     @property
     def transition_chunks(self) -> int:
         return self.walk_position.transition_chunks

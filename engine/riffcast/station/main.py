@@ -75,6 +75,8 @@ def run_serve(args: argparse.Namespace) -> int:
     # Check everything the user gave before anything runs or is written.
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be from 0 to 65535, got {args.port}")
+    if args.osc_port is not None and not 0 <= args.osc_port <= 65535:
+        raise ValueError(f"--osc-port must be from 0 to 65535, got {args.osc_port}")
     frame = frame_samples(args.frame_ms, params.sample_rate)
     if not 1 <= args.lead_chunks <= 8:
         raise ValueError("--lead-chunks must be from 1 to 8")
@@ -109,6 +111,11 @@ def run_serve(args: argparse.Namespace) -> int:
 
         check_output_device()
     seed_image = load_seed(args.seed_image or DEFAULT_BED, params)
+    osc_socket = None
+    if args.osc_port is not None:
+        from riffcast.station.osc_endpoint import bind_osc_socket
+
+        osc_socket = bind_osc_socket(args.osc_host, args.osc_port)  # a port in use: one line, nothing written
 
     generator = generator_from_args(args)
     if faults:
@@ -136,7 +143,7 @@ def run_serve(args: argparse.Namespace) -> int:
         if isinstance(sink, RecordingSink):
             station.checks.append(lambda sink=sink: f"recording to {sink.path} stopped: {sink.failed}" if sink.failed else None)
     try:
-        asyncio.run(_serve(station, programme, token if generated else None))
+        asyncio.run(_serve(station, programme, token if generated else None, osc_socket))
     except StationFailure as failure:
         print(f"riffcast serve: error: {failure}; exiting for the supervisor to restart the station", file=sys.stderr)
         _exit_past_busy_workers(1)
@@ -185,7 +192,7 @@ def _resume(path: Path, configured: str) -> StationState | None:
     return saved
 
 
-async def _serve(station, programme: Programme, generated_token: str | None) -> None:
+async def _serve(station, programme: Programme, generated_token: str | None, osc_socket=None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -206,10 +213,19 @@ async def _serve(station, programme: Programme, generated_token: str | None) -> 
                   file=sys.stderr)
 
     scheduler = asyncio.create_task(programme.run(station.feed, station.playing))
+    osc = None
+    if osc_socket is not None:
+        from riffcast.station.osc_endpoint import OscEndpoint, serve_osc
+
+        host, port = osc_socket.getsockname()[:2]
+        osc = await serve_osc(osc_socket, OscEndpoint(station.feed, station.metrics, lambda: station.generator_ok))
+        print(f"riffcast serve: OSC steering on udp://{host}:{port} (docs/osc.md)", file=sys.stderr)
     try:
         await station.run(stop, on_ready=announce)
     finally:
         scheduler.cancel()
+        if osc is not None:
+            osc.close()
         programme.save(station.feed)
 
 

@@ -54,6 +54,11 @@ class StationMetrics:
         self.ping_floods = Counter(
             "riffcast_ping_floods", "WebSocket connections closed with 1008 for sending too many pings", registry=r
         )
+        self.osc_steers = Counter("riffcast_osc_steers", "OSC messages taken as steers", registry=r)
+        self.osc_refused = Counter(
+            "riffcast_osc_refused", "OSC datagrams or messages refused: not OSC, unknown address, invalid, flood",
+            ["reason"], registry=r,
+        )
         self.lead_seconds = Gauge("riffcast_lead_seconds", "Audio ready ahead of the playhead", registry=r)
         self.generating = Gauge(
             "riffcast_generating", "1 while the producer runs and no paint has hung, else 0", registry=r

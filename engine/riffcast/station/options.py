@@ -23,6 +23,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     where.add_argument("--port", type=int, default=8000, help="TCP port for HTTP and WebSockets (default 8000)")
     where.add_argument("--station", default="riffcast", help="station name sent to listeners")
+    where.add_argument(
+        "--osc-port", type=int, metavar="PORT",
+        help="also take steers as OSC messages over UDP on this port (addresses in docs/osc.md)",
+    )
+    where.add_argument("--osc-host", default="127.0.0.1", help="address for --osc-port (default 127.0.0.1)")
 
     add_steering_arguments(parser)
     parser.add_argument(
