@@ -14,8 +14,8 @@ from functools import lru_cache
 from typing import Iterable
 
 import numpy as np
-from scipy import signal
 
+from riffcast.generation import filters
 from riffcast.generation.compose import DRUM_SECONDS, PAD_TAIL_S, Event, Voice, bar_events, bar_seconds, bars_per_chord
 from riffcast.generation.style import Style
 
@@ -59,7 +59,7 @@ def envelope(
 
 def butter_sos(kind: str, cutoff: float | tuple[float, float], sr: int, order: int = 2) -> np.ndarray:
     """Butterworth filter of ``kind`` ("lowpass", "bandpass", …) at ``cutoff`` Hz, as SOS."""
-    return signal.butter(order, cutoff, btype=kind, fs=sr, output="sos")
+    return filters.butter_sos(filters.FilterKind(kind), cutoff, sr, order)
 
 
 def snare_filter(sr: int) -> np.ndarray:
@@ -85,7 +85,7 @@ def snare(sr: int, rng: np.random.Generator, sos: np.ndarray) -> np.ndarray:
     """Snare (0.25 s): noise through `sos` (1-8 kHz band-pass) plus a 185 Hz tone body."""
     n = int(0.25 * sr)
     t = np.arange(n) / sr
-    noise = signal.sosfilt(sos, rng.standard_normal(n)) * envelope(n, sr, 0.001, 0.02, 18.0)
+    noise = filters.sosfilt(sos, rng.standard_normal(n)) * envelope(n, sr, 0.001, 0.02, 18.0)
     body = np.sin(2.0 * np.pi * 185.0 * t) * envelope(n, sr, 0.001, 0.02, 30.0)
     return 0.8 * noise + 0.6 * body
 
@@ -93,14 +93,14 @@ def snare(sr: int, rng: np.random.Generator, sos: np.ndarray) -> np.ndarray:
 def hat(sr: int, rng: np.random.Generator, sos: np.ndarray) -> np.ndarray:
     """Closed hi-hat (0.06 s): noise through `sos` (7 kHz high-pass), fast decay."""
     n = int(0.06 * sr)
-    return signal.sosfilt(sos, rng.standard_normal(n)) * envelope(n, sr, 0.0005, 0.01, 60.0)
+    return filters.sosfilt(sos, rng.standard_normal(n)) * envelope(n, sr, 0.0005, 0.01, 60.0)
 
 
 def bass_note(freq_hz: float, dur_s: float, sr: int, sos: np.ndarray) -> np.ndarray:
     """Bass note: sawtooth at freq_hz through `sos` (a biquad low-pass), dur_s seconds."""
     n = max(int(dur_s * sr), 2)
     saw = 2.0 * ((freq_hz * np.arange(n) / sr) % 1.0) - 1.0
-    return signal.sosfilt(sos, saw) * envelope(n, sr, 0.005, 0.03, 2.0)
+    return filters.sosfilt(sos, saw) * envelope(n, sr, 0.005, 0.03, 2.0)
 
 
 def pad_chord(notes: tuple[int, ...], dur_s: float, sr: int) -> np.ndarray:
@@ -137,7 +137,7 @@ def _ride(sr: int, take: int) -> np.ndarray:
     n = int(DRUM_SECONDS[Voice.RIDE] * sr)
     t = np.arange(n) / sr
     band = butter_sos("bandpass", (3000.0, min(9000.0, NYQUIST_GUARD * sr)), sr)
-    noise = signal.sosfilt(band, np.random.default_rng(take).standard_normal(n))
+    noise = filters.sosfilt(band, np.random.default_rng(take).standard_normal(n))
     ping = sum(np.sin(2.0 * np.pi * f * t) for f in (3150.0, 4730.0, 6120.0)) / 3.0
     return (0.7 * noise + 0.3 * ping) * envelope(n, sr, 0.001, 0.05, 7.0)
 
@@ -167,7 +167,7 @@ def _saw_lead(freq_hz: float, dur_s: float, sr: int, tone: float) -> np.ndarray:
     n = max(int(dur_s * sr), 2)
     t = np.arange(n) / sr
     saw = sum(2.0 * ((freq_hz * 2.0 ** (c / 1200.0) * t) % 1.0) - 1.0 for c in (-7.0, 7.0)) / 2.0
-    filtered = signal.sosfilt(butter_sos("lowpass", 1500.0 + 3500.0 * tone, sr), saw)
+    filtered = filters.sosfilt(butter_sos("lowpass", 1500.0 + 3500.0 * tone, sr), saw)
     return filtered * envelope(n, sr, 0.01, 0.05, 1.0)
 
 
