@@ -30,34 +30,22 @@ def station(tmp_path_factory):
         yield running
 
 
-async def _collect(url: str, seconds: float, sample_format: str = "s16le", until=None):
-    """(hello, [(arrival_s, frame)], [events]) for ``seconds`` after the hello, or until
-    ``until()`` (a blocking check, run in a thread about twice a second) is true."""
+async def _collect(url: str, seconds: float, sample_format: str = "s16le"):
+    """(hello, [(arrival_s, frame)], [events]) for ``seconds`` after the hello."""
     frames, events = [], []
     async with connect(url if "?" in url else f"{url}?format={sample_format}", compression=None) as ws:
         hello = json.loads(await ws.recv())
         deadline = time.monotonic() + seconds
-        done = asyncio.create_task(_poll(until)) if until is not None else None
-        while (left := deadline - time.monotonic()) > 0 and not (done is not None and done.done()):
+        while (left := deadline - time.monotonic()) > 0:
             try:
-                message = await asyncio.wait_for(ws.recv(), min(left, 0.25))
+                message = await asyncio.wait_for(ws.recv(), left)
             except asyncio.TimeoutError:
-                continue
+                break
             if isinstance(message, bytes):
                 frames.append((time.monotonic(), protocol.decode_frame(message, hello["format"])))
             else:
                 events.append(json.loads(message))
-        if done is not None and done.done():
-            done.result()  # the check's error, if it failed
-        elif done is not None:
-            done.cancel()
     return hello, frames, events
-
-
-async def _poll(check, every_s: float = 0.5) -> None:
-    """Return once ``check()`` (blocking: it runs in a thread) is true."""
-    while not await asyncio.to_thread(check):
-        await asyncio.sleep(every_s)
 
 
 def test_protocol_conformance_and_pacing(station):
@@ -144,14 +132,6 @@ def test_stalled_listener_is_dropped_and_others_unaffected(station):
         return 0.0
 
     closed_before = metric('riffcast_listeners_closed_total{reason="too_slow"}')
-    closed_at: list[float] = []
-
-    def closed_a_while_ago() -> bool:
-        """The stalled listener was closed over 1.5 s ago (past the abort 1 s after its close)."""
-        if not closed_at and metric('riffcast_listeners_closed_total{reason="too_slow"}') >= closed_before + 1:
-            closed_at.append(time.monotonic())
-        return bool(closed_at) and time.monotonic() - closed_at[0] > 1.5
-
     # A listener that completes the handshake and then never reads, with a tiny receive buffer.
     stalled = socket.socket()
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -161,7 +141,7 @@ def test_stalled_listener_is_dropped_and_others_unaffected(station):
         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )
     try:
-        _, frames, _ = asyncio.run(_collect(station.stream_url, 14.0, until=closed_a_while_ago))
+        _, frames, _ = asyncio.run(_collect(station.stream_url, 14.0))  # no polling beside: it would delay reads
     finally:
         stalled.close()
     positions = np.array([frame.position for _, frame in frames])

@@ -143,6 +143,12 @@ class Feed:
         with self._lock:
             return self.ring.end
 
+    @property
+    def held_from(self) -> int:
+        """The oldest sample still held (late joiners' pre-roll starts no earlier)."""
+        with self._lock:
+            return self.ring.start
+
     def read(self, position: int, count: int) -> np.ndarray | None:
         """Samples [position, position + count) if stitched and still held, else None."""
         with self._lock:

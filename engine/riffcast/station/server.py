@@ -280,7 +280,7 @@ class Station:
         await self.playing.wait()
         shrink_send_buffer(connection)
         frame = self.config.frame_samples
-        preroll = self.pacer.preroll(self.position, self.feed.ring.start)
+        preroll = self.pacer.preroll(self.position, self.feed.held_from)
         bytes_per_second = self.params.sample_rate * protocol.SAMPLE_DTYPES[sample_format].itemsize
         listener = Listener(connection, sample_format, round(self.config.backlog_s * bytes_per_second))
         # From here to add(): no await, so no tick can slip between the pre-roll and the live frames.
