@@ -338,6 +338,7 @@ def test_sigterm_closes_listeners_with_1001_and_keeps_the_recording(tmp_path):
         (["--playlist", "missing.toml"], "missing.toml: cannot read the playlist"),
         (["--transition-chunks", "0"], "transition_chunks"),
         (["--play"], "no sound output device"),  # this machine and CI have PortAudio but no device
+        (["--play"], "leave out --play"),
     ],
 )
 def test_bad_options_are_one_line_errors(tmp_path, arguments, message):

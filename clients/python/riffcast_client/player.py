@@ -12,24 +12,25 @@ import numpy as np
 
 from riffcast_client.jitter import JitterBuffer
 
-_HINT = "(use --no-play to listen headless)"
+LISTEN_HINT = "(use --no-play to listen headless)"
 
 
-def _sounddevice() -> Any:
+def _sounddevice(hint: str = LISTEN_HINT) -> Any:
     try:
         import sounddevice
     except OSError as error:  # sounddevice raises OSError when libportaudio is not found
-        raise OSError(f"no sound output: {error} — install PortAudio (libportaudio2) {_HINT}") from None
+        raise OSError(f"no sound output: {error} — install PortAudio (libportaudio2) {hint}") from None
     return sounddevice
 
 
-def check_output_device(device: int | str | None = None) -> str:
-    """The name of the output device that would play; OSError if there is none."""
-    sd = _sounddevice()
+def check_output_device(device: int | str | None = None, *, hint: str = LISTEN_HINT) -> str:
+    """The name of the output device that would play; OSError, ending with ``hint`` (what the
+    user can do instead), if there is none."""
+    sd = _sounddevice(hint)
     try:
         info = sd.query_devices(device, kind="output")
     except (sd.PortAudioError, ValueError) as error:
-        raise OSError(f"no sound output device: {error} {_HINT}") from None
+        raise OSError(f"no sound output device: {error} {hint}") from None
     return str(info["name"])
 
 
@@ -53,7 +54,7 @@ class Player:
             )
             self._stream.start()
         except (sd.PortAudioError, ValueError) as error:
-            raise OSError(f"no sound output device: {error} {_HINT}") from None
+            raise OSError(f"no sound output device: {error} {LISTEN_HINT}") from None
 
     def _callback(self, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
         if status.output_underflow:

@@ -109,7 +109,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.play:
         from riffcast_client.player import check_output_device
 
-        check_output_device()
+        check_output_device(hint="(leave out --play to serve without this machine's sound card)")
     seed_image = load_seed(args.seed_image or DEFAULT_BED, params)
     osc_socket = None
     if args.osc_port is not None:
