@@ -118,6 +118,15 @@ def test_seeds_lists_the_beds(tmp_path):
     assert result.returncode == 0 and DEFAULT_BED in result.stdout
 
 
+def test_a_reader_that_leaves_early_gets_no_error_message(tmp_path):
+    """`riffcast seeds | head -1`: the pipe closes before riffcast writes; no traceback, no error line."""
+    process = subprocess.Popen([sys.executable, "-m", "riffcast.cli", "seeds"], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # long before the interpreter has started and written anything
+    _, stderr = process.communicate(timeout=120)
+    assert stderr == "" and process.returncode == 1
+
+
 def test_download_offline_says_there_is_no_network(tmp_path):
     result = _riffcast(tmp_path, "download", "riffusion/riffusion-model-v1")
     assert result.returncode == 1 and "no network" in result.stderr
