@@ -361,6 +361,28 @@ def test_listen_gives_up_after_the_duration_when_nothing_arrives(tmp_path):
     assert not out.exists()
 
 
+def test_listen_writes_raw_pcm_to_stdout_with_gaps_as_silence(capsysbinary):
+    async def handler(websocket: ServerConnection, number: int) -> None:
+        await send_hello(websocket)
+        await send_frames(websocket, 0, 5)  # 0–2000
+        await send_frames(websocket, 2400, 20)  # 2000–2400 dropped
+
+    with Peer(handler) as peer:
+        code = run_listen(listen_args(peer.url, "--output", "-", "--duration", "0.5", "--format", "f32le"))
+    assert code == 0  # no sound card needed: --output - does not play
+    captured = capsysbinary.readouterr()
+    pcm = np.frombuffer(captured.out, dtype="<i2")
+    expected = signal_at(0, 4000)
+    expected[2000:2400] = 0.0
+    assert pcm.shape == (4000,) and np.max(np.abs(pcm / 32767 - expected)) <= 1 / 32767
+    assert b"received 0.50 s" in captured.err and b"gaps 1" in captured.err
+
+
+def test_listen_refuses_play_and_no_play_together():
+    with pytest.raises(ValueError, match="not both"):
+        run_listen(listen_args(f"ws://127.0.0.1:{free_port()}/stream", "--play", "--no-play"))
+
+
 def test_listen_refuses_an_existing_recording_before_connecting(tmp_path):
     out = tmp_path / "out.wav"
     out.write_bytes(b"precious")

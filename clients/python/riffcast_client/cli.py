@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from riffcast_client.jitter import JitterBuffer
+from riffcast_client.rawpcm import RawPcmWriter
 from riffcast_client.record import StreamRecorder, Timeline, check_output_path
 from riffcast_client.stream import Listener, ListenerState
 from riffcast_client.protocol import SAMPLE_DTYPES
@@ -37,7 +38,13 @@ def add_listen_arguments(parser: argparse.ArgumentParser) -> None:
         help="write what arrives to a WAV file; missing stretches become silence, so its time line matches the stream's",
     )
     parser.add_argument("--force", action="store_true", help="overwrite an existing --record file")
+    parser.add_argument(
+        "--output", choices=["-"], metavar="-",
+        help="write raw PCM (s16le, the station's rate and channels, gaps as silence) to standard output, for "
+        "ffmpeg or Liquidsoap; does not play unless --play",
+    )
     parser.add_argument("--no-play", action="store_true", help="do not play on the sound card (headless)")
+    parser.add_argument("--play", action="store_true", help="play on the sound card even with --output -")
     parser.add_argument(
         "--format", choices=sorted(SAMPLE_DTYPES), default=None,
         help="sample format on the wire (default: the URL's ?format=, else s16le)",
@@ -57,7 +64,10 @@ def run_listen(args: argparse.Namespace) -> int:
     if args.record is not None:
         check_output_path(args.record, force=args.force)
     device = _device(args.device)
-    if not args.no_play:
+    if args.play and args.no_play:
+        raise ValueError("give --play or --no-play, not both")
+    play = args.play or not (args.no_play or args.output == "-")
+    if play:
         from riffcast_client.player import check_output_device
 
         check_output_device(device)
@@ -65,8 +75,11 @@ def run_listen(args: argparse.Namespace) -> int:
     recorder = None
     if args.record is not None:
         recorder = StreamRecorder(args.record, force=args.force, max_seconds=args.duration, log=status.log)
+    if args.output == "-" and sys.stdout.isatty():
+        raise ValueError("--output - writes raw audio: pipe it into a program (ffmpeg, Liquidsoap) or a file, not a terminal")
+    pcm_out = RawPcmWriter(sys.stdout.buffer) if args.output == "-" else None
     session = ListenSession(
-        listener, recorder=recorder, play=not args.no_play, device=device, status=status, duration_s=args.duration
+        listener, recorder=recorder, play=play, device=device, status=status, duration_s=args.duration, pcm_out=pcm_out,
     )
     try:
         asyncio.run(session.run())
@@ -86,7 +99,7 @@ class ListenSession:
 
     def __init__(
         self, listener: Listener, *, recorder: StreamRecorder | None, play: bool, device: int | str | None,
-        status: StatusLine, duration_s: float | None,
+        status: StatusLine, duration_s: float | None, pcm_out: RawPcmWriter | None = None,
     ) -> None:
         self.listener = listener
         self.recorder = recorder
@@ -94,6 +107,7 @@ class ListenSession:
         self.device = device
         self.status = status
         self.duration_s = duration_s
+        self.pcm_out = pcm_out
         self.buffer: JitterBuffer | None = None
         self.player: Any = None  # riffcast_client.player.Player, imported only when playing
         self.timeline: Timeline | None = None  # stream received, placed like the recording
@@ -162,6 +176,8 @@ class ListenSession:
                 self.recorder.write(position, samples, self.sample_rate, self.listener.server_time)
             if self.buffer is not None:
                 self.buffer.write(samples[: placement.keep])
+            if self.pcm_out is not None:
+                self.pcm_out.write(placement.silence, samples[: placement.keep])
             if self.timeline.full:
                 return
 

@@ -87,13 +87,19 @@ def now_playing(*, position: int, prompts: list[tuple[str, float]], seed: int, a
 def encode_frame(position: int, server_time: float, samples: np.ndarray, sample_format: str) -> bytes:
     """Header + PCM. samples: (frames,) or (frames, channels) float in [−1, 1]; s16le clips
     and rounds to the nearest integer step."""
-    dtype = SAMPLE_DTYPES[check_format(sample_format)]
     if position < 0:
         raise ProtocolError("a frame position cannot be negative")
+    return HEADER.pack(position, server_time) + pcm_bytes(samples, sample_format)
+
+
+def pcm_bytes(samples: np.ndarray, sample_format: str) -> bytes:
+    """Raw PCM in ``sample_format`` (channels interleaved). samples: (frames,) or (frames,
+    channels) float in [−1, 1]; s16le clips and rounds to the nearest integer step."""
+    dtype = SAMPLE_DTYPES[check_format(sample_format)]
     values = np.asarray(samples, dtype=np.float32)
     if dtype.kind == "i":
         values = np.round(np.clip(values, -1.0, 1.0) * _INT16_SCALE)
-    return HEADER.pack(position, server_time) + values.astype(dtype).tobytes()
+    return values.astype(dtype).tobytes()
 
 
 def decode_frame(message: bytes, sample_format: str, channels: int = 1) -> AudioFrame:
