@@ -30,7 +30,7 @@ REFUSED_IN_A_ROW_LIMIT = 100  # requests refused for the rate in a row before th
 
 
 class Steerable(Protocol):
-    """What control needs from the feed."""
+    """What steering needs from the feed (here and in :mod:`riffcast.station.osc_endpoint`)."""
 
     def latest_target(self) -> Target: ...
 

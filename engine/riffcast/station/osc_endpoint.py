@@ -7,23 +7,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from concurrent.futures import Future
-from typing import Callable, Protocol
+from typing import Callable
 
+from riffcast.station.control_socket import Steerable
 from riffcast.station.metrics import StationMetrics
 from riffcast.station.ratelimit import LogLimiter, TokenBucket
 from riffcast.steering.osc import OscRefused, RefusalReason, messages_in, steer_from_osc
-from riffcast.steering.targets import Target
 
 log = logging.getLogger("riffcast.station")
 
 OSC_RATE_PER_S = 200.0  # messages a second (a fader or a sensor sends tens), bursts of 2 s worth
-
-
-class Steerable(Protocol):
-    def latest_target(self) -> Target: ...
-
-    def steer(self, target: Target, transition_chunks: int | None = None) -> Future[int]: ...
 
 
 def bind_osc_socket(host: str, port: int) -> socket.socket:
