@@ -32,11 +32,10 @@ class StreamAssembly:
     steer with the position where it will be heard); images are stitched in placement order.
     """
 
-    def __init__(self, params: SpectrogramParams, *, overlap_columns: int = 0, iterations: int | None = None) -> None:
+    def __init__(self, params: SpectrogramParams, *, overlap_columns: int = 0) -> None:
         self.params = params
         self.overlap_columns = overlap_columns
-        options = {} if iterations is None else {"iterations": iterations}
-        self.stitcher = Stitcher(params, overlap_columns=overlap_columns, **options)
+        self.stitcher = Stitcher(params, overlap_columns=overlap_columns)
         self.placed = 0  # chunks placed so far
 
     def start_sample(self, index: int) -> int:
