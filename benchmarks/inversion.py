@@ -41,7 +41,7 @@ import numpy as np
 
 from riffcast.codec import SpectrogramChunk, audio_to_mel, chunk_from_image, image_from_mel, split_chunks
 from riffcast.demo_music import render_demo_song
-from riffcast.dsp.level import LevelSettings
+from riffcast.dsp.level_settings import LevelSettings
 from riffcast.dsp.mel import MelInverter, riffusion_filterbank
 from riffcast.dsp.stft import magnitude_spectrogram
 from riffcast.params import RIFFUSION_V1 as PARAMS

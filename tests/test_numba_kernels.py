@@ -22,8 +22,10 @@ t = np.arange(40)[None, :]
 magnitude = (np.abs(np.sin(0.3 * np.arange(33))[:, None] + 0.1 * t / 40) + 0.01 * rng.random((33, 40)))
 stream = PhaseStream(window_samples=64, hop_samples=8, iterations=3, lookahead_frames=2)
 audio = np.concatenate([stream.push(magnitude[:, :17]), stream.push(magnitude[:, 17:]), stream.flush()])
-level = LevelStage(8000, LevelSettings(lookahead_samples=4, rider_time_s=0.01))
-levelled = np.concatenate([level.process(audio * 20.0), level.flush()])
+level = LevelStage(8000, LevelSettings(lookahead_samples=4))
+loud = np.tile(audio * 20.0, 20)  # 0.8 s: the AGC closes its first gating blocks
+level.prime(loud[:4000])
+levelled = np.concatenate([level.process(loud), level.flush()])
 print(json.dumps({"audio": audio.tolist(), "levelled": levelled.tolist()}))
 """
 

@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyloudnorm
 import pytest
 import soundfile
+from scipy.signal import resample_poly
 
 from riffcast.generation.factory import GeneratorSettings, make_generator, weights_present
 from riffcast.steering.targets import Target
@@ -86,6 +88,7 @@ def test_weights_present_knows_what_needs_no_download(tmp_path):
         (["--transition-chunks", "0"], "transition_chunks"),
         (["--playlist", "programme.toml"], "not both"),
         (["--overlap-columns", "12", "--generator", "riffusion", "--model", "tiny-random"], "overlap-columns"),
+        (["--loudness", "3"], "--loudness: loudness target must be from -40 to -5 LUFS, got 3"),
     ],
 )
 def test_bad_render_arguments_fail_before_anything_is_written(tmp_path, args, message):
@@ -93,6 +96,19 @@ def test_bad_render_arguments_fail_before_anything_is_written(tmp_path, args, me
     assert result.returncode == 1
     assert result.stderr.startswith("riffcast render: error:") and message in result.stderr
     assert not (tmp_path / "out.wav").exists()
+
+
+def test_render_holds_the_loudness_asked_for_from_the_first_second(tmp_path):
+    meter, short_term = pyloudnorm.Meter(44100), pyloudnorm.Meter(44100, block_size=3.0)
+    for lufs in ("-16", "-23"):
+        result = _riffcast(tmp_path, "render", "--prompt", "ambient drone", "--duration", "15", "--generator", "synth",
+                           "--loudness", lufs, "--quiet", "-o", f"at{lufs}.wav")
+        assert result.returncode == 0, result.stderr
+        assert "limiter active" in result.stdout
+        audio, _ = soundfile.read(str(tmp_path / f"at{lufs}.wav"))
+        assert meter.integrated_loudness(audio) == pytest.approx(float(lufs), abs=1.0)
+        assert short_term.integrated_loudness(audio[: 3 * 44100]) == pytest.approx(float(lufs), abs=1.5)
+        assert 20 * np.log10(np.max(np.abs(resample_poly(audio, 4, 1)))) <= -1.0 + 0.05  # true peak
 
 
 def test_render_follows_a_playlist_file(tmp_path):

@@ -291,6 +291,9 @@ def test_http_routes(station):
     for name in ("riffcast_listeners", "riffcast_frames_sent_total", "riffcast_frames_dropped_total",
                  "riffcast_underruns_total", "riffcast_chunk_generation_seconds_count", "riffcast_lead_seconds"):
         assert f"\n{name} " in body.decode() or f"\n{name}{{" in body.decode(), name
+    values = {line.split()[0]: float(line.split()[1]) for line in body.decode().splitlines() if line and line[0] != "#"}
+    assert -30.0 <= values["riffcast_loudness_gain_db"] <= 30.0  # a number: the stage is running
+    assert 0.0 <= values["riffcast_limiter_active_ratio"] <= 1.0
     assert get("/nothing-here")[0] == 404
     assert get("/static/../pyproject.toml")[0] == 404
     assert get("/chunks/123.png")[0] == 404
@@ -337,6 +340,7 @@ def test_sigterm_closes_listeners_with_1001_and_keeps_the_recording(tmp_path):
         (["--prompt", "a", "--playlist", "p.toml"], "not both"),
         (["--playlist", "missing.toml"], "missing.toml: cannot read the playlist"),
         (["--transition-chunks", "0"], "transition_chunks"),
+        (["--loudness", "-60"], "--loudness: loudness target must be from -40 to -5 LUFS"),
         (["--play"], "no sound output device"),  # this machine and CI have PortAudio but no device
         (["--play"], "leave out --play"),
     ],

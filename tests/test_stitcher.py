@@ -148,3 +148,15 @@ def test_overlap_must_leave_new_columns(music_mel):
     stitcher = Stitcher(overlap_columns=64)
     with pytest.raises(ValueError, match="columns > 64"):
         stitcher.push(SpectrogramChunk(music_mel[:, :64], 1.0))
+
+
+@pytest.mark.parametrize("scale_db", [-20.0, 0.0, 12.0])
+def test_the_stream_is_at_the_loudness_target_from_its_first_seconds(music_mel, scale_db):
+    from riffcast.dsp.level_settings import LevelSettings
+    from riffcast.dsp.loudness import integrated_loudness
+
+    louder = music_mel * np.float32(10 ** (scale_db / 20))
+    for target in (-16.0, -23.0):
+        audio, _ = _stitch(_cut(louder, [512, 512, 512]), level=LevelSettings(target_lufs=target))
+        assert integrated_loudness(audio[: 3 * 44100], 44100) == pytest.approx(target, abs=1.0)
+        assert integrated_loudness(audio, 44100) == pytest.approx(target, abs=1.0)

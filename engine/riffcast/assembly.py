@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from riffcast.codec import SpectrogramChunk, mel_from_pixels
+from riffcast.dsp.level_settings import LevelSettings
 from riffcast.params import SpectrogramParams
 from riffcast.stitcher import PcmBlock, Stitcher
 
@@ -32,10 +33,12 @@ class StreamAssembly:
     steer with the position where it will be heard); images are stitched in placement order.
     """
 
-    def __init__(self, params: SpectrogramParams, *, overlap_columns: int = 0) -> None:
+    def __init__(
+        self, params: SpectrogramParams, *, overlap_columns: int = 0, level: LevelSettings | None = LevelSettings()
+    ) -> None:
         self.params = params
         self.overlap_columns = overlap_columns
-        self.stitcher = Stitcher(params, overlap_columns=overlap_columns)
+        self.stitcher = Stitcher(params, overlap_columns=overlap_columns, level=level)
         self.placed = 0  # chunks placed so far
 
     def start_sample(self, index: int) -> int:

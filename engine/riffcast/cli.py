@@ -10,6 +10,7 @@ from pathlib import Path
 
 from riffcast import __version__
 from riffcast.generation.options import add_generator_arguments, generator_from_args
+from riffcast.loudness_options import add_loudness_argument, level_from_args
 from riffcast.steering.options import add_steering_arguments
 
 
@@ -52,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     decode.add_argument("images", type=Path, nargs="+", help="PNG or JPEG, 512 pixels high")
     decode.add_argument("-o", "--output", type=Path, required=True, help="OUT.wav (or .flac, .ogg)")
     decode.add_argument("--iterations", type=int, default=8, help="Fast Griffin-Lim iterations (default 8)")
+    add_loudness_argument(decode)
     decode.add_argument("--force", action="store_true", help="overwrite an existing output file")
     decode.set_defaults(run=_run_decode)
 
@@ -69,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         help="overlap mode: repaint this many columns of the previous chunk as a kept region (multiple of 8; 0: off)",
     )
     add_generator_arguments(render)
+    add_loudness_argument(render)
     render.add_argument("--force", action="store_true", help="overwrite an existing output file")
     render.add_argument("--quiet", action="store_true", help="no progress bar")
     render.set_defaults(run=_run_render)
@@ -141,13 +144,14 @@ def _run_decode(args: argparse.Namespace) -> int:
         raise ValueError("--iterations must be ≥ 0")
     check_writable_suffix(args.output)
     _refuse_overwrite([args.output], args.force)
+    level = level_from_args(args)
     chunks = []
     for path in args.images:
         try:
             chunks.append(chunk_from_image(open_image(path), params))
         except ValueError as error:
             raise ValueError(f"{path}: {error}") if str(path) not in str(error) else error
-    stitcher = Stitcher(params, iterations=args.iterations)
+    stitcher = Stitcher(params, iterations=args.iterations, level=level)
     blocks = [stitcher.push(chunk) for chunk in chunks] + [stitcher.flush()]
     samples = np.concatenate([block.samples for block in blocks])
     write_audio(args.output, samples, params.sample_rate)
@@ -173,6 +177,7 @@ def _run_render(args: argparse.Namespace) -> int:
     if not (0 < args.duration <= 24 * 3600):
         raise ValueError("--duration must be between 0 and 86400 seconds")
     plan = plan_from_args(args)
+    level = level_from_args(args)
     if args.overlap_columns % 8 or not 0 <= args.overlap_columns <= 256:
         raise ValueError("--overlap-columns must be a multiple of 8 from 0 to 256")
     seed_image = load_seed(args.seed_image or DEFAULT_BED, params)
@@ -183,7 +188,7 @@ def _run_render(args: argparse.Namespace) -> int:
     with tqdm(total=total, unit="chunk", desc="render", disable=args.quiet, file=sys.stderr) as bar:
         samples, summary = render(
             producer, duration_s=args.duration, params=params, playlist=plan.playlist,
-            on_chunk=lambda chunk: bar.update(1),
+            on_chunk=lambda chunk: bar.update(1), level=level,
         )
     write_audio(args.output, samples, params.sample_rate)
     print(f"{args.output}: {summary.describe()}")

@@ -12,6 +12,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from riffcast.assembly import StreamAssembly
+from riffcast.dsp.level import LevelStats
+from riffcast.dsp.level_settings import LevelSettings
 from riffcast.params import SpectrogramParams
 from riffcast.producer import ChunkProducer, ProducedChunk
 from riffcast.steering.playlist import PlaylistEntry
@@ -23,6 +25,7 @@ class RenderSummary:
     audio_seconds: float
     wall_seconds: float
     fallbacks: int
+    level: LevelStats | None = None  # the level stage's work (None without one)
 
     @property
     def real_time_factor(self) -> float:
@@ -30,10 +33,15 @@ class RenderSummary:
         return self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else math.inf
 
     def describe(self) -> str:
-        return (
+        text = (
             f"{self.chunks} chunks, {self.audio_seconds:.2f} s of audio in {self.wall_seconds:.1f} s "
             f"({self.real_time_factor:.2f}× real time), {self.fallbacks} fallback chunk(s)"
         )
+        if self.level is not None:
+            text += (f"; loudness gain {self.level.agc_gain_db:+.1f} dB, limiter active "
+                     f"{100 * self.level.limited_fraction:.0f} % of the time (mean {self.level.mean_reduction_db:.1f} dB, "
+                     f"max {self.level.max_reduction_db:.1f} dB)")
+        return text
 
 
 def schedule(playlist: Sequence[PlaylistEntry], assembly: StreamAssembly, chunks: int) -> dict[int, PlaylistEntry]:
@@ -62,17 +70,19 @@ def render(
     params: SpectrogramParams,
     playlist: Sequence[PlaylistEntry] = (),
     on_chunk: Callable[[ProducedChunk], None] = lambda chunk: None,
+    level: LevelSettings | None = LevelSettings(),
 ) -> tuple[np.ndarray, RenderSummary]:
     """Render ``duration_s`` of the stream → float32 mono samples at ``params.sample_rate``.
 
     ``producer`` starts where its walk is (the playlist's first entry, if there is one); the
-    playlist's entries follow by stream time (see :func:`schedule`).
+    playlist's entries follow by stream time (see :func:`schedule`). ``level``: the output level
+    stage (None: none, the raw stitched stream).
     """
     if not math.isfinite(duration_s) or duration_s <= 0:
         raise ValueError(f"duration must be a positive number of seconds, got {duration_s!r}")
     started = time.perf_counter()
     total_samples = round(duration_s * params.sample_rate)
-    assembly = StreamAssembly(params, overlap_columns=producer.overlap_columns)
+    assembly = StreamAssembly(params, overlap_columns=producer.overlap_columns, level=level)
     chunks = assembly.chunks_for(total_samples)
     steering = schedule(playlist, assembly, chunks)
     blocks = []
@@ -90,5 +100,6 @@ def render(
         audio_seconds=samples.size / params.sample_rate,
         wall_seconds=time.perf_counter() - started,
         fallbacks=producer.counters.fallbacks,
+        level=assembly.stitcher.level_stats,
     )
     return samples, summary

@@ -17,14 +17,15 @@ Per chunk:
 2. **Mel → linear** with :class:`riffcast.dsp.mel.MelInverter`.
 3. **Phase** with :class:`riffcast.dsp.phase.PhaseStream`, which carries phase and the
    overlap-add tail across the boundary.
-4. **Level stage** (:mod:`riffcast.dsp.level`): slow rider and peak limiter.
+4. **Level stage** (:mod:`riffcast.dsp.level`): loudness AGC to ``level.target_lufs`` (primed
+   with the first chunk's loudness, so the stream starts at the target) and true-peak limiter.
 
 Overlap mode (``overlap_columns`` = K): each chunk after the first repeats the previous one's
 last K columns (the producer has them repainted as a kept region); the two versions are
 crossfaded and their relative level read from those shared columns.
 
 Latency: ``latency_samples`` = phase look-ahead + limiter look-ahead (+ K columns in overlap
-mode) = 4410 + 128 samples (103 ms) with the defaults.
+mode) = 4410 + 136 samples (103 ms) with the defaults.
 
 Kernels: the phase and level stages run numba kernels, loaded from numba's on-disk cache
 (a third of a second) or, on a machine's first run, compiled (about ten seconds). A new
@@ -42,13 +43,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from riffcast.codec import SpectrogramChunk
-from riffcast.dsp.level import LevelSettings, LevelStage
+from riffcast.dsp.level import LevelSettings, LevelStage, LevelStats
 from riffcast.dsp.mel import MelInverter
 from riffcast.dsp.phase import PhaseStream
 from riffcast.params import RIFFUSION_V1, SpectrogramParams
 
 # Absolute mel maximum given to a first chunk of unknown level: about what music peaking
-# near −6 dBFS produces. The rider takes the stream to its target level from there.
+# near −6 dBFS produces. The level stage takes the stream to its target loudness from there.
 UNKNOWN_LEVEL_MEL_MAX = 150.0
 
 # Printed once, on stderr, before the kernels compile (a cold numba cache). The time: 8.7 s
@@ -101,6 +102,7 @@ class Stitcher:
         self._level = LevelStage(params.sample_rate, level) if level is not None else None
         prepare_kernels(self._phase, level, params.sample_rate)
         self._delay_to_drop = self._level.latency_samples if self._level else 0
+        self._level_primed = False
         self._tail_mel: np.ndarray | None = None  # last columns of the previous chunk, its own scale
         self._gain_db = 0.0  # gain of the previous chunk from its scale to the stream's
         self._held: np.ndarray | None = None  # overlap mode: the previous chunk's last columns, absolute
@@ -113,6 +115,11 @@ class Stitcher:
         """Samples held back behind the end of the pushed columns."""
         limiter = self._level.latency_samples if self._level else 0
         return self._phase.latency_samples + limiter + self.overlap_columns * self.params.hop_samples
+
+    @property
+    def level_stats(self) -> LevelStats | None:
+        """What the level stage has done so far (None without one)."""
+        return self._level.stats if self._level is not None else None
 
     def push(self, chunk: SpectrogramChunk) -> PcmBlock:
         """Add one chunk; return the samples that became final.
@@ -173,6 +180,11 @@ class Stitcher:
 
     def _emit(self, samples: np.ndarray, *, final: bool = False) -> PcmBlock:
         if self._level is not None:
+            if not self._level_primed and samples.size:
+                # The first chunk, heard in full before any of it is emitted: the level stage
+                # starts at its target loudness instead of creeping there.
+                self._level.prime(samples)
+                self._level_primed = True
             samples = self._level.process(samples)
             if final:
                 samples = np.concatenate([samples, self._level.flush()])
@@ -242,16 +254,18 @@ def _load_kernels(phase: PhaseStream, level: LevelSettings | None, sample_rate: 
         rehearsal.push(np.zeros((phase.n_bins, frames), dtype=np.float32))
         rehearsal.flush()
         if level is not None:
-            LevelStage(sample_rate, level).flush()
+            rehearsal_level = LevelStage(sample_rate, level)
+            rehearsal_level.prime(np.zeros(sample_rate // 2, dtype=np.float32))
+            rehearsal_level.flush()
     except Exception:  # noqa: BLE001 - only a head start: the real stages load what they need
         pass
 
 
 def _kernel_dispatchers() -> list:
-    from riffcast.dsp import kernels, level
+    from riffcast.dsp import kernels, level, loudness
 
     found = []
-    for module in (kernels, level):
+    for module in (kernels, level, loudness):
         found += [value for value in vars(module).values() if hasattr(value, "py_func") and hasattr(value, "_cache")]
     return found
 

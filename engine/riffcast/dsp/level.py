@@ -1,16 +1,30 @@
-"""Output level stage: slow gain riding, then a look-ahead peak limiter. Streaming, in place.
+"""Output level stage: a loudness AGC to an integrated target, then a true-peak limiter.
 
-The rider follows a mean-square estimate over a long window (``rider_time_s``, 30 s by
-default; a plain running mean until that much has been heard) and moves its gain towards
-``target_rms`` at most ``max_slew_db_per_s`` (0.1 dB/s: 6 dB a minute), never by more than
-``max_gain_db`` either way and not at all below ``gate_rms`` (silence is not boosted). It
-evens out the slow drift of a generated stream over minutes without touching its phrasing:
-across a join (3 s each side) it moves the level by at most 0.6 dB.
+Streaming and in place, in one numba kernel over caller-owned buffers; look-ahead only the
+limiter's.
 
-The limiter guarantees ``|y| ≤ ceiling``: for each output sample it takes the smallest
-gain any sample within ``lookahead_samples`` needs, lets that gain recover with a one-pole
-release, and averages it over the look-ahead, so the gain never steps. It delays the
-signal by ``lookahead_samples`` (128 samples = 2.9 ms by default).
+**AGC** (a "window" AGC, as broadcast processors ride gain). The input, K-weighted as
+ITU-R BS.1770 measures it (:mod:`riffcast.dsp.loudness`), is summed into 100 ms steps; every
+step closes a 400 ms block, which is gated — below −70 LUFS, or more than
+``relative_gate_lu`` under the slow estimate, it is a pause and changes nothing. Blocks that
+pass feed two estimates of the music's loudness: a slow one, an exponential average of their
+power (``slow_time_s``), and a recent one, the plain mean of the last ``recent_blocks``
+(2.3 s by default), which forgets the music before a change entirely once that many blocks
+have passed. The gain follows the slow estimate, so the phrasing of the music is left alone,
+until the recent one leaves a window of ``window_lu`` around it — music of another character
+(a steer) — and then the slow estimate starts again from the recent one. The gain aims at
+``target_lufs − slow estimate``, at most ``max_gain_db`` either way, and glides there (a
+one-pole of ``gain_glide_s``, at most ``max_slew_db_per_s``), never stepping.
+:meth:`LevelStage.prime` starts both estimates from a whole first stretch of music (the
+stitcher's first chunk), so the stream is at the target from its first second.
+
+**Limiter.** For each sample it takes the gain that keeps the true peak (4× oversampled
+around the sample, both adjacent intervals) under ``true_peak_dbtp``; the gain applied is the
+smallest any sample within ``lookahead_samples`` needs, recovering with a one-pole
+``release_s``, averaged over the look-ahead so it never steps. It aims
+``TRUE_PEAK_MARGIN_DB`` under the ceiling: meters interpolate differently (BS.1770 only gives
+an example filter) and read music up to that much higher than this one. Latency: the
+look-ahead plus the interpolator's 8 samples (136 samples, 3.1 ms, by default).
 """
 
 from __future__ import annotations
@@ -21,152 +35,235 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from riffcast.dsp.level_settings import LevelSettings
+from riffcast.dsp.loudness import (
+    ABSOLUTE_GATE_LUFS, BLOCK_S, LOUDNESS_OFFSET_DB, STEP_S, TAPS_PER_PHASE, biquad_step,
+    integrated_loudness, interpolated_peak, k_weighting_sos, mean_square_of, true_peak_taps,
+)
+
+TRUE_PEAK_MARGIN_DB = 0.2  # the limiter's aim under the stated true-peak ceiling
+
 
 @dataclass(frozen=True)
-class LevelSettings:
-    """Parameters of the level stage (levels in linear full-scale units)."""
+class LevelStats:
+    """What the stage did so far: the AGC's gain now, and the limiter's gain reduction."""
 
-    target_rms: float = 0.1  # −20 dBFS
-    rider_time_s: float = 30.0
-    max_slew_db_per_s: float = 0.1
-    max_gain_db: float = 12.0
-    gate_rms: float = 0.003  # −50 dBFS
-    ceiling: float = 0.89  # −1 dBFS
-    lookahead_samples: int = 128
-    release_s: float = 0.08
+    agc_gain_db: float
+    limited_fraction: float  # of output samples, with any gain reduction
+    mean_reduction_db: float  # over the limited samples
+    max_reduction_db: float
 
 
-# The stage's state between blocks, one record: the rider's mean square (full-scale units²)
-# and linear gain, the sum of the limiter's gain envelope over its window, where the next
-# sample goes in the ring buffers, and how many samples the rider has heard.
+# The stage's state between blocks, one record (numba reads and writes it by field name).
 _LEVEL_STATE = np.dtype([
-    ("mean_square", np.float64),
-    ("rider_gain", np.float64),
-    ("box_sum", np.float64),
-    ("write_index", np.int64),
-    ("samples_seen", np.int64),
+    ("step_sum", np.float64),  # K-weighted squares summed in the current 100 ms step
+    ("step_fill", np.int64),  # samples in it
+    ("steps_done", np.int64),  # steps completed (the last few are in the step ring)
+    ("slow_square", np.float64),  # slow average of gated block powers (0: nothing heard yet)
+    ("blocks_passed", np.int64),  # gated blocks that passed (the last few are in the recent ring)
+    ("wanted_db", np.float64),  # the AGC's aim
+    ("gain_db", np.float64),  # the AGC's gain now
+    ("box_sum", np.float64),  # the limiter's gain envelope summed over its window
+    ("sample_index", np.int64),  # samples processed, modulo a multiple of every ring's length
+    ("previous_peak", np.float64),  # true peak of the previous sample's interval
+    ("limited_samples", np.int64),
+    ("output_samples", np.int64),
+    ("reduction_db_sum", np.float64),
+    ("max_reduction_db", np.float64),
 ])
 
 
 class _KernelSettings(NamedTuple):
-    """:class:`LevelSettings` in the kernel's per-sample units (linear gains, squared levels)."""
+    """:class:`LevelSettings` in the kernel's units (samples, linear, per-step coefficients)."""
 
-    mean_window_samples: float  # the rider's averaging window
-    slew_per_sample: float  # the largest gain ratio from one sample to the next (> 1)
-    target_square: float  # target_rms²
-    gate_square: float  # gate_rms²
-    gain_floor: float  # the rider's lowest gain
-    gain_ceiling: float  # the rider's highest gain
-    ceiling: float  # the limiter's |y| bound, full scale
-    release_coef: float  # one-pole release coefficient per sample
+    step_samples: int
+    steps_per_block: int
+    slow_coef: float  # weight of a new block in the slow average
+    window_ratio: float  # window_lu as a power ratio
+    relative_gate_ratio: float
+    absolute_gate_square: float
+    target_lufs: float
+    max_gain_db: float
+    glide_coef: float  # per sample
+    max_step_db: float  # per sample
+    ceiling: float  # linear true-peak bound
+    release_coef: float
 
 
 def _kernel_settings(settings: LevelSettings, sample_rate: int) -> _KernelSettings:
-    """``settings`` at ``sample_rate`` Hz, as the kernel takes them."""
+    step_s = STEP_S
     return _KernelSettings(
-        mean_window_samples=float(settings.rider_time_s * sample_rate),
-        slew_per_sample=float(10.0 ** (settings.max_slew_db_per_s / 20.0 / sample_rate)),
-        target_square=float(settings.target_rms**2),
-        gate_square=float(settings.gate_rms**2),
-        gain_floor=float(10.0 ** (-settings.max_gain_db / 20.0)),
-        gain_ceiling=float(10.0 ** (settings.max_gain_db / 20.0)),
-        ceiling=float(settings.ceiling),
+        step_samples=round(step_s * sample_rate),
+        steps_per_block=round(BLOCK_S / step_s),
+        slow_coef=float(1.0 - np.exp(-step_s / settings.slow_time_s)),
+        window_ratio=float(10.0 ** (settings.window_lu / 10.0)),
+        relative_gate_ratio=float(10.0 ** (settings.relative_gate_lu / 10.0)),
+        absolute_gate_square=mean_square_of(ABSOLUTE_GATE_LUFS),
+        target_lufs=float(settings.target_lufs),
+        max_gain_db=float(settings.max_gain_db),
+        glide_coef=float(1.0 - np.exp(-1.0 / (settings.gain_glide_s * sample_rate))),
+        max_step_db=float(settings.max_slew_db_per_s / sample_rate),
+        ceiling=float(10.0 ** ((settings.true_peak_dbtp - TRUE_PEAK_MARGIN_DB) / 20.0)),
         release_coef=float(np.exp(-1.0 / (settings.release_s * sample_rate))),
     )
 
 
 @njit(cache=True, nogil=True)
-def _level_kernel(x, out, state, delay, required, envelope, settings):
-    """Ride and limit ``x`` (n,) into ``out`` (n,), both float64, in place.
+def _close_step(record, steps, recent, settings):
+    """A 100 ms step is complete: gate its 400 ms block and update the AGC's aim.
 
-    state: (1,) ``_LEVEL_STATE`` record, read and written back. delay: (lookahead,) ridden
-    samples held back; required, envelope: (lookahead + 1,) limiter gains (caller-owned).
-    settings: :class:`_KernelSettings`.
+    steps: ring of the latest step powers; recent: ring of the latest passed block powers.
     """
-    mean_window = settings.mean_window_samples
-    slew_per_sample = settings.slew_per_sample
-    target_sq = settings.target_square
-    gate_sq = settings.gate_square
-    gain_floor = settings.gain_floor
-    gain_ceiling = settings.gain_ceiling
-    ceiling = settings.ceiling
-    release_coef = settings.release_coef
-    lookahead = delay.shape[0]
-    window = lookahead + 1
-    record = state[0]
-    mean_sq = record["mean_square"]
-    gain = record["rider_gain"]
-    box_sum = record["box_sum"]
-    index = record["write_index"]
-    seen = record["samples_seen"]
-    for n in range(x.shape[0]):
-        sample = x[n]
-        # Running mean until the rider's window has filled, then a one-pole average.
-        mean_sq += (sample * sample - mean_sq) / min(seen + 1.0, mean_window)
-        if mean_sq > gate_sq:
-            wanted = min(max(np.sqrt(target_sq / mean_sq), gain_floor), gain_ceiling)
-            if wanted > gain:
-                gain = min(wanted, gain * slew_per_sample)
-            else:
-                gain = max(wanted, gain / slew_per_sample)
-        ridden = sample * gain
+    steps[record["steps_done"] % steps.shape[0]] = record["step_sum"] / settings.step_samples
+    record["steps_done"] += 1
+    record["step_sum"] = 0.0
+    record["step_fill"] = 0
+    if record["steps_done"] < settings.steps_per_block:
+        return
+    block = 0.0
+    for k in range(settings.steps_per_block):
+        block += steps[(record["steps_done"] - 1 - k) % steps.shape[0]]
+    block /= settings.steps_per_block
+    slow = record["slow_square"]
+    if block <= settings.absolute_gate_square or block <= slow * settings.relative_gate_ratio:
+        return  # a pause: hold
+    recent[record["blocks_passed"] % recent.shape[0]] = block
+    record["blocks_passed"] += 1
+    count = min(record["blocks_passed"], recent.shape[0])
+    recent_square = 0.0
+    for k in range(count):
+        recent_square += recent[k]
+    recent_square /= count
+    slow = block if slow == 0.0 else slow + settings.slow_coef * (block - slow)
+    if not recent_square / settings.window_ratio <= slow <= recent_square * settings.window_ratio:
+        slow = recent_square  # music of another character: start again from what is playing now
+    record["slow_square"] = slow
+    wanted = settings.target_lufs - (LOUDNESS_OFFSET_DB + 10.0 * np.log10(slow))
+    record["wanted_db"] = min(max(wanted, -settings.max_gain_db), settings.max_gain_db)
 
+
+@njit(cache=True, nogil=True)
+def _level_kernel(x, out, state, k_filter, sos, taps, steps, recent, history, required, envelope, settings):
+    """Level ``x`` (n,) into ``out`` (n,) (float32 or float64), delayed by the latency.
+
+    state: (1,) ``_LEVEL_STATE``; k_filter: (4,) the K-weighting biquads' state; sos: (2, 6)
+    K-weighting; taps: the true-peak interpolator; steps: (steps_per_block,) ring of step
+    powers; recent: (recent_blocks,) ring of passed block powers; history: (2^k ≥ latency +
+    half-taps + 1,) ring of gained samples; required, envelope: (lookahead + 1,) limiter gains.
+    """
+    record = state[0]
+    window = required.shape[0]
+    lookahead = window - 1
+    mask = history.shape[0] - 1
+    half = taps.shape[1] // 2
+    ceiling = settings.ceiling
+    keep = 1.0 - settings.release_coef
+    step_sum, step_fill = record["step_sum"], record["step_fill"]
+    gain_db, wanted_db = record["gain_db"], record["wanted_db"]
+    box_sum, index, previous_peak = record["box_sum"], record["sample_index"], record["previous_peak"]
+    limited, reduction_sum, max_reduction = record["limited_samples"], record["reduction_db_sum"], record["max_reduction_db"]
+    for n in range(x.shape[0]):
+        sample = float(x[n])
+        weighted = biquad_step(sos, 1, biquad_step(sos, 0, sample, k_filter), k_filter)
+        step_sum += weighted * weighted
+        step_fill += 1
+        if step_fill == settings.step_samples:
+            record["step_sum"] = step_sum
+            _close_step(record, steps, recent, settings)
+            step_sum, step_fill, wanted_db = 0.0, 0, record["wanted_db"]
+        move = (wanted_db - gain_db) * settings.glide_coef
+        gain_db += min(max(move, -settings.max_step_db), settings.max_step_db)
+
+        history[index & mask] = sample * 10.0 ** (gain_db / 20.0)
+        # The sample `half` back now has its neighbours: its true peak sets the gain it needs.
+        peak = interpolated_peak(taps, history, index)
+        both_sides = max(peak, previous_peak)
+        previous_peak = peak
         slot = index % window
-        magnitude = abs(ridden)
-        required[slot] = ceiling / magnitude if magnitude > ceiling else 1.0
+        required[slot] = ceiling / both_sides if both_sides > ceiling else 1.0
         lowest = 1.0
         for k in range(window):
-            if required[k] < lowest:
-                lowest = required[k]
-        previous_env = envelope[(index - 1) % window]
-        recovered = previous_env + (1.0 - release_coef) * (1.0 - previous_env)
+            lowest = min(lowest, required[k])
+        previous = envelope[(index - 1) % window]
         box_sum -= envelope[slot]
-        envelope[slot] = min(lowest, recovered)
+        envelope[slot] = min(lowest, previous + keep * (1.0 - previous))
         box_sum += envelope[slot]
 
-        delayed = delay[index % lookahead]
-        delay[index % lookahead] = ridden
-        out[n] = delayed * (box_sum / window)
-        index += 1
-        seen += 1
-    record["mean_square"] = mean_sq
-    record["rider_gain"] = gain
-    record["box_sum"] = box_sum
-    record["write_index"] = index % (lookahead * window)
-    record["samples_seen"] = seen
+        gain = box_sum / window
+        out[n] = history[(index - half - lookahead) & mask] * gain
+        if gain < 0.99999:
+            reduction_db = -20.0 * np.log10(gain)
+            limited += 1
+            reduction_sum += reduction_db
+            max_reduction = max(max_reduction, reduction_db)
+        index = (index + 1) % (history.shape[0] * window)
+    record["step_sum"], record["step_fill"] = step_sum, step_fill
+    record["gain_db"], record["box_sum"], record["sample_index"] = gain_db, box_sum, index
+    record["previous_peak"] = previous_peak
+    record["limited_samples"], record["reduction_db_sum"], record["max_reduction_db"] = limited, reduction_sum, max_reduction
+    record["output_samples"] += x.shape[0]
 
 
 class LevelStage:
-    """Stateful rider + limiter over consecutive blocks of mono float32 samples.
+    """Stateful AGC + true-peak limiter over consecutive blocks of mono samples.
 
-    The output lags the input by ``settings.lookahead_samples``: the first ``process`` call
-    emits that many samples of silence first, and ``flush`` returns the held-back tail.
+    The output lags the input by ``latency_samples``: the first samples out are silence, and
+    :meth:`flush` returns the held-back tail.
     """
 
     def __init__(self, sample_rate: int, settings: LevelSettings | None = None) -> None:
         self.settings = settings or LevelSettings()
+        self.sample_rate = sample_rate
         s = self.settings
-        self.latency_samples = s.lookahead_samples
+        half = TAPS_PER_PHASE // 2
+        self.latency_samples = s.lookahead_samples + half
         self._kernel_settings = _kernel_settings(s, sample_rate)
-        window = s.lookahead_samples + 1
+        self._sos = k_weighting_sos(sample_rate)
+        self._k_filter = np.zeros(4)
+        self._taps = true_peak_taps()
         self._state = np.zeros(1, dtype=_LEVEL_STATE)
-        self._state[0] = (0.0, 1.0, float(window), 0, 0)  # silence heard, unity gain, envelope at 1
-        self._delay = np.zeros(s.lookahead_samples)
+        window = s.lookahead_samples + 1
+        self._state[0]["box_sum"] = float(window)  # the envelope starts at unity gain
+        self._steps = np.zeros(self._kernel_settings.steps_per_block)
+        self._recent = np.zeros(s.recent_blocks)
+        self._history = np.zeros(1 << int(np.ceil(np.log2(self.latency_samples + half + 1))))
         self._required = np.ones(window)
         self._envelope = np.ones(window)
 
-    @property
-    def rider_gain_db(self) -> float:
-        """The rider's current gain, dB."""
-        return float(20.0 * np.log10(self._state[0]["rider_gain"]))
+    def prime(self, samples: np.ndarray) -> None:
+        """Start the AGC from the integrated loudness of ``samples`` (n,): music about to be
+        processed, heard in full before any of it is emitted. Silence changes nothing."""
+        lufs = integrated_loudness(samples, self.sample_rate)
+        if not np.isfinite(lufs):
+            return
+        record = self._state[0]
+        record["slow_square"] = mean_square_of(lufs)
+        self._recent[:] = record["slow_square"]
+        record["blocks_passed"] = self._recent.size
+        limit = self.settings.max_gain_db
+        record["wanted_db"] = record["gain_db"] = min(max(self.settings.target_lufs - lufs, -limit), limit)
 
-    def process(self, samples: np.ndarray) -> np.ndarray:
-        """Level ``samples`` (n,) → (n,) float32, delayed by ``latency_samples``."""
-        x = np.asarray(samples, dtype=np.float64)
-        out = np.empty_like(x)
-        _level_kernel(x, out, self._state, self._delay, self._required, self._envelope, self._kernel_settings)
-        return out.astype(np.float32)
+    def process(self, samples: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Level ``samples`` (n,) into ``out`` (n,) float32 (a new array when None), delayed
+        by ``latency_samples`` → ``out``."""
+        x = np.ascontiguousarray(samples, dtype=np.float32)
+        if out is None:
+            out = np.empty(x.shape, dtype=np.float32)
+        _level_kernel(x, out, self._state, self._k_filter, self._sos, self._taps, self._steps, self._recent, self._history,
+                      self._required, self._envelope, self._kernel_settings)
+        return out
 
     def flush(self) -> np.ndarray:
         """Push the held-back ``latency_samples`` out (by feeding silence)."""
-        return self.process(np.zeros(self.latency_samples))
+        return self.process(np.zeros(self.latency_samples, dtype=np.float32))
+
+    @property
+    def stats(self) -> LevelStats:
+        record = self._state[0]
+        limited = int(record["limited_samples"])
+        return LevelStats(
+            agc_gain_db=float(record["gain_db"]),
+            limited_fraction=limited / max(int(record["output_samples"]), 1),
+            mean_reduction_db=float(record["reduction_db_sum"]) / limited if limited else 0.0,
+            max_reduction_db=float(record["max_reduction_db"]),
+        )

@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image
 
 from riffcast.assembly import StreamAssembly
+from riffcast.dsp.level_settings import LevelSettings
 from riffcast.memory import release_free_memory
 from riffcast.params import SpectrogramParams
 from riffcast.producer import ChunkProducer, ProducedChunk, ProducerThread
@@ -75,6 +76,7 @@ class Feed:
     lead_chunks: chunks painted ahead of the one playing.
     ring_s: seconds of PCM kept (ahead of the playhead and behind it, for late joiners).
     low_water_s: below this much PCM ahead of the playhead, the fallback chunk is stitched.
+    level: the output level stage (loudness target, true-peak ceiling).
     """
 
     def __init__(
@@ -86,10 +88,11 @@ class Feed:
         ring_s: float = 40.0,
         low_water_s: float = 2.5,
         kept_chunks: int = 8,
+        level: LevelSettings | None = LevelSettings(),
     ) -> None:
         self.params = params
         self.producer_thread = ProducerThread(producer, self._accept, lead_chunks=lead_chunks)
-        self.assembly = StreamAssembly(params, overlap_columns=producer.overlap_columns)
+        self.assembly = StreamAssembly(params, overlap_columns=producer.overlap_columns, level=level)
         self.ring = PcmRing(round(ring_s * params.sample_rate))
         self.low_water_samples = round(low_water_s * params.sample_rate)
         self.underruns = 0

@@ -12,6 +12,7 @@ import sys
 
 from pathlib import Path
 
+from riffcast.loudness_options import level_from_args
 from riffcast.station.limits import listener_cap, raise_open_files_limit
 from riffcast.steering.options import plan_from_args
 from riffcast.steering.programme import Programme
@@ -78,6 +79,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.osc_port is not None and not 0 <= args.osc_port <= 65535:
         raise ValueError(f"--osc-port must be from 0 to 65535, got {args.osc_port}")
     frame = frame_samples(args.frame_ms, params.sample_rate)
+    level = level_from_args(args)
     if not 1 <= args.lead_chunks <= 8:
         raise ValueError("--lead-chunks must be from 1 to 8")
     if args.max_listeners is not None and not 1 <= args.max_listeners <= 100_000:
@@ -122,7 +124,7 @@ def run_serve(args: argparse.Namespace) -> int:
         generator = FaultyGenerator(generator, faults)
         print(f"riffcast serve: injecting faults: {args.inject_faults}", file=sys.stderr)
     producer = ChunkProducer(generator, walk, seed_image)
-    feed = Feed(producer, params, lead_chunks=args.lead_chunks)
+    feed = Feed(producer, params, lead_chunks=args.lead_chunks, level=level)
     sinks = [RecordingSink(args.record, params.sample_rate, split_s=record_split_s)] if args.record else []
     if args.play:
         sinks.append(SpeakerSink(params.sample_rate))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+if TYPE_CHECKING:
+    from riffcast.dsp.level import LevelStats
 
 CHUNK_SECONDS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
 
@@ -73,10 +76,25 @@ class StationMetrics:
             "riffcast_generator_faults", "Chunk generations that failed (retried or replaced)", registry=r
         )
 
-    def watch(self, lead_s: Callable[[], float], faults: Callable[[], int]) -> None:
+        self.loudness_gain_db = Gauge(
+            "riffcast_loudness_gain_db", "Gain the loudness stage applies now to hold --loudness", registry=r
+        )
+        self.limiter_active_ratio = Gauge(
+            "riffcast_limiter_active_ratio", "Share of the samples so far that the true-peak limiter turned down", registry=r
+        )
+        self.limiter_max_reduction_db = Gauge(
+            "riffcast_limiter_max_reduction_db", "Deepest gain reduction of the true-peak limiter so far", registry=r
+        )
+
+    def watch(self, lead_s: Callable[[], float], faults: Callable[[], int],
+              level: Callable[[], LevelStats | None] = lambda: None) -> None:
         """Gauges computed at scrape time."""
         self.lead_seconds.set_function(lead_s)
         self.generator_faults.set_function(faults)
+        nothing = float("nan")
+        self.loudness_gain_db.set_function(lambda: getattr(level(), "agc_gain_db", nothing))
+        self.limiter_active_ratio.set_function(lambda: getattr(level(), "limited_fraction", nothing))
+        self.limiter_max_reduction_db.set_function(lambda: getattr(level(), "max_reduction_db", nothing))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from riffcast.loudness_options import add_loudness_argument
 from riffcast.steering.options import add_steering_arguments
 
 
@@ -39,6 +40,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     stream = parser.add_argument_group("stream")
     stream.add_argument("--frame-ms", type=float, default=100.0, help="audio per WebSocket frame, 10–1000 ms (default 100)")
     stream.add_argument("--lead-chunks", type=int, default=1, help="chunks painted ahead of the one playing (default 1)")
+    add_loudness_argument(stream)
     stream.add_argument(
         "--max-listeners", type=int, default=None,
         help="listeners at once (default 10000, lowered to what the open-files limit allows)",

@@ -93,7 +93,7 @@ class Station:
         self.generator_name = generator_name
         self.sinks = list(sinks)
         self.metrics = metrics or StationMetrics()
-        self.metrics.watch(lambda: self.lead_s, feed.generator_faults)
+        self.metrics.watch(lambda: self.lead_s, feed.generator_faults, lambda: feed.assembly.stitcher.level_stats)
         self.metrics.generating.set_function(lambda: float(self.generator_ok))
         self.metrics.producer_restarts.set_function(lambda: self.feed.producer_restarts)
         self.metrics.problems.set_function(lambda: len(self.problems()))

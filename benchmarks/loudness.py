@@ -1,0 +1,232 @@
+"""Loudness: riffcast's level stage (BS.1770 AGC to ``--loudness``, true-peak limiter) against
+the level stage it replaced (a slow RMS rider to −20 dBFS and a sample-peak limiter at −1 dBFS,
+``PEER_COMMIT``'s ``engine/riffcast/dsp/level.py``, loaded from git), on the same input.
+
+Sources, mono 44.1 kHz:
+- synth render: ``render()`` of an energetic prompt that is steered, at ``--change-s``, to a calm
+  one in a single chunk (music of another character); the peer levels the raw stitched stream.
+- tiny-random render: Riffusion's architecture with random weights (on the CPU).
+- real music, encode → decode: the clips of ``benchmarks/music_set.py`` (Debian packages)
+  encoded to Riffusion images and stitched back (``riffcast decode``'s path).
+- station recording: ``riffcast serve --record`` for ``--station-s`` seconds, the same steer
+  scheduled by a playlist; the peer is a station of ``PEER_COMMIT`` (a git worktree).
+
+Measured with pyloudnorm (ITU-R BS.1770-4) and scipy, not with riffcast's own meters:
+integrated loudness; short-term loudness (3 s windows every 0.5 s, ungated): the share within
+±3 LU of the target, the worst deviation, the first window's; after the change, how long until
+every window stays within ±3 LU; true peak (4× polyphase oversampling, scipy); the limiter's
+gain reduction (riffcast's stage reports it).
+
+Run: ``python benchmarks/loudness.py`` (about 6 minutes on 2 cores; needs git, and the music
+set's packages for the real-music rows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyloudnorm
+import soundfile
+from scipy.signal import resample_poly
+
+from harness.machine import host_description
+from harness.station import Station
+from harness.table import header, row
+from music_set import music_clips
+from riffcast.codec import audio_to_mel, image_from_mel, split_chunks, chunk_from_image
+from riffcast.dsp.level import LevelStats
+from riffcast.dsp.level_settings import LevelSettings
+from riffcast.generation.options import add_generator_arguments, generator_from_args
+from riffcast.params import RIFFUSION_V1 as PARAMS
+from riffcast.producer import ChunkProducer
+from riffcast.render import render
+from riffcast.seeds import DEFAULT_BED, load_seed
+from riffcast.steering.playlist import PlaylistEntry
+from riffcast.steering.targets import Target, WeightedPrompt
+from riffcast.steering.walk import Walk
+from riffcast.stitcher import Stitcher
+
+PEER_COMMIT = "f8371d5"
+REPO = Path(__file__).resolve().parent.parent
+RATE = PARAMS.sample_rate
+TARGET_LUFS = -16.0
+WINDOW_S, HOP_S, TOLERANCE_LU = 3.0, 0.5, 3.0
+SETTLE_HORIZON_S = 15.0
+ENERGETIC, CALM = "hard techno, driving, 132 bpm", "ambient drone, calm, sparse"
+
+
+@dataclass(frozen=True)
+class Row:
+    source: str
+    stage: str
+    samples: np.ndarray
+    change_s: float | None = None
+    stats: LevelStats | None = None
+
+
+def peer_level_module():
+    """``PEER_COMMIT``'s level stage, as a module (numba compiles it on first use)."""
+    text = subprocess.run(["git", "-C", str(REPO), "show", f"{PEER_COMMIT}:engine/riffcast/dsp/level.py"],
+                          check=True, capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp(prefix="riffcast-peer-")) / "peer_level.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location("peer_level", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def peer_levelled(peer, raw: np.ndarray) -> np.ndarray:
+    """``raw`` through the peer stage, fed as the stitcher fed it (one chunk at a time), aligned."""
+    stage = peer.LevelStage(RATE)
+    block = PARAMS.chunk_columns * PARAMS.hop_samples
+    out = np.concatenate([stage.process(raw[i : i + block]) for i in range(0, raw.size, block)] + [stage.flush()])
+    return out[stage.latency_samples : stage.latency_samples + raw.size]
+
+
+# --- sources -----------------------------------------------------------------------------------
+
+def generator(*args: str):
+    parser = argparse.ArgumentParser()
+    add_generator_arguments(parser)
+    return generator_from_args(parser.parse_args(list(args)))
+
+
+def rendered(generator_args: list[str], seconds: float, change_s: float | None,
+             level: LevelSettings | None) -> tuple[np.ndarray, LevelStats | None, float | None]:
+    """A render (steered to ``CALM`` at ``change_s``) → samples, level stats, the change's time."""
+    start = Target(prompts=(WeightedPrompt(ENERGETIC, 1.0),), seed=11)
+    playlist = []
+    if change_s is not None:
+        playlist = [PlaylistEntry(start, change_s, 1),
+                    PlaylistEntry(Target(prompts=(WeightedPrompt(CALM, 1.0),), seed=12), 1e6, 1)]
+    producer = ChunkProducer(generator(*generator_args), Walk(start, transition_chunks=1), load_seed(DEFAULT_BED, PARAMS))
+    samples, summary = render(producer, duration_s=seconds, params=PARAMS, playlist=playlist, level=level)
+    chunk_s = PARAMS.chunk_columns * PARAMS.hop_samples / RATE
+    heard_change_s = None if change_s is None else np.ceil(change_s / chunk_s) * chunk_s
+    return samples, summary.level, heard_change_s
+
+
+def decoded(audio: np.ndarray, level: LevelSettings | None) -> tuple[np.ndarray, LevelStats | None]:
+    """Real music encoded to Riffusion images and stitched back → samples, level stats."""
+    stitcher = Stitcher(PARAMS, level=level)
+    chunks = [chunk_from_image(image_from_mel(mel, PARAMS), PARAMS) for mel in split_chunks(audio_to_mel(audio, PARAMS), PARAMS)]
+    blocks = [stitcher.push(chunk) for chunk in chunks] + [stitcher.flush()]
+    return np.concatenate([block.samples for block in blocks]), stitcher.level_stats
+
+
+def station_recordings(seconds: float, change_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Two stations side by side, this checkout's and ``PEER_COMMIT``'s, each recording the same
+    playlist (the steer at ``change_s``) → their recordings."""
+    work = Path(tempfile.mkdtemp(prefix="riffcast-loudness-"))
+    playlist = work / "playlist.toml"
+    playlist.write_text(f'[[target]]\nprompt = "{ENERGETIC}"\nseed = 11\nduration_s = {change_s}\ntransition_chunks = 1\n\n'
+                        f'[[target]]\nprompt = "{CALM}"\nseed = 12\nduration_s = 100000\ntransition_chunks = 1\n')
+    peer_tree = work / "peer"
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(peer_tree), PEER_COMMIT],
+                   check=True, capture_output=True)
+    try:
+        peer_path = f"{peer_tree / 'engine'}:{peer_tree / 'clients' / 'python'}"
+        stations = [Station("--playlist", str(playlist), "--record", str(work / "new.wav"), name="riffcast"),
+                    Station("--playlist", str(playlist), "--record", str(work / "peer.wav"), name="peer",
+                            env={"PYTHONPATH": peer_path})]
+        for station in stations:
+            station.wait_playing(300.0)
+        time.sleep(seconds)
+        for station in stations:
+            station.stop()
+        return tuple(soundfile.read(work / name, dtype="float32")[0] for name in ("new.wav", "peer.wav"))
+    finally:
+        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(peer_tree)], capture_output=True)
+
+
+# --- measures ----------------------------------------------------------------------------------
+
+def short_term_lufs(meter: pyloudnorm.Meter, samples: np.ndarray) -> np.ndarray:
+    """Ungated loudness of 3 s windows every 0.5 s (a single 3 s block has nothing to gate)."""
+    size, hop = round(WINDOW_S * RATE), round(HOP_S * RATE)
+    return np.array([meter.integrated_loudness(samples[i : i + size].astype(np.float64))
+                     for i in range(0, samples.size - size + 1, hop)])
+
+
+def settle_s(windows: np.ndarray, change_s: float) -> float:
+    """Seconds after ``change_s`` until every window starting from there to the horizon
+    (``SETTLE_HORIZON_S`` later, or the end) is within the tolerance; inf if the last is not."""
+    first = round(change_s / HOP_S)
+    last = min(windows.size, round((change_s + SETTLE_HORIZON_S) / HOP_S))
+    off = np.flatnonzero(np.abs(windows[first:last] - TARGET_LUFS) > TOLERANCE_LU)
+    if off.size and first + off[-1] == last - 1:
+        return float("inf")
+    return 0.0 if off.size == 0 else (off[-1] + 1) * HOP_S
+
+
+def measure(item: Row, meter: pyloudnorm.Meter, short_meter: pyloudnorm.Meter) -> list[str]:
+    x = item.samples.astype(np.float64)
+    windows = short_term_lufs(short_meter, x)
+    deviation = np.abs(windows - TARGET_LUFS)
+    true_peak = 20 * np.log10(np.max(np.abs(resample_poly(x, 4, 1))))
+    settle = "—" if item.change_s is None else f"{settle_s(windows, item.change_s):.1f} s".replace("inf s", "never")
+    limiter = "—" if item.stats is None else (f"{100 * item.stats.limited_fraction:.0f} % / "
+                                              f"{item.stats.mean_reduction_db:.2f} / {item.stats.max_reduction_db:.1f}")
+    return [item.source, item.stage, f"{meter.integrated_loudness(x):.1f}",
+            f"{100 * np.mean(deviation <= TOLERANCE_LU):.0f} %", f"{deviation.max():.1f}",
+            f"{windows[0] - TARGET_LUFS:+.1f}", settle, f"{true_peak:.2f}", limiter]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--render-s", type=float, default=90.0, help="synth render length (default 90)")
+    parser.add_argument("--change-s", type=float, default=45.0, help="when the render is steered (default 45)")
+    parser.add_argument("--tiny-s", type=float, default=30.0, help="tiny-random render length (default 30)")
+    parser.add_argument("--station-s", type=float, default=50.0, help="station recording length (default 50; 0: none)")
+    parser.add_argument("--clips", type=int, default=7, help="real-music clips used (default all 7)")
+    args = parser.parse_args()
+    print(f"Machine: {host_description()}. Target {TARGET_LUFS:g} LUFS, true peak ≤ −1 dBTP.")
+    started = time.perf_counter()
+    peer = peer_level_module()
+    new_level = LevelSettings(target_lufs=TARGET_LUFS)
+    rows: list[Row] = []
+
+    raw, _, change = rendered(["--generator", "synth"], args.render_s, args.change_s, None)
+    levelled, stats, _ = rendered(["--generator", "synth"], args.render_s, args.change_s, new_level)
+    rows += [Row("synth render, steered", f"peer ({PEER_COMMIT})", peer_levelled(peer, raw), change),
+             Row("synth render, steered", "riffcast", levelled, change, stats)]
+    tiny = ["--generator", "riffusion", "--model", "tiny-random", "--device", "cpu", "--steps", "4"]
+    raw, _, _ = rendered(tiny, args.tiny_s, None, None)
+    levelled, stats, _ = rendered(tiny, args.tiny_s, None, new_level)
+    rows += [Row("tiny-random render", f"peer ({PEER_COMMIT})", peer_levelled(peer, raw)),
+             Row("tiny-random render", "riffcast", levelled, None, stats)]
+    for clip in music_clips()[: args.clips]:
+        audio = clip.samples()
+        raw, _ = decoded(audio, None)
+        levelled, stats = decoded(audio, new_level)
+        source = f"{clip.piece.name} (encode → decode)"
+        rows += [Row(source, f"peer ({PEER_COMMIT})", peer_levelled(peer, raw)), Row(source, "riffcast", levelled, None, stats)]
+    if args.station_s > 0:
+        new, old = station_recordings(args.station_s, args.station_s / 2)
+        chunk_s = PARAMS.chunk_columns * PARAMS.hop_samples / RATE
+        heard = float(np.ceil(args.station_s / 2 / chunk_s) * chunk_s)
+        rows += [Row("station recording, steered", f"peer ({PEER_COMMIT})", old, heard),
+                 Row("station recording, steered", "riffcast", new, heard)]
+
+    meter, short_meter = pyloudnorm.Meter(RATE), pyloudnorm.Meter(RATE, block_size=WINDOW_S)
+    print()
+    print(header(["source", "level stage", "integrated LUFS", "3 s within ±3 LU", "worst 3 s dev. LU",
+                  "first 3 s vs target LU", "settled after the steer", "true peak dBTP",
+                  "limiter: active / mean / max dB"], "llrrrrrrr"))
+    for item in rows:
+        print(row(measure(item, meter, short_meter)))
+    print(f"\n{time.perf_counter() - started:.0f} s in all.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""A set of real music for the sound benchmarks, made from Debian's packages (kept out of git).
+
+- Orchestral recordings: Battle for Wesnoth's soundtrack (``wesnoth-1.16-music``, Ogg Vorbis;
+  GPL): densely orchestrated pieces and quieter ones.
+- General MIDI renderings: Planet Blupi's MIDI music (``planetblupi-music-midi``) played through
+  the FluidR3 General MIDI soundfont (``fluid-soundfont-gm``) by ``fluidsynth``.
+
+Each clip is ``--seconds`` long (45 by default), cut from ``offset_s`` into its piece, mixed to
+mono, resampled to 44 100 Hz (soxr) and written as FLAC under ``--out`` (default
+``$RIFFCAST_MUSIC_DIR``, else ``~/.cache/riffcast/music``). Clips already there are kept.
+
+    sudo apt-get install wesnoth-1.16-music planetblupi-music-midi fluidsynth fluid-soundfont-gm
+    python benchmarks/music_set.py
+
+Other benchmarks call :func:`music_clips`, which makes what is missing and returns the clips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import soxr
+
+SAMPLE_RATE = 44100
+WESNOTH_MUSIC = Path("/usr/share/games/wesnoth/1.16/data/core/music")
+BLUPI_MIDI = Path("/usr/share/planetblupi/music")
+SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One clip: where it comes from (a file of a Debian package) and what it is like."""
+
+    name: str
+    package: str
+    source: Path
+    offset_s: float
+    character: str
+
+
+PIECES = (
+    Piece("battle-epic", "wesnoth-1.16-music", WESNOTH_MUSIC / "battle-epic.ogg", 20.0, "orchestral recording"),
+    Piece("nunc-dimittis", "wesnoth-1.16-music", WESNOTH_MUSIC / "nunc_dimittis.ogg", 30.0, "orchestral recording"),
+    Piece("silvan-sanctuary", "wesnoth-1.16-music", WESNOTH_MUSIC / "silvan_sanctuary.ogg", 20.0, "orchestral recording"),
+    Piece("traveling-minstrels", "wesnoth-1.16-music", WESNOTH_MUSIC / "traveling_minstrels.ogg", 10.0, "orchestral recording"),
+    Piece("blupi-000", "planetblupi-music-midi", BLUPI_MIDI / "music000.mid", 0.0, "General MIDI, FluidR3"),
+    Piece("blupi-003", "planetblupi-music-midi", BLUPI_MIDI / "music003.mid", 0.0, "General MIDI, FluidR3"),
+    Piece("blupi-007", "planetblupi-music-midi", BLUPI_MIDI / "music007.mid", 0.0, "General MIDI, FluidR3"),
+)
+
+
+@dataclass(frozen=True)
+class Clip:
+    piece: Piece
+    path: Path
+
+    def samples(self) -> np.ndarray:
+        """The clip → (n,) float32 mono at 44 100 Hz."""
+        audio, _ = soundfile.read(self.path, dtype="float32")
+        return audio
+
+
+def default_folder() -> Path:
+    return Path(os.environ.get("RIFFCAST_MUSIC_DIR") or Path.home() / ".cache" / "riffcast" / "music")
+
+
+def _decoded(piece: Piece, workdir: Path) -> tuple[np.ndarray, int]:
+    """The whole piece → (frames, channels) float32 and its rate."""
+    if piece.source.suffix == ".mid":
+        if shutil.which("fluidsynth") is None or not SOUNDFONT.exists():
+            raise FileNotFoundError("fluidsynth and fluid-soundfont-gm are needed for the MIDI pieces")
+        rendered = workdir / f"{piece.name}.wav"
+        subprocess.run(["fluidsynth", "-ni", "-q", "-g", "0.5", "-r", str(SAMPLE_RATE), "-F", str(rendered),
+                        str(SOUNDFONT), str(piece.source)], check=True, stdout=subprocess.DEVNULL)
+        return soundfile.read(rendered, dtype="float32", always_2d=True)
+    return soundfile.read(piece.source, dtype="float32", always_2d=True)
+
+
+def make_clip(piece: Piece, folder: Path, seconds: float) -> Clip:
+    """Cut, mix to mono, resample and write one clip (kept if it is already there)."""
+    path = folder / f"{piece.name}-{seconds:g}s.flac"
+    if path.exists():
+        return Clip(piece, path)
+    if not piece.source.exists():
+        raise FileNotFoundError(f"{piece.source} is missing: install the Debian package {piece.package}")
+    with tempfile.TemporaryDirectory() as workdir:
+        audio, rate = _decoded(piece, Path(workdir))
+    mono = audio.mean(axis=1)
+    start = round(piece.offset_s * rate)
+    mono = mono[start : start + round(seconds * rate)]
+    if mono.size < round(seconds * rate) * 0.95:
+        raise ValueError(f"{piece.source} is shorter than {piece.offset_s + seconds:g} s")
+    if rate != SAMPLE_RATE:
+        mono = soxr.resample(mono, rate, SAMPLE_RATE, quality="VHQ")
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial.flac")
+    soundfile.write(partial, mono.astype(np.float32), SAMPLE_RATE, subtype="PCM_24")
+    partial.replace(path)
+    return Clip(piece, path)
+
+
+def music_clips(seconds: float = 45.0, folder: Path | None = None, *, quiet: bool = False) -> list[Clip]:
+    """Every clip whose source package is installed (made if missing); says which are not."""
+    folder = folder or default_folder()
+    clips = []
+    for piece in PIECES:
+        try:
+            clips.append(make_clip(piece, folder, seconds))
+        except FileNotFoundError as missing:
+            if not quiet:
+                print(f"music set: skipping {piece.name}: {missing}", file=sys.stderr)
+    return clips
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=None, help="folder (default $RIFFCAST_MUSIC_DIR or ~/.cache/riffcast/music)")
+    parser.add_argument("--seconds", type=float, default=45.0, help="clip length (default 45)")
+    args = parser.parse_args()
+    clips = music_clips(args.seconds, args.out)
+    print("| clip | character | package | peak dBFS |\n|---|---|---|---:|")
+    for clip in clips:
+        peak = float(np.max(np.abs(clip.samples())))
+        print(f"| {clip.path.name} | {clip.piece.character} | {clip.piece.package} | {20 * np.log10(peak):.1f} |")
+    if not clips:
+        raise SystemExit("no music made: install the packages named above")
+
+
+if __name__ == "__main__":
+    main()
