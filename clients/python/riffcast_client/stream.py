@@ -24,7 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus, InvalidURI
 
 from riffcast_client.sequence import FrameSequencer
-from riffcast_client.protocol import DEFAULT_FORMAT, PROTOCOL, ProtocolError, check_format, decode_frame
+from riffcast_client.protocol import DEFAULT_FORMAT, PROTOCOL, ProtocolError, check_format, check_pcm_format, decode_frame
 
 # Largest message accepted: 4 MiB, ~24 s of mono f32le — far more than any sane frame.
 MAX_MESSAGE_BYTES = 4 * 2**20
@@ -59,7 +59,7 @@ def stream_url(url: str, sample_format: str | None = None) -> tuple[str, str]:
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
     if sample_format is None:
         sample_format = next((value for key, value in query if key == "format"), DEFAULT_FORMAT)
-    check_format(sample_format)
+    check_pcm_format(sample_format)  # this client plays PCM
     query = [(key, value) for key, value in query if key != "format"]
     if sample_format != DEFAULT_FORMAT:
         query.append(("format", sample_format))

@@ -60,6 +60,7 @@ class ListenerSet:
     def __init__(self, *, stall_close_s: float = 5.0) -> None:
         self.stall_close_s = stall_close_s
         self._listeners: set[Listener] = set()
+        self._by_format: dict[str, set[Listener]] = {}
         self._closing: set[asyncio.Task] = set()
 
     def __len__(self) -> int:
@@ -69,22 +70,25 @@ class ListenerSet:
         return iter(list(self._listeners))
 
     def formats(self) -> set[str]:
-        return {listener.sample_format for listener in self._listeners}
+        return {name for name, listeners in self._by_format.items() if listeners}
 
     def add(self, listener: Listener) -> None:
         self._listeners.add(listener)
+        self._by_format.setdefault(listener.sample_format, set()).add(listener)
 
     def discard(self, listener: Listener) -> None:
         self._listeners.discard(listener)
+        self._by_format.get(listener.sample_format, set()).discard(listener)
 
     def fan_out(self, events: list[str], frames: dict[str, bytes], now_s: float) -> TickResult:
-        """Write ``events`` (text) then this tick's frame (by format) to every listener.
+        """Write ``events`` (text) to every listener, then a frame to each listener of a format in
+        ``frames`` (PCM formats on the clock's tick; an Opus packet as the encoder delivers it).
 
         now_s: a monotonic clock reading, for the stall timer.
         """
         result = TickResult()
         receivers: dict[str, list[ServerConnection]] = {name: [] for name in frames}
-        for listener in list(self._listeners):
+        for listener in [listener for name in frames for listener in self._by_format.get(name, ())]:
             if listener.unsent_bytes > listener.backlog_bytes:
                 listener.frames_dropped += 1
                 result.dropped += 1
@@ -107,7 +111,7 @@ class ListenerSet:
         return result
 
     def _close(self, listener: Listener, code: int, reason: str) -> None:
-        self._listeners.discard(listener)
+        self.discard(listener)
         log.info("closing a listener (%d %s)", code, reason)
         task = asyncio.get_running_loop().create_task(_close_or_abort(listener.connection, code, reason))
         self._closing.add(task)

@@ -32,6 +32,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import Event
 
 from riffcast_client import protocol
+from riffcast.delivery.http_stream import HandedOverTransport
 from riffcast.station import http
 from riffcast.station.health import HealthStatus
 from riffcast.station.http import Refusal
@@ -78,6 +79,12 @@ class Upgrade(enum.Enum):
     CONTROL = "/control"
 
 
+class Takeover(enum.Enum):
+    """The connection leaves the WebSocket server for an endless HTTP response, on this path."""
+
+    LIVE_MP3 = "/live.mp3"
+
+
 class SiteConfig(Protocol):
     @property
     def control_token(self) -> str: ...
@@ -104,6 +111,8 @@ class Site(Protocol):
 
     def health(self) -> dict: ...
 
+    def attach_live_mp3(self, transport: asyncio.Transport, headers: Headers) -> None: ...
+
 
 class Router:
     """Sans-I/O routing; see the module docstring."""
@@ -114,7 +123,7 @@ class Router:
         self.handshakes: HandshakeQueue[StationConnection] = HandshakeQueue()
         self.allowed_origins = frozenset(http.normalize_origin(o) for o in site.config.allowed_origins)
 
-    def route(self, method: str, target: str, headers: Headers, client: str = "?") -> Response | Upgrade:
+    def route(self, method: str, target: str, headers: Headers, client: str = "?") -> Response | Upgrade | Takeover:
         if method not in http.ALLOWED_METHODS:
             return self.refuse(Refusal.METHOD, client, method)
         try:
@@ -132,6 +141,10 @@ class Router:
             return _upgrade(method, Upgrade.STREAM)
         if path == Upgrade.CONTROL.value:
             return self._control(method, headers, query, client)
+        if path == Takeover.LIVE_MP3.value:
+            if method == "HEAD":  # what GET would start, without the endless body
+                return http.response(200, b"", "audio/mpeg", cache="no-cache, no-store")
+            return Takeover.LIVE_MP3
         if path == "/":
             return http.player_file("index.html", host=_host(headers))
         if path.startswith("/static/"):
@@ -217,6 +230,9 @@ def process_request(connection: StationConnection, request: Request) -> Response
     """Route a request read by websockets: a response, or None to go on with the handshake."""
     connection.router.handshakes.finish(connection)
     outcome = connection.router.route(request.method, request.path, request.headers, peer(connection))
+    if outcome is Takeover.LIVE_MP3:
+        connection.router.site.attach_live_mp3(connection.hand_over(), request.headers)
+        return http.response(200, b"", "audio/mpeg")  # for the access log: the stream was answered already
     return None if isinstance(outcome, Upgrade) else outcome
 
 
@@ -272,6 +288,15 @@ class StationConnection(ServerConnection):
     def connection_lost(self, exc: Exception | None) -> None:
         self.router.handshakes.finish(self)
         super().connection_lost(exc)
+
+    def hand_over(self) -> asyncio.Transport:
+        """Give the TCP connection away (to an endless HTTP response) → its transport. websockets'
+        side is told the connection is gone, so its handshake and handler end at once; the
+        stand-in left in its place ignores what they still write or close."""
+        real = self.transport
+        self.transport = HandedOverTransport(real)
+        self.connection_lost(None)
+        return real
 
     def data_received(self, data: bytes) -> None:
         if self._head is None:

@@ -26,7 +26,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from riffcast_client import protocol
-from riffcast.station import routes
+from riffcast.delivery.codecs import Codec, Packet
+from riffcast.delivery.outputs import EncodedOutputs, title_of
+from riffcast.station import http, routes
 from riffcast.station.control_socket import serve_control
 from riffcast.station.feed import ChunkRecord, Feed
 from riffcast.station.health import Assessment, assess
@@ -39,6 +41,8 @@ from riffcast.steering.walk import heard_prompts
 log = logging.getLogger("riffcast.station")
 
 ALIVE_EVERY_S = 1.0
+OPUS_BYTES_PER_S = 12_000  # 64 kbit/s Opus with its headers, rounded up: an Opus listener's backlog scale
+OPUS_READY_TIMEOUT_S = 5.0
 START_POLL_S = 0.02  # how often the clock looks whether playback may start
 
 
@@ -111,6 +115,7 @@ class Station:
                            preroll_frames=config.preroll_frames)
         self._announcements = Announcements(memory_samples=round(ANNOUNCED_MEMORY_S * feed.params.sample_rate))
         self.playing = asyncio.Event()  # set when the first frame is due
+        self.outputs = EncodedOutputs(config.name, self._deliver_opus, http.SECURITY_HEADERS)
         feed.on_generated = self.metrics.chunk_generation_seconds.observe  # thread-safe
         feed.on_stitched = self.metrics.chunk_stitch_seconds.observe
         feed.on_underrun = self.metrics.underruns.inc
@@ -196,6 +201,7 @@ class Station:
                 stopped = asyncio.create_task(stop.wait())
                 await asyncio.wait([clock, stopped], return_when=asyncio.FIRST_COMPLETED)
                 clock.cancel()
+                self.outputs.live_mp3.close_all()
                 failure = clock.exception() if clock.done() and not clock.cancelled() else None
                 if failure is not None:
                     server.close(code=1011, reason="station failed; it will be restarted")
@@ -208,6 +214,7 @@ class Station:
                 if failure is not None:
                     raise failure
         finally:
+            self.outputs.stop()
             for sink in self.sinks:
                 sink.close()
             self.feed.stop(timeout_s=0.3)
@@ -246,16 +253,44 @@ class Station:
         emitted_s = time.time()
         self.feed.move_playhead(tick.end)
         self.position = tick.end
-        events = [now_playing_event(r) for r in self._announcements.new(self.feed.records(), position, tick.end)]
-        frames = {name: protocol.encode_frame(position, emitted_s, samples, name) for name in self.listeners.formats()}
+        announced = self._announcements.new(self.feed.records(), position, tick.end)
+        if announced:
+            self.outputs.title = title_of(heard_prompts(announced[-1].step))
+        events = [now_playing_event(r) for r in announced]
+        frames = {name: protocol.encode_frame(position, emitted_s, samples, name)
+                  for name in self.listeners.formats() if name in protocol.SAMPLE_DTYPES}
         result = self.listeners.fan_out(events, frames, time.monotonic())
         self.metrics.frames_sent.inc(result.sent)
         self.metrics.frames_dropped.inc(result.dropped)
         for _ in result.closed:
             self.metrics.listeners_closed.labels("too_slow").inc()
         self.metrics.listeners.set(len(self.listeners))
+        self.outputs.submit(position, samples)
         for sink in self.sinks:
             sink.write(position, samples)
+
+    def _deliver_opus(self, packets: list[Packet]) -> None:
+        """Opus packets from the encoder: one message each to every Opus listener."""
+        emitted_s = time.time()
+        for packet in packets:
+            if packet.position < 0:  # the encoder's look-ahead before the stream's first sample
+                continue
+            result = self.listeners.fan_out([], {protocol.OPUS: protocol.encode_packet(packet.position, emitted_s, packet.data)},
+                                            time.monotonic())
+            self.metrics.frames_sent.inc(result.sent)
+            self.metrics.frames_dropped.inc(result.dropped)
+            for _ in result.closed:
+                self.metrics.listeners_closed.labels("too_slow").inc()
+
+    def attach_live_mp3(self, transport: asyncio.Transport, headers) -> None:
+        """A ``GET /live.mp3`` taken over from the WebSocket server (see riffcast.station.routes)."""
+        if len(self.listeners) + len(self.outputs.live_mp3) >= self.config.max_listeners:
+            self.metrics.listeners_closed.labels("full").inc()
+            transport.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 10\r\n"
+                            b"Connection: close\r\n\r\n")
+            transport.close()
+            return
+        self.outputs.attach_live_mp3(transport, icy=headers.get("Icy-MetaData", "").strip() == "1")
 
     # -- HTTP ------------------------------------------------------------------------------
     def _process_request(self, connection: routes.StationConnection, request: Request) -> Response | None:
@@ -279,6 +314,32 @@ class Station:
             return
         await self.playing.wait()
         shrink_send_buffer(connection)
+        if sample_format == protocol.OPUS:
+            listener = await self._join_opus(connection)
+            if listener is None:
+                return
+        else:
+            listener = self._join_pcm(connection, sample_format)
+        # No await since the pre-roll was written: no frame or packet can slip in between.
+        self.listeners.add(listener)
+        self.metrics.listeners.set(len(self.listeners))
+        log.debug("listener joined from %s (%s, %d listening)", routes.peer(connection), sample_format, len(self.listeners))
+        chatter = TokenBucket(rate_per_s=5.0, burst=20)
+        try:
+            async for _ in connection:  # what listeners send is ignored (max_size bounds its size)
+                if not chatter.take():
+                    self.metrics.listeners_closed.labels("abusive").inc()
+                    await connection.close(1008, "listeners must not send data")
+        except ConnectionClosed:
+            pass
+        finally:
+            self.listeners.discard(listener)
+            self.metrics.listeners.set(len(self.listeners))
+            log.debug("listener left from %s (close code %s, %d frames dropped)", routes.peer(connection),
+                      connection.close_code, listener.frames_dropped)
+
+    def _join_pcm(self, connection: ServerConnection, sample_format: str) -> Listener:
+        """hello, now playing and the pre-roll to a PCM listener, at once → the listener to add."""
         frame = self.config.frame_samples
         preroll = self.pacer.preroll(self.position, self.feed.held_from)
         bytes_per_second = self.params.sample_rate * protocol.SAMPLE_DTYPES[sample_format].itemsize
@@ -297,22 +358,34 @@ class Station:
                 samples = np.zeros(frame, dtype=np.float32)
             emitted_s = self.pacer.first_due_s(self.epoch_s, position)  # when it was first sent, ±jitter
             write(connection, protocol.encode_frame(position, emitted_s, samples, sample_format))
-        self.listeners.add(listener)
-        self.metrics.listeners.set(len(self.listeners))
-        log.debug("listener joined from %s (%s, %d listening)", routes.peer(connection), sample_format, len(self.listeners))
-        chatter = TokenBucket(rate_per_s=5.0, burst=20)
+        return listener
+
+    async def _join_opus(self, connection: ServerConnection) -> Listener | None:
+        """Start the Opus encoder if needed; hello, now playing and the last 0.3 s of packets →
+        the listener to add (None: the encoder produced nothing, the connection is closed)."""
+        worker = self.outputs.worker(Codec.OPUS)
         try:
-            async for _ in connection:  # what listeners send is ignored (max_size bounds its size)
-                if not chatter.take():
-                    self.metrics.listeners_closed.labels("abusive").inc()
-                    await connection.close(1008, "listeners must not send data")
-        except ConnectionClosed:
-            pass
-        finally:
-            self.listeners.discard(listener)
-            self.metrics.listeners.set(len(self.listeners))
-            log.debug("listener left from %s (close code %s, %d frames dropped)", routes.peer(connection),
-                      connection.close_code, listener.frames_dropped)
+            await asyncio.wait_for(worker.ready.wait(), OPUS_READY_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            await connection.close(1011, "the Opus encoder produced nothing; try format=s16le")
+            return None
+        preroll_samples = self.config.preroll_frames * self.config.frame_samples
+        recent = [packet for packet in worker.recent() if packet.position >= 0]
+        if not recent:
+            await connection.close(1011, "the Opus encoder produced nothing; try format=s16le")
+            return None
+        packets = [packet for packet in recent if packet.position >= recent[-1].position - preroll_samples]
+        write(connection, protocol.hello(
+            station=self.config.name, sample_rate=self.params.sample_rate, channels=1, sample_format=protocol.OPUS,
+            frame_samples=protocol.OPUS_PACKET_SAMPLES, position=packets[0].position, server_time=time.time(),
+        ))
+        record = self.feed.record_at(packets[0].position)
+        if record is not None:
+            write(connection, now_playing_event(record))
+        for packet in packets:
+            emitted_s = self.pacer.first_due_s(self.epoch_s, packet.position)
+            write(connection, protocol.encode_packet(packet.position, emitted_s, packet.data))
+        return Listener(connection, protocol.OPUS, round(self.config.backlog_s * OPUS_BYTES_PER_S))
 
 
 def _open_files() -> int | None:

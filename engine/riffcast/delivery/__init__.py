@@ -1,0 +1,1 @@
+"""Delivery beyond riffcast/1 PCM: encoders run once per format, and the outputs they feed."""

@@ -1,0 +1,52 @@
+"""Codecs of the encoded outputs and their packets: names and numbers only (no FFmpeg here, so
+the station imports this at start-up for free; :mod:`riffcast.delivery.encoders` has the encoders).
+
+- :attr:`Codec.OPUS`: 20 ms packets, 48 kHz, 64 kbit/s VBR. Packet k of an encoder started at
+  stream position P starts at ``P + 882·k − 287``: libopus's 312 samples of look-ahead (6.5 ms)
+  come first, and 960 samples at 48 kHz are exactly 882 at 44.1 kHz.
+- :attr:`Codec.MP3`: MPEG-1 Layer III, CBR 128 kbit/s, 44.1 kHz mono, 1152-sample frames; a
+  packet is one whole frame, so any run of packets is a playable MP3 stream.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+STREAM_RATE = 44100
+OPUS_RATE = 48000
+OPUS_FRAME_SAMPLES = 960  # 20 ms at 48 kHz
+OPUS_PACKET_SAMPLES = OPUS_FRAME_SAMPLES * STREAM_RATE // OPUS_RATE  # 882 at 44.1 kHz
+
+
+class Codec(enum.Enum):
+    OPUS = "opus"
+    MP3 = "mp3"
+
+
+@dataclass(frozen=True)
+class CodecSettings:
+    """What an encoder makes: its codec, rate (Hz), bitrate (bit/s) and frame (samples at its rate)."""
+
+    codec: Codec
+    av_name: str
+    codec_rate: int
+    bit_rate: int
+    frame_samples: int
+    sample_format: str  # PyAV's name of what the encoder takes
+    options: tuple[tuple[str, str], ...] = ()
+
+
+SETTINGS = {
+    Codec.OPUS: CodecSettings(Codec.OPUS, "libopus", OPUS_RATE, 64_000, OPUS_FRAME_SAMPLES, "flt",
+                              (("frame_duration", "20"), ("application", "audio"), ("vbr", "on"))),
+    Codec.MP3: CodecSettings(Codec.MP3, "libmp3lame", STREAM_RATE, 128_000, 1152, "s16p"),
+}
+
+
+@dataclass(frozen=True)
+class Packet:
+    """One encoded packet: ``data`` decodes to audio from stream ``position`` (44.1 kHz samples) on."""
+
+    position: int
+    data: bytes

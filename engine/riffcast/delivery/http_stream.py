@@ -1,0 +1,145 @@
+"""``GET /live.mp3``: an endless MP3 response to any player, on the station's port.
+
+The WebSocket server reads and routes the request as any other; the router then hands the
+connection's transport over to a :class:`LiveResponse` (``transport.set_protocol``) and the
+WebSocket side lets go of it (:class:`HandedOverTransport`). The response has no length and
+ends when either side closes. :class:`LiveMp3` writes each MP3 packet to every listener without
+waiting: a listener more than ``backlog_s`` behind has packets skipped (whole MP3 frames, so
+its decoder resynchronises at once) and one behind for ``stall_close_s`` is closed. With
+``Icy-MetaData: 1`` a listener gets the title heard now every 16 000 bytes (:mod:`.icy`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Any, Callable
+
+from riffcast.delivery.codecs import Packet
+from riffcast.delivery.icy import METAINT_BYTES, IcyInterleaver
+
+log = logging.getLogger("riffcast.delivery")
+
+SEND_BUFFER_BYTES = 64 * 1024
+MP3_BYTES_PER_S = 128_000 // 8
+
+
+def response_head(*, station: str, icy: bool, extra_headers: tuple[tuple[str, str], ...] = ()) -> bytes:
+    """The head of an endless ``audio/mpeg`` response (no length: it ends when the connection does)."""
+    headers = [
+        ("Content-Type", "audio/mpeg"),
+        ("Cache-Control", "no-cache, no-store"),
+        ("Connection", "close"),
+        ("Access-Control-Allow-Origin", "*"),
+        ("icy-name", station.replace("\r", " ").replace("\n", " ")),
+        ("icy-br", "128"),
+        *extra_headers,
+    ]
+    if icy:
+        headers.append(("icy-metaint", str(METAINT_BYTES)))
+    lines = ["HTTP/1.1 200 OK", *(f"{name}: {value}" for name, value in headers), "", ""]
+    return "\r\n".join(lines).encode("latin-1", "replace")
+
+
+class HandedOverTransport:
+    """Stands in for a transport the WebSocket connection gave away: writes and closes are no-ops,
+    what it reports (the peer's address) is the real transport's."""
+
+    def __init__(self, real: asyncio.Transport) -> None:
+        self._real = real
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._real.get_extra_info(name, default)
+
+    def write(self, data: bytes) -> None: ...
+    def writelines(self, data: Any) -> None: ...
+    def write_eof(self) -> None: ...
+    def can_write_eof(self) -> bool: return False
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+    def is_closing(self) -> bool: return True
+    def get_write_buffer_size(self) -> int: return 0
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+
+
+class LiveResponse(asyncio.Protocol):
+    """One listener's endless response: what it sends is discarded, its loss unregisters it."""
+
+    def __init__(self, transport: asyncio.Transport, *, icy: bool, backlog_bytes: int,
+                 on_lost: Callable[[LiveResponse], None]) -> None:
+        self.transport = transport
+        self.icy = IcyInterleaver() if icy else None
+        self.backlog_bytes = backlog_bytes
+        self.behind_since: float | None = None
+        self.packets_dropped = 0
+        self._on_lost = on_lost
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+        transport.set_protocol(self)
+
+    def data_received(self, data: bytes) -> None:
+        pass  # a player sends nothing more; anything it does is ignored
+
+    def eof_received(self) -> bool:
+        return False  # the peer hung up its side: close ours
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._on_lost(self)
+
+    @property
+    def behind(self) -> bool:
+        return self.transport.get_write_buffer_size() > self.backlog_bytes
+
+    def send(self, audio: bytes, title: str) -> None:
+        self.transport.write(self.icy.feed(audio, title) if self.icy else audio)
+
+
+class LiveMp3:
+    """Every ``/live.mp3`` listener, written to packet by packet."""
+
+    def __init__(self, station: str, *, backlog_s: float = 2.0, stall_close_s: float = 10.0) -> None:
+        self.station = station
+        self.backlog_bytes = round(backlog_s * MP3_BYTES_PER_S)
+        self.stall_close_s = stall_close_s
+        self.listeners: set[LiveResponse] = set()
+        self.packets_dropped = 0
+        self.closed_too_slow = 0
+
+    def __len__(self) -> int:
+        return len(self.listeners)
+
+    def attach(self, transport: asyncio.Transport, *, icy: bool, recent: list[Packet], title: str,
+               extra_headers: tuple[tuple[str, str], ...] = ()) -> LiveResponse:
+        """Take over ``transport``: send the head and the last packets, then the live ones."""
+        listener = LiveResponse(transport, icy=icy, backlog_bytes=self.backlog_bytes, on_lost=self.listeners.discard)
+        transport.write(response_head(station=self.station, icy=icy, extra_headers=extra_headers))
+        if recent:
+            listener.send(b"".join(packet.data for packet in recent), title)
+        self.listeners.add(listener)
+        return listener
+
+    def deliver(self, packets: list[Packet], title: str, now_s: float) -> None:
+        """Write ``packets`` to every listener that keeps up (``now_s``: monotonic, for stalls)."""
+        audio = b"".join(packet.data for packet in packets)
+        for listener in list(self.listeners):
+            if listener.behind:
+                listener.packets_dropped += len(packets)
+                self.packets_dropped += len(packets)
+                if listener.behind_since is None:
+                    listener.behind_since = now_s
+                elif now_s - listener.behind_since > self.stall_close_s:
+                    self.closed_too_slow += 1
+                    self.listeners.discard(listener)
+                    log.info("closing a /live.mp3 listener: behind for over %g s", self.stall_close_s)
+                    listener.transport.abort()
+                continue
+            listener.behind_since = None
+            listener.send(audio, title)
+
+    def close_all(self) -> None:
+        for listener in list(self.listeners):
+            listener.transport.close()
+        self.listeners.clear()

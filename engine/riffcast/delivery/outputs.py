@@ -1,0 +1,73 @@
+"""The station's encoded outputs: one encoder per format, started by the first listener that needs
+it, fed every frame the clock emits, and what each feeds (Opus WebSocket listeners through the
+station, ``/live.mp3`` here)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Callable
+
+import numpy as np
+
+from riffcast.delivery.codecs import Codec, Packet
+from riffcast.delivery.http_stream import LiveMp3
+from riffcast.delivery.worker import EncoderWorker
+
+
+def title_of(prompts: list[tuple[str, float]]) -> str:
+    """A now-playing title for players: the prompts heard, with their shares when blended."""
+    if len(prompts) == 1:
+        return prompts[0][0]
+    total = sum(weight for _, weight in prompts) or 1.0
+    return " + ".join(f"{text} ({100 * weight / total:.0f} %)" for text, weight in prompts)
+
+
+class EncodedOutputs:
+    """Encoders by codec and the outputs they feed (see the module docstring).
+
+    on_opus: called on the event loop with each batch of Opus packets.
+    """
+
+    def __init__(self, station: str, on_opus: Callable[[list[Packet]], None],
+                 extra_headers: tuple[tuple[str, str], ...] = ()) -> None:
+        self.title = station
+        self.live_mp3 = LiveMp3(station)
+        self._on_opus = on_opus
+        self._extra_headers = extra_headers
+        self._workers: dict[Codec, EncoderWorker] = {}
+
+    def worker(self, codec: Codec) -> EncoderWorker:
+        """The encoder of ``codec``, started now if it was not running (on the event loop)."""
+        worker = self._workers.get(codec)
+        if worker is None:
+            deliver = self._on_opus if codec is Codec.OPUS else self._deliver_mp3
+            worker = EncoderWorker(codec, asyncio.get_running_loop(), deliver)
+            self._workers[codec] = worker
+        return worker
+
+    def submit(self, position: int, samples: np.ndarray) -> None:
+        """One emitted frame, to every running encoder (never waits)."""
+        for worker in self._workers.values():
+            worker.submit(position, samples)
+
+    def attach_live_mp3(self, transport: asyncio.Transport, *, icy: bool) -> None:
+        worker = self.worker(Codec.MP3)
+        self.live_mp3.attach(transport, icy=icy, recent=worker.recent(), title=self.title,
+                             extra_headers=self._extra_headers)
+
+    def _deliver_mp3(self, packets: list[Packet]) -> None:
+        self.live_mp3.deliver(packets, self.title, time.monotonic())
+
+    @property
+    def encoder_failures(self) -> int:
+        return sum(worker.failures for worker in self._workers.values())
+
+    @property
+    def encoder_dropped_blocks(self) -> int:
+        return sum(worker.dropped_blocks for worker in self._workers.values())
+
+    def stop(self) -> None:
+        self.live_mp3.close_all()
+        for worker in self._workers.values():
+            worker.stop()
