@@ -1,10 +1,14 @@
 /**
- * Listening: the stream socket → decoding → resampling (when the output's rate differs) → the
- * AudioWorklet ring buffer (worklet.js), which plays the samples and reports what it played.
- * Reconnects with back-off when the connection drops.
+ * Listening: the stream socket → decoding (Opus through WebCodecs where the browser has it, else
+ * s16le PCM) → resampling (when the output's rate differs) → the AudioWorklet ring buffer
+ * (worklet.js), which plays the samples and reports what it played. Reconnects with back-off
+ * when the connection drops.
  */
 
-import { decodeFrame, mixToMono, parseHello, parseMessage, parseNowPlaying, ProtocolError } from "./protocol.js";
+import { canDecodeOpus, OpusStream } from "./opus.js";
+import {
+  decodeFrame, decodePacket, mixToMono, OPUS, OPUS_SAMPLE_RATE, parseHello, parseMessage, parseNowPlaying, ProtocolError,
+} from "./protocol.js";
 import { Resampler } from "./resampler.js";
 import { options, stats } from "./stats.js";
 import { showConnection, showListeningFigures, showStation } from "./page.js";
@@ -57,6 +61,9 @@ export class Listener {
       this.context = new AudioContext({ sampleRate: options.sampleRate });
       await this.context.audioWorklet.addModule(pageUrl("static/worklet.js"));
       await this.context.resume();
+      // Opus (about 70 kbit/s) where WebCodecs decodes it; PCM s16le (707 kbit/s) elsewhere.
+      this.format = options.format ?? ((await canDecodeOpus()) ? OPUS : "s16le");
+      stats.format = this.format;
       if (!this.stopped) this.connect();
     } catch (error) {
       if (this.stopped) return false; // Stop was pressed meanwhile
@@ -81,13 +88,14 @@ export class Listener {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     this.socket?.close(1000);
+    this.opus?.close();
     this.context?.close();
     setState("stopped");
   }
 
   connect() {
     setState("connecting");
-    const socket = new WebSocket(socketUrl("stream?format=f32le"));
+    const socket = new WebSocket(socketUrl(`stream?format=${this.format}`));
     socket.binaryType = "arraybuffer";
     socket.onmessage = (event) => {
       if (typeof event.data === "string") this.text(event.data);
@@ -133,7 +141,13 @@ export class Listener {
     this.hello = hello;
     this.backoffMs = RECONNECT_MIN_MS;
     this.step = hello.sample_rate / this.context.sampleRate; // stream samples per output sample
-    this.resampler = this.step === 1 ? null : new Resampler(this.step);
+    this.inputRate = hello.format === OPUS ? OPUS_SAMPLE_RATE : hello.sample_rate; // of the decoded samples
+    this.resampler = this.inputRate === this.context.sampleRate ? null : new Resampler(this.inputRate / this.context.sampleRate);
+    this.opus?.close();
+    this.opus = hello.format === OPUS
+      ? new OpusStream(hello.sample_rate, (samples, position) => this.play(samples, position),
+        (error) => setState("closed", `cannot decode the stream: ${error.message}`))
+      : null;
     stats.station = hello.station;
     stats.sampleRate = hello.sample_rate;
     showStation(hello.station);
@@ -142,17 +156,40 @@ export class Listener {
 
   frame(buffer) {
     if (!this.hello) return; // audio before hello is not riffcast/1
+    if (this.opus) {
+      const { position, packet } = decodePacket(buffer);
+      this.arrived(position, this.hello.frame_samples);
+      this.opus.decode(packet, position);
+      return;
+    }
     const frame = decodeFrame(buffer, this.hello);
-    const samples = mixToMono(frame.samples, frame.channels);
+    this.arrived(frame.position, frame.samplesPerChannel);
+    this.play(mixToMono(frame.samples, frame.channels), frame.position);
+  }
+
+  /** Count a frame and the gap before it, if any (stream samples). */
+  arrived(position, samplesPerChannel) {
     stats.framesReceived++;
-    if (this.nextPosition !== null && frame.position !== this.nextPosition) {
+    if (this.nextPosition !== null && position !== this.nextPosition) {
       stats.gaps++;
-      stats.gapSamples += frame.position - this.nextPosition;
+      stats.gapSamples += position - this.nextPosition;
       this.resampler?.reset();
     }
-    this.nextPosition = frame.position + frame.samplesPerChannel;
-    const out = this.resampler?.process(samples, frame.position) ?? { samples, position: frame.position };
-    this.node.port.postMessage({ type: "samples", ...out, step: this.step }, [out.samples.buffer]);
+    this.nextPosition = position + samplesPerChannel;
+  }
+
+  /**
+   * Decoded mono samples (at `this.inputRate`) to the worklet, at the output's rate.
+   * @param {Float32Array} samples
+   * @param {number} position  stream position of the first
+   */
+  play(samples, position) {
+    if (this.stopped) return;
+    const toInput = this.inputRate / this.hello.sample_rate; // input samples per stream sample
+    const out = this.resampler?.process(samples, position * toInput) ?? { samples, position: position * toInput };
+    this.node.port.postMessage(
+      { type: "samples", samples: out.samples, position: out.position / toInput, step: this.step }, [out.samples.buffer],
+    );
   }
 
   /** A report of the worklet (see worklet.js), about every 100 ms. */

@@ -1,9 +1,10 @@
 /**
  * riffcast browser player: the page's entry point, which wires the modules together.
  *
- * Plays a station's `riffcast/1` stream through an AudioWorklet ring buffer (listener.js,
- * worklet.js), shows the spectrogram of the chunk being heard with a moving playhead
- * (timeline.js, now-playing.js), and steers the station over the control socket when the page
+ * Plays a station's `riffcast/1` stream (Opus where WebCodecs decodes it, else s16le) through an
+ * AudioWorklet ring buffer (listener.js, opus.js, worklet.js) — or, where the page is not a
+ * secure context, `/live.mp3` in an `<audio>` element (fallback.js) — shows the spectrogram of
+ * the chunk being heard with a moving playhead (timeline.js, now-playing.js), and steers the station over the control socket when the page
  * knows the token (control.js, form.js). The wire format is in protocol.js.
  *
  * Every URL is relative to the page (urls.js), so the player also works behind a reverse-proxy
@@ -13,6 +14,7 @@
 
 import { Control } from "./control.js";
 import { SteerForm } from "./form.js";
+import { Mp3Listener } from "./fallback.js";
 import { Listener } from "./listener.js";
 import { drawPlayhead, prefetchPicture, shownPictureSamples, showNowPlaying } from "./now-playing.js";
 import { $, showControlState, showStationStatus } from "./page.js";
@@ -55,7 +57,9 @@ function main() {
       return;
     }
     resetListeningStats();
-    const starting = new Listener(timeline);
+    // AudioWorklet exists only in secure contexts (HTTPS, localhost): elsewhere, /live.mp3.
+    const secure = window.isSecureContext && typeof AudioWorkletNode !== "undefined";
+    const starting = secure ? new Listener(timeline) : new Mp3Listener(timeline);
     listener = starting;
     play.textContent = "Stop";
     if (!(await starting.start()) && listener === starting) {

@@ -5,7 +5,8 @@
  *
  * Stream (`/stream`): one text `hello`, then binary frames, with text `now_playing` events
  * between them. A frame is a 16-byte little-endian header (uint64 position of its first
- * sample, float64 Unix time of emission) followed by interleaved PCM (s16le or f32le).
+ * sample, float64 Unix time of emission) followed by interleaved PCM (s16le or f32le), or by
+ * one 20 ms Opus packet (`format=opus`, 48 kHz; positions advance by 882 stream samples).
  * Positions count samples (per channel) since the stream started.
  *
  * Control (`/control`): JSON requests (`steer`, `status`) carrying an `id`, answered by replies
@@ -20,6 +21,8 @@ export const PROTOCOL = "riffcast/1";
 export const HEADER_BYTES = 16; // uint64 position, float64 server time, little-endian
 /** Bytes per sample of each PCM format. */
 export const SAMPLE_BYTES = Object.freeze({ s16le: 2, f32le: 4 });
+export const OPUS = "opus"; // frames carry one Opus packet each
+export const OPUS_SAMPLE_RATE = 48000; // what the packets decode at
 const INT16_SCALE = 32767; // s16le ↔ float, as the Python codec
 export const CONTROL_SUBPROTOCOL = "riffcast-control";
 export const BEARER_PREFIX = "bearer.";
@@ -42,7 +45,8 @@ export class ProtocolError extends Error {
  * @property {string} station  the station's name
  * @property {number} sample_rate  samples per second per channel (Hz)
  * @property {number} channels
- * @property {"s16le"|"f32le"} format  PCM format of the frames
+ * @property {"s16le"|"f32le"|"opus"} format  PCM format of the frames, or opus packets
+ * @property {number} [codec_sample_rate]  opus only: 48000
  * @property {number} frame_samples  samples per channel in a frame
  * @property {number} position  stream position (samples) of the next frame
  * @property {number} server_time  Unix time (s) when the hello was sent
@@ -85,7 +89,7 @@ export function parseMessage(text) {
  */
 export function parseHello(message) {
   const hello = typed(message, "hello");
-  if (hello.protocol !== PROTOCOL || !Object.hasOwn(SAMPLE_BYTES, hello.format)) {
+  if (hello.protocol !== PROTOCOL || !(Object.hasOwn(SAMPLE_BYTES, hello.format) || hello.format === OPUS)) {
     throw new ProtocolError(`cannot play ${hello.protocol} in ${hello.format}`);
   }
   for (const [field, lowest] of [["sample_rate", 1], ["channels", 1], ["frame_samples", 0], ["position", 0]]) {
@@ -143,6 +147,22 @@ export function decodeFrame(message, { format, channels = 1 }) {
   return {
     position: Number(wide), serverTimeS: header.getFloat64(8, true), channels, samplesPerChannel: count / channels, samples,
   };
+}
+
+/**
+ * One binary message of an Opus stream (`format=opus`): its position and the packet.
+ * @param {ArrayBuffer|ArrayBufferView} message
+ * @returns {{position: number, serverTimeS: number, packet: Uint8Array}} `packet` is a view of the message
+ */
+export function decodePacket(message) {
+  const bytes = asBytes(message);
+  if (bytes.length <= HEADER_BYTES) {
+    throw new ProtocolError(`an opus frame needs a 16-byte header and a packet, got ${bytes.length} bytes`);
+  }
+  const header = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES);
+  const wide = header.getBigUint64(0, true);
+  if (wide > BigInt(Number.MAX_SAFE_INTEGER)) throw new ProtocolError(`frame position ${wide} is beyond 2^53`);
+  return { position: Number(wide), serverTimeS: header.getFloat64(8, true), packet: bytes.subarray(HEADER_BYTES) };
 }
 
 /**

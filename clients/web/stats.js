@@ -6,6 +6,7 @@
 
 export const options = {
   sampleRate: 44100, // Hz, asked of the AudioContext; other rates are resampled
+  format: null, // the stream format to ask for; null: opus where WebCodecs decodes it, else s16le
   prefillSeconds: 0.15,
   maxLatencySeconds: 0.5,
   capacitySeconds: 2,
@@ -14,6 +15,7 @@ export const options = {
 export const stats = {
   state: "idle", // idle | connecting | buffering | playing | reconnecting | closed | stopped
   station: null,
+  format: null, // the stream format being played: opus, s16le (or f32le, asked in options), or mp3 (the fallback)
   sampleRate: null, // the stream's (Hz), from hello
   framesReceived: 0,
   gaps: 0, // frames whose position was not the previous frame's next position

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import {
-  controlSubprotocols, decodeFrame, encodeRequest, mixToMono, parseHello, parseMessage, parseNowPlaying, parseReply,
+  controlSubprotocols, decodeFrame, decodePacket, encodeRequest, mixToMono, parseHello, parseMessage, parseNowPlaying, parseReply,
   ProtocolError, statusRequest, steerRequest,
 } from "../protocol.js";
 
@@ -172,5 +172,21 @@ describe("control", () => {
       { type: "status", id: 1, prompts: [], seed: 1, listeners: 1, underruns: 0 }]) {
       assert.throws(() => parseReply(JSON.stringify(reply)), ProtocolError, JSON.stringify(reply));
     }
+  });
+});
+
+describe("opus streams", () => {
+  it("accepts an opus hello and reads a packet with its position", () => {
+    const hello = parseHello({ ...HELLO, format: "opus", frame_samples: 882, codec_sample_rate: 48000 });
+    assert.equal(hello.format, "opus");
+    const frame = decodePacket(bytes(POSITION_5, TIME_1_5, [0xfc, 0xff, 0xfe]));
+    assert.equal(frame.position, 5);
+    assert.equal(frame.serverTimeS, 1.5);
+    assert.deepEqual([...frame.packet], [0xfc, 0xff, 0xfe]);
+  });
+
+  it("refuses a frame without a packet, and unknown formats", () => {
+    assert.throws(() => decodePacket(bytes(POSITION_5, TIME_1_5)), ProtocolError);
+    assert.throws(() => parseHello({ ...HELLO, format: "aac" }), ProtocolError);
   });
 });

@@ -27,13 +27,17 @@ class EncodedOutputs:
     """Encoders by codec and the outputs they feed (see the module docstring).
 
     on_opus: called on the event loop with each batch of Opus packets.
+    history: the frames emitted in the last second or so, oldest first, as (position, samples):
+      a new encoder starts with them, so its first listener gets a pre-roll as later ones do.
     """
 
     def __init__(self, station: str, on_opus: Callable[[list[Packet]], None],
+                 history: Callable[[], list[tuple[int, np.ndarray]]] = list,
                  extra_headers: tuple[tuple[str, str], ...] = ()) -> None:
         self.title = station
         self.live_mp3 = LiveMp3(station)
         self._on_opus = on_opus
+        self._history = history
         self._extra_headers = extra_headers
         self._workers: dict[Codec, EncoderWorker] = {}
 
@@ -43,6 +47,8 @@ class EncodedOutputs:
         if worker is None:
             deliver = self._on_opus if codec is Codec.OPUS else self._deliver_mp3
             worker = EncoderWorker(codec, asyncio.get_running_loop(), deliver)
+            for position, samples in self._history():
+                worker.submit(position, samples)
             self._workers[codec] = worker
         return worker
 

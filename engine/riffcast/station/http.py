@@ -99,12 +99,12 @@ HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}
 
 
 def content_security_policy(host: str | None) -> str:
-    """Exactly what the player needs: its own scripts, styles, worklet and pictures, and sockets
+    """Exactly what the player needs: its own scripts, styles, worklet, pictures and /live.mp3, and sockets
     to the station (``'self'`` covers ws/wss to the same host in CSP 3; older browsers get the
     host named when the ``Host`` header is a plain host[:port])."""
     sockets = "'self'" + (f" ws://{host} wss://{host}" if host and HOST.fullmatch(host) else "")
     return "; ".join([
-        "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self'",
+        "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self'", "media-src 'self'",
         f"connect-src {sockets}", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
     ])
 

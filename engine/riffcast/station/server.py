@@ -115,7 +115,7 @@ class Station:
                            preroll_frames=config.preroll_frames)
         self._announcements = Announcements(memory_samples=round(ANNOUNCED_MEMORY_S * feed.params.sample_rate))
         self.playing = asyncio.Event()  # set when the first frame is due
-        self.outputs = EncodedOutputs(config.name, self._deliver_opus, http.SECURITY_HEADERS)
+        self.outputs = EncodedOutputs(config.name, self._deliver_opus, self._emitted_history, http.SECURITY_HEADERS)
         feed.on_generated = self.metrics.chunk_generation_seconds.observe  # thread-safe
         feed.on_stitched = self.metrics.chunk_stitch_seconds.observe
         feed.on_underrun = self.metrics.underruns.inc
@@ -269,6 +269,15 @@ class Station:
         for sink in self.sinks:
             sink.write(position, samples)
 
+    def _emitted_history(self, seconds: float = 1.0) -> list[tuple[int, np.ndarray]]:
+        """The frames emitted in the last ``seconds``, oldest first: (position, samples)."""
+        if self.position is None:
+            return []
+        frame = self.config.frame_samples
+        first = max(0, self.position - round(seconds * self.params.sample_rate) // frame * frame)
+        frames = [(position, self.feed.read(position, frame)) for position in range(first, self.position, frame)]
+        return [(position, samples) for position, samples in frames if samples is not None]
+
     def _deliver_opus(self, packets: list[Packet]) -> None:
         """Opus packets from the encoder: one message each to every Opus listener."""
         emitted_s = time.time()
@@ -364,8 +373,14 @@ class Station:
         """Start the Opus encoder if needed; hello, now playing and the last 0.3 s of packets →
         the listener to add (None: the encoder produced nothing, the connection is closed)."""
         worker = self.outputs.worker(Codec.OPUS)
+
+        async def caught_up() -> None:  # a new encoder first works through the last second
+            await worker.ready.wait()
+            while worker.recent()[-1].position < self.position - 2 * self.config.frame_samples:
+                await asyncio.sleep(0.01)
+
         try:
-            await asyncio.wait_for(worker.ready.wait(), OPUS_READY_TIMEOUT_S)
+            await asyncio.wait_for(caught_up(), OPUS_READY_TIMEOUT_S)
         except asyncio.TimeoutError:
             await connection.close(1011, "the Opus encoder produced nothing; try format=s16le")
             return None
