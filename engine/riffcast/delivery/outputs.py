@@ -1,6 +1,6 @@
 """The station's encoded outputs: one encoder per format, started by the first listener that needs
 it, fed every frame the clock emits, and what each feeds (Opus WebSocket listeners through the
-station, ``/live.mp3`` here)."""
+station; ``/live.mp3`` and the HLS segments here, both from the one MP3 encoder)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 from riffcast.delivery.codecs import Codec, Packet
+from riffcast.delivery.hls import HlsSegmenter, Segment, playlist
 from riffcast.delivery.http_stream import LiveMp3
 from riffcast.delivery.worker import EncoderWorker
 
@@ -36,6 +37,7 @@ class EncodedOutputs:
                  extra_headers: tuple[tuple[str, str], ...] = ()) -> None:
         self.title = station
         self.live_mp3 = LiveMp3(station)
+        self.hls = HlsSegmenter()
         self._on_opus = on_opus
         self._history = history
         self._extra_headers = extra_headers
@@ -64,6 +66,21 @@ class EncodedOutputs:
 
     def _deliver_mp3(self, packets: list[Packet]) -> None:
         self.live_mp3.deliver(packets, self.title, time.monotonic())
+        self.hls.feed(packets)
+
+    async def hls_playlist(self, *, segment_url: str, epoch_s: float, wait_s: float = 8.0) -> str | None:
+        """The live playlist, starting the MP3 encoder if needed and waiting (up to ``wait_s``) for
+        its first segment → the text, or None if none came."""
+        self.worker(Codec.MP3)
+        deadline = time.monotonic() + wait_s
+        while not self.hls.segments and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if not self.hls.segments:
+            return None
+        return playlist(list(self.hls.segments), segment_url=segment_url, epoch_s=epoch_s)
+
+    def hls_segment(self, sequence: int) -> Segment | None:
+        return self.hls.segment(sequence)
 
     @property
     def encoder_failures(self) -> int:

@@ -76,6 +76,10 @@ class StationMetrics:
             "riffcast_generator_faults", "Chunk generations that failed (retried or replaced)", registry=r
         )
 
+        self.hls_requests = Counter(
+            "riffcast_hls_requests", "HLS requests the station answered (behind a cache: one per segment)",
+            ["kind"], registry=r,
+        )
         self.loudness_gain_db = Gauge(
             "riffcast_loudness_gain_db", "Gain the loudness stage applies now to hold --loudness", registry=r
         )

@@ -21,7 +21,7 @@ import enum
 import logging
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
@@ -50,6 +50,8 @@ LOG_EVERY_S = 1.0  # at most one line a second for each kind of refusal
 PING_RATE_PER_S = 10.0  # pings a peer may send, on average …
 PING_BURST = 20  # … after a burst of this many
 CHUNK_PATH = re.compile(r"/chunks/([0-9a-z]{1,16})/([0-9]{1,15})\.png")
+HLS_PLAYLIST = "/hls/live.m3u8"
+HLS_SEGMENT = re.compile(r"/hls/([0-9a-z]{1,16})/([0-9]{1,12})\.mp3")
 LOGGED_TEXT = re.compile(r"[^\x20-\x7e]")
 
 
@@ -85,6 +87,12 @@ class Takeover(enum.Enum):
     LIVE_MP3 = "/live.mp3"
 
 
+class Deferred(enum.Enum):
+    """A response the site makes asynchronously (it may wait a moment), for this path."""
+
+    HLS_PLAYLIST = HLS_PLAYLIST
+
+
 class SiteConfig(Protocol):
     @property
     def control_token(self) -> str: ...
@@ -113,6 +121,10 @@ class Site(Protocol):
 
     def attach_live_mp3(self, transport: asyncio.Transport, headers: Headers) -> None: ...
 
+    async def hls_playlist(self) -> Response: ...
+
+    def hls_segment(self, sequence: int) -> bytes | None: ...
+
 
 class Router:
     """Sans-I/O routing; see the module docstring."""
@@ -123,7 +135,7 @@ class Router:
         self.handshakes: HandshakeQueue[StationConnection] = HandshakeQueue()
         self.allowed_origins = frozenset(http.normalize_origin(o) for o in site.config.allowed_origins)
 
-    def route(self, method: str, target: str, headers: Headers, client: str = "?") -> Response | Upgrade | Takeover:
+    def route(self, method: str, target: str, headers: Headers, client: str = "?") -> Response | Upgrade | Takeover | Deferred:
         if method not in http.ALLOWED_METHODS:
             return self.refuse(Refusal.METHOD, client, method)
         try:
@@ -159,6 +171,11 @@ class Router:
         match = CHUNK_PATH.fullmatch(path)
         if match:
             return self._chunk(match.group(1), int(match.group(2)))
+        if path == HLS_PLAYLIST:
+            return Deferred.HLS_PLAYLIST
+        match = HLS_SEGMENT.fullmatch(path)
+        if match:
+            return self._hls_segment(match.group(1), int(match.group(2)))
         return http.text_response(404, "not found")
 
     def _control(self, method: str, headers: Headers, query: str, client: str) -> Response | Upgrade:
@@ -185,6 +202,13 @@ class Router:
             if record is not None:
                 return http.response(200, record.png, "image/png", cache="public, max-age=3600, immutable")
         return http.text_response(404, "no such chunk (only the last few of this run are kept)")
+
+    def _hls_segment(self, run: str, sequence: int) -> Response:
+        self.site.metrics.hls_requests.labels("segment").inc()
+        data = self.site.hls_segment(sequence) if run == RUN else None
+        if data is None:
+            return http.text_response(404, "no such segment (only the last minute of this run is kept)")
+        return http.response(200, data, "audio/mpeg", cache="public, max-age=86400, immutable")
 
     def refuse(self, refusal: Refusal, client: str, detail: str = "") -> Response:
         """Count, log (rate-limited) and answer a refused request."""
@@ -226,13 +250,15 @@ def peer(connection: ServerConnection) -> str:
 
 
 # -- the hooks serve() calls -------------------------------------------------------------------
-def process_request(connection: StationConnection, request: Request) -> Response | None:
+def process_request(connection: StationConnection, request: Request) -> Response | Awaitable[Response] | None:
     """Route a request read by websockets: a response, or None to go on with the handshake."""
     connection.router.handshakes.finish(connection)
     outcome = connection.router.route(request.method, request.path, request.headers, peer(connection))
     if outcome is Takeover.LIVE_MP3:
         connection.router.site.attach_live_mp3(connection.hand_over(), request.headers)
         return http.response(200, b"", "audio/mpeg")  # for the access log: the stream was answered already
+    if outcome is Deferred.HLS_PLAYLIST:
+        return connection.router.site.hls_playlist()  # awaited by websockets
     return None if isinstance(outcome, Upgrade) else outcome
 
 

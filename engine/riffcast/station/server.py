@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
-import resource
 import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
@@ -28,7 +26,7 @@ from websockets.http11 import Request, Response
 from riffcast_client import protocol
 from riffcast.delivery.codecs import Codec, Packet
 from riffcast.delivery.outputs import EncodedOutputs, title_of
-from riffcast.station import http, routes
+from riffcast.station import http, reports, routes
 from riffcast.station.control_socket import serve_control
 from riffcast.station.feed import ChunkRecord, Feed
 from riffcast.station.health import Assessment, assess
@@ -138,49 +136,14 @@ class Station:
         return assess(playing=self.position is not None, generating=self.generator_ok, problems=self.problems())
 
     def health(self) -> dict:
-        playing = self.position is not None
-        assessment = self.assessment()
-        return {
-            "status": assessment.status.value,
-            "problems": list(assessment.problems),
-            "station": self.config.name,
-            "generator": self.generator_name,
-            "generator_ok": self.generator_ok,
-            "producer_restarts": self.feed.producer_restarts,
-            "playing": playing,
-            "position": self.position or 0,
-            "epoch_s": self.epoch_s,
-            "sample_rate": self.params.sample_rate,
-            "frame_samples": self.config.frame_samples,
-            "lead_s": round(self.lead_s, 3),
-            "listeners": len(self.listeners),
-            "underruns": self.feed.underruns,
-            "starved_frames": self.starved_frames,
-            "generator_faults": self.feed.generator_faults(),
-            "tasks": len(asyncio.all_tasks()),
-            "open_files": _open_files(),
-            "open_files_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
-            "max_listeners": self.config.max_listeners,
-        }
+        return reports.health(self)
 
     def settings(self) -> dict:
-        target = self.feed.heading_to
-        return {
-            "prompts": [{"text": p.text, "weight": p.weight} for p in target.prompts],
-            "seed": target.seed,
-            "negative_prompt": target.negative_prompt,
-            "denoising": target.denoising,
-            "guidance": target.guidance,
-            "transition_chunks": self.feed.transition_chunks,
-        }
+        return reports.settings(self)
 
     def status(self) -> dict:
         """The fields of a control status reply (besides its id)."""
-        return {
-            "position": self.position or 0, **self.settings(), "lead_s": round(self.lead_s, 3),
-            "listeners": len(self.listeners), "underruns": self.feed.underruns, "generator": self.generator_name,
-            "generator_ok": self.generator_ok,
-        }
+        return reports.status(self)
 
     # -- running ---------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event, *, on_ready=lambda station: None) -> None:
@@ -290,6 +253,19 @@ class Station:
             self.metrics.frames_dropped.inc(result.dropped)
             for _ in result.closed:
                 self.metrics.listeners_closed.labels("too_slow").inc()
+
+    async def hls_playlist(self) -> Response:
+        """``GET /hls/live.m3u8``: the live playlist (short-lived; its segments are immutable)."""
+        self.metrics.hls_requests.labels("playlist").inc()
+        await self.playing.wait()
+        text = await self.outputs.hls_playlist(segment_url=f"{routes.RUN}/{{sequence}}.mp3", epoch_s=self.epoch_s)
+        if text is None:
+            return http.text_response(503, "the HLS stream is starting; try again", headers=(("Retry-After", "2"),))
+        return http.response(200, text.encode(), "application/vnd.apple.mpegurl", cache="max-age=1")
+
+    def hls_segment(self, sequence: int) -> bytes | None:
+        segment = self.outputs.hls_segment(sequence)
+        return segment.data if segment is not None else None
 
     def attach_live_mp3(self, transport: asyncio.Transport, headers) -> None:
         """A ``GET /live.mp3`` taken over from the WebSocket server (see riffcast.station.routes)."""
@@ -401,11 +377,3 @@ class Station:
             emitted_s = self.pacer.first_due_s(self.epoch_s, packet.position)
             write(connection, protocol.encode_packet(packet.position, emitted_s, packet.data))
         return Listener(connection, protocol.OPUS, round(self.config.backlog_s * OPUS_BYTES_PER_S))
-
-
-def _open_files() -> int | None:
-    """File descriptors this process holds (Linux; None elsewhere), for leak checks."""
-    try:
-        return len(os.listdir("/proc/self/fd"))
-    except OSError:
-        return None

@@ -1,0 +1,70 @@
+"""What a station reports about itself: ``/healthz``, and the settings and status of control replies."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from riffcast.station.server import Station
+
+
+def health(station: Station) -> dict:
+    """``/healthz``'s JSON."""
+    playing = station.position is not None
+    assessment = station.assessment()
+    return {
+        "status": assessment.status.value,
+        "problems": list(assessment.problems),
+        "station": station.config.name,
+        "generator": station.generator_name,
+        "generator_ok": station.generator_ok,
+        "producer_restarts": station.feed.producer_restarts,
+        "playing": playing,
+        "position": station.position or 0,
+        "epoch_s": station.epoch_s,
+        "sample_rate": station.params.sample_rate,
+        "frame_samples": station.config.frame_samples,
+        "lead_s": round(station.lead_s, 3),
+        "listeners": len(station.listeners),
+        "live_mp3_listeners": len(station.outputs.live_mp3),
+        "underruns": station.feed.underruns,
+        "starved_frames": station.starved_frames,
+        "generator_faults": station.feed.generator_faults(),
+        "tasks": len(asyncio.all_tasks()),
+        "open_files": _open_files(),
+        "open_files_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        "max_listeners": station.config.max_listeners,
+    }
+
+
+def settings(station: Station) -> dict:
+    """Where the station is heading: the target and transition length."""
+    target = station.feed.heading_to
+    return {
+        "prompts": [{"text": p.text, "weight": p.weight} for p in target.prompts],
+        "seed": target.seed,
+        "negative_prompt": target.negative_prompt,
+        "denoising": target.denoising,
+        "guidance": target.guidance,
+        "transition_chunks": station.feed.transition_chunks,
+    }
+
+
+def status(station: Station) -> dict:
+    """The fields of a control status reply (besides its id)."""
+    return {
+        "position": station.position or 0, **settings(station), "lead_s": round(station.lead_s, 3),
+        "listeners": len(station.listeners), "underruns": station.feed.underruns, "generator": station.generator_name,
+        "generator_ok": station.generator_ok,
+    }
+
+
+def _open_files() -> int | None:
+    """File descriptors this process holds (Linux; None elsewhere), for leak checks."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return None
