@@ -13,6 +13,7 @@ import numpy as np
 from riffcast.delivery.codecs import Codec, Packet
 from riffcast.delivery.hls import HlsSegmenter, Segment, playlist
 from riffcast.delivery.http_stream import LiveMp3
+from riffcast.delivery.icecast import IcecastSource, IcecastTarget
 from riffcast.delivery.worker import EncoderWorker
 
 
@@ -38,6 +39,7 @@ class EncodedOutputs:
         self.title = station
         self.live_mp3 = LiveMp3(station)
         self.hls = HlsSegmenter()
+        self.icecast: list[IcecastSource] = []
         self._on_opus = on_opus
         self._history = history
         self._extra_headers = extra_headers
@@ -64,9 +66,20 @@ class EncodedOutputs:
         self.live_mp3.attach(transport, icy=icy, recent=worker.recent(), title=self.title,
                              extra_headers=self._extra_headers)
 
+    def start_icecast(self, targets: list[IcecastTarget], station: str) -> None:
+        """Start a source client for each mount (on the event loop), and the encoders they need."""
+        for target in targets:
+            source = IcecastSource(target, station=station)
+            self.worker(target.codec)
+            source.start()
+            self.icecast.append(source)
+
     def _deliver_mp3(self, packets: list[Packet]) -> None:
         self.live_mp3.deliver(packets, self.title, time.monotonic())
         self.hls.feed(packets)
+        for source in self.icecast:
+            if source.target.codec is Codec.MP3:
+                source.feed(packets, self.title)
 
     async def hls_playlist(self, *, segment_url: str, epoch_s: float, wait_s: float = 8.0) -> str | None:
         """The live playlist, starting the MP3 encoder if needed and waiting (up to ``wait_s``) for
@@ -90,7 +103,9 @@ class EncodedOutputs:
     def encoder_dropped_blocks(self) -> int:
         return sum(worker.dropped_blocks for worker in self._workers.values())
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         self.live_mp3.close_all()
+        for source in self.icecast:
+            await source.stop()
         for worker in self._workers.values():
             worker.stop()

@@ -12,6 +12,7 @@ import sys
 
 from pathlib import Path
 
+from riffcast.delivery.icecast import parse_target
 from riffcast.loudness_options import level_from_args
 from riffcast.station.limits import listener_cap, raise_open_files_limit
 from riffcast.steering.options import plan_from_args
@@ -80,6 +81,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise ValueError(f"--osc-port must be from 0 to 65535, got {args.osc_port}")
     frame = frame_samples(args.frame_ms, params.sample_rate)
     level = level_from_args(args)
+    icecast = tuple(parse_target(url) for url in args.icecast or ())
     if not 1 <= args.lead_chunks <= 8:
         raise ValueError("--lead-chunks must be from 1 to 8")
     if args.max_listeners is not None and not 1 <= args.max_listeners <= 100_000:
@@ -130,7 +132,7 @@ def run_serve(args: argparse.Namespace) -> int:
         sinks.append(SpeakerSink(params.sample_rate))
     config = StationConfig(
         control_token=token, name=args.station, host=args.host, port=args.port, frame_samples=frame,
-        max_listeners=cap.listeners, allowed_origins=tuple(args.allow_origin or ()),
+        max_listeners=cap.listeners, allowed_origins=tuple(args.allow_origin or ()), icecast=icecast,
     )
     station = Station(config, feed, generator_name=getattr(generator, "name", type(generator).__name__), sinks=sinks)
     station.checks.append(programme.problem)

@@ -25,6 +25,7 @@ from websockets.http11 import Request, Response
 
 from riffcast_client import protocol
 from riffcast.delivery.codecs import Codec, Packet
+from riffcast.delivery.icecast import IcecastTarget
 from riffcast.delivery.outputs import EncodedOutputs, title_of
 from riffcast.station import http, reports, routes
 from riffcast.station.control_socket import serve_control
@@ -71,6 +72,7 @@ class StationConfig:
     control_rate_per_s: float = 10.0  # requests per control connection, bursts of 4 s worth
     open_timeout_s: float = 10.0  # a connection must finish its handshake within this
     allowed_origins: tuple[str, ...] = ()  # origins besides the station's own that may open /control
+    icecast: tuple[IcecastTarget, ...] = ()  # mounts to feed as a source client
 
 
 def now_playing_event(record: ChunkRecord) -> str:
@@ -159,6 +161,7 @@ class Station:
                 ping_interval=20, ping_timeout=20, max_queue=4,
             ) as server:
                 self.bound_port = server.sockets[0].getsockname()[1]
+                self.outputs.start_icecast(list(self.config.icecast), self.config.name)
                 on_ready(self)
                 clock = asyncio.create_task(self._clock())
                 stopped = asyncio.create_task(stop.wait())
@@ -177,7 +180,7 @@ class Station:
                 if failure is not None:
                     raise failure
         finally:
-            self.outputs.stop()
+            await self.outputs.stop()
             for sink in self.sinks:
                 sink.close()
             self.feed.stop(timeout_s=0.3)
