@@ -5,22 +5,25 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import ssl
 import time
 import urllib.request
 from typing import Callable
 
 POLL_S = 0.2  # how often wait_playing asks /healthz
+# The stations asked are on 127.0.0.1, with a test's self-signed certificate when they use TLS.
+LOCAL_TLS = ssl._create_unverified_context()
 
 
 def get_text(url: str, timeout_s: float = 5.0) -> str:
     """The body of a GET, decoded as UTF-8."""
-    with urllib.request.urlopen(url, timeout=timeout_s) as response:
+    with urllib.request.urlopen(url, timeout=timeout_s, context=LOCAL_TLS) as response:
         return response.read().decode()
 
 
 def get_json(url: str, timeout_s: float = 5.0) -> dict:
     """The body of a GET, parsed as JSON."""
-    with urllib.request.urlopen(url, timeout=timeout_s) as response:
+    with urllib.request.urlopen(url, timeout=timeout_s, context=LOCAL_TLS) as response:
         return json.loads(response.read())
 
 

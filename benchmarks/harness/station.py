@@ -24,8 +24,8 @@ from typing import Callable
 
 from .endpoints import get_json, get_text, wait_playing
 
-PORT_LINE = re.compile(r" on http://127\.0\.0\.1:(\d+)/")
-TOKEN_LINE = re.compile(r"http://127\.0\.0\.1:\d+/#token=(\S+)")
+PORT_LINE = re.compile(r" on https?://127\.0\.0\.1:(\d+)/")
+TOKEN_LINE = re.compile(r"https?://127\.0\.0\.1:\d+/#token=(\S+)")
 LOG_PROBLEM = re.compile(r"Traceback|Error|Exception|exception|never retrieved|destroyed but it is pending")
 PROBLEMS_KEPT = 20  # the first lines that look like errors, kept verbatim
 DRAIN_WAIT_S = 2.0  # after the process ends, for the reader to reach the end of its output
@@ -56,6 +56,7 @@ class Station:
                  preexec_fn: Callable[[], None] | None = None, tail_lines: int = 40) -> None:
         self.name = name
         self.token = token
+        self.tls = "--tls-cert" in args  # then https and wss
         self.log_path = log_path
         self.port: int | None = port or None  # None until read from the log (port 0)
         self.log_tail: deque[str] = deque(maxlen=tail_lines)
@@ -122,15 +123,15 @@ class Station:
 
     @property
     def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def stream_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/stream"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/stream"
 
     @property
     def control_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/control"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/control"
 
     def health(self) -> dict:
         """``/healthz`` as a dict."""

@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 import signal
+import ssl
 import sys
 
 from pathlib import Path
@@ -82,6 +83,7 @@ def run_serve(args: argparse.Namespace) -> int:
     frame = frame_samples(args.frame_ms, params.sample_rate)
     level = level_from_args(args)
     icecast = tuple(parse_target(url) for url in args.icecast or ())
+    tls = tls_context(args.tls_cert, args.tls_key)
     if not 1 <= args.lead_chunks <= 8:
         raise ValueError("--lead-chunks must be from 1 to 8")
     if args.max_listeners is not None and not 1 <= args.max_listeners <= 100_000:
@@ -133,6 +135,7 @@ def run_serve(args: argparse.Namespace) -> int:
     config = StationConfig(
         control_token=token, name=args.station, host=args.host, port=args.port, frame_samples=frame,
         max_listeners=cap.listeners, allowed_origins=tuple(args.allow_origin or ()), icecast=icecast,
+        tls=tls,
     )
     station = Station(config, feed, generator_name=getattr(generator, "name", type(generator).__name__), sinks=sinks)
     station.checks.append(programme.problem)
@@ -206,14 +209,16 @@ async def _serve(station, programme: Programme, generated_token: str | None, osc
     def announce(station) -> None:
         host = station.config.host
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-        base = f"http://{shown}:{station.bound_port}/"
+        secure = station.config.tls is not None
+        base = f"{'https' if secure else 'http'}://{shown}:{station.bound_port}/"
+        sockets = f"{'wss' if secure else 'ws'}://{shown}:{station.bound_port}"
         print(f'riffcast serve: station "{station.config.name}" on {base} '
-              f"(listeners: ws://{shown}:{station.bound_port}/stream)", file=sys.stderr)
+              f"(listeners: {sockets}/stream)", file=sys.stderr)
         if generated_token:
             print("riffcast serve: control token made for this run; open the player with control at:\n"
                   f"    {base}#token={generated_token}", file=sys.stderr)
         else:
-            print(f"riffcast serve: control at ws://{shown}:{station.bound_port}/control with the token you gave",
+            print(f"riffcast serve: control at {sockets}/control with the token you gave",
                   file=sys.stderr)
 
     scheduler = asyncio.create_task(programme.run(station.feed, station.playing))
@@ -246,3 +251,18 @@ def _quiet_loop_errors():
         limiter.log(context.get("message", "?"), "event loop: %s%s", context.get("message", "?"), detail)
 
     return handle
+
+
+def tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    """The server's TLS context from ``--tls-cert``/``--tls-key`` (None without them); ValueError
+    in one line when only one is given or they cannot be loaded."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise ValueError("--tls-cert and --tls-key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as error:
+        raise ValueError(f"--tls-cert/--tls-key: cannot load {cert} with {key}: {error.strerror or error}") from None
+    return context

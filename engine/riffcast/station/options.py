@@ -28,6 +28,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--osc-port", type=int, metavar="PORT",
         help="also take steers as OSC messages over UDP on this port (addresses in docs/osc.md)",
     )
+    where.add_argument("--tls-cert", type=Path, metavar="PEM", help="serve HTTPS and WSS with this certificate chain (with --tls-key)")
+    where.add_argument("--tls-key", type=Path, metavar="PEM", help="the private key of --tls-cert")
     where.add_argument("--osc-host", default="127.0.0.1", help="address for --osc-port (default 127.0.0.1)")
 
     add_steering_arguments(parser)

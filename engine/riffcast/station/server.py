@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
@@ -73,6 +74,7 @@ class StationConfig:
     open_timeout_s: float = 10.0  # a connection must finish its handshake within this
     allowed_origins: tuple[str, ...] = ()  # origins besides the station's own that may open /control
     icecast: tuple[IcecastTarget, ...] = ()  # mounts to feed as a source client
+    tls: ssl.SSLContext | None = None  # HTTPS and WSS on the port, when set
 
 
 def now_playing_event(record: ChunkRecord) -> str:
@@ -157,7 +159,7 @@ class Station:
                 process_response=routes.process_response, select_subprotocol=routes.select_subprotocol,
                 create_connection=functools.partial(routes.StationConnection, router=routes.Router(self)),
                 compression=None, max_size=self.config.max_message_bytes, close_timeout=0.5,
-                open_timeout=self.config.open_timeout_s,
+                open_timeout=self.config.open_timeout_s, ssl=self.config.tls,
                 ping_interval=20, ping_timeout=20, max_queue=4,
             ) as server:
                 self.bound_port = server.sockets[0].getsockname()[1]
