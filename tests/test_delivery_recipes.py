@@ -90,6 +90,27 @@ def test_icecast_mount_plays_follows_steers_and_survives_an_icecast_restart(tmp_
         stop_process(icecast)
 
 
+def _ogg_title(url: str) -> str:
+    """The title a listener joining now sees in the Ogg stream's tags."""
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream_tags=title", "-of", "json", url],
+                           capture_output=True, text=True, timeout=30)
+    streams = json.loads(probe.stdout or "{}").get("streams") or [{}]
+    return streams[0].get("tags", {}).get("title", "")
+
+
+def test_ogg_opus_mount_plays_and_carries_the_title_heard(tmp_path):
+    with running_icecast(tmp_path) as port:
+        url = f"icecast://source:{SOURCE_PASSWORD}@127.0.0.1:{port}/live.opus"
+        with running_station(tmp_path, "--icecast", url, "--prompt", "calm piano") as station:
+            _wait(lambda: _mount_title(port, "/live.opus") is not None, 20, "the mount is up")
+            mount = f"http://127.0.0.1:{port}/live.opus"
+            audio = _decode_seconds(mount, 11, tmp_path / "ogg.wav")
+            assert audio.size >= 10 * 48000 and _non_silent_seconds(audio, 48000) >= 10
+            assert _ogg_title(mount) == "calm piano"
+            assert asyncio.run(_steer(station, "steel drums at dusk"))["type"] == "ack"
+            _wait(lambda: "steel drums at dusk" in _ogg_title(mount), 40, "a new listener sees the new title")
+
+
 def test_icecast_refusals_are_one_line_and_the_station_plays_on(tmp_path):
     with running_icecast(tmp_path) as port:
         busy = f"icecast://source:{SOURCE_PASSWORD}@127.0.0.1:{port}/busy.mp3"
@@ -111,7 +132,7 @@ def test_icecast_refusals_are_one_line_and_the_station_plays_on(tmp_path):
 def test_bad_icecast_urls_are_one_line_errors(tmp_path):
     for url, message in [("http://x/live.mp3", "must look like icecast://"),
                          ("icecast://source@127.0.0.1:8000/live.mp3", "needs a host and a password"),
-                         ("icecast://source:pw@127.0.0.1:8000/live.wav", "must end in one of .mp3")]:
+                         ("icecast://source:pw@127.0.0.1:8000/live.wav", "must end in one of .mp3, .ogg, .opus")]:
         result = subprocess.run(["python", "-m", "riffcast", "serve", "--generator", "synth", "--port", "0", "--icecast", url],
                                 cwd=tmp_path, capture_output=True, text=True, timeout=60)
         assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr, result.stderr

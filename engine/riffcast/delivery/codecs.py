@@ -6,6 +6,9 @@ the station imports this at start-up for free; :mod:`riffcast.delivery.encoders`
   come first, and 960 samples at 48 kHz are exactly 882 at 44.1 kHz.
 - :attr:`Codec.MP3`: MPEG-1 Layer III, CBR 128 kbit/s, 44.1 kHz mono, 1152-sample frames; a
   packet is one whole frame, so any run of packets is a playable MP3 stream.
+- :attr:`Codec.OGG_OPUS`: Opus at 96 kbit/s in Ogg pages (for Icecast mounts); a "packet" is the
+  pages written since the previous one, and a new title starts a new chained Ogg stream whose
+  first pages carry it (``starts_stream``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ OPUS_PACKET_SAMPLES = OPUS_FRAME_SAMPLES * STREAM_RATE // OPUS_RATE  # 882 at 44
 class Codec(enum.Enum):
     OPUS = "opus"
     MP3 = "mp3"
+    OGG_OPUS = "ogg-opus"
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,8 @@ SETTINGS = {
     Codec.OPUS: CodecSettings(Codec.OPUS, "libopus", OPUS_RATE, 64_000, OPUS_FRAME_SAMPLES, "flt",
                               (("frame_duration", "20"), ("application", "audio"), ("vbr", "on"))),
     Codec.MP3: CodecSettings(Codec.MP3, "libmp3lame", STREAM_RATE, 128_000, 1152, "s16p"),
+    Codec.OGG_OPUS: CodecSettings(Codec.OGG_OPUS, "libopus", OPUS_RATE, 96_000, OPUS_FRAME_SAMPLES, "flt",
+                                  (("frame_duration", "20"), ("application", "audio"))),
 }
 
 
@@ -50,3 +56,4 @@ class Packet:
 
     position: int
     data: bytes
+    starts_stream: bool = False  # Ogg: these bytes begin a (chained) stream with its headers

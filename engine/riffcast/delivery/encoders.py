@@ -15,7 +15,7 @@ import av
 import numpy as np
 import soxr
 
-from riffcast.delivery.codecs import SETTINGS, STREAM_RATE, Codec, Packet
+from riffcast.delivery.codecs import OPUS_FRAME_SAMPLES, OPUS_RATE, SETTINGS, STREAM_RATE, Codec, Packet
 
 class StreamEncoder:
     """One codec's encoder over consecutive blocks of the stream.
@@ -83,3 +83,75 @@ class StreamEncoder:
         """A packet whose pts counts codec-rate samples from the first one given."""
         offset = round(int(packet.pts) * STREAM_RATE / self.settings.codec_rate)
         return Packet(self._start + offset, bytes(packet))
+
+
+class OggOpusEncoder:
+    """Ogg Opus pages for Icecast (:attr:`Codec.OGG_OPUS`): FFmpeg's Ogg muxer, a page every 100 ms.
+
+    :meth:`retitle` ends the current Ogg stream and starts the next with the new title in its
+    OpusTags (a chained stream: how Ogg carries a title change, and how a source that connects
+    anew gets the headers Icecast needs first).
+    """
+
+    codec = Codec.OGG_OPUS
+
+    def __init__(self, codec: Codec = Codec.OGG_OPUS, *, title: str = "") -> None:
+        self.settings = SETTINGS[codec]
+        self._title = title
+        self._resampler = soxr.ResampleStream(STREAM_RATE, OPUS_RATE, 1, dtype="float32", quality="HQ")
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._written: list[bytes] = []
+        self._container = None
+        self._stream = None
+        self._frames_in = 0
+        self._starts = False
+
+    def write(self, data: bytes) -> int:  # the muxer's output
+        self._written.append(bytes(data))
+        return len(data)
+
+    def encode(self, position: int, samples: np.ndarray) -> list[Packet]:
+        self._pending = np.concatenate([self._pending, self._resampler.resample_chunk(np.asarray(samples, np.float32))])
+        whole = self._pending.size - self._pending.size % OPUS_FRAME_SAMPLES
+        for start in range(0, whole, OPUS_FRAME_SAMPLES):
+            if self._container is None:
+                self._open()
+            frame = av.AudioFrame.from_ndarray(self._pending[None, start : start + OPUS_FRAME_SAMPLES], format="flt", layout="mono")
+            frame.sample_rate, frame.pts = OPUS_RATE, self._frames_in
+            self._frames_in += OPUS_FRAME_SAMPLES
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+        self._pending = self._pending[whole:]
+        return self._take(position)
+
+    def retitle(self, title: str, position: int) -> list[Packet]:
+        """End this Ogg stream; the next samples start one titled ``title`` → the last pages."""
+        self._title = title
+        if self._container is not None:
+            for packet in self._stream.encode(None):
+                self._container.mux(packet)
+            self._container.close()
+            self._container = None
+        return self._take(position)
+
+    def _open(self) -> None:
+        self._container = av.open(self, "w", format="ogg", options={"page_duration": "100000"})
+        self._stream = self._container.add_stream(self.settings.av_name, rate=OPUS_RATE)
+        self._stream.layout = "mono"
+        self._stream.bit_rate = self.settings.bit_rate
+        self._stream.options = dict(self.settings.options)
+        self._stream.metadata["title"] = self._title
+        self._frames_in = 0
+        self._starts = True
+
+    def _take(self, position: int) -> list[Packet]:
+        if not self._written:
+            return []
+        packet = Packet(position, b"".join(self._written), starts_stream=self._starts)
+        self._written, self._starts = [], False
+        return [packet]
+
+
+def encoder_for(codec: Codec) -> StreamEncoder | OggOpusEncoder:
+    """A new encoder of ``codec``."""
+    return OggOpusEncoder() if codec is Codec.OGG_OPUS else StreamEncoder(codec)

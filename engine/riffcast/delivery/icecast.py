@@ -4,7 +4,9 @@ The sans-I/O part (:class:`IcecastTarget`, :func:`source_request`, :func:`refusa
 send and what an answer means; :class:`IcecastSource` is the thin asyncio edge. It speaks HTTP
 ``PUT`` (Icecast ≥ 2.4) with ``Expect: 100-continue``, then streams the mount's packets for as long
 as the connection holds. MP3 mounts (``.mp3``) carry the station's one MP3 encoder's packets and
-get their title (the prompts heard) through Icecast's ``/admin/metadata``. When Icecast is away,
+get their title (the prompts heard) through Icecast's ``/admin/metadata``; Ogg Opus mounts
+(``.ogg``, ``.opus``; 96 kbit/s) carry theirs in the stream: each title starts a chained Ogg
+stream, as does each new connection (Icecast needs a stream's headers first). When Icecast is away,
 refuses the password (401) or has the mount in use (403), the source says so in one line,
 waits (1 s, doubling to 60 s) and tries again — at start-up and later — and never touches the
 clock or the other outputs.
@@ -17,6 +19,7 @@ import base64
 import logging
 import urllib.parse
 from dataclasses import dataclass
+from typing import Callable
 
 from riffcast.delivery.codecs import Codec, Packet
 
@@ -26,8 +29,9 @@ RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 60.0
 BACKLOG_BYTES = 256 * 1024  # about 16 s of MP3: beyond, Icecast is not reading; reconnect
 CONNECT_TIMEOUT_S = 10.0
-CONTENT_TYPES = {Codec.MP3: "audio/mpeg"}
-MOUNT_CODECS = {".mp3": Codec.MP3}
+CONTENT_TYPES = {Codec.MP3: "audio/mpeg", Codec.OGG_OPUS: "audio/ogg"}
+MOUNT_CODECS = {".mp3": Codec.MP3, ".ogg": Codec.OGG_OPUS, ".opus": Codec.OGG_OPUS}
+BITRATES_KBIT = {Codec.MP3: 128, Codec.OGG_OPUS: 96}
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ def source_request(target: IcecastTarget, *, station: str) -> bytes:
         f"Content-Type: {CONTENT_TYPES[target.codec]}",
         f"Ice-Name: {name}",
         "Ice-Public: 0",
-        "Ice-Audio-Info: channels=1;samplerate=44100;bitrate=128",
+        f"Ice-Audio-Info: channels=1;samplerate=44100;bitrate={BITRATES_KBIT[target.codec]}",
         "Expect: 100-continue",
         "", "",
     ]
@@ -111,9 +115,11 @@ def refusal(status_line: bytes) -> str | None:
 class IcecastSource:
     """Feed one mount for as long as the station runs (see the module docstring)."""
 
-    def __init__(self, target: IcecastTarget, *, station: str) -> None:
+    def __init__(self, target: IcecastTarget, *, station: str, on_connect: Callable[[], None] | None = None) -> None:
         self.target = target
         self.station = station
+        self._on_connect = on_connect  # Ogg: asks the encoder for a new stream, which must come first
+        self._waiting_for_start = False
         self.connected = False
         self.connects = 0  # successful connections (the first, then each reconnect)
         self.failures = 0
@@ -137,12 +143,17 @@ class IcecastSource:
         writer = self._writer
         if writer is None:
             return
+        if self._waiting_for_start:
+            starts = [index for index, packet in enumerate(packets) if packet.starts_stream]
+            if not starts:
+                return
+            packets, self._waiting_for_start = packets[starts[0] :], False
         if writer.transport.get_write_buffer_size() > BACKLOG_BYTES:
             log.warning("icecast %s: not reading for seconds; reconnecting", self.target.shown)
             self._close()
             return
         writer.write(b"".join(packet.data for packet in packets))
-        if self._sent_title != title:
+        if self.target.codec is Codec.MP3 and self._sent_title != title:  # Ogg carries its titles
             self._sent_title = title
             asyncio.get_running_loop().create_task(self._send_title(title))
 
@@ -180,6 +191,9 @@ class IcecastSource:
             return problem
         self._writer, self._reader = writer, reader
         self._sent_title = None
+        if self._on_connect is not None:
+            self._waiting_for_start = True
+            self._on_connect()
         self.connected = True
         self.connects += 1
         log.info("icecast %s: connected, streaming %s", self.target.shown, self.target.codec.value)

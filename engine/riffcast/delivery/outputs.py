@@ -36,7 +36,7 @@ class EncodedOutputs:
     def __init__(self, station: str, on_opus: Callable[[list[Packet]], None],
                  history: Callable[[], list[tuple[int, np.ndarray]]] = list,
                  extra_headers: tuple[tuple[str, str], ...] = ()) -> None:
-        self.title = station
+        self._title = station
         self.live_mp3 = LiveMp3(station)
         self.hls = HlsSegmenter()
         self.icecast: list[IcecastSource] = []
@@ -45,12 +45,24 @@ class EncodedOutputs:
         self._extra_headers = extra_headers
         self._workers: dict[Codec, EncoderWorker] = {}
 
+    @property
+    def title(self) -> str:
+        """What is heard now, for players (ICY, Icecast); a change starts a new Ogg stream."""
+        return self._title
+
+    @title.setter
+    def title(self, title: str) -> None:
+        if title != self._title and Codec.OGG_OPUS in self._workers:
+            self._workers[Codec.OGG_OPUS].retitle(title)
+        self._title = title
+
     def worker(self, codec: Codec) -> EncoderWorker:
         """The encoder of ``codec``, started now if it was not running (on the event loop)."""
         worker = self._workers.get(codec)
         if worker is None:
-            deliver = self._on_opus if codec is Codec.OPUS else self._deliver_mp3
+            deliver = {Codec.OPUS: self._on_opus, Codec.MP3: self._deliver_mp3, Codec.OGG_OPUS: self._deliver_ogg}[codec]
             worker = EncoderWorker(codec, asyncio.get_running_loop(), deliver)
+            worker.retitle(self._title)
             for position, samples in self._history():
                 worker.submit(position, samples)
             self._workers[codec] = worker
@@ -69,17 +81,25 @@ class EncodedOutputs:
     def start_icecast(self, targets: list[IcecastTarget], station: str) -> None:
         """Start a source client for each mount (on the event loop), and the encoders they need."""
         for target in targets:
-            source = IcecastSource(target, station=station)
-            self.worker(target.codec)
+            worker = self.worker(target.codec)
+            # A source that connects anew must begin with a stream's headers: an Ogg one gets a new stream.
+            on_connect = (lambda worker=worker: worker.retitle(self._title)) if target.codec is Codec.OGG_OPUS else None
+            source = IcecastSource(target, station=station, on_connect=on_connect)
             source.start()
             self.icecast.append(source)
 
     def _deliver_mp3(self, packets: list[Packet]) -> None:
         self.live_mp3.deliver(packets, self.title, time.monotonic())
         self.hls.feed(packets)
+        self._feed_sources(Codec.MP3, packets)
+
+    def _deliver_ogg(self, packets: list[Packet]) -> None:
+        self._feed_sources(Codec.OGG_OPUS, packets)
+
+    def _feed_sources(self, codec: Codec, packets: list[Packet]) -> None:
         for source in self.icecast:
-            if source.target.codec is Codec.MP3:
-                source.feed(packets, self.title)
+            if source.target.codec is codec:
+                source.feed(packets, self._title)
 
     async def hls_playlist(self, *, segment_url: str, epoch_s: float, wait_s: float = 8.0) -> str | None:
         """The live playlist, starting the MP3 encoder if needed and waiting (up to ``wait_s``) for

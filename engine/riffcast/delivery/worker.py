@@ -46,7 +46,7 @@ class EncoderWorker:
         self._make_encoder = make_encoder
         self._max_pending_samples = round(max_pending_s * STREAM_RATE)
         self._recent_samples = round(recent_s * STREAM_RATE)
-        self._queue: queue.SimpleQueue[tuple[int, np.ndarray] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[int, np.ndarray] | str | None] = queue.SimpleQueue()
         self._pending_samples = 0  # queued, not yet encoded (written on the loop, read by both)
         self._lock = threading.Lock()
         self._recent: deque[Packet] = deque()
@@ -66,6 +66,10 @@ class EncoderWorker:
             self._pending_samples += samples.size
         self._queue.put((position, samples))
 
+    def retitle(self, title: str) -> None:
+        """Encoders that carry titles in the stream (Ogg) start a new stream with ``title``."""
+        self._queue.put(title)
+
     def recent(self) -> list[Packet]:
         """The packets of about the last ``recent_s`` seconds, oldest first (on the loop)."""
         return list(self._recent)
@@ -76,18 +80,26 @@ class EncoderWorker:
 
     def _run(self) -> None:
         if self._make_encoder is None:
-            from riffcast.delivery.encoders import StreamEncoder
+            from riffcast.delivery.encoders import encoder_for
 
-            self._make_encoder = StreamEncoder
+            self._make_encoder = encoder_for
         encoder: StreamEncoder | None = None
+        next_position, title = 0, None
         while (item := self._queue.get()) is not None:
-            position, samples = item
-            with self._lock:
-                self._pending_samples -= samples.size
             try:
-                if encoder is None:
-                    encoder = self._make_encoder(self.codec)
-                packets = encoder.encode(position, samples)
+                if isinstance(item, str):  # a new title
+                    title = item
+                    packets = encoder.retitle(title, next_position) if hasattr(encoder, "retitle") else []
+                else:
+                    position, samples = item
+                    with self._lock:
+                        self._pending_samples -= samples.size
+                    next_position = position + samples.size
+                    if encoder is None:
+                        encoder = self._make_encoder(self.codec)
+                        if title is not None and hasattr(encoder, "retitle"):
+                            encoder.retitle(title, position)
+                    packets = encoder.encode(position, samples)
             except Exception as error:  # noqa: BLE001 - any encoder fault: replace it, the stream goes on
                 self.failures += 1
                 self._errors.log(self.codec, "%s encoder failed (%s: %s); a new one takes over",
