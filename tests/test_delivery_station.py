@@ -119,3 +119,15 @@ def test_opus_stream_decodes_with_contiguous_positions_beside_pcm(station):
     assert kbit_per_s <= 96
     pcm_positions = np.array([protocol.decode_frame(m, pcm_hello["format"]).position for m in frames])
     assert set(np.diff(pcm_positions)) == {pcm_hello["frame_samples"]}  # PCM listeners unaffected
+
+
+def test_live_mp3_says_the_position_of_its_first_frame(station):
+    live = station.health()["position"]
+    with socket.create_connection(("127.0.0.1", station.port), timeout=10) as sock:
+        sock.sendall(b"GET /live.mp3 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(4096)
+    fields = dict(line.split(": ", 1) for line in head.split(b"\r\n\r\n")[0].decode().split("\r\n")[1:])
+    first = int(fields["X-Riffcast-Position"])
+    assert live - 3 * 44100 <= first <= live + 44100  # about a second behind the live edge

@@ -6,7 +6,9 @@ WebSocket side lets go of it (:class:`HandedOverTransport`). The response has no
 ends when either side closes. :class:`LiveMp3` writes each MP3 packet to every listener without
 waiting: a listener more than ``backlog_s`` behind has packets skipped (whole MP3 frames, so
 its decoder resynchronises at once) and one behind for ``stall_close_s`` is closed. With
-``Icy-MetaData: 1`` a listener gets the title heard now every 16 000 bytes (:mod:`.icy`).
+``Icy-MetaData: 1`` a listener gets the title heard now every 16 000 bytes (:mod:`.icy`). The
+head's ``X-Riffcast-Position`` is the stream position of the first frame's first sample, so a
+client can line the audio up with the ``now_playing`` events of ``/stream``.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class LiveResponse(asyncio.Protocol):
         self.backlog_bytes = backlog_bytes
         self.behind_since: float | None = None
         self.packets_dropped = 0
+        self.head: bytes | None = None  # the response head, until the first packets go with it
         self._on_lost = on_lost
         sock = transport.get_extra_info("socket")
         if sock is not None:
@@ -88,6 +91,15 @@ class LiveResponse(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._on_lost(self)
+
+    def start(self, packets: list[Packet], title: str) -> None:
+        """The response head, naming the first packet's stream position, then the packets."""
+        if not packets:
+            return
+        head = self.head.replace(b"\r\n\r\n", f"\r\nX-Riffcast-Position: {packets[0].position}\r\n\r\n".encode(), 1)
+        self.head = None
+        self.transport.write(head)
+        self.send(b"".join(packet.data for packet in packets), title)
 
     @property
     def behind(self) -> bool:
@@ -113,11 +125,13 @@ class LiveMp3:
 
     def attach(self, transport: asyncio.Transport, *, icy: bool, recent: list[Packet], title: str,
                extra_headers: tuple[tuple[str, str], ...] = ()) -> LiveResponse:
-        """Take over ``transport``: send the head and the last packets, then the live ones."""
+        """Take over ``transport``: send the head and the last packets, then the live ones. The head's
+        ``X-Riffcast-Position`` is the stream position of the first MP3 frame's first sample."""
         listener = LiveResponse(transport, icy=icy, backlog_bytes=self.backlog_bytes, on_lost=self.listeners.discard)
-        transport.write(response_head(station=self.station, icy=icy, extra_headers=extra_headers))
-        if recent:
-            listener.send(b"".join(packet.data for packet in recent), title)
+        listener.head = response_head(station=self.station, icy=icy, extra_headers=extra_headers)
+        recent = [packet for packet in recent if packet.position >= 0]
+        if recent:  # else the head goes with the encoder's first packets
+            listener.start(recent, title)
         self.listeners.add(listener)
         return listener
 
@@ -137,7 +151,10 @@ class LiveMp3:
                     listener.transport.abort()
                 continue
             listener.behind_since = None
-            listener.send(audio, title)
+            if listener.head is not None:
+                listener.start([packet for packet in packets if packet.position >= 0], title)
+            else:
+                listener.send(audio, title)
 
     def close_all(self) -> None:
         for listener in list(self.listeners):

@@ -115,6 +115,10 @@ class EncodedOutputs:
     def hls_segment(self, sequence: int) -> Segment | None:
         return self.hls.segment(sequence)
 
+    def encoder_cpu_s(self) -> dict[str, float]:
+        """CPU seconds each running encoder has spent, by codec name."""
+        return {codec.value: worker.cpu_s for codec, worker in self._workers.items()}
+
     @property
     def encoder_failures(self) -> int:
         return sum(worker.failures for worker in self._workers.values())

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Callable
 
@@ -51,6 +52,7 @@ class EncoderWorker:
         self._lock = threading.Lock()
         self._recent: deque[Packet] = deque()
         self.failures = 0  # encoders that raised and were replaced
+        self.cpu_s = 0.0  # CPU time the encoder thread spent encoding (its own thread's clock)
         self.dropped_blocks = 0  # blocks dropped because the encoder was behind
         self.ready = asyncio.Event()  # set on the loop once the first packets are out
         self._errors = LogLimiter(log, 1.0)
@@ -86,6 +88,7 @@ class EncoderWorker:
         encoder: StreamEncoder | None = None
         next_position, title = 0, None
         while (item := self._queue.get()) is not None:
+            started_s = time.thread_time()
             try:
                 if isinstance(item, str):  # a new title
                     title = item
@@ -106,6 +109,8 @@ class EncoderWorker:
                                  self.codec.value, type(error).__name__, error)
                 encoder = None
                 continue
+            finally:
+                self.cpu_s += time.thread_time() - started_s
             if packets:
                 self._loop.call_soon_threadsafe(self._hand_over, packets)
 

@@ -80,6 +80,13 @@ class StationMetrics:
             "riffcast_hls_requests", "HLS requests the station answered (behind a cache: one per segment)",
             ["kind"], registry=r,
         )
+        self.encoder_cpu_seconds = Gauge(
+            "riffcast_encoder_cpu_seconds", "CPU time each encoder (one per format) has spent encoding", ["codec"],
+            registry=r,
+        )
+        self.encoder_failures = Gauge(
+            "riffcast_encoder_failures", "Encoders that failed and were replaced", registry=r,
+        )
         self.loudness_gain_db = Gauge(
             "riffcast_loudness_gain_db", "Gain the loudness stage applies now to hold --loudness", registry=r
         )

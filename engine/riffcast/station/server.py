@@ -234,6 +234,9 @@ class Station:
             self.metrics.listeners_closed.labels("too_slow").inc()
         self.metrics.listeners.set(len(self.listeners))
         self.outputs.submit(position, samples)
+        for codec, cpu_s in self.outputs.encoder_cpu_s().items():
+            self.metrics.encoder_cpu_seconds.labels(codec).set(cpu_s)
+        self.metrics.encoder_failures.set(self.outputs.encoder_failures)
         for sink in self.sinks:
             sink.write(position, samples)
 
