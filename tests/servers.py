@@ -1,144 +1,34 @@
-"""Real servers for the delivery tests — Debian's ``icecast2`` and ``nginx`` — started on 127.0.0.1
-with a configuration written under ``tmp_path`` and stopped by PID."""
+"""Real servers for the delivery tests (Debian's ``icecast2`` and ``nginx``): the benchmarks'
+launchers (``benchmarks/harness/servers.py``), with a missing program failing the test and saying
+which package to install (CI installs them)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import pwd
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
-import time
-from pathlib import Path
-from typing import Iterator
-
 import pytest
 
-from station import free_port
+from benchmarks.harness import servers
+from benchmarks.harness.servers import ADMIN_PASSWORD, SOURCE_PASSWORD, stop_process
 
-SOURCE_PASSWORD = "test-source-password"
-ADMIN_PASSWORD = "test-admin-password"
-
-
-def _executable(name: str, package: str) -> str:
-    path = shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None)
-    if path is None:
-        pytest.fail(f"Debian's `{name}` is not installed (apt-get install {package}); .ci/run installs it", pytrace=False)
-    return path
+__all__ = ["ADMIN_PASSWORD", "SOURCE_PASSWORD", "running_icecast", "running_nginx", "start_icecast", "stop_process"]
 
 
-def wait_for_port(port: int, timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {timeout_s:g} s")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-
-
-def icecast_config(folder: Path, port: int, relay_from: int | None = None) -> Path:
-    """An icecast.xml for 127.0.0.1:``port``; with ``relay_from``, it relays that Icecast's /live.mp3."""
-    logs = folder / f"icecast-{port}"
-    logs.mkdir(parents=True, exist_ok=True)
-    owner = ""
-    if os.geteuid() == 0:  # Icecast refuses to run as root unless it changes owner …
-        logs = Path(tempfile.mkdtemp(prefix=f"riffcast-icecast-{port}-"))  # … to one that cannot enter tmp_path
-        nobody = pwd.getpwnam("nobody")
-        os.chown(logs, nobody.pw_uid, nobody.pw_gid)
-        owner = "<changeowner><user>nobody</user><group>nogroup</group></changeowner>"
-    relay = "" if relay_from is None else (
-        f"<relay><server>127.0.0.1</server><port>{relay_from}</port><mount>/live.mp3</mount>"
-        "<local-mount>/live.mp3</local-mount><on-demand>0</on-demand><relay-shoutcast-metadata>1</relay-shoutcast-metadata></relay>"
-        "<master-update-interval>1</master-update-interval>"
-    )
-    path = folder / f"icecast-{port}.xml"
-    path.write_text(f"""<icecast>
-  <location>test</location><admin>test@localhost</admin>
-  <limits><clients>2000</clients><sources>4</sources><queue-size>524288</queue-size>
-    <client-timeout>30</client-timeout><header-timeout>15</header-timeout><source-timeout>10</source-timeout>
-    <burst-size>65535</burst-size></limits>
-  <authentication><source-password>{SOURCE_PASSWORD}</source-password><relay-password>{SOURCE_PASSWORD}</relay-password>
-    <admin-user>admin</admin-user><admin-password>{ADMIN_PASSWORD}</admin-password></authentication>
-  <hostname>127.0.0.1</hostname>
-  <listen-socket><port>{port}</port><bind-address>127.0.0.1</bind-address></listen-socket>
-  {relay}
-  <fileserve>1</fileserve>
-  <paths><basedir>/usr/share/icecast2</basedir><logdir>{logs}</logdir><webroot>/usr/share/icecast2/web</webroot>
-    <adminroot>/usr/share/icecast2/admin</adminroot></paths>
-  <logging><accesslog>access.log</accesslog><errorlog>error.log</errorlog><loglevel>3</loglevel></logging>
-  <security><chroot>0</chroot>{owner}</security>
-</icecast>
-""")
-    return path
-
-
-@contextlib.contextmanager
-def running_icecast(folder: Path, port: int | None = None, relay_from: int | None = None) -> Iterator[int]:
-    """Icecast on 127.0.0.1 → its port (stopped by PID on exit)."""
-    port = port or free_port()
-    process = subprocess.Popen([_executable("icecast2", "icecast2"), "-c", str(icecast_config(folder, port, relay_from))],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _require(name: str, package: str) -> None:
     try:
-        wait_for_port(port)
-        yield port
-    finally:
-        _stop(process)
+        servers.executable(name, package)
+    except servers.MissingServer as missing:
+        pytest.fail(f"{missing}; .ci/run installs it", pytrace=False)
 
 
-def start_icecast(folder: Path, port: int) -> subprocess.Popen:
-    """Icecast on ``port``, left running: the caller stops it (to test a restart)."""
-    process = subprocess.Popen([_executable("icecast2", "icecast2"), "-c", str(icecast_config(folder, port))],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_port(port)
-    return process
+def running_icecast(*args, **kwargs):
+    _require("icecast2", "icecast2")
+    return servers.running_icecast(*args, **kwargs)
 
 
-stop_process = _stop
+def start_icecast(*args, **kwargs):
+    _require("icecast2", "icecast2")
+    return servers.start_icecast(*args, **kwargs)
 
 
-@contextlib.contextmanager
-def running_nginx(folder: Path, upstream_port: int) -> Iterator[int]:
-    """nginx on 127.0.0.1 caching the station's HLS (the README's recipe) → its port."""
-    port = free_port()
-    work = folder / f"nginx-{port}"
-    (work / "cache").mkdir(parents=True, exist_ok=True)
-    config = work / "nginx.conf"
-    recipe = (Path(__file__).resolve().parent.parent / "docs" / "examples" / "nginx-hls.conf").read_text()
-    recipe = recipe.replace("127.0.0.1:8000", f"127.0.0.1:{upstream_port}").replace("listen 80;", f"listen 127.0.0.1:{port};")
-    recipe = recipe.replace("/var/cache/nginx/riffcast", str(work / "cache"))
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    config.write_text(f"""{user}daemon off;
-worker_processes 1;
-pid {work / 'nginx.pid'};
-error_log {work / 'error.log'};
-events {{ worker_connections 4096; }}
-http {{
-  access_log {work / 'access.log'};
-  client_body_temp_path {work / 'body'};
-  proxy_temp_path {work / 'proxy'};
-  fastcgi_temp_path {work / 'fastcgi'};
-  uwsgi_temp_path {work / 'uwsgi'};
-  scgi_temp_path {work / 'scgi'};
-{recipe}
-}}
-""")
-    process = subprocess.Popen([_executable("nginx", "nginx-light"), "-c", str(config), "-p", str(work)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        yield port
-    finally:
-        _stop(process)
+def running_nginx(*args, **kwargs):
+    _require("nginx", "nginx-light")
+    return servers.running_nginx(*args, **kwargs)

@@ -1,7 +1,7 @@
 """Codecs of the encoded outputs and their packets: names and numbers only (no FFmpeg here, so
 the station imports this at start-up for free; :mod:`riffcast.delivery.encoders` has the encoders).
 
-- :attr:`Codec.OPUS`: 20 ms packets, 48 kHz, 64 kbit/s VBR. Packet k of an encoder started at
+- :attr:`Codec.OPUS`: 20 ms packets, 48 kHz, 64 kbit/s constrained VBR. Packet k of an encoder started at
   stream position P starts at ``P + 882·k − 287``: libopus's 312 samples of look-ahead (6.5 ms)
   come first, and 960 samples at 48 kHz are exactly 882 at 44.1 kHz.
 - :attr:`Codec.MP3`: MPEG-1 Layer III, CBR 128 kbit/s, 44.1 kHz mono, 1152-sample frames; a
@@ -43,7 +43,7 @@ class CodecSettings:
 
 SETTINGS = {
     Codec.OPUS: CodecSettings(Codec.OPUS, "libopus", OPUS_RATE, 64_000, OPUS_FRAME_SAMPLES, "flt",
-                              (("frame_duration", "20"), ("application", "audio"), ("vbr", "on"))),
+                              (("frame_duration", "20"), ("application", "audio"), ("vbr", "constrained"))),
     Codec.MP3: CodecSettings(Codec.MP3, "libmp3lame", STREAM_RATE, 128_000, 1152, "s16p"),
     Codec.OGG_OPUS: CodecSettings(Codec.OGG_OPUS, "libopus", OPUS_RATE, 96_000, OPUS_FRAME_SAMPLES, "flt",
                                   (("frame_duration", "20"), ("application", "audio"))),
