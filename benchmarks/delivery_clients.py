@@ -33,6 +33,7 @@ import numpy as np
 
 from fanout_clients import upgrade_request
 from harness.machine import raise_open_files_limit
+from harness.websocket import complete_frames
 from riffcast_client import protocol
 
 SAMPLE_RATE = 44100
@@ -42,8 +43,6 @@ TAIL_S = 2.0
 READ_BYTES = 256 * 1024
 MP3_FRAME_SAMPLES = 1152
 HLS_POLL_S = 2.0
-_U16 = struct.Struct("!H")
-_U64 = struct.Struct("!Q")
 PTS = re.compile(rb"com\.apple\.streaming\.transportStreamTimestamp\x00(.{8})", re.DOTALL)
 
 
@@ -136,22 +135,9 @@ class StreamReader:
         del buffer[:offset]
 
     def _websocket(self, now: float) -> None:
-        buffer, offset, size = self.buffer, 0, len(self.buffer)
-        while size - offset >= 2:
-            first, second = buffer[offset], buffer[offset + 1]
-            length, head = second & 0x7F, 2
-            if length == 126:
-                if size - offset < 4:
-                    break
-                length, head = _U16.unpack_from(buffer, offset + 2)[0], 4
-            elif length == 127:
-                if size - offset < 10:
-                    break
-                length, head = _U64.unpack_from(buffer, offset + 2)[0], 10
-            start = offset + head
-            if start + length > size:
-                break
-            opcode = first & 0x0F
+        buffer = self.buffer
+        frames, used = complete_frames(buffer)
+        for opcode, start, length in frames:
             if opcode == 1 and not self.ready.done():
                 self.ready.set_result(None)  # the hello
             elif opcode == 2 and length > protocol.HEADER.size:
@@ -166,8 +152,7 @@ class StreamReader:
             elif opcode == 8:
                 self.close()
                 return
-            offset = start + length
-        del buffer[:offset]
+        del buffer[:used]
 
     def close(self) -> None:
         if self.lost:

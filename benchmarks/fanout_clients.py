@@ -31,6 +31,7 @@ from multiprocessing.connection import Connection
 import numpy as np
 
 from harness.machine import raise_open_files_limit
+from harness.websocket import complete_frames
 from riffcast_client import protocol
 
 SAMPLE_RATE = 44100
@@ -45,7 +46,6 @@ STALLED_RCVBUF_BYTES = 4096
 SO_TIMESTAMPNS = 35  # Linux's value (asm-generic); the socket module has no name for it
 TIMESPEC = struct.Struct("@qq")  # struct timespec on 64-bit Linux
 _U16 = struct.Struct("!H")
-_U64 = struct.Struct("!Q")
 
 
 def upgrade_request(host: str, port: int, path: str = "/stream") -> bytes:
@@ -128,22 +128,8 @@ class ListenerClient:
                 return
             self.upgraded = True
             offset = end + 4
-        size = len(buffer)
-        while size - offset >= 2:
-            first, second = buffer[offset], buffer[offset + 1]
-            length, head = second & 0x7F, 2
-            if length == 126:
-                if size - offset < 4:
-                    break
-                length, head = _U16.unpack_from(buffer, offset + 2)[0], 4
-            elif length == 127:
-                if size - offset < 10:
-                    break
-                length, head = _U64.unpack_from(buffer, offset + 2)[0], 10
-            start = offset + head
-            if start + length > size:
-                break
-            opcode = first & 0x0F
+        frames, end = complete_frames(buffer, offset)
+        for opcode, start, length in frames:
             if opcode == 2:
                 self._frame(buffer, start, length, arrived_at, read_at, stamped)
             elif opcode == 1:
@@ -154,8 +140,7 @@ class ListenerClient:
                 self.close_code = _U16.unpack_from(buffer, start)[0] if length >= 2 else 1005
                 self.close(None)
                 return
-            offset = start + length
-        del buffer[:offset]
+        del buffer[:end]
 
     def _frame(self, buffer: bytearray, start: int, length: int, arrived_at: float, read_at: float,
                stamped: bool) -> None:

@@ -4,14 +4,17 @@ tests' defaults — a free port, the token ``TOKEN``, the whole log in a file un
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import time
 from pathlib import Path
 from typing import Callable, Iterator
 
+from websockets.asyncio.client import connect
+
 from benchmarks.harness.station import Station, free_port
 
-__all__ = ["TOKEN", "RunningStation", "free_port", "running_station", "start_station"]
+__all__ = ["TOKEN", "RunningStation", "free_port", "running_station", "start_station", "steer"]
 
 TOKEN = "test-token-0123456789"
 
@@ -44,3 +47,10 @@ def running_station(tmp_path: Path, *args: str, **kwargs) -> Iterator[RunningSta
         yield station
     finally:
         station.stop()
+
+
+async def steer(station: Station, prompt: str, transition_chunks: int = 1) -> dict:
+    """One steer over /control with ``TOKEN`` → the reply."""
+    async with connect(f"{station.control_url}?token={TOKEN}") as control:
+        await control.send(json.dumps({"type": "steer", "prompt": prompt, "transition_chunks": transition_chunks}))
+        return json.loads(await control.recv())

@@ -16,10 +16,9 @@ from xml.etree import ElementTree
 
 import numpy as np
 import soundfile
-from websockets.asyncio.client import connect
 
 from servers import SOURCE_PASSWORD, ADMIN_PASSWORD, running_icecast, running_nginx, start_icecast, stop_process
-from station import TOKEN, free_port, running_station
+from station import free_port, running_station, steer
 
 
 def _decode_seconds(url: str, seconds: float, out) -> np.ndarray:
@@ -58,11 +57,6 @@ def _wait(predicate, timeout_s: float, what: str):
     raise AssertionError(f"not within {timeout_s:g} s: {what}")
 
 
-async def _steer(station, prompt: str) -> dict:
-    async with connect(f"{station.control_url}?token={TOKEN}") as control:
-        await control.send(json.dumps({"type": "steer", "prompt": prompt, "transition_chunks": 1}))
-        return json.loads(await control.recv())
-
 
 def test_icecast_mount_plays_follows_steers_and_survives_an_icecast_restart(tmp_path):
     port = free_port()
@@ -74,7 +68,7 @@ def test_icecast_mount_plays_follows_steers_and_survives_an_icecast_restart(tmp_
             audio = _decode_seconds(f"http://127.0.0.1:{port}/live.mp3", 11, tmp_path / "mount.wav")
             assert audio.size >= 10 * 44100 and _non_silent_seconds(audio) >= 10
             _wait(lambda: _mount_title(port, "/live.mp3") == "calm piano", 20, "the title is the prompt")
-            assert asyncio.run(_steer(station, "steel drums at dusk"))["type"] == "ack"
+            assert asyncio.run(steer(station, "steel drums at dusk"))["type"] == "ack"
             _wait(lambda: "steel drums at dusk" in (_mount_title(port, "/live.mp3") or ""), 40, "the title follows the steer")
 
             stop_process(icecast)  # Icecast goes away mid-stream, and comes back
@@ -107,7 +101,7 @@ def test_ogg_opus_mount_plays_and_carries_the_title_heard(tmp_path):
             audio = _decode_seconds(mount, 11, tmp_path / "ogg.wav")
             assert audio.size >= 10 * 48000 and _non_silent_seconds(audio, 48000) >= 10
             assert _ogg_title(mount) == "calm piano"
-            assert asyncio.run(_steer(station, "steel drums at dusk"))["type"] == "ack"
+            assert asyncio.run(steer(station, "steel drums at dusk"))["type"] == "ack"
             _wait(lambda: "steel drums at dusk" in _ogg_title(mount), 40, "a new listener sees the new title")
 
 

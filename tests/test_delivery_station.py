@@ -16,7 +16,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from riffcast_client import protocol
-from station import TOKEN, running_station
+from station import running_station, steer
 
 
 @pytest.fixture(scope="module")
@@ -70,20 +70,15 @@ def _icy_titles(port: int, wanted: str, timeout_s: float) -> list[str]:
     raise AssertionError(f"no title with {wanted!r} in {timeout_s} s; seen {titles}")
 
 
-async def _steer(station, prompt: str) -> dict:
-    async with connect(f"{station.control_url}?token={TOKEN}") as control:
-        await control.send(json.dumps({"type": "steer", "prompt": prompt, "transition_chunks": 1}))
-        return json.loads(await control.recv())
-
 
 def test_icy_title_follows_a_steer(station):
     first = _icy_titles(station.port, "calm piano", 10)
     assert first[0] == "calm piano"
-    ack = asyncio.run(_steer(station, "steel drums at dusk"))
+    ack = asyncio.run(steer(station, "steel drums at dusk"))
     assert ack["type"] == "ack"
     titles = _icy_titles(station.port, "steel drums at dusk", 40)
     assert titles[-1].startswith("steel drums at dusk") or "steel drums at dusk" in titles[-1]
-    asyncio.run(_steer(station, "calm piano"))
+    asyncio.run(steer(station, "calm piano"))
 
 
 def test_opus_stream_decodes_with_contiguous_positions_beside_pcm(station):

@@ -92,21 +92,34 @@ def icecast_config(folder: Path, port: int, relay_from: int | None = None) -> Pa
 def running_icecast(folder: Path, port: int | None = None, relay_from: int | None = None) -> Iterator[int]:
     """Icecast on 127.0.0.1 → its port (stopped by PID on exit)."""
     port = port or free_port()
-    process = subprocess.Popen([executable("icecast2", "icecast2"), "-c", str(icecast_config(folder, port, relay_from))],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        yield port
-    finally:
-        _stop(process)
+    yield from _serving(["icecast2", "-c", str(icecast_config(folder, port, relay_from))], port)
 
 
 def start_icecast(folder: Path, port: int) -> subprocess.Popen:
     """Icecast on ``port``, left running: the caller stops it (to test a restart)."""
-    process = subprocess.Popen([executable("icecast2", "icecast2"), "-c", str(icecast_config(folder, port))],
+    return _start(["icecast2", "-c", str(icecast_config(folder, port))], port)
+
+
+def _start(command: list[str], port: int) -> subprocess.Popen:
+    """Start a Debian server program and wait until it listens on ``port``."""
+    package = {"icecast2": "icecast2", "nginx": "nginx-light"}[command[0]]
+    process = subprocess.Popen([executable(command[0], package), *command[1:]],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_port(port)
+    try:
+        wait_for_port(port)
+    except BaseException:
+        _stop(process)
+        raise
     return process
+
+
+def _serving(command: list[str], port: int) -> Iterator[int]:
+    """The body of a context manager: the server runs while the port is yielded."""
+    process = _start(command, port)
+    try:
+        yield port
+    finally:
+        _stop(process)
 
 
 stop_process = _stop
@@ -138,10 +151,4 @@ http {{
 {recipe}
 }}
 """)
-    process = subprocess.Popen([executable("nginx", "nginx-light"), "-c", str(config), "-p", str(work)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        yield port
-    finally:
-        _stop(process)
+    yield from _serving(["nginx", "-c", str(config), "-p", str(work)], port)
