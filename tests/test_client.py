@@ -142,10 +142,18 @@ def test_the_library_gets_contiguous_frames_in_both_formats(station):
     assert max(float(np.max(np.abs(b))) for _, b in common) > 0.01
 
 
+def _recorded_frames(path) -> int:
+    """Frames in a WAV being written (0 while it has no complete header yet)."""
+    try:
+        return soundfile.info(path).frames
+    except (OSError, RuntimeError):  # not there yet, or its header is still being written
+        return 0
+
+
 def test_sigterm_stops_listen_cleanly(station, tmp_path):
     out, err = tmp_path / "out.wav", tmp_path / "listen.err"
     process = listen(station.stream_url, "--no-play", "--record", str(out), stderr=err)
-    wait_for(lambda: out.exists() and soundfile.info(out).frames >= 44100, 15, "a second of recording")
+    wait_for(lambda: _recorded_frames(out) >= 44100, 15, "a second of recording")
     process.send_signal(signal.SIGTERM)
     assert process.wait(10) == 0
     log = err.read_text()
