@@ -151,3 +151,15 @@ def test_a_stuck_encoder_drops_blocks_instead_of_holding_memory():
         return dropped
 
     assert asyncio.run(run()) >= 19  # at most 1 s (10 blocks) + the one being encoded were kept
+
+
+def test_icecast_urls_and_the_password_from_the_environment():
+    from riffcast.delivery.icecast import parse_target
+
+    target = parse_target("icecast://source:p%40ss@radio.example:8001/live.opus")
+    assert (target.host, target.port, target.mount, target.password, target.codec) == (
+        "radio.example", 8001, "/live.opus", "p@ss", Codec.OGG_OPUS)
+    assert "p@ss" not in target.shown
+    assert parse_target("icecast://source@radio.example/a.mp3", {"RIFFCAST_ICECAST_PASSWORD": "env"}).password == "env"
+    with pytest.raises(ValueError, match="RIFFCAST_ICECAST_PASSWORD"):
+        parse_target("icecast://source@radio.example/a.mp3", {})

@@ -191,6 +191,15 @@ def test_the_control_token_never_goes_into_a_unit(argv):
     assert "secret" not in printed.stderr
 
 
+def test_icecast_passwords_never_go_into_a_unit_and_tls_paths_become_absolute(tmp_path):
+    with pytest.raises(ValueError, match="RIFFCAST_ICECAST_PASSWORD"):
+        unit_text(["--icecast", "icecast://source:hunter2@radio.example:8000/live.mp3"], PYTHON)
+    args = serve_args(unit_text(["--icecast", "icecast://source@radio.example:8000/live.mp3", "--tls-cert", "c.pem",
+                                 "--tls-key", "k.pem"], PYTHON, cwd=str(tmp_path)))
+    assert args.icecast == ["icecast://source@radio.example:8000/live.mp3"]
+    assert args.tls_cert == tmp_path / "c.pem" and args.tls_key == tmp_path / "k.pem"
+
+
 def test_a_unit_refuses_what_cannot_run():
     with pytest.raises(ValueError, match="absolute"):
         unit_text([], "python3")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import os
 import urllib.parse
 from dataclasses import dataclass
 from typing import Callable
@@ -54,8 +55,13 @@ class IcecastTarget:
         return "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
 
 
-def parse_target(url: str) -> IcecastTarget:
-    """``icecast://USER:PASSWORD@HOST:PORT/MOUNT.mp3`` → the target; ValueError saying what is wrong."""
+PASSWORD_ENV = "RIFFCAST_ICECAST_PASSWORD"  # the password of URLs that name none (kept out of unit files)
+
+
+def parse_target(url: str, environ: dict[str, str] | None = None) -> IcecastTarget:
+    """``icecast://USER[:PASSWORD]@HOST:PORT/MOUNT.mp3`` → the target (a URL without a password
+    takes ``$RIFFCAST_ICECAST_PASSWORD``); ValueError saying what is wrong."""
+    environ = os.environ if environ is None else environ
     parts = urllib.parse.urlsplit(url)
     if parts.scheme != "icecast":
         raise ValueError(f"--icecast must look like icecast://source:PASSWORD@HOST:8000/live.mp3, got {url!r}")
@@ -63,14 +69,16 @@ def parse_target(url: str) -> IcecastTarget:
         port = parts.port or 8000
     except ValueError:
         raise ValueError(f"--icecast: the port in {url!r} is not a number") from None
-    if not parts.hostname or parts.password is None:
-        raise ValueError(f"--icecast needs a host and a password: icecast://source:PASSWORD@HOST:8000/live.mp3, got {url!r}")
+    password = urllib.parse.unquote(parts.password) if parts.password is not None else environ.get(PASSWORD_ENV)
+    if not parts.hostname or not password:
+        raise ValueError(f"--icecast needs a host and a password (in the URL or ${PASSWORD_ENV}): "
+                         f"icecast://source:PASSWORD@HOST:8000/live.mp3, got {url!r}")
     mount = parts.path
     suffix = mount[mount.rfind(".") :].lower() if "." in mount.rsplit("/", 1)[-1] else ""
     if suffix not in MOUNT_CODECS:
         raise ValueError(f"--icecast: the mount {mount or '(none)'} must end in one of {', '.join(MOUNT_CODECS)}")
     return IcecastTarget(parts.hostname, port, mount, urllib.parse.unquote(parts.username or "source"),
-                         urllib.parse.unquote(parts.password), MOUNT_CODECS[suffix])
+                         password, MOUNT_CODECS[suffix])
 
 
 def source_request(target: IcecastTarget, *, station: str) -> bytes:

@@ -72,8 +72,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     sinks.add_argument("--play", action="store_true", help="also play on this machine's sound card")
     sinks.add_argument(
         "--icecast", action="append", metavar="URL",
-        help="feed an Icecast mount as a source client: icecast://source:PASSWORD@HOST:8000/live.mp3 "
-        "(repeatable); reconnects when Icecast goes away, the title follows the prompts heard",
+        help="feed an Icecast mount as a source client: icecast://source:PASSWORD@HOST:8000/live.mp3, or .opus/.ogg "
+        "for Ogg Opus (repeatable; without PASSWORD, $RIFFCAST_ICECAST_PASSWORD); reconnects when Icecast goes "
+        "away, the title follows the prompts heard",
     )
     sinks.add_argument(
         "--inject-faults", metavar="SPEC",

@@ -14,6 +14,7 @@ import re
 import socket
 import sys
 import time
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import TextIO
 
@@ -24,7 +25,8 @@ WATCHDOG_S = 30  # the station pings every WatchdogSec/2 at the latest (Notifier
 START_TIMEOUT_S = 600  # READY=1 waits for the model to load (minutes with --compile)
 MIN_OPEN_FILES = 65536  # one socket per listener (--max-listeners, default 10 000) + files, with room
 
-PATH_OPTIONS = ("playlist", "state", "record")  # dests whose relative paths are made absolute
+PATH_OPTIONS = ("playlist", "state", "record", "tls_cert", "tls_key")  # dests whose relative paths are made absolute
+ICECAST_PASSWORD_ENV = "RIFFCAST_ICECAST_PASSWORD"
 NEVER_CARRIED = ("systemd_unit",)
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9_./:=+,@-]+")
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
@@ -41,6 +43,7 @@ HEADER = """\
 #       --state /var/lib/riffcast/state.json --systemd-unit > /etc/systemd/system/riffcast.service
 #       (one command: your serve options, then --systemd-unit; never --control-token)
 #   printf 'RIFFCAST_CONTROL_TOKEN=%s\\n' "$(openssl rand -hex 24)" > /etc/riffcast/env
+#   (with --icecast URLs, leave their password out and add RIFFCAST_ICECAST_PASSWORD=… there too)
 #   chmod 600 /etc/riffcast/env
 #   systemctl daemon-reload && systemctl enable --now riffcast
 #   journalctl -u riffcast -f                   (the log; the token is never written there)
@@ -123,6 +126,10 @@ def serve_command(argv: Sequence[str], cwd: str) -> tuple[list[str], argparse.Na
     if hasattr(given, "control_token"):
         raise ValueError(f"--control-token does not go into a unit file (anyone can read it there): "
                          f"put {TOKEN_ENV}=… in {ENV_FILE}, the unit's EnvironmentFile, instead")
+    for url in getattr(given, "icecast", ()):
+        if urllib.parse.urlsplit(url).password is not None:
+            raise ValueError(f"an --icecast password does not go into a unit file (anyone can read it there): "
+                             f"leave it out of the URL and put {ICECAST_PASSWORD_ENV}=… in {ENV_FILE} instead")
     for dest in PATH_OPTIONS:
         if hasattr(given, dest):
             setattr(given, dest, _absolute(str(getattr(given, dest)), cwd))
