@@ -1,0 +1,124 @@
+"""Phase reconstruction on real music: riffcast's stitcher against offline Griffin-Lim and the bound
+set by the true phase, on the pieces of ``benchmarks/music_set.py`` (recordings and General MIDI
+renderings from Debian packages).
+
+Each piece goes through the real path: encoded into Riffusion images (uint8, with their level in
+EXIF), decoded back to mel. From that mel, every method rebuilds audio:
+
+- **true phase (bound)**: the mel-inverted magnitude with the original recording's phase — what
+  no phase reconstruction can beat from these magnitudes;
+- **offline GLA100**: librosa's Griffin-Lim, 100 iterations (momentum 0.99) over the whole piece
+  at once — more than any streaming method can do;
+- **original per-chunk GLA32**: the original pipeline, each 5.12 s chunk on its own (its speed
+  is the reference of the speed column);
+- **riffcast**: the stitcher as ``riffcast decode`` runs it, chunk by chunk, with settings of
+  its phase stage: look-ahead (frames of 10 ms) and FGLA iterations; ``4 fr × 8`` is the default.
+
+Metrics (as ``benchmarks/inversion.py``): spectral convergence of |STFT| below 10 kHz against
+the original's (dB, lower is better), log-spectral distance of the mel against the original's
+mel (dB), and seconds per 5.12 s chunk.
+
+Run: ``python benchmarks/inversion_real.py`` (about 10 minutes on 2 cores with the defaults:
+4 pieces of 15.36 s); ``--clips 7 --seconds 30.72`` for more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from harness import table
+from harness.machine import host_description
+from inversion import log_spectral_distance_db, per_chunk, spectral_convergence_db
+from music_set import music_clips
+from riffcast.codec import audio_to_mel, chunk_from_image, image_from_mel, split_chunks
+from riffcast.dsp.mel import MelInverter
+from riffcast.dsp.stft import magnitude_spectrogram
+from riffcast.params import RIFFUSION_V1 as PARAMS
+from riffcast.stitcher import Stitcher
+
+BELOW_10K_BINS = int(PARAMS.f_max_hz / (PARAMS.sample_rate / PARAMS.n_fft)) + 1
+RIFFCAST_SETTINGS = ((4, 8), (25, 8), (50, 8), (4, 32), (50, 32))  # (look-ahead frames, iterations)
+CHUNK_S = PARAMS.chunk_columns * PARAMS.hop_samples / PARAMS.sample_rate
+
+
+def stft(audio: np.ndarray) -> np.ndarray:
+    import librosa
+
+    return librosa.stft(audio.astype(np.float32), n_fft=PARAMS.n_fft, hop_length=PARAMS.hop_samples,
+                        win_length=PARAMS.window_samples, window="hann", center=True)
+
+
+def istft(spectrum: np.ndarray, length: int) -> np.ndarray:
+    import librosa
+
+    return librosa.istft(spectrum, hop_length=PARAMS.hop_samples, win_length=PARAMS.window_samples,
+                         n_fft=PARAMS.n_fft, window="hann", center=True, length=length)
+
+
+def offline_gla(magnitude: np.ndarray, iterations: int, length: int) -> np.ndarray:
+    import librosa
+
+    return librosa.griffinlim(magnitude, n_iter=iterations, hop_length=PARAMS.hop_samples,
+                              win_length=PARAMS.window_samples, n_fft=PARAMS.n_fft, window="hann", center=True,
+                              momentum=0.99, init="random", random_state=0, length=length)
+
+
+def riffcast(chunks, lookahead_frames: int, iterations: int) -> tuple[np.ndarray, float]:
+    started = time.perf_counter()
+    stitcher = Stitcher(PARAMS, iterations=iterations, lookahead_frames=lookahead_frames, level=None)
+    blocks = [stitcher.push(chunk) for chunk in chunks] + [stitcher.flush()]
+    return np.concatenate([block.samples for block in blocks]), (time.perf_counter() - started) / len(chunks)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=4, help="pieces of the music set (default 4)")
+    parser.add_argument("--seconds", type=float, default=3 * CHUNK_S, help="length of each, ≤ 45 (default 3 chunks)")
+    args = parser.parse_args()
+    print(f"Machine: {host_description()}.")
+    rows: dict[str, list[tuple[float, float, float]]] = {}
+    for clip in music_clips()[: args.clips]:  # 45 s clips, cut to --seconds
+        original = clip.samples()[: round(args.seconds * PARAMS.sample_rate)]
+        chunks = [chunk_from_image(image_from_mel(mel, PARAMS), PARAMS) for mel in split_chunks(audio_to_mel(original, PARAMS), PARAMS)]
+        length = sum(chunk.columns for chunk in chunks) * PARAMS.hop_samples
+        original = np.pad(original, (0, max(0, length - original.size)))[:length]
+        reference = np.abs(stft(original))[:BELOW_10K_BINS]
+        reference_mel = audio_to_mel(original, PARAMS)
+        magnitude = MelInverter(PARAMS, fft_size=PARAMS.n_fft)(np.concatenate([c.mel * np.float32(c.max_value) for c in chunks], axis=1))
+        frames = min(magnitude.shape[1], reference.shape[1])
+        phase = np.exp(1j * np.angle(stft(original)))[:, :frames]
+
+        outputs: dict[str, tuple[np.ndarray, float]] = {}
+        outputs["true phase (bound)"] = (istft(magnitude[:, :frames] * phase, length), float("nan"))
+        started = time.perf_counter()
+        outputs["offline GLA100"] = (offline_gla(magnitude, 100, None), (time.perf_counter() - started) / len(chunks))
+        gla32, seconds = per_chunk(lambda m, seed: offline_gla(m, 32, None), chunks, normalise_each=False)
+        outputs["original per-chunk GLA32"] = (gla32, seconds)
+        for lookahead, iterations in RIFFCAST_SETTINGS:
+            outputs[f"riffcast {lookahead} fr × {iterations}"] = riffcast(chunks, lookahead, iterations)
+        line = []
+        for name, (audio, seconds) in outputs.items():
+            audio = np.pad(audio, (0, max(0, length - audio.size)))[:length]
+            sc = spectral_convergence_db(np.abs(stft(audio))[:BELOW_10K_BINS], reference)
+            lsd = log_spectral_distance_db(audio_to_mel(audio, PARAMS), reference_mel)
+            rows.setdefault(name, []).append((sc, lsd, seconds))
+            line.append(f"{name}: {sc:.2f}")
+        print(f"{clip.piece.name}: " + ", ".join(line), flush=True)
+
+    reference_speed = np.mean([seconds for _, _, seconds in rows["original per-chunk GLA32"]])
+    gla100 = np.mean([sc for sc, _, _ in rows["offline GLA100"]])
+    print()
+    print(table.header(["method", "SC <10 kHz, mean (dB)", "vs offline GLA100 (dB)", "LSD mel, mean (dB)",
+                        "s per chunk", "× faster than per-chunk GLA32"], "lrrrrr"))
+    for name, values in rows.items():
+        sc, lsd, seconds = (float(np.mean(column)) for column in zip(*values))
+        speed = table.ratio(reference_speed, seconds) if np.isfinite(seconds) else "—"
+        print(table.row([name, f"{sc:.2f}", f"{sc - gla100:+.2f}", f"{lsd:.2f}",
+                         f"{seconds:.3f}" if np.isfinite(seconds) else "—", speed]))
+
+
+if __name__ == "__main__":
+    main()
