@@ -223,7 +223,7 @@ def test_every_response_says_nosniff_and_the_page_has_its_policy(station):
     directives = dict(d.strip().split(" ", 1) for d in headers["content-security-policy"].split(";"))
     host = f"127.0.0.1:{station.port}"
     assert directives == {
-        "default-src": "'none'", "script-src": "'self'", "style-src": "'self'", "img-src": "'self'",
+        "default-src": "'none'", "script-src": "'self'", "style-src": "'self'", "img-src": "'self'", "media-src": "'self'",
         "connect-src": f"'self' ws://{host} wss://{host}", "base-uri": "'none'", "form-action": "'none'",
         "frame-ancestors": "'none'",
     }

@@ -5,10 +5,31 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from riffcast.station.server import Station
+from riffcast.station.health import Assessment
+
+
+class Station(Protocol):
+    """What the reports read of a station (riffcast.station.server.Station)."""
+
+    config: Any
+    params: Any
+    feed: Any
+    listeners: Any
+    outputs: Any
+    generator_name: str
+    position: int | None
+    epoch_s: float | None
+    starved_frames: int
+
+    @property
+    def lead_s(self) -> float: ...
+
+    @property
+    def generator_ok(self) -> bool: ...
+
+    def assessment(self) -> Assessment: ...
 
 
 def health(station: Station) -> dict:
