@@ -84,13 +84,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steers", type=int, default=4, help="steers per generator (default 4)")
     parser.add_argument("--lead-chunks", type=int, default=1)
+    parser.add_argument("--generator", action="append", metavar="LABEL=ARGS",
+                        help="a station to measure instead of the defaults, e.g. 'full-random cuda=--generator riffusion "
+                        "--model full-random --device cuda' (repeatable)")
     args = parser.parse_args()
     rng = random.Random(1)
     rows = []
-    for label, generator_args in [
+    generators = [
         ("synth", ["--generator", "synth"]),
         ("riffusion tiny-random (CPU)", ["--generator", "riffusion", "--model", "tiny-random", "--device", "cpu"]),
-    ]:
+    ]
+    if args.generator:
+        generators = [(label, words.split()) for label, words in (given.split("=", 1) for given in args.generator)]
+    for label, generator_args in generators:
         station = start_station(generator_args, args.lead_chunks)
         try:
             results = asyncio.run(measure(station.port, args.steers, rng))
