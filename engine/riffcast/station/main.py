@@ -214,6 +214,7 @@ async def _serve(station, programme: Programme, generated_token: str | None, osc
         sockets = f"{'wss' if secure else 'ws'}://{shown}:{station.bound_port}"
         print(f'riffcast serve: station "{station.config.name}" on {base} '
               f"(listeners: {sockets}/stream)", file=sys.stderr)
+        print(f"riffcast serve: for any player: {base}live.mp3 · HLS: {base}hls/live.m3u8", file=sys.stderr)
         if generated_token:
             print("riffcast serve: control token made for this run; open the player with control at:\n"
                   f"    {base}#token={generated_token}", file=sys.stderr)
