@@ -1,0 +1,29 @@
+"""CI's short run of ``benchmarks/delivery.py``: every kind of listener, 5 of each, 4 s windows (two HLS segments at least) —
+through the real Icecast relay and nginx the benchmark starts. About 2 minutes. The benchmark's
+figures (100 and 1000 listeners) are in the README."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+ROW = re.compile(r"^\| (\S+) \| (\d+) \| (\d+) \| ([\d.]+) \| ([\d.]+) \| [^|]+ \| ([\d.]+) \| (\S+) \| (\S+) \| (\d+) \| (\d+) \| ([^|]+) \|$")
+
+
+def test_the_delivery_benchmark_measures_every_kind(tmp_path):
+    run = subprocess.run([sys.executable, "delivery.py", "--listeners", "5", "--seconds", "4"], cwd=BENCHMARKS,
+                         capture_output=True, text=True, timeout=400, env={**__import__("os").environ,
+                                                                            "RIFFCAST_CACHE_DIR": str(tmp_path)})
+    assert run.returncode == 0, run.stderr[-3000:]
+    table = run.stdout.split("| kind |")[-1]
+    rows = [ROW.match(line).groups() for line in table.splitlines() if ROW.match(line)]
+    kinds = {kind: (listeners, connected, kbit, gaps, lost) for kind, listeners, connected, _, _, _, kbit, _, gaps, lost, _
+             in rows if listeners == "5"}
+    assert set(kinds) == {"ws-pcm", "ws-opus", "live-mp3", "hls-nginx", "icecast-relay"}, run.stdout
+    for kind, (_, connected, kbit, gaps, lost) in kinds.items():
+        assert connected == "5" and gaps == "0" and lost == "0", (kind, run.stdout)
+        assert float(kbit) > 30, (kind, run.stdout)  # audio flowed to every kind
+    assert float(kinds["ws-opus"][2]) <= 96 and 700 <= float(kinds["ws-pcm"][2]) <= 720
