@@ -13,6 +13,7 @@ import socket
 from dataclasses import dataclass, field
 
 from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.protocol import State
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,19 @@ def write(connection: ServerConnection, message: str | bytes) -> None:
     broadcast([connection], message)
 
 
+def send_all(connection: ServerConnection, messages: list[bytes]) -> None:
+    """Queue binary messages and write them in one go, without waiting (as websockets' broadcast,
+    one system call for them all; nothing on a connection that is not open)."""
+    if connection.protocol.state is not State.OPEN or connection.send_in_progress is not None:
+        return
+    try:
+        for message in messages:
+            connection.protocol.send_binary(message)
+        connection.send_data()
+    except Exception as error:  # noqa: BLE001 - as broadcast: a failed write never stops the others
+        log.debug("skipped a write to a listener: %s", error)
+
+
 class ListenerSet:
     """All connected listeners and the per-tick fan-out."""
 
@@ -80,9 +94,10 @@ class ListenerSet:
         self._listeners.discard(listener)
         self._by_format.get(listener.sample_format, set()).discard(listener)
 
-    def fan_out(self, events: list[str], frames: dict[str, bytes], now_s: float) -> TickResult:
-        """Write ``events`` (text) to every listener, then a frame to each listener of a format in
-        ``frames`` (PCM formats on the clock's tick; an Opus packet as the encoder delivers it).
+    def fan_out(self, events: list[str], frames: dict[str, bytes | list[bytes]], now_s: float) -> TickResult:
+        """Write ``events`` (text) to every listener, then the frame(s) of its format in ``frames``
+        to each listener of one (PCM formats: one frame a tick; Opus: the packets the encoder
+        delivered, one message each, in one write per listener).
 
         now_s: a monotonic clock reading, for the stall timer.
         """
@@ -106,8 +121,14 @@ class ListenerSet:
         for event in events:
             broadcast(everyone, event)
         for name, connections in receivers.items():
-            if connections:
-                broadcast(connections, frames[name])
+            if not connections:
+                continue
+            messages = frames[name]
+            if isinstance(messages, bytes):
+                broadcast(connections, messages)
+            else:
+                for connection in connections:
+                    send_all(connection, messages)
         return result
 
     def _close(self, listener: Listener, code: int, reason: str) -> None:

@@ -252,15 +252,15 @@ class Station:
     def _deliver_opus(self, packets: list[Packet]) -> None:
         """Opus packets from the encoder: one message each to every Opus listener."""
         emitted_s = time.time()
-        for packet in packets:
-            if packet.position < 0:  # the encoder's look-ahead before the stream's first sample
-                continue
-            result = self.listeners.fan_out([], {protocol.OPUS: protocol.encode_packet(packet.position, emitted_s, packet.data)},
-                                            time.monotonic())
-            self.metrics.frames_sent.inc(result.sent)
-            self.metrics.frames_dropped.inc(result.dropped)
-            for _ in result.closed:
-                self.metrics.listeners_closed.labels("too_slow").inc()
+        messages = [protocol.encode_packet(packet.position, emitted_s, packet.data)
+                    for packet in packets if packet.position >= 0]  # not the look-ahead before sample 0
+        if not messages:
+            return
+        result = self.listeners.fan_out([], {protocol.OPUS: messages}, time.monotonic())
+        self.metrics.frames_sent.inc(result.sent * len(messages))
+        self.metrics.frames_dropped.inc(result.dropped * len(messages))
+        for _ in result.closed:
+            self.metrics.listeners_closed.labels("too_slow").inc()
 
     async def hls_playlist(self) -> Response:
         """``GET /hls/live.m3u8``: the live playlist (short-lived; its segments are immutable)."""
