@@ -11,10 +11,8 @@ The peer in the same run is the original's setting — PNDM, 50 steps at strengt
   fp16 when one is present; otherwise on the CPU for ``--cpu-steps`` UNet steps, with the
   UNet's FLOPs per step counted from its operators — a CPU figure, never a GPU one.
 
-Overlap mode: the same stream rendered with and without ``overlap_columns`` (64): spectral
-flux (Σ over mel bands of |Δ log-mel| between consecutive columns of the output), its peak
-within ±3 columns of each join (the cut, or the middle of the crossfade) over its median
-elsewhere, and the generation time per second of audio it costs.
+Window mode (``benchmarks/window_joins.py``): the same steered stream in whole chunks and in
+windows of 128 and 64 columns — seams at the joins and the paint time per second of audio.
 
 Run: ``python benchmarks/generation.py`` (about 3 minutes on 2 CPU cores).
 """
@@ -27,10 +25,9 @@ import platform
 import statistics
 import time
 
-import numpy as np
 import torch
 
-from riffcast.codec import SpectrogramChunk, audio_to_mel, mel_from_pixels
+from riffcast.codec import SpectrogramChunk, mel_from_pixels
 from riffcast.generation.models import build_full_random, build_tiny_random, pick_device, pick_dtype
 from riffcast.generation.riffusion import RiffusionGenerator
 from riffcast.generation.synth import SynthGenerator
@@ -38,15 +35,9 @@ from riffcast.generation.types import ChunkRequest
 from riffcast.steering.targets import Target
 from riffcast.params import RIFFUSION_V1 as PARAMS
 from riffcast.seeds import DEFAULT_BED, load_seed
-from riffcast.producer import ChunkProducer
-from riffcast.render import render
 from riffcast.stitcher import Stitcher
-from riffcast.assembly import chunk_start_column
-from riffcast.steering.playlist import PlaylistEntry
-from riffcast.steering.walk import Walk
+from window_joins import print_window_rows, window_rows
 
-OVERLAP_COLUMNS = 64
-JOIN_HALF_WIDTH = 3  # columns each side of a join's centre searched for its flux
 SETTINGS = (("original: PNDM 50 × 0.75", "pndm", 50), ("riffcast: DPM++ 25 × 0.75", "dpm++", 25))
 STAGES = ("text", "encode", "denoise", "decode", "render")
 
@@ -56,7 +47,8 @@ def requests(count: int) -> list[ChunkRequest]:
     start = Target.from_text("lofi hip hop beat", seed=1)
     end = Target.from_text("jazz piano, brushed drums", seed=2)
     bed = load_seed(DEFAULT_BED, PARAMS)
-    return [ChunkRequest(start, end, (index + 1) / count, bed, index=index) for index in range(count)]
+    return [ChunkRequest(start, end, (index + 1) / count, bed, index=index, start_column=index * PARAMS.chunk_columns)
+            for index in range(count)]
 
 
 def time_chain(generator, chunk_requests: list[ChunkRequest]) -> dict[str, float]:
@@ -140,40 +132,6 @@ def full_size_on_gpu(device: str, count: int) -> None:
     print_rows(f"Full-size SD 1.5 architecture, random weights — {torch.cuda.get_device_name() if device == 'cuda' else device}, {dtype}", results)
 
 
-def flux_ratio_at_joins(audio: np.ndarray, joins: list[tuple[int, int]]) -> float:
-    """Mean over joins of the largest column flux in each join's span, over the median flux."""
-    mel = audio_to_mel(audio, PARAMS)
-    log_mel = 20 * np.log10(np.maximum(mel, mel.max() * 1e-4))
-    flux = np.concatenate([[0.0], np.sum(np.abs(np.diff(log_mel, axis=1)), axis=0)])
-    inside = np.zeros(flux.size, bool)
-    peaks = []
-    for low, high in joins:
-        inside[low:high] = True
-        peaks.append(flux[low:high].max())
-    return float(np.mean(peaks) / np.median(flux[~inside]))
-
-
-def overlap_mode(generators: list[tuple[str, object]], chunks: int) -> None:
-    print(f"\n## Overlap mode ({OVERLAP_COLUMNS} columns repainted and crossfaded) — flux at joins / median elsewhere\n")
-    print("| generator | overlap | flux at joins / median | generation s per audio s | cost |")
-    print("|---|---:|---:|---:|---:|")
-    for name, generator in generators:
-        base_cost = None
-        generator.paint(requests(1)[0])  # warm caches so the first setting is not charged for them
-        for overlap in (0, OVERLAP_COLUMNS):
-            start, end = requests(2)[0].start, requests(2)[0].end
-            producer = ChunkProducer(generator, Walk(start), load_seed(DEFAULT_BED, PARAMS), overlap_columns=overlap)
-            duration_s = chunk_start_column(chunks, PARAMS.chunk_columns, overlap) * PARAMS.hop_samples / PARAMS.sample_rate
-            halves = [PlaylistEntry(target, duration_s / 2, None) for target in (start, end)]
-            audio, summary = render(producer, duration_s=duration_s, params=PARAMS, playlist=halves)
-            # The join: the hard cut, or the middle of the crossfade; the same width either way.
-            centres = [chunk_start_column(k, PARAMS.chunk_columns, overlap) - overlap // 2 for k in range(1, chunks)]
-            joins = [(centre - JOIN_HALF_WIDTH, centre + JOIN_HALF_WIDTH + 1) for centre in centres]
-            cost = summary.wall_seconds / summary.audio_seconds
-            base_cost = base_cost or cost
-            print(f"| {name} | {overlap} | {flux_ratio_at_joins(audio, joins):.2f} | {cost:.3f} | {cost / base_cost:.2f}× |")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--chunks", type=int, default=5, help="chunks per setting (the first is a warm-up)")
@@ -191,7 +149,7 @@ def main() -> None:
     print_rows(f"tiny-random and synth on {device}", results)
 
     fast = RiffusionGenerator(tiny, device=device, dtype=pick_dtype(device), steps=25, scheduler="dpm++")
-    overlap_mode([("synth", SynthGenerator()), ("tiny-random, DPM++ 25", fast)], chunks=6)
+    print_window_rows(window_rows([("synth", SynthGenerator()), ("tiny-random, DPM++ 25", fast)], chunks=4))
 
     if device == "cpu":
         full_size_on_cpu(args.cpu_steps)

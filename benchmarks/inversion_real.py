@@ -35,7 +35,6 @@ from inversion import log_spectral_distance_db, per_chunk, spectral_convergence_
 from music_set import music_clips
 from riffcast.codec import audio_to_mel, chunk_from_image, image_from_mel, split_chunks
 from riffcast.dsp.mel import MelInverter
-from riffcast.dsp.stft import magnitude_spectrogram
 from riffcast.params import RIFFUSION_V1 as PARAMS
 from riffcast.stitcher import Stitcher
 

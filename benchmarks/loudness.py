@@ -38,6 +38,7 @@ import soundfile
 from scipy.signal import resample_poly
 
 from harness.machine import host_description
+from harness.peer import peer_checkout
 from harness.station import Station
 from harness.table import header, row
 from music_set import music_clips
@@ -131,22 +132,16 @@ def station_recordings(seconds: float, change_s: float) -> tuple[np.ndarray, np.
     playlist = work / "playlist.toml"
     playlist.write_text(f'[[target]]\nprompt = "{ENERGETIC}"\nseed = 11\nduration_s = {change_s}\ntransition_chunks = 1\n\n'
                         f'[[target]]\nprompt = "{CALM}"\nseed = 12\nduration_s = 100000\ntransition_chunks = 1\n')
-    peer_tree = work / "peer"
-    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(peer_tree), PEER_COMMIT],
-                   check=True, capture_output=True)
-    try:
-        peer_path = f"{peer_tree / 'engine'}:{peer_tree / 'clients' / 'python'}"
+    with peer_checkout(PEER_COMMIT) as peer_env:
         stations = [Station("--playlist", str(playlist), "--record", str(work / "new.wav"), name="riffcast"),
                     Station("--playlist", str(playlist), "--record", str(work / "peer.wav"), name="peer",
-                            env={"PYTHONPATH": peer_path})]
+                            env=peer_env)]
         for station in stations:
             station.wait_playing(300.0)
         time.sleep(seconds)
         for station in stations:
             station.stop()
-        return tuple(soundfile.read(work / name, dtype="float32")[0] for name in ("new.wav", "peer.wav"))
-    finally:
-        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(peer_tree)], capture_output=True)
+    return tuple(soundfile.read(work / name, dtype="float32")[0] for name in ("new.wav", "peer.wav"))
 
 
 # --- measures ----------------------------------------------------------------------------------

@@ -1,18 +1,23 @@
-"""Steering latency: from a ``steer`` ack to the first frame whose ``now_playing`` reflects it.
+"""Steering latency, before and after, a sweep of 10 steers a second, and window mode's cost.
 
-Starts a real station (``riffcast serve``) on 127.0.0.1 for each generator (synth, and
-Riffusion's architecture with random weights, ``--model tiny-random``), connects one
-listener and one control socket, and sends steers at random moments. For each it measures
+Stations are real ``riffcast serve`` processes on 127.0.0.1: this checkout (windows; a steer
+replaces unplayed audio) and the peer, ``PEER_COMMIT`` in a git worktree (whole chunks; a steer
+applies from the next chunk painted), for the synth and for tiny-random on the CPU.
 
-- measured: seconds from the ack's arrival to the arrival of the frame at the acknowledged
-  position (the first frame painted towards the new target);
-- predicted: (ack position − live position at the ack) / 44100. The ack position is the end
-  of the chunks already published (a chunk still being painted is dropped and repainted
-  towards the new target), so the latency is the *lead + chunk* formula: the unplayed part of
-  the current chunk + the L chunks of lead (``--lead-chunks L``, 5.12 s each) — at most
-  (L + 1) × 5.12 s, less when the steer catches a chunk still being painted.
+- **Latency** of a steer: (ack position − the live position when the ack arrives) / 44 100 —
+  how far behind what listeners hear now the steered audio starts. One listener follows the
+  live edge; ``heard`` is the time from the ack's arrival to the arrival of the frame holding
+  the ack position, and ``exact`` counts steers whose ``now_playing`` at the ack position names
+  the new prompt. Steers at random moments, 0.5–3 s apart.
+- **Sweep**: 30 s of 10 steers a second (a fader moving between two prompts): images painted,
+  underruns, gaps at a listener, distinct blends heard (``now_playing``).
+- **Predicted** for full-size Riffusion: the rewind margin with a given paint time (the
+  stitch time measured here), window by window — GPU paint times come from
+  ``benchmarks/gpu.sh``, not from this machine.
+- **Seams and cost** of windows against whole chunks (``window_joins.py``).
 
-Run: ``python benchmarks/steering.py`` (about 2–3 minutes on 2 CPU cores).
+Run: ``python benchmarks/steering.py`` (about 15 minutes on 2 CPU cores);
+``--steers 2 --sweep-s 3 --quick`` for a smoke run.
 """
 
 from __future__ import annotations
@@ -20,104 +25,244 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
+import math
 import random
 import time
+from dataclasses import dataclass, field
 
+import numpy as np
 from websockets.asyncio.client import connect
 
+from harness.endpoints import prometheus_value
+from harness.machine import host_description
+from harness.peer import peer_checkout
 from harness.station import Station
+from riffcast.layout import StreamLayout
+from riffcast.params import RIFFUSION_V1 as PARAMS
+from riffcast.station.feed import rewind_safety_s, window_low_water_s
+from riffcast.stitcher import Stitcher
 from riffcast_client import protocol
 
+PEER_COMMIT = "c15fb62"  # whole chunks, steers from the next chunk painted
 TOKEN = "steering-benchmark-token"
-SAMPLE_RATE = 44100
+RATE = PARAMS.sample_rate
 START_TIMEOUT_S = 300.0  # the tiny-random model is built on the CPU first
+SYNTH = ("synth", ["--generator", "synth"])
+TINY = ("tiny-random (CPU)", ["--generator", "riffusion", "--model", "tiny-random", "--device", "cpu"])
 
 
-def start_station(generator_args: list[str], lead_chunks: int) -> Station:
-    """``riffcast serve`` on 127.0.0.1 (port 0) with ``generator_args``, playing."""
-    station = Station("--lead-chunks", str(lead_chunks), *generator_args, token=TOKEN)
-    station.wait_playing(START_TIMEOUT_S)
-    return station
+@dataclass
+class Listening:
+    """What one listener got: the live position, frames' positions, now_playing events."""
+
+    live: int = 0
+    gaps: int = 0
+    frames: int = 0
+    events: list[dict] = field(default_factory=list)
+    arrivals: dict[int, float] = field(default_factory=dict)  # frame position → monotonic arrival
 
 
-async def measure(port: int, steers: int, rng: random.Random) -> list[tuple[float, float, float]]:
-    """[(measured_s, predicted_s, ack_s)] for ``steers`` steers; ack_s: request → ack."""
-    results = []
-    async with connect(f"ws://127.0.0.1:{port}/stream", compression=None) as listener, connect(
-        f"ws://127.0.0.1:{port}/control?token={TOKEN}"
-    ) as control:
+async def listen(url: str, heard: Listening, stop: asyncio.Event) -> None:
+    async with connect(url, compression=None) as listener:
         await listener.recv()  # hello
-        live = 0
+        while not stop.is_set():
+            try:
+                message = await asyncio.wait_for(listener.recv(), 0.5)
+            except asyncio.TimeoutError:
+                continue
+            if isinstance(message, str):
+                heard.events.append(json.loads(message))
+                continue
+            frame = protocol.decode_frame(message, "s16le")
+            if heard.frames and frame.position != heard.live:
+                heard.gaps += 1
+            heard.frames += 1
+            heard.live = frame.next_position
+            heard.arrivals[frame.position] = time.monotonic()
 
-        async def drain_until(deadline: float) -> None:
-            nonlocal live
-            while (left := deadline - time.monotonic()) > 0:
-                try:
-                    message = await asyncio.wait_for(listener.recv(), left)
-                except asyncio.TimeoutError:
-                    return
-                if isinstance(message, bytes):
-                    live = protocol.decode_frame(message, "s16le").next_position
 
+@dataclass(frozen=True)
+class Steered:
+    latency_s: float  # ack position − live position at the ack
+    heard_s: float  # ack arrival → arrival of the frame at the ack position
+    exact: bool  # now_playing at the ack position names the new prompt
+
+
+async def measure_latency(station: Station, steers: int, rng: random.Random) -> list[Steered]:
+    heard, stop = Listening(), asyncio.Event()
+    listening = asyncio.create_task(listen(station.stream_url, heard, stop))
+    results = []
+    async with connect(f"{station.control_url}?token={TOKEN}") as control:
+        await asyncio.sleep(2.0)
         for number in range(steers):
-            await drain_until(time.monotonic() + rng.uniform(1.0, 6.0))
-            sent = time.monotonic()
-            await control.send(json.dumps({"type": "steer", "id": number, "prompt": f"steer {number}", "seed": number}))
-            reply = await control.recv()
-            acked = time.monotonic()
-            ack = json.loads(reply)
-            # Audio ahead of the listener at the ack: from the live edge when sent, less the wait.
-            predicted = (ack["position"] - live) / SAMPLE_RATE - (acked - sent)
-            while True:
-                message = await listener.recv()
-                if isinstance(message, bytes):
-                    frame = protocol.decode_frame(message, "s16le")
-                    live = frame.next_position
-                    if frame.position <= ack["position"] < frame.next_position:
-                        results.append((time.monotonic() - acked, predicted, acked - sent))
-                        break
+            await asyncio.sleep(rng.uniform(0.5, 3.0))
+            prompt = f"steer {number}"
+            await control.send(json.dumps({"type": "steer", "id": number, "prompt": prompt, "seed": number}))
+            ack = json.loads(await control.recv())
+            acked, live = time.monotonic(), heard.live
+            position = ack["position"]
+            deadline = acked + 30.0
+            while time.monotonic() < deadline and heard.live <= position:
+                await asyncio.sleep(0.01)
+            frame = max((p for p in heard.arrivals if p <= position), default=None)
+            arrived = heard.arrivals.get(frame, math.nan) if frame is not None else math.nan
+            await asyncio.sleep(0.1)  # the now_playing of that frame comes with it
+            event = next((e for e in heard.events if e.get("position") == position), {})
+            exact = any(p["text"] == prompt for p in event.get("prompts", []))
+            results.append(Steered((position - live) / RATE, arrived - acked, exact))
+    stop.set()
+    await listening
     return results
+
+
+@dataclass(frozen=True)
+class Sweep:
+    steers: int
+    acked: int
+    images: int
+    underruns: int
+    gaps: int
+    blends: int
+    seconds: float
+
+
+async def sweep(station: Station, seconds: float, per_s: float) -> Sweep:
+    """``per_s`` steers a second for ``seconds``: a fader between two prompts."""
+    heard, stop = Listening(), asyncio.Event()
+    listening = asyncio.create_task(listen(station.stream_url, heard, stop))
+    before = station.metrics()
+    acked = 0
+    async with connect(f"{station.control_url}?token={TOKEN}") as control:
+        async def read_acks() -> None:
+            nonlocal acked
+            async for reply in control:
+                acked += json.loads(reply).get("type") == "ack"
+
+        reader = asyncio.create_task(read_acks())
+        await asyncio.sleep(1.0)
+        count = round(seconds * per_s)
+        started = time.monotonic()
+        for number in range(count):
+            fader = 0.5 + 0.45 * math.sin(2 * math.pi * number / count)
+            await control.send(json.dumps({"type": "steer", "prompts": [
+                {"text": "ambient pads", "weight": round(fader, 3)}, {"text": "techno beat", "weight": round(1 - fader, 3)}],
+                "transition_chunks": 1}))
+            await asyncio.sleep(max(0.0, started + (number + 1) / per_s - time.monotonic()))
+        await asyncio.sleep(3.0)  # the last steers are heard
+        reader.cancel()
+    stop.set()
+    await listening
+    after = station.metrics()
+
+    def delta(name: str) -> int:
+        return round(prometheus_value(after, name) - prometheus_value(before, name))
+
+    blends = {tuple((p["text"], p["weight"]) for p in e["prompts"]) for e in heard.events if e.get("type") == "now_playing"}
+    return Sweep(count, acked, delta("riffcast_chunk_generation_seconds_count"), delta("riffcast_underruns_total"),
+                 heard.gaps, len(blends), seconds)
+
+
+def run_station(label: str, args: list[str], env: dict[str, str] | None, steers: int, sweep_s: float,
+                rng: random.Random) -> tuple[list[Steered], Sweep | None, float]:
+    station = Station(*args, token=TOKEN, name=label, env=env)
+    try:
+        station.wait_playing(START_TIMEOUT_S)
+        latencies = asyncio.run(measure_latency(station, steers, rng))
+        swept = asyncio.run(sweep(station, sweep_s, 10.0)) if sweep_s else None
+        metrics = station.metrics()
+        stitch_s = (prometheus_value(metrics, "riffcast_chunk_stitch_seconds_sum")
+                    / max(1.0, prometheus_value(metrics, "riffcast_chunk_stitch_seconds_count")))
+        return latencies, swept, stitch_s
+    finally:
+        station.stop()
+
+
+def print_latency(rows: list[tuple[str, str, list[Steered]]]) -> None:
+    print("\n## Steer → heard: latency (ack position − live position at the ack)\n")
+    print("| generator | station | steers | median s | p95 s | max s | heard after ack, median s | exact | vs peer |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    peers: dict[str, float] = {}
+    for generator, station, results in rows:
+        latency = np.array([r.latency_s for r in results])
+        heard = np.array([r.heard_s for r in results])
+        median = float(np.median(latency))
+        ratio = f"{peers[generator] / median:.1f}× sooner" if generator in peers else "1.0×"
+        peers.setdefault(generator, median)
+        print(f"| {generator} | {station} | {len(results)} | {median:.2f} | {np.percentile(latency, 95):.2f} | "
+              f"{latency.max():.2f} | {np.nanmedian(heard):.2f} | {sum(r.exact for r in results)}/{len(results)} | {ratio} |")
+
+
+def print_sweeps(rows: list[tuple[str, str, Sweep]]) -> None:
+    print("\n## Sweep: 10 steers a second (a fader between two prompts)\n")
+    print("| generator | station | seconds | steers sent / acked | images painted | underruns | gaps | distinct blends heard |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for generator, station, s in rows:
+        print(f"| {generator} | {station} | {s.seconds:.0f} | {s.steers} / {s.acked} | {s.images} | {s.underruns} | "
+              f"{s.gaps} | {s.blends} |")
+
+
+def print_predicted(stitch_s: float) -> None:
+    """The latency the rewind margin implies for a paint time, window by window."""
+    print(f"\n## Predicted latency for a generator painting one image in p seconds (stitch {stitch_s:.3f} s, "
+          "measured here)\n")
+    print("latency = low water (2 × stitch + 0.05 s, ≥ 0.2 s) + 1.5 × (p + stitch) + 0.1 s + stitcher delay + where "
+          "the next window boundary falls (0 … one window; the median half)\n")
+    print("| p (s) | window columns | median s | max s |")
+    print("|---:|---:|---:|---:|")
+    for paint_s in (0.1, 0.25, 0.5, 1.0):
+        for window in (64, 128, 256):
+            layout = StreamLayout.windows(window)
+            delay_s = Stitcher(crossfade_columns=layout.crossfade_columns).latency_samples / RATE
+            base = rewind_safety_s(paint_s, stitch_s, window_low_water_s(stitch_s)) + delay_s
+            window_s = window * PARAMS.hop_samples / RATE
+            print(f"| {paint_s:.2f} | {window} | {base + window_s / 2:.2f} | {base + window_s:.2f} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steers", type=int, default=4, help="steers per generator (default 4)")
-    parser.add_argument("--lead-chunks", type=int, default=1)
+    parser.add_argument("--steers", type=int, default=20, help="steers per station (default 20)")
+    parser.add_argument("--sweep-s", type=float, default=30.0, help="seconds of the 10-a-second sweep (0: none)")
+    parser.add_argument("--quick", action="store_true", help="the synth only, no peer, no seams table")
     parser.add_argument("--generator", action="append", metavar="LABEL=ARGS",
                         help="a station to measure instead of the defaults, e.g. 'full-random cuda=--generator riffusion "
-                        "--model full-random --device cuda' (repeatable)")
+                        "--model full-random --device cuda' (repeatable; this checkout only)")
     args = parser.parse_args()
+    machine = host_description()
     rng = random.Random(1)
-    rows = []
-    generators = [
-        ("synth", ["--generator", "synth"]),
-        ("riffusion tiny-random (CPU)", ["--generator", "riffusion", "--model", "tiny-random", "--device", "cpu"]),
-    ]
+    generators = [SYNTH] if args.quick else [SYNTH, TINY]
     if args.generator:
         generators = [(label, words.split()) for label, words in (given.split("=", 1) for given in args.generator)]
+    with_peer = not (args.quick or args.generator)
+    latency_rows, sweep_rows, stitch_times = [], [], []
     for label, generator_args in generators:
-        station = start_station(generator_args, args.lead_chunks)
-        try:
-            results = asyncio.run(measure(station.port, args.steers, rng))
-        finally:
-            station.stop()
-        rows.append((label, results))
+        stations = [("riffcast", None)]
+        if with_peer:
+            stations.insert(0, (f"peer ({PEER_COMMIT})", PEER_COMMIT))
+        for station_label, commit in stations:
+            sweep_s = args.sweep_s if label == SYNTH[0] or args.generator else 0.0
+            if commit is None:
+                results, swept, stitch_s = run_station(label, generator_args, None, args.steers, sweep_s, rng)
+                stitch_times.append(stitch_s)
+            else:
+                with peer_checkout(commit) as env:
+                    results, swept, _ = run_station(label, generator_args, env, args.steers, sweep_s, rng)
+            latency_rows.append((label, station_label, results))
+            if swept is not None:
+                sweep_rows.append((label, station_label, swept))
 
-    print(f"\nSteering latency, --lead-chunks {args.lead_chunks} "
-          f"({os.cpu_count()} CPU cores, {time.strftime('%Y-%m-%d')})")
-    print(f"{'generator':30} {'steers':>6} {'ack s':>6} {'measured mean s':>16} {'min–max s':>12} "
-          f"{'predicted mean s':>17} {'measured/predicted':>19}")
-    for label, results in rows:
-        measured = [m for m, _, _ in results]
-        predicted = [p for _, p, _ in results]
-        ack_s = sum(a for _, _, a in results) / len(results)
-        mean_m, mean_p = sum(measured) / len(measured), sum(predicted) / len(predicted)
-        print(f"{label:30} {len(results):>6} {ack_s:>6.2f} {mean_m:>16.2f} {min(measured):>5.2f}–{max(measured):<6.2f} "
-              f"{mean_p:>17.2f} {mean_m / mean_p:>19.3f}")
-    chunk_s = 512 * 441 / SAMPLE_RATE
-    print(f"\nFormula: latency = unplayed part of the current chunk + lead ({args.lead_chunks} × {chunk_s:.2f} s) "
-          f"≤ {(args.lead_chunks + 1) * chunk_s:.2f} s; less when the steer interrupts a chunk being painted.")
+    print(f"\n# Steering — {machine}, {time.strftime('%Y-%m-%d %H:%M')}")
+    print_latency(latency_rows)
+    if sweep_rows:
+        print_sweeps(sweep_rows)
+    print_predicted(stitch_times[0])
+    if not (args.quick or args.generator):
+        from riffcast.generation.models import build_tiny_random
+        from riffcast.generation.riffusion import RiffusionGenerator
+        from riffcast.generation.synth import SynthGenerator
+        from window_joins import print_window_rows, window_rows
+
+        tiny = RiffusionGenerator(build_tiny_random(), device="cpu", steps=25, scheduler="dpm++")
+        print_window_rows(window_rows([("synth", SynthGenerator()), ("tiny-random, DPM++ 25", tiny)], chunks=3))
 
 
 if __name__ == "__main__":

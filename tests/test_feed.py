@@ -47,16 +47,35 @@ def test_a_late_generator_gets_the_seamless_fallback_and_an_underrun_is_counted(
         feed.stop()
 
 
-def test_a_steer_is_placed_after_the_chunks_already_published():
+def test_a_steer_replaces_the_published_chunks_that_can_be_painted_again_in_time():
     feed = _feed(PatternGenerator(), lead_chunks=2)
     feed.start()
     try:
-        assert eventually(lambda: feed.producer_thread.published == 2, timeout_s=60)
-        future = feed.producer_thread.steer(Target.from_text("techno", seed=9))
-        number = future.result(timeout=10)
-        assert number == 2
-        assert feed.position_of_chunk(number) == 2 * CHUNK
-        feed.move_playhead(CHUNK)  # the second chunk starts: the producer paints the steered one
+        assert eventually(lambda: feed.producer_thread.published == 2 and feed.end > CHUNK, timeout_s=60)
+        before = feed.read(CHUNK, 44100)
+        # Chunk 0 is playing (playhead 0); chunk 1 starts 5 s ahead, more than the safety margin.
+        assert CHUNK / 44100 > feed.rewind_safety_s(0.0) + 0.5
+        number = feed.producer_thread.steer(Target.from_text("techno", seed=9)).result(timeout=10)
+        assert number == 1 and feed.position_of_chunk(number) == CHUNK
+        assert feed.rewinds == 1
+        assert eventually(lambda: len(feed.records()) == 2 and feed.end > CHUNK + 44100, timeout_s=30)
+        second = feed.records()[1]
+        assert second.position == CHUNK and second.step.end.prompts[0].text == "techno"
+        assert second.step.new_settings and not second.fallback
+        assert not np.array_equal(feed.read(CHUNK, 44100), before)  # the samples were replaced
+    finally:
+        feed.stop()
+
+
+def test_a_steer_too_close_to_the_playhead_is_placed_after_the_published_chunks():
+    feed = _feed(PatternGenerator(), lead_chunks=2)
+    feed.start()
+    try:
+        assert eventually(lambda: feed.producer_thread.published == 2 and feed.end > CHUNK, timeout_s=60)
+        feed.move_playhead(CHUNK - 44100)  # chunk 1 starts in 1 s: too soon to paint it again
+        number = feed.producer_thread.steer(Target.from_text("techno", seed=9)).result(timeout=10)
+        assert number == 2 and feed.position_of_chunk(number) == 2 * CHUNK
+        assert feed.rewinds == 0
         assert eventually(lambda: len(feed.records()) == 3, timeout_s=30)
         third = feed.records()[2]
         assert third.position == 2 * CHUNK and third.step.end.prompts[0].text == "techno"

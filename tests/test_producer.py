@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from riffcast.steering.targets import Target
-from riffcast.producer import ChunkProducer, ProducerThread, image_problem
+from riffcast.producer import ChunkProducer, image_problem
+from riffcast.producer_thread import ProducerThread
 from riffcast.steering.walk import Walk
-from riffcast.assembly import chunk_start_column
+from riffcast.layout import StreamLayout
 from helpers import eventually
 from fakes import SEED_IMAGE, PatternGenerator
 
@@ -100,16 +101,36 @@ def test_steering_interrupts_a_stale_chunk_and_applies_at_the_next():
     assert thread.producer.counters.interrupted == 1
 
 
-def test_overlap_mode_paints_from_the_previous_chunk_tail():
+def test_window_mode_paints_each_image_from_the_previous_one_moved_left():
     generator = PatternGenerator()
     bed = np.tile(np.arange(512, dtype=np.uint16)[None, :] % 251, (512, 1)).astype(np.uint8)
-    producer = ChunkProducer(generator, Walk(Target.from_text("jazz")), bed, overlap_columns=64)
+    layout = StreamLayout(512, 128, 16)
+    producer = ChunkProducer(generator, Walk(Target.from_text("jazz")), bed, layout=layout)
     first, second, third = (producer.next_chunk() for _ in range(3))
     requests = generator.calls
     assert requests[0].keep_columns == 0 and np.array_equal(requests[0].init_image, bed)
-    assert requests[1].keep_columns == 64
-    assert np.array_equal(requests[1].init_image[:, :64], first.image[:, -64:])
-    # the bed continues at the loop phase where the chunk starts: column 512 - 64 = 448
-    assert np.array_equal(requests[1].init_image[:, 64:], np.roll(bed, -448, axis=1)[:, 64:])
-    assert np.array_equal(requests[2].init_image[:, :64], second.image[:, -64:])
-    assert [chunk_start_column(n, 512, producer.overlap_columns) for n in (0, 1, 3)] == [0, 512, 512 + 2 * 448]
+    assert [r.keep_columns for r in requests[1:]] == [512 - 128 - 16] * 2
+    assert [r.start_column for r in requests] == [0, 128, 256]
+    # context: the previous image moved left by the window; the bed at its loop phase after it
+    assert np.array_equal(requests[1].init_image[:, :384], first.image[:, 128:])
+    assert np.array_equal(requests[1].init_image[:, 384:], np.roll(bed, -128, axis=1)[:, 384:])
+    assert np.array_equal(requests[2].init_image[:, :384], second.image[:, 128:])
+    assert [layout.start_column(n) for n in (0, 1, 3)] == [0, 512, 512 + 2 * 128]
+    # a transition of 4 chunks takes 16 windows: alpha moves a sixteenth at a time
+    assert [round(c.step.alpha, 4) for c in (first, second, third)] == [0.0625, 0.125, 0.1875]
+
+
+def test_rewind_paints_the_same_images_again_from_where_the_walk_was():
+    generator = PatternGenerator()
+    layout = StreamLayout(512, 64, 16)
+    producer = ChunkProducer(generator, Walk(Target.from_text("jazz", seed=1)), SEED_IMAGE, layout=layout)
+    painted = [producer.next_chunk() for _ in range(5)]
+    producer.rewind(2)
+    assert producer.chunks_made == 2 and producer.counters.rewound == 3
+    again = [producer.next_chunk() for _ in range(3)]
+    assert [c.index for c in again] == [2, 3, 4]
+    assert all(np.array_equal(a.image, b.image) and a.step == b.step for a, b in zip(again, painted[2:]))
+    assert np.array_equal(generator.calls[5].init_image, generator.calls[2].init_image)
+    producer.rewind(5)  # the next image: nothing to do
+    with pytest.raises(ValueError, match="cannot go back to image 7"):
+        producer.rewind(7)

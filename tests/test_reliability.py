@@ -12,7 +12,8 @@ import pytest
 from riffcast.generation.faults import FaultyGenerator, ProducerCrash, parse_faults
 from riffcast.steering.targets import Target
 from riffcast.params import RIFFUSION_V1
-from riffcast.producer import ChunkProducer, ProducerThread
+from riffcast.producer import ChunkProducer
+from riffcast.producer_thread import ProducerThread
 from riffcast.station import feed as feed_module
 from riffcast.station.feed import Feed
 from riffcast.station.health import HealthStatus, assess

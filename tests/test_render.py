@@ -87,7 +87,9 @@ def test_weights_present_knows_what_needs_no_download(tmp_path):
         (["--denoising", "1.5"], "denoising"),
         (["--transition-chunks", "0"], "transition_chunks"),
         (["--playlist", "programme.toml"], "not both"),
-        (["--overlap-columns", "12", "--generator", "riffusion", "--model", "tiny-random"], "overlap-columns"),
+        (["--window-columns", "100", "--generator", "riffusion", "--model", "tiny-random"],
+         "--window-columns/--crossfade-columns: window columns must be a multiple of 8 that divides 512, got 100"),
+        (["--window-columns", "64", "--crossfade-columns", "0"], "window mode needs crossfade columns"),
         (["--loudness", "3"], "--loudness: loudness target must be from -40 to -5 LUFS, got 3"),
     ],
 )
@@ -124,7 +126,9 @@ def test_render_follows_a_playlist_file(tmp_path):
     playlist_audio, _ = soundfile.read(str(tmp_path / "list.wav"))
     house_audio, _ = soundfile.read(str(tmp_path / "house.wav"))
     assert playlist_audio.size == house_audio.size == 12 * 44100
-    cut = 5 * 44100  # the first entry plays alone; the second takes over from the second chunk
+    # The first entry plays alone; the second takes over from the first window after 5.12 s,
+    # crossfaded over the 0.16 s before it; the phase stage refines the 0.1 s before that again.
+    cut = round(4.8 * 44100)
     assert np.array_equal(playlist_audio[:cut], house_audio[:cut])
     assert not np.allclose(playlist_audio[-cut:], house_audio[-cut:])
 

@@ -117,24 +117,29 @@ def test_bad_chunks_are_refused_and_change_nothing(music_mel):
     for bad in (np.zeros((100, 10)), np.full((512, 10), np.nan), -np.ones((512, 10)), np.zeros((512, 0))):
         with pytest.raises(ValueError):
             stitcher.push(SpectrogramChunk(bad, 1.0))
-    assert stitcher.chunks_in == 0
+    assert not stitcher.join_gains_db
     block = stitcher.push(_cut(music_mel, [512])[0])
     assert block.position == 0
 
 
-def test_overlap_mode_crossfades_repeated_columns_into_one_stream(music, music_mel):
-    """Chunks that repeat the previous chunk's last 64 columns stitch into the continuous stream."""
-    overlap = 64
-    starts = range(0, music_mel.shape[1] - 512 + 1, 512 - overlap)
-    chunks = [music_mel[:, start : start + 512] for start in starts]
-    columns = starts[-1] + 512
-    stitcher = Stitcher(level=None, overlap_columns=overlap)
-    # Each image normalised to its own maximum: the overlap gives the exact relative level.
-    blocks = [stitcher.push(SpectrogramChunk(chunk / chunk.max(), None)) for chunk in chunks] + [stitcher.flush()]
+def _windows(music_mel: np.ndarray, window: int, crossfade: int) -> list[np.ndarray]:
+    """The mel cut as window mode stitches it: 512 columns, then ``window`` new columns at a
+    time, each piece starting with the ``crossfade`` columns before them."""
+    ends = range(512, music_mel.shape[1] + 1, window)
+    return [music_mel[:, :512]] + [music_mel[:, end - crossfade : end + window] for end in ends[:-1]]
+
+
+def test_crossfaded_windows_stitch_into_one_stream(music, music_mel):
+    """Windows that repaint the previous one's last 16 columns stitch into the continuous stream."""
+    pieces = _windows(music_mel, 128, 16)
+    columns = 512 + 128 * (len(pieces) - 1)
+    stitcher = Stitcher(level=None, crossfade_columns=16)
+    # Each image normalised to its own maximum: the crossfade columns give the exact relative level.
+    blocks = [stitcher.push(SpectrogramChunk(piece / piece.max(), None)) for piece in pieces] + [stitcher.flush()]
     audio = np.concatenate([block.samples for block in blocks])
     assert audio.size == columns * 441
     scale = music_mel[:, :512].max() / 150.0  # the first chunk of unknown level is set to 150
-    true_changes_db = [20 * np.log10(b.max() / a.max()) for a, b in zip(chunks, chunks[1:])]
+    true_changes_db = [20 * np.log10(b.max() / a.max()) for a, b in zip(pieces, pieces[1:])]
     assert np.allclose(stitcher.join_gains_db, true_changes_db, atol=0.01)
     convergence = spectral_convergence_db(
         magnitude_below_10k(audio * scale, columns), magnitude_below_10k(music, columns)
@@ -142,10 +147,30 @@ def test_overlap_mode_crossfades_repeated_columns_into_one_stream(music, music_m
     assert convergence < -22.0
 
 
-def test_overlap_must_leave_new_columns(music_mel):
-    with pytest.raises(ValueError, match="overlap_columns"):
-        Stitcher(overlap_columns=512)
-    stitcher = Stitcher(overlap_columns=64)
+def test_a_restored_checkpoint_continues_exactly_as_the_first_time(music_mel):
+    """Pushes after a checkpoint are replaced, bit for bit, by pushing again after restoring it."""
+    pieces = [SpectrogramChunk(piece / piece.max(), None) for piece in _windows(music_mel, 64, 16)[:6]]
+    stitcher = Stitcher(crossfade_columns=16)
+    for piece in pieces[:2]:
+        stitcher.push(piece)
+    checkpoint = stitcher.checkpoint()
+    first = [stitcher.push(piece) for piece in pieces[2:]]
+    assert first[0].position == checkpoint.position
+    for attempt in range(2):  # a checkpoint can be restored more than once
+        stitcher.restore(checkpoint)
+        again = [stitcher.push(piece) for piece in pieces[2:]]
+        assert [block.position for block in again] == [block.position for block in first]
+        assert all(np.array_equal(a.samples, b.samples) for a, b in zip(again, first))
+    other = Stitcher(crossfade_columns=16)
+    other.push(pieces[0])
+    stitcher.restore(checkpoint)  # another stitcher's pushes do not leak into the copy
+    assert np.array_equal(stitcher.push(pieces[2]).samples, first[0].samples)
+
+
+def test_crossfade_must_leave_new_columns(music_mel):
+    with pytest.raises(ValueError, match="crossfade_columns"):
+        Stitcher(crossfade_columns=512)
+    stitcher = Stitcher(crossfade_columns=64)
     with pytest.raises(ValueError, match="columns > 64"):
         stitcher.push(SpectrogramChunk(music_mel[:, :64], 1.0))
 

@@ -35,7 +35,7 @@ PIXEL = 1.0 / 255.0
 
 def steady(text: str, *, seed: int = 0, index: int = 0) -> ChunkRequest:
     target = Target.from_text(text, seed=seed)
-    return ChunkRequest(target, target, 0.0, BLANK, index=index)
+    return ChunkRequest(target, target, 0.0, BLANK, index=index, start_column=index * 512)
 
 
 def relative_mel(image: np.ndarray) -> np.ndarray:

@@ -1,73 +1,96 @@
-"""Stream assembly, sans I/O: painted chunks placed one after another in the stream and
+"""Stream assembly, sans I/O: painted images placed one after another in the stream and
 stitched into PCM — the one path from pixels to samples for ``riffcast serve`` (the station's
-feed) and ``riffcast render``, and the one place where chunk positions are counted.
+feed) and ``riffcast render``, and the one place where positions in the stream are counted.
 
-Chunk k (k = 0, 1, …) of images ``width`` columns wide, painted in overlap mode with K columns
-repeated from the previous chunk, brings new music from stream column
-``chunk_start_column(k)`` = 0, width, width + (width − K), … on; one column is one hop of
-audio (``params.hop_samples``), so its first new sample is that column × hop.
+Image k (k = 0, 1, …) brings new music from stream column ``layout.start_column(k)`` on
+(:mod:`riffcast.layout`: 0, 512, 1024, … for whole chunks; 0, 512, 512 + N, … for windows of N
+columns); one column is one hop of audio (``params.hop_samples``), so its first new sample is
+that column × hop.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from riffcast.codec import SpectrogramChunk, mel_from_pixels
 from riffcast.dsp.level_settings import LevelSettings
+from riffcast.layout import WHOLE_CHUNKS, StreamLayout
 from riffcast.params import SpectrogramParams
-from riffcast.stitcher import PcmBlock, Stitcher
+from riffcast.stitcher import PcmBlock, Stitcher, StitcherCheckpoint
 
 
-def chunk_start_column(index: int, width: int, overlap_columns: int = 0) -> int:
-    """Stream column where chunk ``index`` starts bringing new music (= the columns of stream
-    the first ``index`` chunks make, overlaps counted once)."""
-    return 0 if index <= 0 else width + (index - 1) * (width - overlap_columns)
+@dataclass(frozen=True)
+class AssemblyMark:
+    """The assembly just before stitching the image placed at ``slot``."""
+
+    slot: int
+    stitcher: StitcherCheckpoint
+
+    @property
+    def emitted_from(self) -> int:
+        """The first sample that stitching this slot (and the ones after it) produced."""
+        return self.stitcher.position
 
 
 class StreamAssembly:
-    """Place chunks (:meth:`place`) and stitch their images (:meth:`stitch`) in that order.
+    """Place images (:meth:`place`) and stitch them (:meth:`stitch`) in that order.
 
-    A chunk's position may be reserved before its image is stitched (the feed acknowledges a
-    steer with the position where it will be heard); images are stitched in placement order.
+    An image's position may be reserved before it is stitched (the feed acknowledges a steer
+    with the position where it will be heard); images are stitched in placement order.
+    :meth:`mark` and :meth:`rewind` let stitched images that have not been played be replaced.
     """
 
     def __init__(
-        self, params: SpectrogramParams, *, overlap_columns: int = 0, level: LevelSettings | None = LevelSettings()
+        self, params: SpectrogramParams, *, layout: StreamLayout = WHOLE_CHUNKS,
+        level: LevelSettings | None = LevelSettings(),
     ) -> None:
+        if layout.chunk_columns != params.chunk_columns:
+            raise ValueError(f"the layout's images must be {params.chunk_columns} columns wide")
         self.params = params
-        self.overlap_columns = overlap_columns
-        self.stitcher = Stitcher(params, overlap_columns=overlap_columns, level=level)
-        self.placed = 0  # chunks placed so far
+        self.layout = layout
+        self.stitcher = Stitcher(params, crossfade_columns=layout.crossfade_columns, level=level)
+        self.placed = 0  # images placed so far
+        self.stitched = 0  # images stitched so far
 
-    def start_sample(self, index: int) -> int:
-        """Stream position (samples) where chunk ``index`` is heard from."""
-        return chunk_start_column(index, self.params.chunk_columns, self.overlap_columns) * self.params.hop_samples
+    def start_sample(self, slot: int) -> int:
+        """Stream position (samples) where the image placed at ``slot`` is heard from."""
+        return self.layout.start_column(slot) * self.params.hop_samples
 
     @property
     def next_position(self) -> int:
-        """Where the next chunk placed will be heard from."""
+        """Where the next image placed will be heard from."""
         return self.start_sample(self.placed)
 
     def place(self) -> int:
-        """Reserve the next chunk's place → its stream position (samples)."""
+        """Reserve the next image's place → its stream position (samples)."""
         position = self.next_position
         self.placed += 1
         return position
 
     def stitch(self, image: np.ndarray) -> PcmBlock:
-        """A placed chunk's (512, 512) uint8 image → the PCM it completes (float32 mono)."""
-        return self.stitcher.push(SpectrogramChunk(mel_from_pixels(image, self.params), None))
+        """The next placed image, (512, 512) uint8 → the PCM it completes (float32 mono)."""
+        part = self.layout.stitched_part(image, self.stitched)
+        self.stitched += 1
+        return self.stitcher.push(SpectrogramChunk(mel_from_pixels(part, self.params), None))
+
+    def mark(self) -> AssemblyMark:
+        """The state before the next image is stitched, to come back to with :meth:`rewind`."""
+        return AssemblyMark(self.stitched, self.stitcher.checkpoint())
+
+    def rewind(self, mark: AssemblyMark) -> None:
+        """Forget every image placed from ``mark``'s slot on: the next image placed takes that
+        slot and stitching continues from there (samples from ``mark.emitted_from`` on are
+        replaced)."""
+        self.stitcher.restore(mark.stitcher)
+        self.placed = self.stitched = mark.slot
 
     def flush(self) -> PcmBlock:
         """The end of the stream: the samples still held back for look-ahead."""
         return self.stitcher.flush()
 
     def chunks_for(self, samples: int) -> int:
-        """How many chunks make at least ``samples`` samples of stream."""
-        columns = math.ceil(samples / self.params.hop_samples)
-        chunks = 1
-        while chunk_start_column(chunks, self.params.chunk_columns, self.overlap_columns) < columns:
-            chunks += 1
-        return chunks
+        """How many images make at least ``samples`` samples of stream."""
+        return self.layout.windows_for(math.ceil(samples / self.params.hop_samples))

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
 
 from riffcast import __version__
-from riffcast.generation.options import add_generator_arguments, generator_from_args
+from riffcast.generation.options import (add_generator_arguments, check_layout_arguments, generator_from_args,
+                                         layout_from_args)
 from riffcast.loudness_options import add_loudness_argument, level_from_args
 from riffcast.steering.options import add_steering_arguments
 
@@ -66,10 +68,6 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--duration", type=float, default=30.0, help="seconds of audio (default 30)")
     render.add_argument("-o", "--output", type=Path, required=True, help="OUT.wav (or .flac, .ogg)")
     add_steering_arguments(render)
-    render.add_argument(
-        "--overlap-columns", type=int, default=0,
-        help="overlap mode: repaint this many columns of the previous chunk as a kept region (multiple of 8; 0: off)",
-    )
     add_generator_arguments(render)
     add_loudness_argument(render)
     render.add_argument("--force", action="store_true", help="overwrite an existing output file")
@@ -163,7 +161,6 @@ def _run_render(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from riffcast.audio_io import check_writable_suffix, write_audio
-    from riffcast.assembly import StreamAssembly
     from riffcast.params import RIFFUSION_V1 as params
     from riffcast.producer import ChunkProducer
     from riffcast.render import render
@@ -178,14 +175,14 @@ def _run_render(args: argparse.Namespace) -> int:
         raise ValueError("--duration must be between 0 and 86400 seconds")
     plan = plan_from_args(args)
     level = level_from_args(args)
-    if args.overlap_columns % 8 or not 0 <= args.overlap_columns <= 256:
-        raise ValueError("--overlap-columns must be a multiple of 8 from 0 to 256")
+    check_layout_arguments(args)
     seed_image = load_seed(args.seed_image or DEFAULT_BED, params)
     generator = generator_from_args(args)
     walk = Walk(plan.target, transition_chunks=plan.transition_chunks)
-    producer = ChunkProducer(generator, walk, seed_image, overlap_columns=args.overlap_columns)
-    total = StreamAssembly(params, overlap_columns=args.overlap_columns).chunks_for(round(args.duration * params.sample_rate))
-    with tqdm(total=total, unit="chunk", desc="render", disable=args.quiet, file=sys.stderr) as bar:
+    layout = layout_from_args(args, generator)
+    producer = ChunkProducer(generator, walk, seed_image, layout=layout)
+    total = layout.windows_for(math.ceil(args.duration * params.sample_rate / params.hop_samples))
+    with tqdm(total=total, unit="image", desc="render", disable=args.quiet, file=sys.stderr) as bar:
         samples, summary = render(
             producer, duration_s=args.duration, params=params, playlist=plan.playlist,
             on_chunk=lambda chunk: bar.update(1), level=level,

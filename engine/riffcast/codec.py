@@ -157,17 +157,19 @@ def chunk_from_image(image: Image.Image, params: SpectrogramParams) -> Spectrogr
     return SpectrogramChunk(mel=np.ascontiguousarray(mel), max_value=known)
 
 
-def chunk_pixels(audio: np.ndarray, params: SpectrogramParams) -> np.ndarray:
-    """One chunk's image from its audio with real audio around it → (n_mels, chunk_columns) uint8.
+def chunk_pixels(audio: np.ndarray, params: SpectrogramParams, columns: int | None = None) -> np.ndarray:
+    """The image of ``columns`` columns (default: a chunk) from their audio with real audio around
+    them → (n_mels, columns) uint8, normalised to its own maximum.
 
-    audio: ``chunk_samples + 2 × CHUNK_CONTEXT_COLUMNS × hop_samples`` samples, the chunk in
-    the middle; the context keeps the edge columns' windows off the STFT's reflect padding,
-    so consecutive chunks equal one continuous spectrogram cut in two.
+    audio: ``columns × hop_samples + 2 × CHUNK_CONTEXT_COLUMNS × hop_samples`` samples, the
+    columns' audio in the middle; the context keeps the edge columns' windows off the STFT's
+    reflect padding, so consecutive pieces equal one continuous spectrogram cut in two.
     """
-    expected = params.chunk_samples + 2 * CHUNK_CONTEXT_COLUMNS * params.hop_samples
+    columns = params.chunk_columns if columns is None else columns
+    expected = (columns + 2 * CHUNK_CONTEXT_COLUMNS) * params.hop_samples
     if np.asarray(audio).shape != (expected,):
-        raise ValueError(f"chunk audio with context must have shape ({expected},), got {np.asarray(audio).shape}")
-    mel = audio_to_mel(audio, params)[:, CHUNK_CONTEXT_COLUMNS : CHUNK_CONTEXT_COLUMNS + params.chunk_columns]
+        raise ValueError(f"audio with context must have shape ({expected},), got {np.asarray(audio).shape}")
+    mel = audio_to_mel(audio, params)[:, CHUNK_CONTEXT_COLUMNS : CHUNK_CONTEXT_COLUMNS + columns]
     return pixels_from_mel(mel, params)
 
 

@@ -34,8 +34,8 @@ class RenderSummary:
 
     def describe(self) -> str:
         text = (
-            f"{self.chunks} chunks, {self.audio_seconds:.2f} s of audio in {self.wall_seconds:.1f} s "
-            f"({self.real_time_factor:.2f}× real time), {self.fallbacks} fallback chunk(s)"
+            f"{self.chunks} images, {self.audio_seconds:.2f} s of audio in {self.wall_seconds:.1f} s "
+            f"({self.real_time_factor:.2f}× real time), {self.fallbacks} fallback image(s)"
         )
         if self.level is not None:
             text += (f"; loudness gain {self.level.agc_gain_db:+.1f} dB, limiter active "
@@ -82,7 +82,7 @@ def render(
         raise ValueError(f"duration must be a positive number of seconds, got {duration_s!r}")
     started = time.perf_counter()
     total_samples = round(duration_s * params.sample_rate)
-    assembly = StreamAssembly(params, overlap_columns=producer.overlap_columns, level=level)
+    assembly = StreamAssembly(params, layout=producer.layout, level=level)
     chunks = assembly.chunks_for(total_samples)
     steering = schedule(playlist, assembly, chunks)
     blocks = []

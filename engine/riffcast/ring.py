@@ -2,7 +2,8 @@
 
 The stitcher writes contiguous :class:`~riffcast.stitcher.PcmBlock` s; the pacing clock reads
 fixed-size frames by position. Samples older than ``capacity_samples`` behind the newest are
-forgotten (a listener that far behind is skipped forward).
+forgotten (a listener that far behind is skipped forward); samples not played yet may be
+truncated and written again (a steer replacing them).
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ class PcmRing:
         self._data[first : first + split] = tail[:split]
         self._data[: tail.size - split] = tail[split:]
         self.end = position + samples.size
+
+    def truncate(self, position: int) -> None:
+        """Forget the samples from ``position`` on (they are to be written again)."""
+        if not self.start <= position <= self.end:
+            raise ValueError(f"can only truncate within [{self.start}, {self.end}], got {position}")
+        self.end = position
 
     def read(self, position: int, count: int) -> np.ndarray:
         """Samples [position, position + count), which must be held; a copy, float32."""

@@ -20,11 +20,15 @@ Per chunk:
 4. **Level stage** (:mod:`riffcast.dsp.level`): loudness AGC to ``level.target_lufs`` (primed
    with the first chunk's loudness, so the stream starts at the target) and true-peak limiter.
 
-Overlap mode (``overlap_columns`` = K): each chunk after the first repeats the previous one's
-last K columns (the producer has them repainted as a kept region); the two versions are
-crossfaded and their relative level read from those shared columns.
+Crossfade (window mode, ``crossfade_columns`` = C; see :mod:`riffcast.layout`): each push
+after the first begins with C columns that repaint the previous push's last C; the two
+versions are crossfaded and their relative level read from those shared columns.
 
-Latency: ``latency_samples`` = phase look-ahead + limiter look-ahead (+ K columns in overlap
+Checkpoints: :meth:`Stitcher.checkpoint` copies the whole state between two pushes and
+:meth:`Stitcher.restore` goes back to it, so the feed can replace pushes whose samples have
+not been played yet: the stream continues from the checkpoint as if they never came.
+
+Latency: ``latency_samples`` = phase look-ahead + limiter look-ahead (+ C columns in window
 mode) = 4410 + 136 samples (103 ms) with the defaults.
 
 Kernels: the phase and level stages run numba kernels, loaded from numba's on-disk cache
@@ -36,8 +40,10 @@ does other work — a station paints its first chunk meanwhile — and says so o
 
 from __future__ import annotations
 
+import copy
 import sys
 import threading
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +63,14 @@ UNKNOWN_LEVEL_MEL_MAX = 150.0
 COLD_COMPILE_S = 10
 COMPILE_NOTE = (f"riffcast: compiling the audio kernels for this machine (first run only, about "
                 f"{COLD_COMPILE_S} s)…")
+
+
+@dataclass(frozen=True)
+class StitcherCheckpoint:
+    """A stitcher's state between two pushes (a private copy: see :meth:`Stitcher.restore`)."""
+
+    state: dict
+    position: int  # the first sample the next push emits
 
 
 @dataclass(frozen=True)
@@ -83,12 +97,12 @@ class Stitcher:
         level: LevelSettings | None = LevelSettings(),
         join_columns: int = 400,
         max_join_db: float = 18.0,
-        overlap_columns: int = 0,
+        crossfade_columns: int = 0,
     ) -> None:
-        if not 0 <= overlap_columns < params.chunk_columns:
-            raise ValueError(f"overlap_columns must be in [0, {params.chunk_columns}), got {overlap_columns}")
+        if not 0 <= crossfade_columns < params.chunk_columns:
+            raise ValueError(f"crossfade_columns must be in [0, {params.chunk_columns}), got {crossfade_columns}")
         self.params = params
-        self.overlap_columns = overlap_columns
+        self.crossfade_columns = crossfade_columns
         self.join_columns = join_columns
         self.max_join_db = max_join_db
         self._inverter = MelInverter(params)
@@ -105,16 +119,27 @@ class Stitcher:
         self._level_primed = False
         self._tail_mel: np.ndarray | None = None  # last columns of the previous chunk, its own scale
         self._gain_db = 0.0  # gain of the previous chunk from its scale to the stream's
-        self._held: np.ndarray | None = None  # overlap mode: the previous chunk's last columns, absolute
+        self._held: np.ndarray | None = None  # crossfade: the previous push's last columns, absolute
         self._position = 0
-        self.chunks_in = 0
-        self.join_gains_db: list[float] = []
+        self.join_gains_db: deque[float] = deque(maxlen=64)  # the last level changes at joins, for diagnostics
+
+    _SHARED = frozenset({"params", "crossfade_columns", "join_columns", "max_join_db", "_inverter"})
+
+    def checkpoint(self) -> StitcherCheckpoint:
+        """The state now, between pushes (about 1 ms to copy)."""
+        state = {name: value for name, value in vars(self).items() if name not in self._SHARED}
+        return StitcherCheckpoint(copy.deepcopy(state), self._position)
+
+    def restore(self, checkpoint: StitcherCheckpoint) -> None:
+        """Go back to ``checkpoint``: the next push continues from there (samples emitted since
+        are to be replaced by the caller). A checkpoint can be restored any number of times."""
+        vars(self).update(copy.deepcopy(checkpoint.state))
 
     @property
     def latency_samples(self) -> int:
         """Samples held back behind the end of the pushed columns."""
         limiter = self._level.latency_samples if self._level else 0
-        return self._phase.latency_samples + limiter + self.overlap_columns * self.params.hop_samples
+        return self._phase.latency_samples + limiter + self.crossfade_columns * self.params.hop_samples
 
     @property
     def level_stats(self) -> LevelStats | None:
@@ -124,20 +149,19 @@ class Stitcher:
     def push(self, chunk: SpectrogramChunk) -> PcmBlock:
         """Add one chunk; return the samples that became final.
 
-        In overlap mode (``overlap_columns`` = K > 0) every chunk after the first begins with
-        the K columns that ended the previous one (painted as a kept region): the two
-        versions are crossfaded, so each chunk adds ``columns − K`` new columns.
+        With ``crossfade_columns`` = C > 0 every push after the first begins with C columns
+        that repaint the last C of the one before: the two versions are crossfaded, so each
+        push adds ``columns − C`` new columns.
         """
         mel = np.asarray(chunk.mel, dtype=np.float32)
-        if mel.ndim != 2 or mel.shape[0] != self.params.n_mels or mel.shape[1] <= self.overlap_columns:
+        if mel.ndim != 2 or mel.shape[0] != self.params.n_mels or mel.shape[1] <= self.crossfade_columns:
             raise ValueError(
-                f"chunk mel must have shape ({self.params.n_mels}, columns > {self.overlap_columns}), got {mel.shape}"
+                f"chunk mel must have shape ({self.params.n_mels}, columns > {self.crossfade_columns}), got {mel.shape}"
             )
         if not np.all(np.isfinite(mel)) or np.any(mel < 0):
             raise ValueError("chunk mel must be finite and non-negative")
         self._gain_db = self._chunk_gain_db(mel, chunk.max_value)
         self._tail_mel = mel[:, -self.join_columns :].copy()
-        self.chunks_in += 1
         absolute = mel * np.float32(10.0 ** (self._gain_db / 20.0))
         return self._emit(self._phase.push(self._inverter(self._crossfade(absolute))))
 
@@ -152,8 +176,8 @@ class Stitcher:
         return self._emit(np.concatenate(samples), final=True)
 
     def _crossfade(self, absolute: np.ndarray) -> np.ndarray:
-        """Overlap mode: the columns to invert now, holding this chunk's last K back."""
-        overlap = self.overlap_columns
+        """Crossfade: the columns to invert now, holding this push's last C back."""
+        overlap = self.crossfade_columns
         if not overlap:
             return absolute
         head = absolute[:, :-overlap]
@@ -171,8 +195,9 @@ class Stitcher:
         if self._tail_mel is None:
             peak = float(mel.max())
             return float(20.0 * np.log10(UNKNOWN_LEVEL_MEL_MAX / peak)) if peak > 0 else 0.0
-        if self.overlap_columns:  # the same music on both sides: match it directly
-            change_db = overlap_gain_db(self._tail_mel[:, -self.overlap_columns :], mel[:, : self.overlap_columns], self.max_join_db)
+        fade = self.crossfade_columns
+        if fade:  # the same music on both sides: match it directly
+            change_db = overlap_gain_db(self._tail_mel[:, -fade:], mel[:, :fade], self.max_join_db)
         else:
             change_db = join_gain_db(self._tail_mel, mel[:, : self.join_columns], self.max_join_db)
         self.join_gains_db.append(change_db)
@@ -319,7 +344,7 @@ def join_gain_db(before: np.ndarray, after: np.ndarray, max_db: float, *, bin_co
 
 
 def overlap_gain_db(before: np.ndarray, after: np.ndarray, max_db: float) -> float:
-    """Gain (dB) for ``after`` when it repaints the same columns as ``before`` (overlap mode):
+    """Gain (dB) for ``after`` when it repaints the same columns as ``before`` (crossfade):
     the ratio of their mel energies, clamped to ±``max_db``; 0 when either is silent."""
     energy_before = float(np.sum(np.square(before, dtype=np.float64)))
     energy_after = float(np.sum(np.square(after, dtype=np.float64)))

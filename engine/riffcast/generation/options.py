@@ -9,6 +9,12 @@ import sys
 from riffcast.generation.factory import GENERATOR_KINDS, GeneratorSettings, make_generator
 from riffcast.generation.sources import DEFAULT_MODEL_ID
 from riffcast.generation.types import Generator
+from riffcast.layout import StreamLayout
+
+# Defaults of --window-columns, measured in benchmarks/steering.py (latency, cost, seams).
+SYNTH_WINDOW_COLUMNS = 64
+GPU_WINDOW_COLUMNS = 128
+CPU_MODEL_WINDOW_COLUMNS = 512  # a model on the CPU paints an image in seconds: whole chunks
 
 
 def add_generator_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +33,45 @@ def add_generator_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attention-slicing", action="store_true", help="less GPU memory, a little slower")
     parser.add_argument("--channels-last", action="store_true", help="NHWC layout (faster on recent GPUs)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the UNet (slow first chunk)")
+    parser.add_argument(
+        "--window-columns", type=int, default=None,
+        help="new columns (10 ms each) painted per image, the rest of its 512 kept as context: 8 … 256, a power "
+        "of two, or 512 for whole chunks. Smaller answers steers sooner and paints more images per second of "
+        f"audio (default: {SYNTH_WINDOW_COLUMNS} for the synth, {GPU_WINDOW_COLUMNS} for Riffusion on a GPU, "
+        f"{CPU_MODEL_WINDOW_COLUMNS} on the CPU)",
+    )
+    parser.add_argument(
+        "--crossfade-columns", type=int, default=None,
+        help="window mode: columns before each window's new ones painted again and crossfaded (multiple of 8, default 16)",
+    )
+
+
+def check_layout_arguments(args: argparse.Namespace) -> None:
+    """Refuse window settings that cannot work, before anything runs (one-line ValueError)."""
+    if args.window_columns is None:
+        if args.crossfade_columns is not None:
+            layout_from(args.crossfade_columns, GPU_WINDOW_COLUMNS)
+        return
+    layout_from(args.crossfade_columns, args.window_columns)
+
+
+def layout_from(crossfade_columns: int | None, window_columns: int) -> StreamLayout:
+    try:
+        return StreamLayout.windows(window_columns, crossfade_columns=crossfade_columns)
+    except ValueError as error:
+        raise ValueError(f"--window-columns/--crossfade-columns: {error}") from None
+
+
+def layout_from_args(args: argparse.Namespace, generator: Generator) -> StreamLayout:
+    """The stream layout the options ask for, or the default for ``generator``."""
+    window = args.window_columns
+    if window is None:
+        device = getattr(getattr(generator, "device", None), "type", None)
+        if getattr(generator, "name", "") == "synth":
+            window = SYNTH_WINDOW_COLUMNS
+        else:
+            window = GPU_WINDOW_COLUMNS if device in ("cuda", "mps") else CPU_MODEL_WINDOW_COLUMNS
+    return layout_from(args.crossfade_columns, window)
 
 
 def generator_from_args(args: argparse.Namespace) -> Generator:

@@ -2,9 +2,9 @@
 
 A prompt chooses a style (:mod:`riffcast.generation.style`), the seed chooses the song inside
 it (:mod:`riffcast.generation.compose`), and the voices render it
-(:mod:`riffcast.generation.voices`); chunk ``k`` is exactly the window [k·5.12 s,
-(k+1)·5.12 s) of one endless song, so consecutive chunks continue each other. This module
-only paints: render the chunk's window, encode it, and return the image.
+(:mod:`riffcast.generation.voices`); an image is exactly the stretch of one endless song at
+its stream columns, so consecutive images continue each other. This module only paints:
+render the columns asked for, encode them, and return the image.
 """
 
 from __future__ import annotations
@@ -21,13 +21,15 @@ from riffcast.params import RIFFUSION_V1, SpectrogramParams
 
 
 class SynthGenerator:
-    """The procedural generator: paints chunk ``request.index`` of the song its request asks for.
+    """The procedural generator: paints the stretch of the song its request asks for, at the
+    request's ``start_column``.
 
-    ``request.init_image``, ``keep_columns``, ``denoising``, ``guidance`` and the negative
-    prompt are ignored: the synth's chunks already continue each other. The edge columns
-    of each image are computed from the real audio on either side (not padding), so the
-    images equal one continuous spectrogram cut into chunks. Deterministic: the same request
-    always paints the same image.
+    The columns of ``init_image`` before ``keep_columns`` (window mode's context) are kept as
+    they are and only the rest is rendered, normalised to its own maximum (the stitcher reads
+    the scale from the repainted crossfade columns); ``denoising``, ``guidance`` and the
+    negative prompt are ignored: the song continues by itself. The edge columns are computed
+    from the real audio on either side (not padding), so the images equal one continuous
+    spectrogram cut into pieces. Deterministic: the same request always paints the same image.
     """
 
     name = "synth"
@@ -36,15 +38,17 @@ class SynthGenerator:
         self.params = params
 
     def paint(self, request: ChunkRequest, should_stop: Callable[[], bool] = lambda: False) -> PaintedChunk:
-        """Render the chunk's audio, then encode it; raises :class:`Interrupted` in between."""
+        """Render the requested columns' audio, then encode it; raises :class:`Interrupted` in between."""
         p = self.params
         began = time.perf_counter()
         style, seed = chunk_style(request)
-        context = CHUNK_CONTEXT_COLUMNS * p.hop_samples
-        start = request.index * p.chunk_samples - context
-        audio = render_audio(style, seed, start, p.chunk_samples + 2 * context, p.sample_rate)
+        keep = request.keep_columns
+        columns = request.init_image.shape[1] - keep
+        start = (request.start_column + keep - CHUNK_CONTEXT_COLUMNS) * p.hop_samples
+        audio = render_audio(style, seed, start, (columns + 2 * CHUNK_CONTEXT_COLUMNS) * p.hop_samples, p.sample_rate)
         rendered = time.perf_counter()
         if should_stop():
-            raise Interrupted(f"synth chunk {request.index} went stale")
-        image = chunk_pixels(audio, p)
+            raise Interrupted(f"synth image {request.index} went stale")
+        image = request.init_image.copy()
+        image[:, keep:] = chunk_pixels(audio, p, columns)
         return PaintedChunk(image, {"render": rendered - began, "encode": time.perf_counter() - rendered})

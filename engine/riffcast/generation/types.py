@@ -26,9 +26,11 @@ class ChunkRequest:
 
     init_image: (512, 512) uint8 greyscale spectrogram image in image orientation (low
         frequencies at the bottom), the img2img starting point (the seed bed).
-    keep_columns: overlap mode — the first ``keep_columns`` columns of ``init_image`` are to
-        be kept (masked) and the rest painted to continue them; 0 paints everything.
-    index: the chunk's number in the stream (for logs and determinism checks).
+    keep_columns: window mode (:mod:`riffcast.layout`) — the first ``keep_columns`` columns of
+        ``init_image`` are context, to be kept (masked) and the rest painted to continue them;
+        0 paints everything.
+    index: the image's number in the stream (for logs and determinism checks).
+    start_column: the stream column of the image's first column (a column is one hop).
     """
 
     start: Target
@@ -37,6 +39,7 @@ class ChunkRequest:
     init_image: np.ndarray
     keep_columns: int = 0
     index: int = 0
+    start_column: int = 0
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.alpha) or not 0.0 <= self.alpha <= 1.0:

@@ -1,14 +1,19 @@
-"""The feed: produced chunks → stream assembly (placing and stitching) → PCM ring, with the
-underrun fallback.
+"""The feed: produced images → stream assembly (placing and stitching) → PCM ring, with the
+underrun fallback and the rewind that lets a steer be heard at once.
 
-One thread owns the :class:`~riffcast.assembly.StreamAssembly`. It stitches every chunk the
+One thread owns the :class:`~riffcast.assembly.StreamAssembly`. It stitches every image the
 producer publishes as soon as it arrives, and when the PCM ahead of the playhead drops below
-``low_water_s`` with nothing to stitch (the generator is late), it stitches the last chunk
+``low_water_s`` with nothing to stitch (the generator is late), it stitches the last image
 again — the seamless fallback — and counts an underrun. The pacing clock reads the ring and
 moves the playhead; it never waits for this thread.
 
-Each chunk's start position in the stream is fixed when the chunk is handed over, so a
-steer can be acknowledged with the position where it will be heard.
+Each image's start position in the stream is fixed when the image is handed over, so a
+steer can be acknowledged with the position where it will be heard. When a steer is applied
+the producer asks this thread (in turn with the images) how far back it may replace the
+stream: the oldest stitched image whose samples start far enough ahead of the playhead to be
+painted and stitched again in time (:mod:`riffcast.station.timeline`). The assembly goes back
+to its state before that image, the ring forgets the samples from there on, and the producer
+paints on from there for the new target.
 
 The feed thread also supervises the producer thread: one that dies is replaced at once by a
 successor with the state it had (walk, seed, lead, pending steer), counted in
@@ -19,7 +24,6 @@ that its supervisor (systemd) starts it afresh. Never a silent loop of the last 
 
 from __future__ import annotations
 
-import io
 import logging
 import queue
 import threading
@@ -30,14 +34,16 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from PIL import Image
 
 from riffcast.assembly import StreamAssembly
 from riffcast.dsp.level_settings import LevelSettings
 from riffcast.memory import release_free_memory
 from riffcast.params import SpectrogramParams
-from riffcast.producer import ChunkProducer, ProducedChunk, ProducerThread
+from riffcast.producer import ChunkProducer, ProducedChunk
+from riffcast.producer_thread import ProducerThread, Rewound
 from riffcast.ring import PcmRing
+from riffcast.station.records import ChunkRecord
+from riffcast.station.timeline import Placement, Timeline
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Step, WalkPosition
 
@@ -46,36 +52,57 @@ log = logging.getLogger(__name__)
 MAX_RESTARTS = 3
 RESTART_WINDOW_S = 300.0
 STALL_LIMIT_S = 60.0  # a paint running longer than this: the station is not generating
+CHUNK_LOW_WATER_S = 2.5  # whole chunks: a fallback chunk is stitched below this lead
+# Windows: a fallback window is stitched below 2 × the longest recent stitch + a poll, at least 0.2 s.
+WINDOW_LOW_WATER_MIN_S = 0.2
+LOW_WATER_STITCH_FACTOR = 2.0
+POLL_S = 0.05  # the feed thread looks for work this often
+# A steer replaces images whose samples start at least this far ahead of the playhead:
+# the low water + REWIND_WORK_FACTOR × (paint + stitch time, the longest of the last few) + margin.
+REWIND_WORK_FACTOR = 1.5
+REWIND_MARGIN_S = 0.1
+REWIND_WAIT_S = 5.0  # the producer waits this long at most for the feed's answer
+STITCH_HISTORY = 8
 
 
 @dataclass(frozen=True)
-class ChunkRecord:
-    """A chunk placed in the stream: it is heard from sample ``position`` on.
-
-    png: the painted spectrogram image (512×512 greyscale PNG bytes).
-    fallback: True when this repeats the previous chunk because the generator was late
-    or failed.
-    """
+class _Stitch:
+    """Queue item: a published image and its position."""
 
     position: int
-    step: Step
-    png: bytes
-    fallback: bool
+    chunk: ProducedChunk
 
 
-def encode_png(image: np.ndarray) -> bytes:
-    """(rows, columns) uint8 greyscale → PNG bytes."""
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
+@dataclass(frozen=True)
+class _Rewind:
+    """Queue item: a steer is being applied; answer with where the producer paints from."""
+
+    paint_s: float | None
+    next_index: int
+    answer: Future[Rewound]
+
+
+def window_low_water_s(stitch_s: float) -> float:
+    """The lead (seconds) below which a window's fallback is stitched, given the longest recent
+    stitch: time to stitch it, twice over, before the lead runs out."""
+    return max(WINDOW_LOW_WATER_MIN_S, LOW_WATER_STITCH_FACTOR * stitch_s + POLL_S)
+
+
+def rewind_safety_s(paint_s: float, stitch_s: float, low_water_s: float) -> float:
+    """How far ahead of the playhead (seconds) the samples of an image must start for a steer to
+    replace it: painting (``paint_s``) and stitching (``stitch_s``) one image again, with room,
+    must leave the lead above the low water (else the fallback would play the old image)."""
+    return low_water_s + REWIND_WORK_FACTOR * (paint_s + stitch_s) + REWIND_MARGIN_S
 
 
 class Feed:
     """Keep the PCM ring filled ahead of the playhead (see the module docstring).
 
-    lead_chunks: chunks painted ahead of the one playing.
+    lead_chunks: chunks of audio (5.12 s) painted ahead of the image playing.
     ring_s: seconds of PCM kept (ahead of the playhead and behind it, for late joiners).
-    low_water_s: below this much PCM ahead of the playhead, the fallback chunk is stitched.
+    low_water_s: below this much PCM ahead of the playhead, the fallback image is stitched
+        (default: 2.5 s for whole chunks; for windows, :func:`window_low_water_s` of the
+        recent stitch times).
     level: the output level stage (loudness target, true-peak ceiling).
     """
 
@@ -86,25 +113,33 @@ class Feed:
         *,
         lead_chunks: int = 1,
         ring_s: float = 40.0,
-        low_water_s: float = 2.5,
+        low_water_s: float | None = None,
         kept_chunks: int = 8,
         level: LevelSettings | None = LevelSettings(),
     ) -> None:
         self.params = params
-        self.producer_thread = ProducerThread(producer, self._accept, lead_chunks=lead_chunks)
-        self.assembly = StreamAssembly(params, overlap_columns=producer.overlap_columns, level=level)
+        layout = producer.layout
+        self.producer_thread = ProducerThread(producer, self._accept, lead_chunks=lead_chunks * layout.windows_per_chunk,
+                                              rewind=self._rewind_for_steer)
+        self.assembly = StreamAssembly(params, layout=layout, level=level)
         self.ring = PcmRing(round(ring_s * params.sample_rate))
-        self.low_water_samples = round(low_water_s * params.sample_rate)
+        if low_water_s is None and layout.whole_chunks:
+            low_water_s = CHUNK_LOW_WATER_S
+        self._fixed_low_water_s = low_water_s
         self.underruns = 0
+        self.rewinds = 0  # steers that replaced stitched images
+        self.rewound_samples = 0  # samples of stream replaced by them
         # Hooks for metrics, called from the feed and producer threads.
         self.on_generated: Callable[[float], None] = lambda seconds: None
         self.on_stitched: Callable[[float], None] = lambda seconds: None
         self.on_underrun: Callable[[], None] = lambda: None
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[tuple[int, ProducedChunk] | None] = queue.SimpleQueue()
-        self._chunk_starts: deque[tuple[int, int]] = deque(maxlen=64)  # (producer's chunk index, position)
+        self._queue: queue.SimpleQueue[_Stitch | _Rewind | None] = queue.SimpleQueue()
+        self._chunk_starts: deque[tuple[int, int]] = deque(maxlen=64)  # (producer's image index, position)
         self._unplayed_published: deque[int] = deque()  # start positions, oldest first
-        self._records: deque[ChunkRecord] = deque(maxlen=kept_chunks)
+        self._records: deque[ChunkRecord] = deque(maxlen=kept_chunks * layout.windows_per_chunk)
+        self._timeline = Timeline()
+        self._stitch_s: deque[float] = deque(maxlen=STITCH_HISTORY)
         self._last_image: np.ndarray | None = None
         self._last_step: Step | None = None
         self._playhead = 0
@@ -213,8 +248,9 @@ class Feed:
         return counters.retries + counters.fallbacks
 
     def steer(self, target: Target, transition_chunks: int | None = None) -> Future[int]:
-        """Head for ``target`` from the next chunk painted → a future of the stream position
-        where the first chunk painted towards it starts (see :meth:`ProducerThread.steer`)."""
+        """Head for ``target`` as soon as it can be heard → a future of the stream position
+        where the first image painted towards it starts (see the module docstring and
+        :meth:`ProducerThread.steer`)."""
         position: Future[int] = Future()
         position.set_running_or_notify_cancel()  # cannot be cancelled by a caller that stops waiting
         first_chunk = self.producer_thread.steer(target, transition_chunks)
@@ -230,28 +266,55 @@ class Feed:
             return self.assembly.next_position
 
     # -- inside ---------------------------------------------------------------------------
+    @property
+    def low_water_s(self) -> float:
+        """Below this lead (seconds) the fallback image is stitched."""
+        if self._fixed_low_water_s is not None:
+            return self._fixed_low_water_s
+        return window_low_water_s(max(self._stitch_s, default=0.0))
+
+    def rewind_safety_s(self, paint_s: float | None) -> float:
+        """How far ahead of the playhead (seconds) a steer may start replacing the stream."""
+        return rewind_safety_s(paint_s or 0.0, max(self._stitch_s, default=0.0), self.low_water_s)
+
     def _accept(self, chunk: ProducedChunk) -> None:
-        """Producer thread: take a painted chunk (quick)."""
+        """Producer thread: take a painted image (quick)."""
         with self._lock:
             position = self.assembly.place()
             self._chunk_starts.append((chunk.index, position))
             self._unplayed_published.append(position)
         self.on_generated(chunk.wall_s)
-        self._queue.put((position, chunk))
+        self._queue.put(_Stitch(position, chunk))
+
+    def _rewind_for_steer(self, paint_s: float | None, next_index: int) -> Rewound:
+        """Producer thread: where to paint from for a steer (asked of the feed thread, in turn
+        with the images published before)."""
+        answer: Future[Rewound] = Future()
+        self._queue.put(_Rewind(paint_s, next_index, answer))
+        deadline = time.monotonic() + REWIND_WAIT_S
+        while time.monotonic() < deadline and not self._stopping.is_set() and self.alive:
+            try:
+                return answer.result(timeout=POLL_S)
+            except TimeoutError:
+                continue
+        return Rewound(next_index, 0)  # the feed is stopping or stuck: replace nothing
 
     def _run(self) -> None:
         try:
             while not self._stopping.is_set():
                 self._supervise()
                 try:
-                    item = self._queue.get(timeout=0.05)
+                    item = self._queue.get(timeout=POLL_S)
                 except queue.Empty:
                     self._maybe_fall_back()
                     continue
                 if item is None:
                     return
-                position, chunk = item
-                self._stitch(position, chunk.image, chunk.step, chunk.fallback)
+                if isinstance(item, _Rewind):
+                    item.answer.set_result(self._rewind(item))
+                    continue
+                self._stitch(item.position, item.chunk.image, item.chunk.step, item.chunk.index)
+                self._maybe_fall_back()  # a burst of rewinds must not starve the fallback check
         except BaseException as error:
             self.error = error
             self.fatal = f"the feed thread failed: {error!r}"
@@ -276,22 +339,56 @@ class Feed:
         self.producer_thread.start()
 
     def _maybe_fall_back(self) -> None:
-        if self._last_image is None or self.lead_samples() >= self.low_water_samples:
+        if self._last_image is None or self.lead_samples() >= self.low_water_s * self.params.sample_rate:
             return
         with self._lock:
             position = self.assembly.place()
         self.underruns += 1
         self.on_underrun()
-        log.warning("generator late: repeating the last chunk at position %d (underrun %d)", position, self.underruns)
-        self._stitch(position, self._last_image, self._last_step, True)
+        log.warning("generator late: repeating the last image at position %d (underrun %d)", position, self.underruns)
+        self._stitch(position, self._last_image, self._last_step, None)
 
-    def _stitch(self, position: int, image: np.ndarray, step: Step, fallback: bool) -> None:
+    def _stitch(self, position: int, image: np.ndarray, step: Step, chunk_index: int | None) -> None:
+        """Stitch the image placed at ``position`` (``chunk_index`` None: the fallback repeat)."""
         started = time.perf_counter()
+        before = (self._last_image, self._last_step) if self._last_image is not None else None
+        mark = self.assembly.mark()
         block = self.assembly.stitch(image)
-        record = ChunkRecord(position, step, encode_png(image), fallback)
+        record = ChunkRecord(position, step, image, chunk_index is None)
         with self._lock:
             self.ring.write(block.position, block.samples)
             self._records.append(record)
+            playhead = self._playhead
+        self._timeline.stitched(Placement(mark.slot, position, chunk_index, mark, before), playhead)
         self._last_image, self._last_step = image, step
-        self.on_stitched(time.perf_counter() - started)
-        release_free_memory()  # once per chunk (about 1 ms): keeps resident memory flat for weeks
+        elapsed_s = time.perf_counter() - started
+        self._stitch_s.append(elapsed_s)
+        self.on_stitched(elapsed_s)
+        release_free_memory()  # once per image (about 1 ms): keeps resident memory flat for weeks
+
+    def _rewind(self, request: _Rewind) -> Rewound:
+        """Feed thread: go back to the oldest image that can be replaced in time, if any."""
+        with self._lock:
+            earliest = self._playhead + round(self.rewind_safety_s(request.paint_s) * self.params.sample_rate)
+        point = self._timeline.rewind_point(earliest)
+        if point is None:
+            return Rewound(request.next_index, 0)
+        self.assembly.rewind(point.mark)
+        self._timeline.drop_from(point.slot)
+        cut = point.mark.emitted_from
+        with self._lock:
+            self.rewound_samples += self.ring.end - cut
+            self.ring.truncate(cut)
+            kept = [record for record in self._records if record.position < point.position]
+            self._records.clear()
+            self._records.extend(kept)
+            starts = [start for start in self._chunk_starts if start[1] < point.position]
+            self._chunk_starts.clear()
+            self._chunk_starts.extend(starts)
+            discarded = sum(1 for start in self._unplayed_published if start >= point.position)
+            for _ in range(discarded):
+                self._unplayed_published.pop()
+        if point.before is not None:
+            self._last_image, self._last_step = point.before
+        self.rewinds += 1
+        return Rewound(point.chunk_index, discarded)

@@ -52,7 +52,7 @@ def run_serve(args: argparse.Namespace) -> int:
         print(unit_for_this_command(args), end="")
         return 0
     from riffcast.generation.faults import FaultyGenerator, parse_faults
-    from riffcast.generation.options import generator_from_args
+    from riffcast.generation.options import check_layout_arguments, generator_from_args, layout_from_args
     from riffcast.params import RIFFUSION_V1 as params
     from riffcast.producer import ChunkProducer
     from riffcast.seeds import DEFAULT_BED, load_seed
@@ -86,6 +86,7 @@ def run_serve(args: argparse.Namespace) -> int:
     tls = tls_context(args.tls_cert, args.tls_key)
     if not 1 <= args.lead_chunks <= 8:
         raise ValueError("--lead-chunks must be from 1 to 8")
+    check_layout_arguments(args)
     if args.max_listeners is not None and not 1 <= args.max_listeners <= 100_000:
         raise ValueError("--max-listeners must be from 1 to 100000")
     cap = listener_cap(args.max_listeners, raise_open_files_limit())
@@ -127,7 +128,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if faults:
         generator = FaultyGenerator(generator, faults)
         print(f"riffcast serve: injecting faults: {args.inject_faults}", file=sys.stderr)
-    producer = ChunkProducer(generator, walk, seed_image)
+    producer = ChunkProducer(generator, walk, seed_image, layout=layout_from_args(args, generator))
     feed = Feed(producer, params, lead_chunks=args.lead_chunks, level=level)
     sinks = [RecordingSink(args.record, params.sample_rate, split_s=record_split_s)] if args.record else []
     if args.play:

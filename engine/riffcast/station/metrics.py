@@ -69,6 +69,12 @@ class StationMetrics:
         self.producer_restarts = Gauge(
             "riffcast_producer_restarts", "Producer threads that died and were restarted", registry=r
         )
+        self.steer_rewinds = Gauge(
+            "riffcast_steer_rewinds", "Steers that replaced audio already stitched but not yet played", registry=r
+        )
+        self.rewound_seconds = Gauge(
+            "riffcast_rewound_seconds", "Seconds of unplayed audio replaced by steers so far", registry=r
+        )
         self.problems = Gauge(
             "riffcast_problems", "Failures beside the stream now (a stopped recording, an unsaved state)", registry=r
         )

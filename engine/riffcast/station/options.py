@@ -41,7 +41,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
     stream = parser.add_argument_group("stream")
     stream.add_argument("--frame-ms", type=float, default=100.0, help="audio per WebSocket frame, 10–1000 ms (default 100)")
-    stream.add_argument("--lead-chunks", type=int, default=1, help="chunks painted ahead of the one playing (default 1)")
+    stream.add_argument("--lead-chunks", type=int, default=1, help="audio painted ahead of the image playing, in chunks of 5.12 s (default 1)")
     add_loudness_argument(stream)
     stream.add_argument(
         "--max-listeners", type=int, default=None,

@@ -40,7 +40,7 @@ from riffcast.station.limits import HandshakeQueue
 from riffcast.station.ratelimit import LogLimiter, TokenBucket
 
 if TYPE_CHECKING:
-    from riffcast.station.feed import ChunkRecord
+    from riffcast.station.records import ChunkRecord
     from riffcast.station.metrics import StationMetrics
 
 log = logging.getLogger("riffcast.station")

@@ -30,7 +30,8 @@ from riffcast.delivery.icecast import IcecastTarget
 from riffcast.delivery.outputs import EncodedOutputs, title_of
 from riffcast.station import http, reports, routes
 from riffcast.station.control_socket import serve_control
-from riffcast.station.feed import ChunkRecord, Feed
+from riffcast.station.feed import Feed
+from riffcast.station.records import ChunkRecord
 from riffcast.station.health import Assessment, assess
 from riffcast.station.listeners import Listener, ListenerSet, shrink_send_buffer, write
 from riffcast.station.metrics import StationMetrics
@@ -102,6 +103,8 @@ class Station:
         self.metrics.watch(lambda: self.lead_s, feed.generator_faults, lambda: feed.assembly.stitcher.level_stats)
         self.metrics.generating.set_function(lambda: float(self.generator_ok))
         self.metrics.producer_restarts.set_function(lambda: self.feed.producer_restarts)
+        self.metrics.steer_rewinds.set_function(lambda: self.feed.rewinds)
+        self.metrics.rewound_seconds.set_function(lambda: self.feed.rewound_samples / self.params.sample_rate)
         self.metrics.problems.set_function(lambda: len(self.problems()))
         # Health checks of what runs beside the stream: each returns a one-line problem or None.
         self.checks: list[Callable[[], str | None]] = []

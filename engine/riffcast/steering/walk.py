@@ -3,8 +3,10 @@
 The original Riffusion app walks ``alpha`` 0.25 → 1.0 in four chunks from one prompt to the
 next, and when the prompt does not change it walks the seed (``seed`` → ``seed + 1``) so the
 music keeps evolving. :class:`Walk` does both for any transition length; the producer asks
-it for one ``(start, end, alpha)`` per chunk: :meth:`Walk.peek` to paint it, then
-:meth:`Walk.advance` once it is painted.
+it for one ``(start, end, alpha)`` per painted image: :meth:`Walk.peek` to paint it, then
+:meth:`Walk.advance` once it is painted. Transitions are counted in chunks of audio (5.12 s)
+whatever is painted at a time: in window mode (a quarter of a chunk per image, say) each
+image takes a quarter step, so a transition lasts as long and alpha moves in finer steps.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ class Step:
 @dataclass(frozen=True)
 class WalkPosition:
     """Everything a walk is: ``taken`` of ``transition_chunks`` chunks painted from ``start``
-    towards ``end``. Saved by ``--state`` so that a restart carries on exactly here."""
+    towards ``end`` (a fraction after a part of a chunk, in window mode). Saved by ``--state``
+    so that a restart carries on exactly here."""
 
     start: Target
     end: Target
-    taken: int
+    taken: float
     transition_chunks: int
 
     def __post_init__(self) -> None:
@@ -50,17 +53,28 @@ class Walk:
     :attr:`position` (and :attr:`heading_to`) while this one walks.
     """
 
-    def __init__(self, target: Target, *, transition_chunks: int = 4) -> None:
+    def __init__(self, target: Target, *, transition_chunks: int = 4, steps_per_chunk: int = 1) -> None:
+        if steps_per_chunk < 1 or steps_per_chunk & (steps_per_chunk - 1):
+            raise ValueError(f"steps per chunk must be a power of two, got {steps_per_chunk}")  # exact fractions
         self.position = WalkPosition(target, target.with_seed(target.seed + 1), 0, transition_chunks)
+        self.step_chunks = 1.0 / steps_per_chunk
         self._fresh = True
 
     @classmethod
-    def resume(cls, position: WalkPosition) -> Walk:
-        """Carry on from a saved position (its next chunk starts a "now playing" moment)."""
-        walk = cls.__new__(cls)
+    def resume(cls, position: WalkPosition, *, steps_per_chunk: int = 1) -> Walk:
+        """Carry on from a saved position (its next step starts a "now playing" moment)."""
+        walk = cls(position.end, transition_chunks=position.transition_chunks, steps_per_chunk=steps_per_chunk)
         walk.position = position
-        walk._fresh = True
         return walk
+
+    def restore(self, position: WalkPosition, fresh: bool) -> None:
+        """Go back to an earlier ``position`` (a steer replacing steps already taken)."""
+        self.position, self._fresh = position, fresh
+
+    @property
+    def fresh(self) -> bool:
+        """The next step starts a transition (a "now playing" moment)."""
+        return self._fresh
 
     @property
     def heading_to(self) -> Target:
@@ -79,17 +93,18 @@ class Walk:
     def peek(self) -> Step:
         """The next chunk's step, without taking it (a chunk may be interrupted and redone)."""
         at = self.position
-        if at.taken == at.transition_chunks:  # arrived: keep evolving with the next seed
-            return Step(at.end, at.end.with_seed(at.end.seed + 1), 1 / at.transition_chunks, self._fresh)
-        return Step(at.start, at.end, (at.taken + 1) / at.transition_chunks, self._fresh)
+        step = self.step_chunks
+        if at.taken >= at.transition_chunks:  # arrived: keep evolving with the next seed
+            return Step(at.end, at.end.with_seed(at.end.seed + 1), step / at.transition_chunks, self._fresh)
+        return Step(at.start, at.end, min(1.0, (at.taken + step) / at.transition_chunks), self._fresh)
 
     def advance(self) -> Step:
         """Take the next step (as :meth:`peek` shows it)."""
         step = self.peek()
         at = self.position
-        if at.taken == at.transition_chunks:
+        if at.taken >= at.transition_chunks:
             at = WalkPosition(step.start, step.end, 0, at.transition_chunks)
-        self.position = replace(at, taken=at.taken + 1)
+        self.position = replace(at, taken=min(at.transition_chunks, at.taken + self.step_chunks))
         self._fresh = False
         return step
 

@@ -1,0 +1,40 @@
+"""What the station remembers of each image placed in the stream: where it is heard from,
+what it was painted for, and its picture (for ``now_playing`` and ``/chunks/…png``)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from PIL import Image
+
+from riffcast.steering.walk import Step
+
+
+@dataclass(frozen=True, eq=False)
+class ChunkRecord:
+    """An image placed in the stream: it is heard from sample ``position`` on.
+
+    image: the painted spectrogram, (512, 512) uint8 greyscale (never modified).
+    fallback: True when this repeats the previous image because the generator was late
+    or failed.
+    """
+
+    position: int
+    step: Step
+    image: np.ndarray
+    fallback: bool
+
+    @cached_property
+    def png(self) -> bytes:
+        """The image as PNG bytes, encoded the first time it is asked for (by a listener)."""
+        return encode_png(self.image)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """(rows, columns) uint8 greyscale → PNG bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,0 +1,66 @@
+"""The stitched images that have not been played yet, and what it takes to replace them.
+Sans I/O: the feed thread keeps one, the clock's playhead is passed in.
+
+A steer is heard soonest when the images already stitched for the old target, but not yet
+played, are painted again for the new one. Image ``p`` can be replaced when the first sample
+its stitching produced (``mark.emitted_from``) is still far enough ahead of the playhead for
+a new image to be painted and stitched before the playhead gets there (the ``earliest``
+sample the caller passes: the playhead plus that safety margin).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from riffcast.assembly import AssemblyMark
+from riffcast.steering.walk import Step
+
+
+@dataclass(frozen=True)
+class Placement:
+    """An image stitched into the stream at ``slot``, heard from sample ``position``.
+
+    chunk_index: the producer's number for the image, None for the feed's fallback repeat.
+    mark: the assembly just before it was stitched (to come back to).
+    before: the image and step stitched before it (the fallback after a rewind to here).
+    """
+
+    slot: int
+    position: int
+    chunk_index: int | None
+    mark: AssemblyMark
+    before: tuple[np.ndarray, Step] | None
+
+
+class Timeline:
+    """Stitched placements that may still be replaced, oldest first."""
+
+    def __init__(self) -> None:
+        self._placements: deque[Placement] = deque()
+
+    def __len__(self) -> int:
+        return len(self._placements)
+
+    def stitched(self, placement: Placement, playhead: int) -> None:
+        """Add the placement just stitched; forget those the playhead has reached."""
+        while self._placements and self._placements[0].mark.emitted_from < playhead:
+            self._placements.popleft()
+        self._placements.append(placement)
+
+    def rewind_point(self, earliest: int) -> Placement | None:
+        """The oldest placement of a painted image whose samples all lie at or after sample
+        ``earliest``: where a steer can start replacing the stream (None: nowhere)."""
+        for placement in self._placements:
+            if placement.chunk_index is not None and placement.mark.emitted_from >= earliest:
+                return placement
+        return None
+
+    def drop_from(self, slot: int) -> list[Placement]:
+        """Forget the placements from ``slot`` on → them, oldest first."""
+        dropped = []
+        while self._placements and self._placements[-1].slot >= slot:
+            dropped.append(self._placements.pop())
+        return dropped[::-1]
