@@ -212,6 +212,32 @@ def test_stopping_early_closes_at_once_even_with_frames_queued():
     assert len(items) == 3 and closed == [1000]
 
 
+def test_a_cancelled_listener_does_not_wait_long_for_a_frozen_server():
+    """Ctrl-C and SIGTERM cancel the iteration: the close handshake then waits 0.5 s, not the
+    2 s of a normal close, for a server that has stopped reading."""
+
+    async def handler(websocket: ServerConnection, number: int) -> None:
+        await send_hello(websocket)
+        await send_frames(websocket, 0, 2)
+        websocket.transport.pause_reading()  # frozen: the client's close frame is not read
+        await asyncio.sleep(2)
+        websocket.transport.resume_reading()
+        await asyncio.wait_for(websocket.wait_closed(), 5)
+
+    async def cancel_after_two_frames(url: str) -> float:
+        listener = Listener(url)
+        task = asyncio.create_task(collect(listener, 1000))
+        while listener.frames < 2:
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return time.monotonic() - started
+
+    with Peer(handler) as peer:
+        assert asyncio.run(cancel_after_two_frames(peer.url)) < 1.5
+
+
 def test_backoff_doubles_up_to_its_limit_with_jitter():
     for failures, base in [(1, 0.5), (2, 1.0), (3, 2.0), (5, 8.0), (6, 10.0), (1000, 10.0)]:
         delays = [backoff_delay(failures, 0.5, 10.0) for _ in range(200)]
