@@ -22,6 +22,9 @@ from station import free_port, running_station, start_station
 
 PROMPT = "client test: slow organ drone"
 RIFFCAST = [sys.executable, "-m", "riffcast"]
+# Ctrl-C ends listen in about 0.1 s in every state (0.6 s at most, for a station that stopped
+# reading); a liveness bound, with room for a loaded machine.
+CTRL_C_S = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +34,32 @@ def station(tmp_path_factory):
 
 
 def listen(*args: str, stderr: Path | None = None) -> subprocess.Popen:
-    """``riffcast listen ARGS`` in the background (stderr to a file, stdout captured)."""
+    """``riffcast listen ARGS`` in the background (stderr to a file, stdout captured), with
+    SIGINT as a terminal's Ctrl-C finds it (see ``_sigint_as_in_a_terminal``)."""
     err = open(stderr, "wb") if stderr else subprocess.PIPE
     try:
-        return subprocess.Popen([*RIFFCAST, "listen", *args], stdout=subprocess.PIPE, stderr=err)
+        return subprocess.Popen(
+            [*RIFFCAST, "listen", *args], stdout=subprocess.PIPE, stderr=err, preexec_fn=_sigint_as_in_a_terminal
+        )
     finally:
         if stderr:
             err.close()
+
+
+def _sigint_as_in_a_terminal() -> None:
+    """In the child, before it runs listen: SIGINT at its default. A test run a script starts
+    in the background (``pytest &``) ignores SIGINT, every program it starts inherits that, and
+    Python then leaves SIGINT ignored (as a program should): Ctrl-C could not be tested."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def interrupt(process: subprocess.Popen, log: Path) -> None:
+    """Ctrl-C: SIGINT, then listen must exit with status 130 within ``CTRL_C_S``."""
+    process.send_signal(signal.SIGINT)
+    try:
+        assert process.wait(CTRL_C_S) == 130
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"listen did not exit {CTRL_C_S:g} s after SIGINT; its log:\n{log.read_text()}") from None
 
 
 def wait_for(predicate, timeout_s: float, what: str) -> None:
@@ -180,11 +202,7 @@ def test_listen_keeps_recording_across_a_station_restart(station, tmp_path):
             wait_for(lambda: err.read_text().count("connected to") == 2, 30, "the reconnection")
             reconnected_at = time.monotonic()
             time.sleep(2.5)
-            process.send_signal(signal.SIGINT)
-            try:  # finalising the recording after a reconnect has taken over 10 s in loaded full runs
-                assert process.wait(30) == 130
-            except subprocess.TimeoutExpired:
-                raise AssertionError(f"listen did not exit 30 s after SIGINT; its log:\n{err.read_text()}") from None
+            interrupt(process, err)
             stopped_listening_at = time.monotonic()
         finally:
             restarted.stop()
@@ -206,3 +224,4 @@ def test_listen_keeps_recording_across_a_station_restart(station, tmp_path):
     assert np.all(rms_per_second(audio[start + length :], rate) > 1e-3)
     # The file's time line follows the wall clock, give or take the pre-roll and polling.
     assert audio.shape[0] / rate == pytest.approx(stopped_listening_at - connected_at, abs=1.5)
+
