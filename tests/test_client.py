@@ -225,3 +225,25 @@ def test_listen_keeps_recording_across_a_station_restart(station, tmp_path):
     # The file's time line follows the wall clock, give or take the pre-roll and polling.
     assert audio.shape[0] / rate == pytest.approx(stopped_listening_at - connected_at, abs=1.5)
 
+
+def test_ctrl_c_stops_listen_at_once_while_it_waits_to_reconnect(tmp_path):
+    """The station is gone for good and listen waits between tries, seconds apart by then:
+    Ctrl-C ends it within ``CTRL_C_S`` all the same, with the recording finalised."""
+    out, err = tmp_path / "out.wav", tmp_path / "listen.err"
+    with running_station(tmp_path, "--prompt", PROMPT) as station:
+        process = listen(station.stream_url, "--no-play", "--record", str(out), stderr=err)
+        try:
+            wait_for(lambda: _recorded_frames(out) >= 44100, 15, "a second of recording")
+            assert station.stop() == 0
+            stopped_at = time.monotonic()
+            wait_for(lambda: "reconnecting in" in err.read_text(), 15, "the status line of the back-off")
+            # Tries 0.5, 1, 2, 4, 8 s apart (each × 0.5…1): 5 s on, listen waits 2–8 s between tries.
+            time.sleep(max(0.0, stopped_at + 5.0 - time.monotonic()))
+            interrupt(process, err)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    log = err.read_text()
+    assert "connection lost: closed by the server (code 1001" in log and "Traceback" not in log
+    info = soundfile.info(out)
+    assert info.frames >= 44100 and out.stat().st_size == 44 + 2 * info.frames  # finalised after Ctrl-C
