@@ -22,6 +22,9 @@ from station import free_port, running_station, start_station
 
 PROMPT = "client test: slow organ drone"
 RIFFCAST = [sys.executable, "-m", "riffcast"]
+# Ctrl-C ends listen in about 0.1 s in every state (0.6 s at most, for a station that stopped
+# reading); a liveness bound, with room for a loaded machine.
+CTRL_C_S = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +34,32 @@ def station(tmp_path_factory):
 
 
 def listen(*args: str, stderr: Path | None = None) -> subprocess.Popen:
-    """``riffcast listen ARGS`` in the background (stderr to a file, stdout captured)."""
+    """``riffcast listen ARGS`` in the background (stderr to a file, stdout captured), with
+    SIGINT as a terminal's Ctrl-C finds it (see ``_sigint_as_in_a_terminal``)."""
     err = open(stderr, "wb") if stderr else subprocess.PIPE
     try:
-        return subprocess.Popen([*RIFFCAST, "listen", *args], stdout=subprocess.PIPE, stderr=err)
+        return subprocess.Popen(
+            [*RIFFCAST, "listen", *args], stdout=subprocess.PIPE, stderr=err, preexec_fn=_sigint_as_in_a_terminal
+        )
     finally:
         if stderr:
             err.close()
+
+
+def _sigint_as_in_a_terminal() -> None:
+    """In the child, before it runs listen: SIGINT at its default. A test run a script starts
+    in the background (``pytest &``) ignores SIGINT, every program it starts inherits that, and
+    Python then leaves SIGINT ignored (as a program should): Ctrl-C could not be tested."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def interrupt(process: subprocess.Popen, log: Path) -> None:
+    """Ctrl-C: SIGINT, then listen must exit with status 130 within ``CTRL_C_S``."""
+    process.send_signal(signal.SIGINT)
+    try:
+        assert process.wait(CTRL_C_S) == 130
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"listen did not exit {CTRL_C_S:g} s after SIGINT; its log:\n{log.read_text()}") from None
 
 
 def wait_for(predicate, timeout_s: float, what: str) -> None:
@@ -180,11 +202,7 @@ def test_listen_keeps_recording_across_a_station_restart(station, tmp_path):
             wait_for(lambda: err.read_text().count("connected to") == 2, 30, "the reconnection")
             reconnected_at = time.monotonic()
             time.sleep(2.5)
-            process.send_signal(signal.SIGINT)
-            try:  # finalising the recording after a reconnect has taken over 10 s in loaded full runs
-                assert process.wait(30) == 130
-            except subprocess.TimeoutExpired:
-                raise AssertionError(f"listen did not exit 30 s after SIGINT; its log:\n{err.read_text()}") from None
+            interrupt(process, err)
             stopped_listening_at = time.monotonic()
         finally:
             restarted.stop()
@@ -206,3 +224,26 @@ def test_listen_keeps_recording_across_a_station_restart(station, tmp_path):
     assert np.all(rms_per_second(audio[start + length :], rate) > 1e-3)
     # The file's time line follows the wall clock, give or take the pre-roll and polling.
     assert audio.shape[0] / rate == pytest.approx(stopped_listening_at - connected_at, abs=1.5)
+
+
+def test_ctrl_c_stops_listen_at_once_while_it_waits_to_reconnect(tmp_path):
+    """The station is gone for good and listen waits between tries, seconds apart by then:
+    Ctrl-C ends it within ``CTRL_C_S`` all the same, with the recording finalised."""
+    out, err = tmp_path / "out.wav", tmp_path / "listen.err"
+    with running_station(tmp_path, "--prompt", PROMPT) as station:
+        process = listen(station.stream_url, "--no-play", "--record", str(out), stderr=err)
+        try:
+            wait_for(lambda: _recorded_frames(out) >= 44100, 15, "a second of recording")
+            assert station.stop() == 0
+            stopped_at = time.monotonic()
+            wait_for(lambda: "reconnecting in" in err.read_text(), 15, "the status line of the back-off")
+            # Tries 0.5, 1, 2, 4, 8 s apart (each × 0.5…1): 5 s on, listen waits 2–8 s between tries.
+            time.sleep(max(0.0, stopped_at + 5.0 - time.monotonic()))
+            interrupt(process, err)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    log = err.read_text()
+    assert "connection lost: closed by the server (code 1001" in log and "Traceback" not in log
+    info = soundfile.info(out)
+    assert info.frames >= 44100 and out.stat().st_size == 44 + 2 * info.frames  # finalised after Ctrl-C

@@ -17,7 +17,7 @@ import pytest
 import soundfile
 from websockets.asyncio.server import ServerConnection
 
-from riffcast_client.cli import StatusLine, run_listen
+from riffcast_client.cli import ListenSession, StatusLine, run_listen
 from riffcast_client.stream import Listener, backoff_delay
 from riffcast_client.protocol import ProtocolError, now_playing
 from peer import FRAME, RATE, T0, Peer, free_port, listen_args, send_frames, send_hello, signal_at
@@ -212,6 +212,32 @@ def test_stopping_early_closes_at_once_even_with_frames_queued():
     assert len(items) == 3 and closed == [1000]
 
 
+def test_a_cancelled_listener_does_not_wait_long_for_a_frozen_server():
+    """Ctrl-C and SIGTERM cancel the iteration: the close handshake then waits 0.5 s, not the
+    2 s of a normal close, for a server that has stopped reading."""
+
+    async def handler(websocket: ServerConnection, number: int) -> None:
+        await send_hello(websocket)
+        await send_frames(websocket, 0, 2)
+        websocket.transport.pause_reading()  # frozen: the client's close frame is not read
+        await asyncio.sleep(2)
+        websocket.transport.resume_reading()
+        await asyncio.wait_for(websocket.wait_closed(), 5)
+
+    async def cancel_after_two_frames(url: str) -> float:
+        listener = Listener(url)
+        task = asyncio.create_task(collect(listener, 1000))
+        while listener.frames < 2:
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return time.monotonic() - started
+
+    with Peer(handler) as peer:
+        assert asyncio.run(cancel_after_two_frames(peer.url)) < 1.5
+
+
 def test_backoff_doubles_up_to_its_limit_with_jitter():
     for failures, base in [(1, 0.5), (2, 1.0), (3, 2.0), (5, 8.0), (6, 10.0), (1000, 10.0)]:
         delays = [backoff_delay(failures, 0.5, 10.0) for _ in range(200)]
@@ -359,6 +385,40 @@ def test_listen_gives_up_after_the_duration_when_nothing_arrives(tmp_path):
         run_listen(listen_args(url, "--no-play", "--record", str(out), "--duration", "0.5", "--quiet"))
     assert time.monotonic() - started < 3
     assert not out.exists()
+
+
+def test_a_name_lookup_that_hangs_does_not_hold_ctrl_c(monkeypatch):
+    """Ctrl-C cancels the session's task; asyncio.run then returns at once, though the loop's
+    lookup of the station's name still hangs (a DNS server that does not answer): it was 17 s."""
+    looking_up, release = threading.Event(), threading.Event()
+    real_getaddrinfo = socket.getaddrinfo
+
+    def hanging_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "station.invalid":
+            return real_getaddrinfo(host, *args, **kwargs)
+        looking_up.set()
+        release.wait(10)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging_getaddrinfo)
+    session = ListenSession(
+        Listener("ws://station.invalid:8000/stream"), recorder=None, play=False, device=None,
+        status=StatusLine(io.StringIO(), quiet=True), duration_s=None,
+    )
+
+    async def interrupted() -> None:
+        task = asyncio.create_task(session.run())
+        while not looking_up.is_set():
+            await asyncio.sleep(0.01)
+        task.cancel()  # what Ctrl-C does to asyncio.run's task
+        await asyncio.gather(task, return_exceptions=True)
+
+    started = time.monotonic()
+    try:
+        asyncio.run(interrupted())
+        assert time.monotonic() - started < 2
+    finally:
+        release.set()
 
 
 def test_listen_writes_raw_pcm_to_stdout_with_gaps_as_silence(capsysbinary):

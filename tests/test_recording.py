@@ -126,6 +126,22 @@ def test_the_listener_recorder_keeps_its_api_its_plain_wav_and_replaces_a_file_i
         WavRecorder(tmp_path / "heard.flac", RATE)
 
 
+def test_a_long_gap_is_filled_with_one_sync_not_one_a_second(tmp_path):
+    """riffcast listen fills the time a station was away at once, in its event loop: ten
+    minutes of silence took 600 fsyncs (2.2 s here), during which even Ctrl-C waited."""
+    path = tmp_path / "gap.wav"
+    with WavRecorder(path, RATE, 1, sync_every_s=1.0) as recorder:
+        recorder.write(music(0.5))
+        syncs = []
+        sync = recorder.sync
+        recorder.sync = lambda: (syncs.append(recorder.frames_written), sync())[1]
+        recorder.write_silence(30 * RATE)
+        assert syncs == [RATE // 2 + 30 * RATE]  # once, covering the whole gap
+        assert soundfile.info(str(path)).frames == RATE // 2 + 30 * RATE
+    data, _ = soundfile.read(str(path), dtype="float32")
+    assert data.shape[0] == RATE // 2 + 30 * RATE and not data[RATE // 2 :].any()
+
+
 # --- RF64 past 4 GiB ------------------------------------------------------------------------
 
 WAV_LIMIT = 0xFFFFFFFF  # libsndfile (rf64.c): RIFF while the file is shorter than this

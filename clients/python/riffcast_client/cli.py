@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from riffcast_client.executor import DaemonThreadExecutor
 from riffcast_client.jitter import JitterBuffer
 from riffcast_client.rawpcm import RawPcmWriter
 from riffcast_client.record import StreamRecorder, Timeline, check_output_path
@@ -122,6 +123,7 @@ class ListenSession:
         an error (raised)."""
         self._stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        loop.set_default_executor(DaemonThreadExecutor())  # host name lookups (see the class)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         started = time.monotonic()

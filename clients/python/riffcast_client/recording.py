@@ -133,23 +133,23 @@ class AudioRecorder:
         return self._file.closed
 
     def write(self, samples: np.ndarray) -> None:
-        samples = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
-        frames = samples.shape[0]
-        self._write_file(samples if self._resampler is None else self._resampler.resample_chunk(samples))
         first = self.frames_written == 0
-        self.frames_written += frames
-        self._since_sync += frames
-        if first or self._since_sync >= self._sync_every:
-            self.sync()  # also after the first write: a FLAC file has no STREAMINFO before it
+        self._append(np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0))
+        self._sync_if_due(first)
 
     def write_silence(self, frames: int) -> None:
-        """Fill a gap: ``frames`` frames of zeros (written a second at a time)."""
+        """Fill a gap: ``frames`` frames of zeros, written a second at a time and synced once
+        at the end (a sync — an fsync — per second made a 10-minute gap hold the caller 2.2 s)."""
+        if frames <= 0:
+            return
+        first = self.frames_written == 0
         shape = (self.sample_rate,) if self.channels == 1 else (self.sample_rate, self.channels)
         block = np.zeros(shape, dtype=np.float32)
         while frames > 0:
             count = min(frames, self.sample_rate)
-            self.write(block[:count])
+            self._append(block[:count])
             frames -= count
+        self._sync_if_due(first)
 
     def sync(self) -> None:
         """Make the file on disk readable to its end (see the module docstring)."""
@@ -171,6 +171,15 @@ class AudioRecorder:
                 self._write_file(self._resampler.resample_chunk(np.zeros((0, self.channels), np.float32), last=True))
         finally:
             self._file.close()
+
+    def _append(self, samples: np.ndarray) -> None:
+        self._write_file(samples if self._resampler is None else self._resampler.resample_chunk(samples))
+        self.frames_written += samples.shape[0]
+        self._since_sync += samples.shape[0]
+
+    def _sync_if_due(self, first: bool) -> None:
+        if first or self._since_sync >= self._sync_every:
+            self.sync()  # also after the first write: a FLAC file has no STREAMINFO before it
 
     def _write_file(self, samples: np.ndarray) -> None:
         if samples.shape[0]:

@@ -35,6 +35,9 @@ _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 RESEND_HISTORY_FRAMES = 441_000
 # Seconds to wait for the server's side of a close before dropping the connection.
 _CLOSE_TIMEOUT_S = 2.0
+# The same when the iteration is cancelled (Ctrl-C, SIGTERM): a frozen or unreachable server
+# must not hold the one who stops for long; a healthy one answers in milliseconds.
+_CANCELLED_CLOSE_TIMEOUT_S = 0.5
 
 
 def stream_url(url: str, sample_format: str | None = None) -> tuple[str, str]:
@@ -202,6 +205,9 @@ class Listener:
                     async with contextlib.aclosing(self._session(websocket)) as session:
                         async for item in session:
                             yield item
+                except asyncio.CancelledError:
+                    websocket.close_timeout = _CANCELLED_CLOSE_TIMEOUT_S
+                    raise
                 except ProtocolError as error:
                     close_code, close_reason = 1002, str(error)[:120]
                     raise
