@@ -28,7 +28,8 @@ import json
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 from websockets.asyncio.client import connect
@@ -223,6 +224,7 @@ def main() -> None:
     parser.add_argument("--steers", type=int, default=20, help="steers per station (default 20)")
     parser.add_argument("--sweep-s", type=float, default=30.0, help="seconds of the 10-a-second sweep (0: none)")
     parser.add_argument("--quick", action="store_true", help="the synth only, no peer, no seams table")
+    parser.add_argument("--json", type=Path, help="also write the latencies and sweeps to this file")
     parser.add_argument("--generator", action="append", metavar="LABEL=ARGS",
                         help="a station to measure instead of the defaults, e.g. 'full-random cuda=--generator riffusion "
                         "--model full-random --device cuda' (repeatable; this checkout only)")
@@ -255,6 +257,12 @@ def main() -> None:
     if sweep_rows:
         print_sweeps(sweep_rows)
     print_predicted(stitch_times[0])
+    if args.json:
+        args.json.write_text(json.dumps({
+            "latency": [{"generator": g, "station": st, "steers": [asdict(r) for r in results]}
+                        for g, st, results in latency_rows],
+            "sweep": [{"generator": g, "station": st, **asdict(swept)} for g, st, swept in sweep_rows],
+        }, indent=1))
     if not (args.quick or args.generator):
         from riffcast.generation.models import build_tiny_random
         from riffcast.generation.riffusion import RiffusionGenerator
