@@ -22,7 +22,8 @@ export PYTHONPATH="$PWD/engine:$PWD/clients/python:$PWD:/tmp/site"
   timeout 150 python3 -m pytest -q -m gpu tests/test_models.py tests/test_riffusion.py -p no:cacheprovider
   echo "== generation: full-size random weights, fp16, per chunk (benchmarks/generation.py)"
   (cd benchmarks && timeout 180 python3 generation.py --chunks 4)
-  echo "== steering latency and the station on the GPU (benchmarks/steering.py: lead, underruns, ack → heard)"
-  (cd benchmarks && timeout 150 python3 steering.py --steers 6 \
-      --generator "full-random cuda fp16=--generator riffusion --model full-random --device cuda --channels-last")
+  echo "== steering on the GPU (benchmarks/steering.py: windows of 128 and whole chunks; latency, a 10-a-second sweep)"
+  (cd benchmarks && timeout 200 python3 steering.py --steers 8 --sweep-s 10 \
+      --generator "full-random cuda fp16, windows 128=--generator riffusion --model full-random --device cuda --channels-last" \
+      --generator "full-random cuda fp16, whole chunks=--generator riffusion --model full-random --device cuda --channels-last --window-columns 512")
 } 2>&1 | tee "$LOG"

@@ -69,6 +69,7 @@ def test_the_timeline_offers_the_oldest_image_that_can_be_painted_again_in_time(
     for slot in range(4):
         timeline.stitched(_placement(slot, slot * 10_000), playhead=0)
     assert timeline.rewind_point(15_000).slot == 2
+    assert timeline.rewind_point(0, oldest_index=3).slot == 3  # the producer remembers no earlier image
     assert timeline.rewind_point(40_000) is None
     timeline.stitched(Placement(4, 41_000, None, AssemblyMark(4, StitcherCheckpoint({}, 40_000)), None), playhead=0)
     assert timeline.rewind_point(35_000) is None  # a fallback repeat is not the producer's to paint again

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 BLANK_SPREAD = 2  # an image whose pixels span fewer levels than this is blank
 PAINT_HISTORY = 8  # recent paint times kept for the estimate
-MARKS_KEPT = 64  # images that can be painted again (far more than any lead)
+MARKS_KEPT = 32  # the last images that can be painted again (a steer replaces at most these)
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,11 @@ class ChunkProducer:
         return self.counters.chunks
 
     @property
+    def oldest_rewindable(self) -> int:
+        """The oldest image :meth:`rewind` can go back to."""
+        return self._marks[0].index if self._marks else self.chunks_made
+
+    @property
     def paint_estimate_s(self) -> float | None:
         """The longest of the last few paints (seconds), None before the first."""
         return max(self._paint_s) if self._paint_s else None
@@ -154,9 +159,9 @@ class ChunkProducer:
         return ProducedChunk(index, step, painted.image, fallback, painted.timings_s, wall_s)
 
     def rewind(self, index: int) -> None:
-        """Go back to just before image ``index`` was painted (one of the last
-        :data:`MARKS_KEPT`, or the next one: nothing to do); the images from there on are
-        painted again, from where the walk was then."""
+        """Go back to just before image ``index`` was painted (from :attr:`oldest_rewindable`
+        to the next image, which is nothing to do); the images from there on are painted
+        again, from where the walk was then."""
         if index == self.chunks_made:
             return
         mark = next((mark for mark in self._marks if mark.index == index), None)

@@ -44,13 +44,22 @@ class Rewound:
     discarded: int
 
 
-# (paint estimate in seconds or None, the producer's next image) → where to paint from.
-RewindHook = Callable[[float | None, int], Rewound]
+@dataclass(frozen=True)
+class RewindRequest:
+    """A steer is being applied: the producer can paint again any image from ``oldest`` up to
+    ``next_index`` (the next one); its paints take up to ``paint_s`` (None before the first)."""
+
+    paint_s: float | None
+    oldest: int
+    next_index: int
 
 
-def no_rewind(paint_s: float | None, next_index: int) -> Rewound:
+RewindHook = Callable[[RewindRequest], Rewound]
+
+
+def no_rewind(request: RewindRequest) -> Rewound:
     """Apply steers from the next image on, replacing nothing already published."""
-    return Rewound(next_index, 0)
+    return Rewound(request.next_index, 0)
 
 
 class ProducerThread(threading.Thread):
@@ -175,7 +184,7 @@ class ProducerThread(threading.Thread):
         """Steer the walk now, from the earliest image the feed can still replace (no image
         is being painted; the lock is not held: the feed may take a moment to answer)."""
         producer = self.producer
-        rewound = self.rewind(producer.paint_estimate_s, producer.chunks_made)
+        rewound = self.rewind(RewindRequest(producer.paint_estimate_s, producer.oldest_rewindable, producer.chunks_made))
         producer.rewind(rewound.index)
         producer.walk.steer(steer.target, steer.transition_chunks)
         with self._condition:

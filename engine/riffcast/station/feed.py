@@ -40,7 +40,7 @@ from riffcast.dsp.level_settings import LevelSettings
 from riffcast.memory import release_free_memory
 from riffcast.params import SpectrogramParams
 from riffcast.producer import ChunkProducer, ProducedChunk
-from riffcast.producer_thread import ProducerThread, Rewound
+from riffcast.producer_thread import ProducerThread, Rewound, RewindRequest
 from riffcast.ring import PcmRing
 from riffcast.station.records import ChunkRecord
 from riffcast.station.timeline import Placement, Timeline
@@ -77,8 +77,7 @@ class _Stitch:
 class _Rewind:
     """Queue item: a steer is being applied; answer with where the producer paints from."""
 
-    paint_s: float | None
-    next_index: int
+    request: RewindRequest
     answer: Future[Rewound]
 
 
@@ -286,18 +285,18 @@ class Feed:
         self.on_generated(chunk.wall_s)
         self._queue.put(_Stitch(position, chunk))
 
-    def _rewind_for_steer(self, paint_s: float | None, next_index: int) -> Rewound:
+    def _rewind_for_steer(self, request: RewindRequest) -> Rewound:
         """Producer thread: where to paint from for a steer (asked of the feed thread, in turn
         with the images published before)."""
         answer: Future[Rewound] = Future()
-        self._queue.put(_Rewind(paint_s, next_index, answer))
+        self._queue.put(_Rewind(request, answer))
         deadline = time.monotonic() + REWIND_WAIT_S
         while time.monotonic() < deadline and not self._stopping.is_set() and self.alive:
             try:
                 return answer.result(timeout=POLL_S)
             except TimeoutError:
                 continue
-        return Rewound(next_index, 0)  # the feed is stopping or stuck: replace nothing
+        return Rewound(request.next_index, 0)  # the feed is stopping or stuck: replace nothing
 
     def _run(self) -> None:
         try:
@@ -311,7 +310,7 @@ class Feed:
                 if item is None:
                     return
                 if isinstance(item, _Rewind):
-                    item.answer.set_result(self._rewind(item))
+                    item.answer.set_result(self._rewind(item.request))
                     continue
                 self._stitch(item.position, item.chunk.image, item.chunk.step, item.chunk.index)
                 self._maybe_fall_back()  # a burst of rewinds must not starve the fallback check
@@ -366,11 +365,11 @@ class Feed:
         self.on_stitched(elapsed_s)
         release_free_memory()  # once per image (about 1 ms): keeps resident memory flat for weeks
 
-    def _rewind(self, request: _Rewind) -> Rewound:
+    def _rewind(self, request: RewindRequest) -> Rewound:
         """Feed thread: go back to the oldest image that can be replaced in time, if any."""
         with self._lock:
             earliest = self._playhead + round(self.rewind_safety_s(request.paint_s) * self.params.sample_rate)
-        point = self._timeline.rewind_point(earliest)
+        point = self._timeline.rewind_point(earliest, request.oldest)
         if point is None:
             return Rewound(request.next_index, 0)
         self.assembly.rewind(point.mark)

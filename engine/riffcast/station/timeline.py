@@ -50,11 +50,13 @@ class Timeline:
             self._placements.popleft()
         self._placements.append(placement)
 
-    def rewind_point(self, earliest: int) -> Placement | None:
-        """The oldest placement of a painted image whose samples all lie at or after sample
-        ``earliest``: where a steer can start replacing the stream (None: nowhere)."""
+    def rewind_point(self, earliest: int, oldest_index: int = 0) -> Placement | None:
+        """The oldest placement of a painted image (the producer's index ``oldest_index`` or
+        later) whose samples all lie at or after sample ``earliest``: where a steer can start
+        replacing the stream (None: nowhere)."""
         for placement in self._placements:
-            if placement.chunk_index is not None and placement.mark.emitted_from >= earliest:
+            index = placement.chunk_index
+            if index is not None and index >= oldest_index and placement.mark.emitted_from >= earliest:
                 return placement
         return None
 
