@@ -25,6 +25,9 @@ Metrics:
 - loudness: EBU R128 loudness (pyloudnorm) of the 3 s before and after each join; the
   change across the join compared with the source's change at the same place.
 
+Window mode (``riffcast.layout``): the same mel cut into windows of 64 new columns with 16
+crossfaded, each at its own scale, has its seams measured at every window join.
+
 Run: ``python benchmarks/inversion.py`` (about 4 minutes on 2 cores; ``--seconds`` to change
 the length, ``--threads`` for torch).
 """
@@ -44,11 +47,13 @@ from riffcast.demo_music import render_demo_song
 from riffcast.dsp.level_settings import LevelSettings
 from riffcast.dsp.mel import MelInverter, riffusion_filterbank
 from riffcast.dsp.stft import magnitude_spectrogram
+from riffcast.layout import StreamLayout
 from riffcast.params import RIFFUSION_V1 as PARAMS
 from riffcast.stitcher import Stitcher
 
 BELOW_10K_BINS = int(PARAMS.f_max_hz / (PARAMS.sample_rate / PARAMS.n_fft)) + 1  # 4001
 SEAM_FRAMES = 5  # ±50 ms
+WINDOW_COLUMNS = 64  # the synth's default window
 CLICK_HIGHPASS_HZ = 8000.0
 LOUDNESS_WINDOW_S = 3.0
 REPEATS = 3
@@ -66,8 +71,10 @@ class Result:
 # -- methods ----------------------------------------------------------------------------------
 
 
-def riffcast_stitcher(chunks: list[SpectrogramChunk], *, iterations: int = 8, level: bool = False) -> np.ndarray:
-    stitcher = Stitcher(PARAMS, iterations=iterations, level=LevelSettings() if level else None)
+def riffcast_stitcher(chunks: list[SpectrogramChunk], *, iterations: int = 8, level: bool = False,
+                      crossfade_columns: int = 0) -> np.ndarray:
+    stitcher = Stitcher(PARAMS, iterations=iterations, level=LevelSettings() if level else None,
+                        crossfade_columns=crossfade_columns)
     blocks = [stitcher.push(chunk) for chunk in chunks] + [stitcher.flush()]
     return np.concatenate([block.samples for block in blocks])
 
@@ -100,6 +107,14 @@ def torch_gla(magnitude: np.ndarray, seed: int) -> np.ndarray:
         angles = angles.div(angles.abs().add(1e-16))
         tprev = rebuilt
     return torch.istft(specgram * angles, **stft).numpy()
+
+
+def windows_of(mel: np.ndarray, layout: StreamLayout) -> list[SpectrogramChunk]:
+    """Absolute mel (n_mels, columns) cut as window mode stitches it (the first image whole,
+    then each window's crossfade and new columns), every piece at its own scale with its level."""
+    pieces = [layout.stitched_part(mel[:, start : start + layout.chunk_columns], index)
+              for index, start in enumerate(range(0, mel.shape[1] - layout.chunk_columns + 1, layout.window_columns))]
+    return [SpectrogramChunk(piece / piece.max(), float(piece.max())) for piece in pieces]
 
 
 def per_chunk(gla, chunks: list[SpectrogramChunk], normalise_each: bool) -> tuple[np.ndarray, float]:
@@ -205,34 +220,38 @@ def main() -> None:
         [piece / np.max(np.abs(piece)) * 0.5 for piece in np.split(original, len(chunks))]
     )
     joins = [index * PARAMS.chunk_columns for index in range(1, len(chunks))]
+    layout = StreamLayout.windows(WINDOW_COLUMNS)
+    windowed = riffcast_stitcher(windows_of(input_mel, layout), crossfade_columns=layout.crossfade_columns)
+    window_joins = [column for column in (layout.start_column(k) for k in range(1, frames)) if column < frames - SEAM_FRAMES]
     print()
-    print("## Seams (joins at every 5.12 s)")
+    print(f"## Seams (joins at every 5.12 s; windows: every {WINDOW_COLUMNS} columns from 5.12 s on)")
     print()
     print("| output | SC ±50 ms at joins, mean (dB) | vs all at once, mean (dB) | worst join vs all at once (dB) | click measure at joins / elsewhere (≤ 1.2) | percentile of each join |")
     print("|---|---:|---:|---:|---:|---|")
     whole_magnitude = magnitude_spectrogram(whole, PARAMS)[:BELOW_10K_BINS, :frames]
-    whole_seams = [
-        spectral_convergence_db(whole_magnitude[:, j - SEAM_FRAMES : j + SEAM_FRAMES], truth[:, j - SEAM_FRAMES : j + SEAM_FRAMES])
-        for j in joins
-    ]
     source_energy = click_energy(music[: frames * PARAMS.hop_samples])
     outputs = (
-        ("riffcast, all at once", whole),
-        ("riffcast, chunk by chunk", results[0].audio),
-        ("original: each chunk alone (librosa GLA)", original),
-        ("original, per-clip normalised", original_normalised),
+        ("riffcast, all at once", whole, joins),
+        ("riffcast, chunk by chunk", results[0].audio, joins),
+        (f"riffcast, windows of {WINDOW_COLUMNS} ({layout.crossfade_columns} crossfaded)", windowed, window_joins),
+        ("original: each chunk alone (librosa GLA)", original, joins),
+        ("original, per-clip normalised", original_normalised, joins),
     )
-    for name, audio in outputs:
+
+    def seams_db(magnitude: np.ndarray, places: list[int]) -> np.ndarray:
+        return np.array([spectral_convergence_db(magnitude[:, j - SEAM_FRAMES : j + SEAM_FRAMES],
+                                                 truth[:, j - SEAM_FRAMES : j + SEAM_FRAMES]) for j in places])
+
+    for name, audio, places in outputs:
         magnitude = magnitude_spectrogram(audio, PARAMS)[:BELOW_10K_BINS, :frames]
-        seams = [
-            spectral_convergence_db(magnitude[:, j - SEAM_FRAMES : j + SEAM_FRAMES], truth[:, j - SEAM_FRAMES : j + SEAM_FRAMES])
-            for j in joins
-        ]
-        difference = np.array(seams) - np.array(whole_seams)
+        seams = seams_db(magnitude, places)
+        difference = seams - seams_db(whole_magnitude, places)
         relative = click_energy(audio[: frames * PARAMS.hop_samples]) / (source_energy + np.median(source_energy))
-        elsewhere = np.delete(relative, joins)
-        ratio = np.median(relative[joins]) / np.median(elsewhere)
-        ranks = " ".join(f"{100 * np.mean(elsewhere < relative[j]):.0f}" for j in joins)
+        elsewhere = np.delete(relative, places)
+        ratio = np.median(relative[places]) / np.median(elsewhere)
+        percentiles = [100 * np.mean(elsewhere < relative[j]) for j in places]
+        ranks = (" ".join(f"{rank:.0f}" for rank in percentiles) if len(places) <= 8
+                 else f"median {np.median(percentiles):.0f}, max {np.max(percentiles):.0f} ({len(places)} joins)")
         print(
             f"| {name} | {np.mean(seams):.2f} | {np.mean(difference):+.2f} | {np.max(difference):+.2f} "
             f"| {ratio:.2f} | {ranks} |"
