@@ -7,7 +7,7 @@ import pytest
 
 from helpers import magnitude_below_10k, spectral_convergence_db
 from riffcast.dsp.mel import MelInverter
-from riffcast.dsp.phase import PhaseStream
+from riffcast.dsp.phase import PhaseStream, refinement_grid
 from riffcast.dsp.stft import magnitude_spectrogram
 
 
@@ -71,6 +71,19 @@ def test_cutting_changes_nothing_measurable(params, music, cut):
     cut_up = magnitude_spectrogram(_invert(magnitude, cut=cut), params, fft_size=4410)[:1001, :frames]
     target = magnitude[:1001]
     assert abs(spectral_convergence_db(cut_up, target) - spectral_convergence_db(whole, target)) < 0.5
+
+
+def test_iterations_run_on_a_coarser_grid_for_the_same_result(params, music):
+    """Riffusion's 1001 active bins fit a 2100-point grid (21 kHz); the result stays the same."""
+    assert refinement_grid(4410, 441, 1001) == 2100
+    assert refinement_grid(64, 8, 33) == 64  # nothing smaller holds every bin
+    magnitude = magnitude_spectrogram(music[: 2 * 44100], params, fft_size=4410)
+    target = magnitude[:1001]
+    results = []
+    for grid in (None, 4410):
+        audio = _invert(magnitude, cut=64, grid_samples=grid)
+        results.append(spectral_convergence_db(magnitude_spectrogram(audio, params, fft_size=4410)[:1001, : target.shape[1]], target))
+    assert abs(results[0] - results[1]) < 0.1
 
 
 def test_samples_leave_as_soon_as_final(params):

@@ -94,6 +94,7 @@ class Stitcher:
         *,
         iterations: int = 8,
         lookahead_frames: int = 4,
+        block_frames: int | None = 4,
         level: LevelSettings | None = LevelSettings(),
         join_columns: int = 400,
         max_join_db: float = 18.0,
@@ -111,6 +112,7 @@ class Stitcher:
             hop_samples=params.hop_samples,
             iterations=iterations,
             lookahead_frames=lookahead_frames,
+            block_frames=block_frames,
             active_bins=self._inverter.active_bins,
         )
         self._level = LevelStage(params.sample_rate, level) if level is not None else None
