@@ -10,18 +10,12 @@ The steps follow diffusers' ``StableDiffusionImg2ImgPipeline`` with Riffusion's 
 4. denoise: from the timestep the blended strength reaches, with classifier-free guidance;
    in window mode the context columns are pinned to the init image at every step (RePaint);
 5. decode: the VAE back to an image, then greyscale uint8.
-
-On the CPU torch gets one core fewer than the machine has (:func:`cpu_threads`): the stitcher
-and the station's loop run beside every paint, and torch's thread pool waits at every
-operator for its slowest thread — with all cores asked for and one busy elsewhere, a
-tiny-random paint took 34 s instead of 3 s on 2 cores (see the README).
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
-import os
 import time
 from collections import OrderedDict
 from typing import Callable
@@ -54,13 +48,6 @@ class MemorySaving(enum.Enum):
 
 
 MEMORY_SAVINGS = tuple(MemorySaving)  # the order lower_memory turns them on
-
-
-def cpu_threads() -> int:
-    """Threads for torch on the CPU: every core this process may use but one (the stitcher's),
-    at least one."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
-    return max(1, cores - 1)
 
 
 class RiffusionGenerator:
@@ -101,8 +88,6 @@ class RiffusionGenerator:
         self._scheduler_class = SCHEDULERS[scheduler]
         self._text_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._init_cache: tuple[tuple, torch.Tensor] | None = None  # ((shape, digest), latents)
-        if self.device.type == "cpu":
-            torch.set_num_threads(cpu_threads())
         place_components(components, device, dtype)
         if channels_last:
             components.unet.to(memory_format=torch.channels_last)
