@@ -187,7 +187,7 @@ def print_latency(rows: list[tuple[str, str, list[Steered]]]) -> None:
         latency = np.array([r.latency_s for r in results])
         heard = np.array([r.heard_s for r in results])
         median = float(np.median(latency))
-        ratio = f"{peers[generator] / median:.1f}× sooner" if generator in peers else "1.0×"
+        ratio = f"{peers[generator] / median:.2f}× sooner" if generator in peers else "1.00×"
         peers.setdefault(generator, median)
         print(f"| {generator} | {station} | {len(results)} | {median:.2f} | {np.percentile(latency, 95):.2f} | "
               f"{latency.max():.2f} | {np.nanmedian(heard):.2f} | {sum(r.exact for r in results)}/{len(results)} | {ratio} |")
@@ -224,6 +224,7 @@ def main() -> None:
     parser.add_argument("--steers", type=int, default=20, help="steers per station (default 20)")
     parser.add_argument("--sweep-s", type=float, default=30.0, help="seconds of the 10-a-second sweep (0: none)")
     parser.add_argument("--quick", action="store_true", help="the synth only, no peer, no seams table")
+    parser.add_argument("--only", choices=(SYNTH[0], TINY[0]), help="one of the two default generators (with its peer)")
     parser.add_argument("--json", type=Path, help="also write the latencies and sweeps to this file")
     parser.add_argument("--generator", action="append", metavar="LABEL=ARGS",
                         help="a station to measure instead of the defaults, e.g. 'full-random cuda=--generator riffusion "
@@ -232,6 +233,8 @@ def main() -> None:
     machine = host_description()
     rng = random.Random(1)
     generators = [SYNTH] if args.quick else [SYNTH, TINY]
+    if args.only:
+        generators = [g for g in generators if g[0] == args.only]
     if args.generator:
         generators = [(label, words.split()) for label, words in (given.split("=", 1) for given in args.generator)]
     with_peer = not (args.quick or args.generator)
@@ -256,14 +259,15 @@ def main() -> None:
     print_latency(latency_rows)
     if sweep_rows:
         print_sweeps(sweep_rows)
-    print_predicted(stitch_times[0])
+    if args.only != TINY[0]:
+        print_predicted(stitch_times[0])
     if args.json:
         args.json.write_text(json.dumps({
             "latency": [{"generator": g, "station": st, "steers": [asdict(r) for r in results]}
                         for g, st, results in latency_rows],
             "sweep": [{"generator": g, "station": st, **asdict(swept)} for g, st, swept in sweep_rows],
         }, indent=1))
-    if not (args.quick or args.generator):
+    if not (args.quick or args.generator or args.only):
         from riffcast.generation.models import build_tiny_random
         from riffcast.generation.riffusion import RiffusionGenerator
         from riffcast.generation.synth import SynthGenerator
