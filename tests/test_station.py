@@ -73,7 +73,8 @@ def test_protocol_conformance_and_pacing(station):
     assert all(np.diff([frame.server_time for _, frame in frames]) >= 0)
     # now_playing: the current chunk first (at or before the hello position), then chunk starts.
     assert events and events[0]["type"] == "now_playing" and events[0]["position"] <= hello["position"]
-    assert {"type", "position", "prompts", "seed", "alpha", "image"} == set(events[0])
+    assert {"type", "position", "prompts", "seed", "alpha", "image", "image_position"} == set(events[0])
+    assert events[0]["image_position"] == events[0]["position"]  # the first image is a whole chunk
     assert all(event["position"] % 225792 == 0 for event in events)
     with urllib.request.urlopen(station.http + events[-1]["image"], timeout=5) as response:
         image = Image.open(io.BytesIO(response.read()))
@@ -270,6 +271,7 @@ def test_steer_is_heard_at_the_acknowledged_position(station):
     weights = {p["text"]: p["weight"] for p in event["prompts"]}
     assert weights["steel drums"] == pytest.approx(2 * weights["rain"], rel=1e-2)  # rounded to 4 decimals
     assert event["alpha"] == 1 / 16  # the first of 16 windows (64 columns) in a transition of 2 chunks
+    assert event["image_position"] == event["position"] - (512 - 64) * 441  # its picture starts with its context
     assert latency_s < 20
 
 

@@ -61,6 +61,8 @@ export class ProtocolError extends Error {
  * @property {number} seed
  * @property {number} alpha  where the chunk is in its transition, 0…1
  * @property {string} image  URL path of the chunk's spectrogram PNG (`/chunks/<run>/<position>.png`)
+ * @property {number} [image_position]  stream position of the picture's first column (a window's
+ *   picture begins with its context, before `position`; absent from older stations: `position`)
  */
 
 /**
@@ -110,6 +112,7 @@ export function parseNowPlaying(message) {
   checkInteger(event.seed, "now_playing.seed", 0);
   checkNumber(event.alpha, "now_playing.alpha");
   if (typeof event.image !== "string") throw new ProtocolError("now_playing.image must be a URL path");
+  if (event.image_position !== undefined) checkInteger(event.image_position, "now_playing.image_position", 0);
   return event;
 }
 

@@ -75,7 +75,8 @@ export class Timeline {
    */
   playheadFraction(positionSamples, samplesPerPicture) {
     if (positionSamples === null || !this.current || !samplesPerPicture) return null;
-    const x = (positionSamples - this.current.position) / samplesPerPicture;
+    const start = this.current.image_position ?? this.current.position; // a window's picture starts earlier
+    const x = (positionSamples - start) / samplesPerPicture;
     return x >= 0 && x <= 1 ? x : null;
   }
 }

@@ -96,10 +96,13 @@ def hello(
     )
 
 
-def now_playing(*, position: int, prompts: list[tuple[str, float]], seed: int, alpha: float, image: str) -> str:
-    """The event sent when a chunk with new settings starts at ``position``.
+def now_playing(*, position: int, prompts: list[tuple[str, float]], seed: int, alpha: float, image: str,
+                image_position: int | None = None) -> str:
+    """The event sent when an image (a chunk, or a window) starts being heard at ``position``.
 
-    prompts: (text, weight) pairs; image: URL path of the chunk's spectrogram PNG.
+    prompts: (text, weight) pairs; image: URL path of its spectrogram PNG; image_position: the
+    sample position of the picture's first column (earlier than ``position`` for a window,
+    whose picture begins with its context; default ``position``).
     """
     return json.dumps(
         {
@@ -109,6 +112,7 @@ def now_playing(*, position: int, prompts: list[tuple[str, float]], seed: int, a
             "seed": seed,
             "alpha": alpha,
             "image": image,
+            "image_position": position if image_position is None else image_position,
         }
     )
 

@@ -85,4 +85,12 @@ describe("Timeline", () => {
     assert.equal(timeline.playheadFraction(null, samples), null); // not playing
     assert.equal(timeline.playheadFraction(CHUNK + 10, null), null); // picture not loaded
   });
+
+  it("places the playhead on a window's picture, which begins with its context", () => {
+    const { timeline } = recorded();
+    const samples = pictureSamples(512, 44100);
+    const windowStart = CHUNK + 64 * 441; // the window's new columns: the last 64 of its picture
+    timeline.add({ ...event(windowStart), image_position: windowStart - (512 - 64) * 441 });
+    assert.ok(Math.abs(timeline.playheadFraction(windowStart, samples) - 448 / 512) < 1e-9);
+  });
 });

@@ -353,7 +353,8 @@ class Feed:
         before = (self._last_image, self._last_step) if self._last_image is not None else None
         mark = self.assembly.mark()
         block = self.assembly.stitch(image)
-        record = ChunkRecord(position, step, image, chunk_index is None)
+        image_position = self.assembly.layout.image_start_column(mark.slot) * self.params.hop_samples
+        record = ChunkRecord(position, step, image, chunk_index is None, image_position)
         with self._lock:
             self.ring.write(block.position, block.samples)
             self._records.append(record)

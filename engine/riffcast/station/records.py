@@ -18,6 +18,8 @@ class ChunkRecord:
     """An image placed in the stream: it is heard from sample ``position`` on.
 
     image: the painted spectrogram, (512, 512) uint8 greyscale (never modified).
+    image_position: the sample position of the image's first column (before ``position`` for a
+    window: its context).
     fallback: True when this repeats the previous image because the generator was late
     or failed.
     """
@@ -26,6 +28,7 @@ class ChunkRecord:
     step: Step
     image: np.ndarray
     fallback: bool
+    image_position: int
 
     @cached_property
     def png(self) -> bytes:

@@ -83,7 +83,7 @@ def now_playing_event(record: ChunkRecord) -> str:
     seed = step.end.seed if step.alpha >= 0.5 else step.start.seed
     return protocol.now_playing(
         position=record.position, prompts=heard_prompts(step), seed=seed, alpha=round(step.alpha, 4),
-        image=routes.chunk_path(record.position),
+        image=routes.chunk_path(record.position), image_position=record.image_position,
     )
 
 
