@@ -40,7 +40,7 @@ from harness.peer import peer_checkout
 from harness.station import Station
 from riffcast.layout import StreamLayout
 from riffcast.params import RIFFUSION_V1 as PARAMS
-from riffcast.station.feed import rewind_safety_s, window_low_water_s
+from riffcast.station.timeline import rewind_safety_s, window_low_water_s
 from riffcast.stitcher import Stitcher
 from riffcast_client import protocol
 

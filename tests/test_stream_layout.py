@@ -8,7 +8,7 @@ import pytest
 
 from riffcast.assembly import AssemblyMark
 from riffcast.layout import WHOLE_CHUNKS, StreamLayout
-from riffcast.station.feed import rewind_safety_s, window_low_water_s
+from riffcast.station.timeline import rewind_safety_s, window_low_water_s
 from riffcast.station.timeline import Placement, Timeline
 from riffcast.stitcher import StitcherCheckpoint
 from riffcast.steering.targets import Target

@@ -43,7 +43,7 @@ from riffcast.producer import ChunkProducer, ProducedChunk
 from riffcast.producer_thread import ProducerThread, Rewound, RewindRequest
 from riffcast.ring import PcmRing
 from riffcast.station.records import ChunkRecord
-from riffcast.station.timeline import Placement, Timeline
+from riffcast.station.timeline import FEED_POLL_S, Placement, Timeline, rewind_safety_s, window_low_water_s
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Step, WalkPosition
 
@@ -53,14 +53,6 @@ MAX_RESTARTS = 3
 RESTART_WINDOW_S = 300.0
 STALL_LIMIT_S = 60.0  # a paint running longer than this: the station is not generating
 CHUNK_LOW_WATER_S = 2.5  # whole chunks: a fallback chunk is stitched below this lead
-# Windows: a fallback window is stitched below 2 × the longest recent stitch + a poll, at least 0.2 s.
-WINDOW_LOW_WATER_MIN_S = 0.2
-LOW_WATER_STITCH_FACTOR = 2.0
-POLL_S = 0.05  # the feed thread looks for work this often
-# A steer replaces images whose samples start at least this far ahead of the playhead:
-# the low water + REWIND_WORK_FACTOR × (paint + stitch time, the longest of the last few) + margin.
-REWIND_WORK_FACTOR = 1.5
-REWIND_MARGIN_S = 0.1
 REWIND_WAIT_S = 5.0  # the producer waits this long at most for the feed's answer
 STITCH_HISTORY = 8
 
@@ -79,19 +71,6 @@ class _Rewind:
 
     request: RewindRequest
     answer: Future[Rewound]
-
-
-def window_low_water_s(stitch_s: float) -> float:
-    """The lead (seconds) below which a window's fallback is stitched, given the longest recent
-    stitch: time to stitch it, twice over, before the lead runs out."""
-    return max(WINDOW_LOW_WATER_MIN_S, LOW_WATER_STITCH_FACTOR * stitch_s + POLL_S)
-
-
-def rewind_safety_s(paint_s: float, stitch_s: float, low_water_s: float) -> float:
-    """How far ahead of the playhead (seconds) the samples of an image must start for a steer to
-    replace it: painting (``paint_s``) and stitching (``stitch_s``) one image again, with room,
-    must leave the lead above the low water (else the fallback would play the old image)."""
-    return low_water_s + REWIND_WORK_FACTOR * (paint_s + stitch_s) + REWIND_MARGIN_S
 
 
 class Feed:
@@ -138,6 +117,7 @@ class Feed:
         self._unplayed_published: deque[int] = deque()  # start positions, oldest first
         self._records: deque[ChunkRecord] = deque(maxlen=kept_chunks * layout.windows_per_chunk)
         self._timeline = Timeline()
+        self._serial = 0  # images stitched so far: the next record's number
         self._stitch_s: deque[float] = deque(maxlen=STITCH_HISTORY)
         self._last_image: np.ndarray | None = None
         self._last_step: Step | None = None
@@ -213,6 +193,13 @@ class Feed:
         """The last few chunks placed in the stream, oldest first."""
         with self._lock:
             return list(self._records)
+
+    def picture_for(self, record: ChunkRecord) -> ChunkRecord:
+        """The newest image whose picture starts at or before ``record``'s position: the picture
+        that shows the most of what follows it (a window's own picture ends where it does)."""
+        with self._lock:
+            later = [r for r in self._records if r.serial >= record.serial and r.image_position <= record.position]
+        return later[-1] if later else record
 
     def record_at(self, position: int) -> ChunkRecord | None:
         """The chunk heard at ``position`` (None if not among the last few)."""
@@ -293,7 +280,7 @@ class Feed:
         deadline = time.monotonic() + REWIND_WAIT_S
         while time.monotonic() < deadline and not self._stopping.is_set() and self.alive:
             try:
-                return answer.result(timeout=POLL_S)
+                return answer.result(timeout=FEED_POLL_S)
             except TimeoutError:
                 continue
         return Rewound(request.next_index, 0)  # the feed is stopping or stuck: replace nothing
@@ -303,7 +290,7 @@ class Feed:
             while not self._stopping.is_set():
                 self._supervise()
                 try:
-                    item = self._queue.get(timeout=POLL_S)
+                    item = self._queue.get(timeout=FEED_POLL_S)
                 except queue.Empty:
                     self._maybe_fall_back()
                     continue
@@ -353,8 +340,11 @@ class Feed:
         before = (self._last_image, self._last_step) if self._last_image is not None else None
         mark = self.assembly.mark()
         block = self.assembly.stitch(image)
-        image_position = self.assembly.layout.image_start_column(mark.slot) * self.params.hop_samples
-        record = ChunkRecord(position, step, image, chunk_index is None, image_position)
+        layout = self.assembly.layout
+        announced = layout.whole_chunks or step.new_settings or chunk_index is None or mark.slot % layout.windows_per_chunk == 0
+        record = ChunkRecord(position, step, image, chunk_index is None,
+                             layout.image_start_column(mark.slot) * self.params.hop_samples, self._serial, announced)
+        self._serial += 1
         with self._lock:
             self.ring.write(block.position, block.samples)
             self._records.append(record)

@@ -20,6 +20,9 @@ class ChunkRecord:
     image: the painted spectrogram, (512, 512) uint8 greyscale (never modified).
     image_position: the sample position of the image's first column (before ``position`` for a
     window: its context).
+    serial: the image's number in this run (never reused, also when a steer replaces images).
+    announced: whether a ``now_playing`` names it — every chunk; in window mode, a window that
+    starts a transition, repeats one (fallback) or starts a new 5.12 s page of pictures.
     fallback: True when this repeats the previous image because the generator was late
     or failed.
     """
@@ -29,6 +32,8 @@ class ChunkRecord:
     image: np.ndarray
     fallback: bool
     image_position: int
+    serial: int
+    announced: bool
 
     @cached_property
     def png(self) -> bytes:

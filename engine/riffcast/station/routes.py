@@ -69,9 +69,10 @@ def run_id(now_s: float | None = None) -> str:
 RUN = run_id()  # chunk URLs differ from one run to the next, so a cached picture is never another's
 
 
-def chunk_path(position: int) -> str:
-    """URL path of the spectrogram of the chunk heard from ``position``, in this run."""
-    return f"/chunks/{RUN}/{position}.png"
+def chunk_path(serial: int) -> str:
+    """URL path of the spectrogram of image number ``serial`` in this run (numbers are never
+    reused, so a picture never changes behind its URL)."""
+    return f"/chunks/{RUN}/{serial}.png"
 
 
 class Upgrade(enum.Enum):
@@ -196,9 +197,9 @@ class Router:
             )
         return _upgrade(method, Upgrade.CONTROL)
 
-    def _chunk(self, run: str, position: int) -> Response:
+    def _chunk(self, run: str, serial: int) -> Response:
         if run == RUN:
-            record = next((r for r in self.site.feed.records() if r.position == position), None)
+            record = next((r for r in self.site.feed.records() if r.serial == serial), None)
             if record is not None:
                 return http.response(200, record.png, "image/png", cache="public, max-age=3600, immutable")
         return http.text_response(404, "no such chunk (only the last few of this run are kept)")

@@ -78,12 +78,13 @@ class StationConfig:
     tls: ssl.SSLContext | None = None  # HTTPS and WSS on the port, when set
 
 
-def now_playing_event(record: ChunkRecord) -> str:
+def now_playing_event(record: ChunkRecord, picture: ChunkRecord) -> str:
+    """The event for ``record``, showing ``picture`` (see :meth:`Feed.picture_for`)."""
     step = record.step
     seed = step.end.seed if step.alpha >= 0.5 else step.start.seed
     return protocol.now_playing(
         position=record.position, prompts=heard_prompts(step), seed=seed, alpha=round(step.alpha, 4),
-        image=routes.chunk_path(record.position), image_position=record.image_position,
+        image=routes.chunk_path(picture.serial), image_position=picture.image_position,
     )
 
 
@@ -224,10 +225,10 @@ class Station:
         emitted_s = time.time()
         self.feed.move_playhead(tick.end)
         self.position = tick.end
-        announced = self._announcements.new(self.feed.records(), position, tick.end)
+        announced = self._announcements.new([r for r in self.feed.records() if r.announced], position, tick.end)
         if announced:
             self.outputs.title = title_of(heard_prompts(announced[-1].step))
-        events = [now_playing_event(r) for r in announced]
+        events = [now_playing_event(r, self.feed.picture_for(r)) for r in announced]
         frames = {name: protocol.encode_frame(position, emitted_s, samples, name)
                   for name in self.listeners.formats() if name in protocol.SAMPLE_DTYPES}
         result = self.listeners.fan_out(events, frames, time.monotonic())
@@ -347,7 +348,7 @@ class Station:
         ))
         record = self.feed.record_at(preroll.first)
         if record is not None:
-            write(connection, now_playing_event(record))
+            write(connection, now_playing_event(record, self.feed.picture_for(record)))
         for position in preroll.positions:
             samples = self.feed.read(position, frame)
             if samples is None:
@@ -383,7 +384,7 @@ class Station:
         ))
         record = self.feed.record_at(packets[0].position)
         if record is not None:
-            write(connection, now_playing_event(record))
+            write(connection, now_playing_event(record, self.feed.picture_for(record)))
         for packet in packets:
             emitted_s = self.pacer.first_due_s(self.epoch_s, packet.position)
             write(connection, protocol.encode_packet(packet.position, emitted_s, packet.data))
