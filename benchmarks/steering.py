@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import json
 import math
 import random
@@ -41,7 +42,8 @@ from harness.station import Station
 from riffcast.layout import StreamLayout
 from riffcast.params import RIFFUSION_V1 as PARAMS
 from riffcast.station.timeline import rewind_safety_s, window_low_water_s
-from riffcast.stitcher import Stitcher
+from riffcast.dsp.level import LevelStage
+from riffcast.dsp.phase import PhaseStream
 from riffcast_client import protocol
 
 PEER_COMMIT = "c15fb62"  # whole chunks, steers from the next chunk painted
@@ -202,6 +204,14 @@ def print_sweeps(rows: list[tuple[str, str, Sweep]]) -> None:
               f"{s.gaps} | {s.blends} |")
 
 
+def stitcher_delay_samples(layout: StreamLayout) -> int:
+    """What a stitcher holds back: phase and limiter look-ahead and the crossfade columns (as
+    ``Stitcher.latency_samples``, without making one: that would start loading its kernels on a
+    thread just before this process exits)."""
+    phase = PhaseStream(window_samples=PARAMS.window_samples, hop_samples=PARAMS.hop_samples)
+    return phase.latency_samples + LevelStage(RATE).latency_samples + layout.crossfade_columns * PARAMS.hop_samples
+
+
 def print_predicted(stitch_s: float) -> None:
     """The latency the rewind margin implies for a paint time, window by window."""
     print(f"\n## Predicted latency for a generator painting one image in p seconds (stitch {stitch_s:.3f} s, "
@@ -213,7 +223,7 @@ def print_predicted(stitch_s: float) -> None:
     for paint_s in (0.1, 0.25, 0.5, 1.0):
         for window in (64, 128, 256):
             layout = StreamLayout.windows(window)
-            delay_s = Stitcher(crossfade_columns=layout.crossfade_columns).latency_samples / RATE
+            delay_s = stitcher_delay_samples(layout) / RATE
             base = rewind_safety_s(paint_s, stitch_s, window_low_water_s(stitch_s)) + delay_s
             window_s = window * PARAMS.hop_samples / RATE
             print(f"| {paint_s:.2f} | {window} | {base + window_s / 2:.2f} | {base + window_s:.2f} |")
@@ -226,10 +236,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the synth only, no peer, no seams table")
     parser.add_argument("--only", choices=(SYNTH[0], TINY[0]), help="one of the two default generators (with its peer)")
     parser.add_argument("--json", type=Path, help="also write the latencies and sweeps to this file")
+    parser.add_argument("--watchdog-s", type=float, default=0.0,
+                        help="print every thread's stack and exit if still running after this long (0: never)")
     parser.add_argument("--generator", action="append", metavar="LABEL=ARGS",
                         help="a station to measure instead of the defaults, e.g. 'full-random cuda=--generator riffusion "
                         "--model full-random --device cuda' (repeatable; this checkout only)")
     args = parser.parse_args()
+    if args.watchdog_s:
+        faulthandler.dump_traceback_later(args.watchdog_s, exit=True)
     machine = host_description()
     rng = random.Random(1)
     generators = [SYNTH] if args.quick else [SYNTH, TINY]

@@ -19,7 +19,8 @@ CHUNK_S = 512 * 441 / 44100  # whole-chunk mode hears a steer after the lead: at
 
 def test_steers_are_heard_within_a_window_and_a_sweep_loses_nothing(tmp_path):
     out = tmp_path / "steering.json"
-    run = subprocess.run([sys.executable, "steering.py", "--quick", "--steers", "4", "--sweep-s", "5", "--json", str(out)],
+    run = subprocess.run([sys.executable, "steering.py", "--quick", "--steers", "4", "--sweep-s", "5", "--json", str(out),
+                          "--watchdog-s", "300"],  # a hang prints every thread's stack, then the test fails
                          cwd=BENCHMARKS, capture_output=True, text=True, timeout=400,
                          env={**os.environ, "RIFFCAST_CACHE_DIR": str(tmp_path)})
     assert run.returncode == 0, run.stderr[-3000:]
