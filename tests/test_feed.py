@@ -82,3 +82,14 @@ def test_a_steer_too_close_to_the_playhead_is_placed_after_the_published_chunks(
         assert third.step.new_settings
     finally:
         feed.stop()
+
+
+def test_a_chunk_the_producer_repeated_is_recorded_as_a_fallback():
+    feed = _feed(PatternGenerator({1: "raise"}), lead_chunks=2)  # chunk 1 fails twice: the last good again
+    feed.start()
+    try:
+        assert eventually(lambda: len(feed.records()) >= 2, timeout_s=60)
+        first, second = feed.records()[:2]
+        assert not first.fallback and second.fallback and second.announced
+    finally:
+        feed.stop()

@@ -299,7 +299,8 @@ class Feed:
                 if isinstance(item, _Rewind):
                     item.answer.set_result(self._rewind(item.request))
                     continue
-                self._stitch(item.position, item.chunk.image, item.chunk.step, item.chunk.index)
+                chunk = item.chunk
+                self._stitch(item.position, chunk.image, chunk.step, chunk.index, chunk.fallback)
                 self._maybe_fall_back()  # a burst of rewinds must not starve the fallback check
         except BaseException as error:
             self.error = error
@@ -332,17 +333,18 @@ class Feed:
         self.underruns += 1
         self.on_underrun()
         log.warning("generator late: repeating the last image at position %d (underrun %d)", position, self.underruns)
-        self._stitch(position, self._last_image, self._last_step, None)
+        self._stitch(position, self._last_image, self._last_step, None, True)
 
-    def _stitch(self, position: int, image: np.ndarray, step: Step, chunk_index: int | None) -> None:
-        """Stitch the image placed at ``position`` (``chunk_index`` None: the fallback repeat)."""
+    def _stitch(self, position: int, image: np.ndarray, step: Step, chunk_index: int | None, fallback: bool) -> None:
+        """Stitch the image placed at ``position``: the producer's image ``chunk_index`` (None:
+        the feed's underrun repeat); ``fallback``: it repeats an earlier image (either's)."""
         started = time.perf_counter()
         before = (self._last_image, self._last_step) if self._last_image is not None else None
         mark = self.assembly.mark()
         block = self.assembly.stitch(image)
         layout = self.assembly.layout
-        announced = layout.whole_chunks or step.new_settings or chunk_index is None or mark.slot % layout.windows_per_chunk == 0
-        record = ChunkRecord(position, step, image, chunk_index is None,
+        announced = layout.whole_chunks or step.new_settings or fallback or mark.slot % layout.windows_per_chunk == 0
+        record = ChunkRecord(position, step, image, fallback,
                              layout.image_start_column(mark.slot) * self.params.hop_samples, self._serial, announced)
         self._serial += 1
         with self._lock:
