@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-# A small, fast configuration (window 64, hop 8) that exercises every kernel: RTPGHI, FGLA,
-# overlap-add, framing and the level stage. Prints the output as JSON.
+# A small, fast configuration (window 64, hop 8) that exercises every kernel: RTPGHI, FGLA (with
+# each bin's magnitude and with band sums kept), overlap-add, framing and the level stage. Prints the output as JSON.
 _PROBE = """
 import json, numpy as np
 from riffcast.dsp.phase import PhaseStream
@@ -22,6 +22,13 @@ t = np.arange(40)[None, :]
 magnitude = (np.abs(np.sin(0.3 * np.arange(33))[:, None] + 0.1 * t / 40) + 0.01 * rng.random((33, 40)))
 stream = PhaseStream(window_samples=64, hop_samples=8, iterations=3, lookahead_frames=2)
 audio = np.concatenate([stream.push(magnitude[:, :17]), stream.push(magnitude[:, 17:]), stream.flush()])
+# The same frames on a zero-padded grid (128-point FFT), keeping 6 triangular bands.
+from riffcast.dsp.mel import mel_filterbank
+padded = np.repeat(magnitude, 2, axis=0)[:65]
+filters = mel_filterbank(sample_rate=8000, n_fft=128, n_mels=6, f_min_hz=0.0, f_max_hz=3000.0)[:, :49]
+banded = PhaseStream(window_samples=64, hop_samples=8, fft_samples=128, iterations=3, lookahead_frames=2,
+                     active_bins=49, mel_filters=filters)
+audio = np.concatenate([audio, banded.push(padded[:, :17]), banded.push(padded[:, 17:]), banded.flush()])
 level = LevelStage(8000, LevelSettings(lookahead_samples=4))
 loud = np.tile(audio * 20.0, 20)  # 0.8 s: the AGC closes its first gating blocks
 level.prime(loud[:4000])
@@ -44,7 +51,7 @@ def _result(process: subprocess.Popen) -> dict[str, np.ndarray]:
 def test_interpreted_kernels_match_compiled(tmp_path):
     compiled = _result(_probe({"NUMBA_CACHE_DIR": str(tmp_path)}))
     interpreted = _result(_probe({"NUMBA_DISABLE_JIT": "1"}))
-    assert compiled["audio"].size == 40 * 8
+    assert compiled["audio"].size == 2 * 40 * 8
     assert np.abs(compiled["audio"]).max() > 0.01
     for key in compiled:
         np.testing.assert_allclose(interpreted[key], compiled[key], rtol=1e-4, atol=1e-5)

@@ -12,6 +12,7 @@ from pathlib import Path
 from riffcast import __version__
 from riffcast.generation.options import (add_generator_arguments, check_layout_arguments, generator_from_args,
                                          layout_from_args)
+from riffcast.dsp.phase_settings import DEFAULT_ITERATIONS
 from riffcast.loudness_options import add_loudness_argument, level_from_args
 from riffcast.steering.options import add_steering_arguments
 
@@ -54,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     decode.add_argument("images", type=Path, nargs="+", help="PNG or JPEG, 512 pixels high")
     decode.add_argument("-o", "--output", type=Path, required=True, help="OUT.wav (or .flac, .ogg)")
-    decode.add_argument("--iterations", type=int, default=8, help="Fast Griffin-Lim iterations (default 8)")
+    decode.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS,
+                        help=f"phase iterations per 20 ms round (default {DEFAULT_ITERATIONS})")
     add_loudness_argument(decode)
     decode.add_argument("--force", action="store_true", help="overwrite an existing output file")
     decode.set_defaults(run=_run_decode)

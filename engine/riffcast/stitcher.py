@@ -14,9 +14,11 @@ Per chunk:
    across the join (clamped to ±``max_join_db``).
    The shape of the music inside the chunk is untouched. Chunks whose image states its
    absolute level (``max_value``) are taken as they are.
-2. **Mel → linear** with :class:`riffcast.dsp.mel.MelInverter`.
+2. **Mel → linear** with :class:`riffcast.dsp.mel.MelInverter`, on a grid of 5 Hz bins (the
+   4410-sample window zero-padded to 8820: ``fft_oversampling`` 2).
 3. **Phase** with :class:`riffcast.dsp.phase.PhaseStream`, which carries phase and the
-   overlap-add tail across the boundary.
+   overlap-add tail across the boundary; its iterations keep each frame's mel
+   (``magnitude_step``, :mod:`riffcast.dsp.mel_projection`).
 4. **Level stage** (:mod:`riffcast.dsp.level`): loudness AGC to ``level.target_lufs`` (primed
    with the first chunk's loudness, so the stream starts at the target) and true-peak limiter.
 
@@ -29,7 +31,7 @@ Checkpoints: :meth:`Stitcher.checkpoint` copies the whole state between two push
 not been played yet: the stream continues from the checkpoint as if they never came.
 
 Latency: ``latency_samples`` = phase look-ahead + limiter look-ahead (+ C columns in window
-mode) = 4410 + 136 samples (103 ms) with the defaults.
+mode) = 3528 + 136 samples (83 ms) with the defaults.
 
 Kernels: the phase and level stages run numba kernels, loaded from numba's on-disk cache
 (a third of a second) or, on a machine's first run, compiled (about ten seconds). A new
@@ -50,8 +52,11 @@ import numpy as np
 
 from riffcast.codec import SpectrogramChunk
 from riffcast.dsp.level import LevelSettings, LevelStage, LevelStats
-from riffcast.dsp.mel import MelInverter
+from riffcast.dsp.mel import MelInverter, mel_filterbank
+from riffcast.dsp.mel_projection import MagnitudeStep
 from riffcast.dsp.phase import PhaseStream
+from riffcast.dsp.phase_settings import (DEFAULT_BLOCK_FRAMES, DEFAULT_FFT_OVERSAMPLING, DEFAULT_ITERATIONS,
+                                         DEFAULT_LOOKAHEAD_FRAMES)
 from riffcast.params import RIFFUSION_V1, SpectrogramParams
 
 # Absolute mel maximum given to a first chunk of unknown level: about what music peaking
@@ -92,13 +97,15 @@ class Stitcher:
         self,
         params: SpectrogramParams = RIFFUSION_V1,
         *,
-        iterations: int = 8,
-        lookahead_frames: int = 4,
-        block_frames: int | None = 4,
+        iterations: int = DEFAULT_ITERATIONS,
+        lookahead_frames: int = DEFAULT_LOOKAHEAD_FRAMES,
+        block_frames: int | None = DEFAULT_BLOCK_FRAMES,
         level: LevelSettings | None = LevelSettings(),
         join_columns: int = 400,
         max_join_db: float = 18.0,
         crossfade_columns: int = 0,
+        fft_oversampling: int = DEFAULT_FFT_OVERSAMPLING,
+        magnitude_step: MagnitudeStep = MagnitudeStep.BANDS,
     ) -> None:
         if not 0 <= crossfade_columns < params.chunk_columns:
             raise ValueError(f"crossfade_columns must be in [0, {params.chunk_columns}), got {crossfade_columns}")
@@ -106,9 +113,11 @@ class Stitcher:
         self.crossfade_columns = crossfade_columns
         self.join_columns = join_columns
         self.max_join_db = max_join_db
-        self._inverter = MelInverter(params)
+        self._inverter = MelInverter(params, fft_size=params.window_samples * fft_oversampling)
         self._phase = PhaseStream(
             window_samples=params.window_samples,
+            fft_samples=params.window_samples * fft_oversampling,
+            mel_filters=self._inverter.grid_filters() if magnitude_step is MagnitudeStep.BANDS else None,
             hop_samples=params.hop_samples,
             iterations=iterations,
             lookahead_frames=lookahead_frames,
@@ -243,7 +252,7 @@ def prepare_kernels(
     numba's cache holding nothing for some kernel on this machine — it prints
     :data:`COMPILE_NOTE` on stderr.
     """
-    key = (phase.window_samples, phase.hop_samples, phase.active_bins, min(phase.iterations, 1),
+    key = (phase.window_samples, phase.fft_samples, phase.hop_samples, phase.active_bins, phase.mel_filters is not None, min(phase.iterations, 1),
            phase.lookahead_frames, phase.fft_workers, level is not None)
     with _kernels_lock:
         thread = _kernels_loading.get(key)
@@ -273,13 +282,23 @@ def _load_kernels(phase: PhaseStream, level: LevelSettings | None, sample_rate: 
             _noted = True
             print(COMPILE_NOTE, file=sys.stderr, flush=True)
         rehearsal = PhaseStream(
-            window_samples=phase.window_samples, hop_samples=phase.hop_samples,
+            window_samples=phase.window_samples, hop_samples=phase.hop_samples, fft_samples=phase.fft_samples,
+            mel_filters=phase.mel_filters,
             lookahead_frames=phase.lookahead_frames, iterations=min(phase.iterations, 1),
             active_bins=phase.active_bins, fft_workers=phase.fft_workers,
         )
         frames = phase.lookahead_frames + 3  # enough to commit: every kernel runs
         rehearsal.push(np.zeros((phase.n_bins, frames), dtype=np.float32))
         rehearsal.flush()
+        # The other magnitude step's kernels too, on a tiny grid (64-sample window, 6 bands):
+        # numba's cache then holds every kernel, which is what kernels_cache_cold() asks.
+        tiny_filters = mel_filterbank(sample_rate=8000, n_fft=128, n_mels=6, f_min_hz=0.0, f_max_hz=3000.0)
+        other = PhaseStream(
+            window_samples=64, hop_samples=8, fft_samples=128, active_bins=49, iterations=1, lookahead_frames=1,
+            mel_filters=None if phase.mel_filters is not None else tiny_filters[:, :49],
+        )
+        other.push(np.zeros((65, 4), dtype=np.float32))
+        other.flush()
         if level is not None:
             rehearsal_level = LevelStage(sample_rate, level)
             rehearsal_level.prime(np.zeros(sample_rate // 2, dtype=np.float32))

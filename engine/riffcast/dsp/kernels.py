@@ -194,3 +194,77 @@ def rtpghi(
             phase[m] = (phase[m] + np.pi) % _TWO_PI - np.pi
             prev_phase[m] = phase[m]
             prev_tgrad[m] = cur_tgrad[m]
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def band_sums(magnitude, band_start, weight_low, weight_high, out):
+    """out[k, i] = Σ_b F[k, b]·magnitude[b, i] for triangular filters F (see MelProjection).
+
+    The bins whose lower band is k are ``band_start[k] ≤ b < band_start[k + 1]``; each weighs
+    ``weight_low[b]`` into band k and ``weight_high[b]`` into band k + 1. Frames run along the
+    last axis (the inner loops go across frames). magnitude: (bins, F) float32;
+    out: (bands, F) float64.
+    """
+    n_frames = magnitude.shape[1]
+    n_bands = out.shape[0]
+    carried = np.zeros(n_frames)  # what the bins of band k − 1 weigh into band k
+    for k in range(n_bands):
+        for i in range(n_frames):
+            out[k, i] = carried[i]
+            carried[i] = 0.0
+        for b in range(band_start[k], band_start[k + 1]):
+            low = weight_low[b]
+            high = weight_high[b]
+            for i in range(n_frames):
+                out[k, i] += low * magnitude[b, i]
+                carried[i] += high * magnitude[b, i]
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def fgla_mel_step(
+    rebuilt, previous, band_target, momentum,
+    band_start, weight_low, weight_high, off_diagonal, inverse_pivot, upper, coefficients,
+):
+    """One Fast Griffin-Lim update whose magnitude step keeps the bands, not the bins, in place.
+
+    ``t = rebuilt + momentum·(rebuilt − previous)``; ``previous ← rebuilt``; then per frame the
+    magnitude nearest |t| whose band sums are ``band_target``: s = |t| + Fᵀ(FFᵀ)⁻¹(m − F|t|),
+    clipped at 0 (FFᵀ + ridge is tridiagonal: a Thomas solve with the factors given, all
+    frames at once); a bin in no band (DC: weights 0) keeps |t|, the mel says nothing of it.
+    ``coefficients ← s · t/|t|``. rebuilt, previous, coefficients: (F, bins) complex64;
+    band_target: (bands, F) float64; band_start etc.: see :func:`band_sums`.
+    """
+    n_frames, n_bins = rebuilt.shape
+    n_bands = band_target.shape[0]
+    frames_first = np.empty((n_frames, n_bins), dtype=np.float32)
+    for i in range(n_frames):
+        for b in range(n_bins):
+            r = rebuilt[i, b]
+            t = r + momentum * (r - previous[i, b])
+            previous[i, b] = r
+            coefficients[i, b] = t
+            frames_first[i, b] = np.sqrt(t.real * t.real + t.imag * t.imag)
+    size = np.ascontiguousarray(frames_first.T)  # (bins, F): the band loops run across frames
+    # z (bands + 1, F), the last row 0: solve (FFᵀ + ridge)·z = m − F|t| for every frame.
+    z = np.zeros((n_bands + 1, n_frames))
+    band_sums(size, band_start, weight_low, weight_high, z[:n_bands])
+    for i in range(n_frames):
+        z[0, i] = (band_target[0, i] - z[0, i]) * inverse_pivot[0]
+    for k in range(1, n_bands):
+        for i in range(n_frames):
+            z[k, i] = (band_target[k, i] - z[k, i] - off_diagonal[k - 1] * z[k - 1, i]) * inverse_pivot[k]
+    for k in range(n_bands - 2, -1, -1):
+        for i in range(n_frames):
+            z[k, i] -= upper[k] * z[k + 1, i]
+    gain = np.empty((n_bins, n_frames), dtype=np.float32)
+    for k in range(n_bands):
+        for b in range(band_start[k], band_start[k + 1]):
+            low = weight_low[b]
+            high = weight_high[b]
+            for i in range(n_frames):
+                s = size[b, i]
+                corrected = s + low * z[k, i] + high * z[k + 1, i]
+                gain[b, i] = max(corrected, 0.0) / s if s > 0.0 else 0.0
+    for i in range(n_frames):
+        for b in range(n_bins):
+            coefficients[i, b] = coefficients[i, b] * gain[b, i]

@@ -132,6 +132,15 @@ class MelInverter:
                 raise RuntimeError("the mel inverse could not be computed") from self._failure
         return self._matrix
 
+    def grid_filters(self) -> np.ndarray:
+        """The model's mel filters sampled on this grid: (n_mels, active_bins) float32.
+
+        Every ``n_fft / fft_size``-th column of the model's filterbank (up to scale, what the
+        filters weigh the bins of this grid by): the band sums the phase stage keeps.
+        """
+        ratio = self.params.n_fft // self.fft_size
+        return np.ascontiguousarray(riffusion_filterbank(self.params, np.float32)[:, ::ratio][:, : self.active_bins])
+
     def __call__(self, mel: np.ndarray) -> np.ndarray:
         """Invert ``mel`` (n_mels, frames) to linear magnitude (n_bins, frames), float32."""
         mel = np.asarray(mel, dtype=np.float32)

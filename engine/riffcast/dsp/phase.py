@@ -1,33 +1,34 @@
 """Streaming phase reconstruction: linear STFT magnitude frames in, final PCM samples out.
 
-Method (measured in ``benchmarks/inversion.py``):
+Method (measured on real music in ``benchmarks/inversion_real.py``):
 
 1. Real-time Phase Gradient Heap Integration (RTPGHI, Průša & Holighaus 2017) gives every
    new frame a phase consistent with its neighbours, continuing from the last frame whose
    phase is already settled. The Hann window is treated as a Gaussian with
    λ = 0.25645·L² samples² (Průša et al. 2017).
-2. Frames enter in blocks of ``block_frames`` (4: 40 ms), whatever the size of a push. For
+2. Frames enter in blocks of ``block_frames`` (2: 20 ms), whatever the size of a push. For
    each block a round of Fast Griffin-Lim iterations (Perraudin, Balazs & Søndergaard 2013,
    momentum 0.99) refines every frame that is not committed yet, while the committed frames
    before them stay fixed (their overlap-add tail is carried), as RTISI-LA does (Zhu,
    Beauregard & Wyse 2007). A frame is refined in every round until it is committed: with
-   4-frame blocks and 4 look-ahead frames, twice.
+   2-frame blocks and 2 look-ahead frames, twice.
 3. All but the last ``lookahead_frames`` of them are committed and overlap-added; samples
    that no uncommitted frame touches are final and leave. The lookahead frames keep their
    refined phase as the start of the next round.
 
-Measured on real music (``benchmarks/inversion_real.py``), refining each frame in a sliding
-window of small rounds beats refining a whole 512-frame push at once with the same iterations,
-and beats 50 to 150 iterations over the whole piece at once.
+The magnitude step of each iteration (``mel_filters`` given, as the stitcher does): not the
+min-norm magnitude bin by bin, but the nearest magnitude with the image's mel
+(:mod:`riffcast.dsp.mel_projection`): consistency fills in the detail inside each mel band.
 
-The analysis grid is FFT size = window length = 4410 (10 Hz bins, hop 441): the same window
-as the model's 17 640-point grid without the zero padding, so its magnitudes are every 4th
-bin of the model's. The iterations run on a coarser sampling of the same frames when only
-the low bins carry energy: for Riffusion (nothing above 10 kHz) a 2100-point window and hop
-210, i.e. 21 kHz, which holds all 1001 active bins below its Nyquist. The coefficients are
-the same on both grids (the frames are the same band-limited functions of time, sampled
-less densely), so the iterations cost half as much; the samples that leave are rebuilt on
-the full 4410-point grid.
+Grids. The frames are Hann windows of 4410 samples (hop 441), zero-padded to an FFT of
+``fft_samples`` = 8820 (5 Hz bins; the model's own grid is 17 640, 2.5 Hz): the finer
+frequency sampling gives the iterations twice the magnitude constraints for the same frames,
+and the magnitudes are every 2nd bin of the model's. The iterations run on a coarser
+sampling of the same frames when only the low bins carry energy: for Riffusion (nothing
+above 10 kHz) a 2100-point window, hop 210 and FFT 4200, i.e. 21 kHz, which holds all 2000
+active bins below its Nyquist. The coefficients are the same on both grids (the frames are
+the same band-limited functions of time, sampled less densely), so the iterations cost half
+as much; the samples that leave are rebuilt on the full 4410-point grid.
 
 Look-ahead: RTPGHI needs one frame after the frame it solves, committing needs
 ``lookahead_frames`` more, and a sample is final once every frame covering it (half a window
@@ -42,11 +43,12 @@ import numpy as np
 import scipy.fft
 
 from riffcast.dsp import kernels
-from riffcast.dsp.stft import hann_window
+from riffcast.dsp.mel_projection import MelProjection
+from riffcast.dsp.phase_grid import Grid, fold_reflection, grid_fits, mirror_reflection, refinement_grid
+from riffcast.dsp.phase_settings import DEFAULT_BLOCK_FRAMES, DEFAULT_ITERATIONS, DEFAULT_LOOKAHEAD_FRAMES
 
 HANN_GAUSSIAN_LAMBDA = 0.25645  # λ / L² of the Gaussian matching a Hann window of length L
 _LOG_FLOOR = 1e-30
-_MIN_WINDOW_SQUARE_SUM = np.float32(1e-3)  # where almost no window reaches (stream start)
 
 
 class PhaseStream:
@@ -55,7 +57,10 @@ class PhaseStream:
     Parameters
     ----------
     window_samples, hop_samples : int
-        Hann window length (also the FFT size) and hop, in samples.
+        Hann window length and hop, in samples.
+    fft_samples : int or None
+        FFT size, a whole multiple of the window (zero-padded): the magnitude frames have
+        ``fft_samples // 2 + 1`` bins. ``None``: the window length.
     lookahead_frames : int
         Frames refined with the committed ones but held back for the next round.
     iterations : int
@@ -63,8 +68,12 @@ class PhaseStream:
     tolerance : float
         Bins quieter than ``tolerance`` × the frame maximum are left out of the integration.
     active_bins : int or None
-        Only bins below this index carry energy (1001 for Riffusion: nothing above 10 kHz);
-        the rest are taken as zero and skipped. ``None``: all bins.
+        Only bins below this index carry energy (for Riffusion nothing above 10 kHz: 1001 bins
+        of 10 Hz, 2000 of 5 Hz); the rest are taken as zero and skipped. ``None``: all bins.
+    mel_filters : np.ndarray or None
+        (bands, active_bins) triangular filters on this grid: the iterations keep each
+        frame's band sums (:mod:`riffcast.dsp.mel_projection`) instead of each bin's
+        magnitude. ``None``: each bin's magnitude (classic Fast Griffin-Lim).
     fft_workers : int
         Threads for the batched FFTs (scipy's ``workers``; −1: every core). Each frame's FFT
         is computed the same way whatever the number, so the output does not change.
@@ -72,7 +81,8 @@ class PhaseStream:
         Frames per round: a push is taken in blocks of this many frames. ``None``: each push
         is one round (how a stream is cut then changes which frames were refined together).
     grid_samples : int or None
-        Window length (= FFT size) of the grid the iterations run on, at its own sample rate
+        Window length of the grid the iterations run on (its FFT: ``fft_samples /
+        window_samples`` times that), at its own sample rate
         ``grid_samples / window_samples`` times the stream's; it must give a whole hop and
         hold the active bins below its Nyquist. ``None``: the smallest such size whose FFT
         factors into 2, 3, 5 and 7 (``window_samples`` itself when no smaller one fits).
@@ -83,20 +93,27 @@ class PhaseStream:
         *,
         window_samples: int = 4410,
         hop_samples: int = 441,
-        lookahead_frames: int = 4,
-        iterations: int = 8,
+        lookahead_frames: int = DEFAULT_LOOKAHEAD_FRAMES,
+        iterations: int = DEFAULT_ITERATIONS,
         momentum: float = 0.99,
         tolerance: float = 1e-5,
         active_bins: int | None = None,
         fft_workers: int = -1,
-        block_frames: int | None = 4,
+        block_frames: int | None = DEFAULT_BLOCK_FRAMES,
         grid_samples: int | None = None,
+        fft_samples: int | None = None,
+        mel_filters: np.ndarray | None = None,
     ) -> None:
         if window_samples % 2 or window_samples % hop_samples:
             raise ValueError("window_samples must be even and a multiple of hop_samples")
+        fft_samples = window_samples if fft_samples is None else fft_samples
+        if fft_samples % window_samples:
+            raise ValueError("fft_samples must be a whole multiple of window_samples")
         self.window_samples = window_samples
         self.hop_samples = hop_samples
-        self.n_bins = window_samples // 2 + 1
+        self.fft_samples = fft_samples
+        self.oversampling = fft_samples // window_samples
+        self.n_bins = fft_samples // 2 + 1
         self.active_bins = self.n_bins if active_bins is None else min(active_bins, self.n_bins)
         self.lookahead_frames = lookahead_frames
         self.iterations = iterations
@@ -105,16 +122,29 @@ class PhaseStream:
         if block_frames is not None and block_frames < 1:
             raise ValueError("block_frames must be at least 1 (or None)")
         self.block_frames = block_frames
+        if mel_filters is not None and np.shape(mel_filters)[1] != self.active_bins:
+            raise ValueError(f"mel_filters must have shape (bands, {self.active_bins})")
+        self.mel_filters = mel_filters
+        self._mel = MelProjection.from_filterbank(mel_filters) if mel_filters is not None else None
         self._log_tolerance = float(np.log(tolerance))
         self._lambda = HANN_GAUSSIAN_LAMBDA * window_samples**2
-        self._output = _Grid(window_samples, hop_samples)
+        self._output = Grid(window_samples, hop_samples, fft_samples)
+        # The active bins in bins of 1/window_samples cycles per sample (the grids' Nyquist test).
+        window_bins = (self.active_bins - 1) // self.oversampling + 1
         if grid_samples is None:
-            grid_samples = refinement_grid(window_samples, hop_samples, self.active_bins)
-        if not _grid_fits(grid_samples, window_samples, hop_samples, self.active_bins):
+            grid_samples = refinement_grid(window_samples, hop_samples, window_bins)
+        if not grid_fits(grid_samples, window_samples, hop_samples, window_bins):
             raise ValueError("grid_samples must be even, at most window_samples, give a whole hop and hold the active bins")
         grid_hop = grid_samples * hop_samples // window_samples
-        self._grid = self._output if grid_samples == window_samples else _Grid(grid_samples, grid_hop)
-        self._bin_sign = np.where(np.arange(self.active_bins) % 2, -1.0, 1.0).astype(np.float32)
+        self._grid = (
+            self._output if grid_samples == window_samples
+            else Grid(grid_samples, grid_hop, grid_samples * self.oversampling)
+        )
+        # Centre-referenced phase (RTPGHI's) → the phase of a frame that starts at sample 0 of
+        # its FFT: a delay of half a window, exp(−2πi·m·(window/2)/fft) (±1 when fft = window).
+        self._to_frame_start = np.exp(
+            -1j * np.pi * np.arange(self.active_bins) / self.oversampling
+        ).astype(np.complex64)
 
         # Frames not yet committed (rows = frames), starting at absolute frame self._first_frame.
         self._first_frame = 0
@@ -214,7 +244,7 @@ class PhaseStream:
         log = self._log_magnitude
         if have > 0:
             before_log = log[have - 1]
-            before_phase = np.angle(self._coefficients[have - 1] * self._bin_sign).astype(np.float64)
+            before_phase = np.angle(self._coefficients[have - 1] * self._to_frame_start.conj()).astype(np.float64)
         else:
             before_log = self._last_committed_log
             before_phase = self._last_committed_phase
@@ -223,10 +253,10 @@ class PhaseStream:
         phase = np.empty((frames - have, self.active_bins))
         has_start = self._first_frame + have > 0
         kernels.rtpghi(
-            rows, before_phase, has_start, self.hop_samples, self.window_samples,
+            rows, before_phase, has_start, self.hop_samples, self.fft_samples,
             self._lambda, self._log_tolerance, phase,
         )
-        new = (self._magnitude[have:frames] * self._bin_sign) * np.exp(1j * phase).astype(np.complex64)
+        new = (self._magnitude[have:frames] * self._to_frame_start) * np.exp(1j * phase).astype(np.complex64)
         self._coefficients = np.concatenate([self._coefficients, new.astype(np.complex64)])
 
     def _refine(
@@ -245,18 +275,25 @@ class PhaseStream:
         coefficients = coefficients.copy()
         previous = np.empty_like(coefficients)
         grid = self._grid
-        frames = np.empty((coefficients.shape[0], grid.window_samples), dtype=np.float32)
+        # Windowed frames, zero-padded to the FFT size once: the FFT then copies nothing.
+        padded = np.zeros((coefficients.shape[0], grid.fft_samples), dtype=np.float32)
+        frames = padded[:, : grid.window_samples]
+        momentum = np.float32(self.momentum)
+        band_target = self._mel.band_sums(target) if self._mel is not None else None
         for iteration in range(self.iterations):
             signal = fixed.copy()
             kernels.overlap_add(grid.frames(coefficients, self.fft_workers), grid.hop_samples, signal)
-            _fold_reflection(signal, zero_index)
+            fold_reflection(signal, zero_index)
             signal /= wss
-            _mirror_reflection(signal, zero_index)
+            mirror_reflection(signal, zero_index)
             kernels.windowed_frames(signal, grid.window, grid.hop_samples, frames)
-            rebuilt = scipy.fft.rfft(frames, axis=1, workers=self.fft_workers)[:, : self.active_bins]
+            rebuilt = scipy.fft.rfft(padded, axis=1, workers=self.fft_workers)[:, : self.active_bins]
             if iteration == 0:
                 previous[:] = rebuilt
-            kernels.fgla_step(rebuilt, previous, target, np.float32(self.momentum), coefficients)
+            if self._mel is None:
+                kernels.fgla_step(rebuilt, previous, target, momentum, coefficients)
+            else:
+                self._mel.step(rebuilt, previous, band_target, momentum, coefficients)
         return coefficients
 
     def _commit(self, commit_frames: int, *, segment_frames: int) -> np.ndarray:
@@ -280,7 +317,7 @@ class PhaseStream:
             self._grid_tail = grid_tail[commit_frames * grid.hop_samples :]
 
         self._last_committed_log = self._log_magnitude[commit_frames - 1].copy()
-        self._last_committed_phase = np.angle(committed[-1] * self._bin_sign).astype(np.float64)
+        self._last_committed_phase = np.angle(committed[-1] * self._to_frame_start.conj()).astype(np.float64)
         self._first_frame += commit_frames
         self._magnitude = self._magnitude[commit_frames:]
         self._log_magnitude = self._log_magnitude[commit_frames:]
@@ -299,101 +336,4 @@ class PhaseStream:
         return out
 
 
-def refinement_grid(window_samples: int, hop_samples: int, active_bins: int) -> int:
-    """Smallest grid (window = FFT size, samples) for the iterations; see :class:`PhaseStream`."""
-    for size in range(2 * active_bins + 2, window_samples):
-        if _grid_fits(size, window_samples, hop_samples, active_bins) and _factors_into_2357(size):
-            return size
-    return window_samples
-
-
-def _grid_fits(size: int, window_samples: int, hop_samples: int, active_bins: int) -> bool:
-    """Whether a ``size``-sample window can carry the frames (itself; or even, whole hop, bins below Nyquist)."""
-    if size == window_samples:
-        return True
-    return size % 2 == 0 and size < window_samples and (size * hop_samples) % window_samples == 0 and active_bins < size // 2
-
-
-def _factors_into_2357(size: int) -> bool:
-    for prime in (2, 3, 5, 7):
-        while size % prime == 0:
-            size //= prime
-    return size == 1
-
-
-class _Grid:
-    """One sampling of the frames: Hann window (= FFT size) and hop, in samples of its own rate.
-
-    The coefficients are the same on every grid (bins of 10 Hz for Riffusion), so a coarser
-    grid that still holds the active bins below its Nyquist refines the same frames for less.
-    ``frames`` and ``overlap_add`` take coefficients (F, bins), complex64, centre-referenced
-    as ``PhaseStream`` keeps them.
-    """
-
-    def __init__(self, window_samples: int, hop_samples: int) -> None:
-        self.window_samples = window_samples
-        self.hop_samples = hop_samples
-        self.window = hann_window(window_samples).astype(np.float32)
-
-    def frames(self, coefficients: np.ndarray, workers: int) -> np.ndarray:
-        """Windowed time frames (F, window_samples) float32 of coefficients (F, bins)."""
-        time_frames = scipy.fft.irfft(coefficients, n=self.window_samples, axis=1, workers=workers)
-        time_frames *= self.window  # in place: one (frames, window) float32 array less
-        return time_frames
-
-    def overlap_add(self, coefficients: np.ndarray, tail: np.ndarray, start_sample: int, workers: int) -> np.ndarray:
-        """``tail`` plus the overlap-add of the frames of (F, bins) coefficients, float32.
-
-        The first frame's first sample is absolute sample ``start_sample``, as is ``tail[0]``.
-        """
-        span = (coefficients.shape[0] - 1) * self.hop_samples + self.window_samples
-        accumulator = np.zeros(span, dtype=np.float32)
-        accumulator[: tail.size] = tail
-        kernels.overlap_add(self.frames(coefficients, workers), self.hop_samples, accumulator)
-        _fold_reflection(accumulator, max(0, -start_sample))
-        return accumulator
-
-    def window_square_sum(self, start_sample: int, length: int, last_frame: int | None = None) -> np.ndarray:
-        """Σₙ w²(t − n·hop + N/2) at absolute samples t in [start, start + length), float32.
-
-        Sums frames 0 ≤ n ≤ ``last_frame`` (every frame that can exist when ``None``): the
-        least-squares inverse STFT divides the overlap-add by this. Near the stream start the
-        parts of frames before sample 0 are folded onto the samples they mirror.
-        """
-        half = self.window_samples // 2
-        low = min(start_sample, -half) if start_sample < half else start_sample
-        high = start_sample + length
-        first = max(0, -(-(low - half) // self.hop_samples))
-        last = (high - 1 + half) // self.hop_samples
-        if last_frame is not None:
-            last = min(last, last_frame)
-        out = np.zeros(high - low + 2 * self.window_samples, dtype=np.float32)
-        if last >= first:
-            squares = np.tile(self.window**2, (last - first + 1, 1))
-            offset = first * self.hop_samples - half - low + self.window_samples
-            kernels.overlap_add(squares, self.hop_samples, out[offset:])
-        wss = out[self.window_samples : self.window_samples + high - low]
-        _fold_reflection(wss, max(0, -low))
-        wss = wss[start_sample - low :]
-        return np.maximum(wss, _MIN_WINDOW_SQUARE_SUM)
-
-
-def _fold_reflection(signal: np.ndarray, zero_index: int) -> None:
-    """Move what lies before stream sample 0 onto the samples it mirrors, in place.
-
-    The centered STFT pads the start of the stream by reflection (x[−t] = x[t]), so the part
-    of an early frame before sample 0 belongs to sample t. ``signal[zero_index]`` is sample 0.
-    """
-    mirrored = min(zero_index, signal.size - zero_index - 1)
-    if zero_index <= 0:
-        return
-    if mirrored > 0:
-        signal[zero_index + 1 : zero_index + 1 + mirrored] += signal[zero_index - mirrored : zero_index][::-1]
-    signal[:zero_index] = 0.0
-
-
-def _mirror_reflection(signal: np.ndarray, zero_index: int) -> None:
-    """Fill the samples before stream sample 0 with their reflection, x[−t] = x[t], in place."""
-    mirrored = min(zero_index, signal.size - zero_index - 1)
-    if mirrored > 0:
-        signal[zero_index - mirrored : zero_index] = signal[zero_index + 1 : zero_index + 1 + mirrored][::-1]
+__all__ = ["PhaseStream", "refinement_grid"]
