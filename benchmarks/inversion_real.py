@@ -11,23 +11,35 @@ EXIF), decoded back to mel. From that mel, every method rebuilds audio:
   at once — more than any streaming method can do;
 - **original per-chunk GLA32**: the original pipeline, each 5.12 s chunk on its own (its speed
   is the reference of the speed column);
-- **riffcast**: the stitcher as ``riffcast decode`` runs it, chunk by chunk, with settings of
-  its phase stage: frames per round (blocks of 10 ms frames, or the whole 512-frame chunk in
-  one round as before), look-ahead frames and FGLA iterations per round;
-  ``4-fr blocks, 4 fr × 8`` is the default.
+- **riffcast**: the stitcher (level stage off, so levels compare), chunk by chunk, with
+  settings of its phase stage: the frequency grid (10 Hz bins: the 4410-sample window as it
+  is; 5 Hz: zero-padded to 8820), what each iteration holds the magnitude to (each bin's
+  min-norm magnitude, or each frame's mel bands: ``riffcast.dsp.mel_projection``), frames
+  per round, look-ahead frames and iterations per round. The row marked default is what
+  ``riffcast decode`` and the station run; "previous default" is what they ran before;
+- **riffcast decode (whole run)**: ``riffcast decode`` itself on the piece's PNGs (reading the
+  images, the default stitcher with its level stage, writing the WAV): its seconds per chunk
+  are the speed figure the issue asks for. Its audio is the default row's, levelled to
+  −16 LUFS, so no convergence is computed for it.
 
 Metrics (as ``benchmarks/inversion.py``): spectral convergence of |STFT| below 10 kHz against
 the original's (dB, lower is better), log-spectral distance of the mel against the original's
 mel (dB), and seconds per 5.12 s chunk.
 
-Run: ``python benchmarks/inversion_real.py`` (about 10 minutes on 2 cores with the defaults:
-4 pieces of 15.36 s); ``--clips 7 --seconds 30.72`` for more.
+Run: ``python benchmarks/inversion_real.py`` (about 12 minutes on 2 cores with the defaults:
+4 pieces of 15.36 s); ``--clips 7 --seconds 30.72`` for more, ``--first 4 --clips 3`` for the
+three held-out General MIDI pieces.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import tempfile
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -35,15 +47,44 @@ from harness import table
 from harness.machine import host_description
 from inversion import log_spectral_distance_db, per_chunk, spectral_convergence_db
 from music_set import music_clips
-from riffcast.codec import audio_to_mel, chunk_from_image, image_from_mel, split_chunks
+from riffcast.cli import main as riffcast_main
+from riffcast.codec import audio_to_mel, chunk_from_image, image_from_mel, save_png, split_chunks
 from riffcast.dsp.mel import MelInverter
+from riffcast.dsp.mel_projection import MagnitudeStep
 from riffcast.params import RIFFUSION_V1 as PARAMS
 from riffcast.stitcher import Stitcher
 
 BELOW_10K_BINS = int(PARAMS.f_max_hz / (PARAMS.sample_rate / PARAMS.n_fft)) + 1
-# (frames per round, None: the whole chunk; look-ahead frames; iterations per round)
-RIFFCAST_SETTINGS = ((None, 4, 8), (4, 4, 8), (4, 8, 8), (4, 8, 16))
 CHUNK_S = PARAMS.chunk_columns * PARAMS.hop_samples / PARAMS.sample_rate
+
+
+@dataclass(frozen=True)
+class PhaseSetting:
+    """One configuration of the stitcher's phase stage."""
+
+    fft_oversampling: int  # 1: 10 Hz bins; 2: 5 Hz
+    magnitude_step: MagnitudeStep
+    block_frames: int
+    lookahead_frames: int
+    iterations: int
+    note: str = ""
+
+    @property
+    def name(self) -> str:
+        hz = 10 // self.fft_oversampling
+        kept = "mel kept" if self.magnitude_step is MagnitudeStep.BANDS else "bins kept"
+        rounds = f"{self.block_frames}-fr blocks, {self.lookahead_frames} fr × {self.iterations}"
+        return f"riffcast {hz} Hz, {kept}, {rounds}" + (f" ({self.note})" if self.note else "")
+
+
+SETTINGS = (
+    PhaseSetting(1, MagnitudeStep.BINS, 4, 4, 8, "previous default"),
+    PhaseSetting(2, MagnitudeStep.BINS, 4, 2, 6),
+    PhaseSetting(1, MagnitudeStep.BANDS, 4, 2, 6),
+    PhaseSetting(2, MagnitudeStep.BANDS, 4, 2, 6, "default"),
+    PhaseSetting(2, MagnitudeStep.BANDS, 2, 2, 5),
+    PhaseSetting(2, MagnitudeStep.BANDS, 4, 4, 8),
+)
 
 
 def stft(audio: np.ndarray) -> np.ndarray:
@@ -68,25 +109,43 @@ def offline_gla(magnitude: np.ndarray, iterations: int, length: int) -> np.ndarr
                               momentum=0.99, init="random", random_state=0, length=length)
 
 
-def riffcast(chunks, block_frames: int | None, lookahead_frames: int, iterations: int) -> tuple[np.ndarray, float]:
+def riffcast(chunks, setting: PhaseSetting) -> tuple[np.ndarray, float]:
     started = time.perf_counter()
-    stitcher = Stitcher(PARAMS, iterations=iterations, lookahead_frames=lookahead_frames,
-                        block_frames=block_frames, level=None)
+    stitcher = Stitcher(PARAMS, iterations=setting.iterations, lookahead_frames=setting.lookahead_frames,
+                        block_frames=setting.block_frames, fft_oversampling=setting.fft_oversampling,
+                        magnitude_step=setting.magnitude_step, level=None)
     blocks = [stitcher.push(chunk) for chunk in chunks] + [stitcher.flush()]
     return np.concatenate([block.samples for block in blocks]), (time.perf_counter() - started) / len(chunks)
+
+
+def decode_run(mels: list[np.ndarray]) -> float:
+    """Seconds per chunk of ``riffcast decode`` on these chunks' PNGs (images written first, untimed)."""
+    with tempfile.TemporaryDirectory() as folder:
+        paths = [Path(folder) / f"chunk-{index:03d}.png" for index in range(len(mels))]
+        for mel, path in zip(mels, paths):
+            save_png(image_from_mel(mel, PARAMS), path)
+        started = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):  # its one line of summary
+            code = riffcast_main(["decode", *map(str, paths), "-o", str(Path(folder) / "out.wav")])
+        seconds = time.perf_counter() - started
+    if code != 0:
+        raise RuntimeError("riffcast decode failed")
+    return seconds / len(mels)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=4, help="pieces of the music set (default 4)")
+    parser.add_argument("--first", type=int, default=0, help="index of the first piece (default 0)")
     parser.add_argument("--seconds", type=float, default=3 * CHUNK_S, help="length of each, ≤ 45 (default 3 chunks)")
     args = parser.parse_args()
     print(f"Machine: {host_description()}.")
     rows: dict[str, list[tuple[float, float, float]]] = {}
     warm = True  # load the numba kernels once, outside the timing
-    for clip in music_clips()[: args.clips]:  # 45 s clips, cut to --seconds
+    for clip in music_clips()[args.first : args.first + args.clips]:  # 45 s clips, cut to --seconds
         original = clip.samples()[: round(args.seconds * PARAMS.sample_rate)]
-        chunks = [chunk_from_image(image_from_mel(mel, PARAMS), PARAMS) for mel in split_chunks(audio_to_mel(original, PARAMS), PARAMS)]
+        mels = split_chunks(audio_to_mel(original, PARAMS), PARAMS)
+        chunks = [chunk_from_image(image_from_mel(mel, PARAMS), PARAMS) for mel in mels]
         length = sum(chunk.columns for chunk in chunks) * PARAMS.hop_samples
         original = np.pad(original, (0, max(0, length - original.size)))[:length]
         reference = np.abs(stft(original))[:BELOW_10K_BINS]
@@ -96,7 +155,9 @@ def main() -> None:
         phase = np.exp(1j * np.angle(stft(original)))[:, :frames]
 
         if warm:
-            riffcast(chunks[:1], None, 4, 1)
+            for setting in SETTINGS:
+                riffcast(chunks[:1], setting)
+            decode_run(mels[:1])
             warm = False
         outputs: dict[str, tuple[np.ndarray, float]] = {}
         outputs["true phase (bound)"] = (istft(magnitude[:, :frames] * phase, length), float("nan"))
@@ -104,9 +165,9 @@ def main() -> None:
         outputs["offline GLA100"] = (offline_gla(magnitude, 100, None), (time.perf_counter() - started) / len(chunks))
         gla32, seconds = per_chunk(lambda m, seed: offline_gla(m, 32, None), chunks, normalise_each=False)
         outputs["original per-chunk GLA32"] = (gla32, seconds)
-        for block, lookahead, iterations in RIFFCAST_SETTINGS:
-            rounds = "whole chunk" if block is None else f"{block}-fr blocks"
-            outputs[f"riffcast {rounds}, {lookahead} fr × {iterations}"] = riffcast(chunks, block, lookahead, iterations)
+        for setting in SETTINGS:
+            outputs[setting.name] = riffcast(chunks, setting)
+        rows.setdefault("riffcast decode (whole run)", []).append((float("nan"), float("nan"), decode_run(mels)))
         line = []
         for name, (audio, seconds) in outputs.items():
             audio = np.pad(audio, (0, max(0, length - audio.size)))[:length]
@@ -124,8 +185,9 @@ def main() -> None:
     for name, values in rows.items():
         sc, lsd, seconds = (float(np.mean(column)) for column in zip(*values))
         speed = table.ratio(reference_speed, seconds) if np.isfinite(seconds) else "—"
-        print(table.row([name, f"{sc:.2f}", f"{sc - gla100:+.2f}", f"{lsd:.2f}",
-                         f"{seconds:.3f}" if np.isfinite(seconds) else "—", speed]))
+        known = np.isfinite(sc)
+        print(table.row([name, f"{sc:.2f}" if known else "—", f"{sc - gla100:+.2f}" if known else "—",
+                         f"{lsd:.2f}" if known else "—", f"{seconds:.3f}" if np.isfinite(seconds) else "—", speed]))
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     decode.add_argument("images", type=Path, nargs="+", help="PNG or JPEG, 512 pixels high")
     decode.add_argument("-o", "--output", type=Path, required=True, help="OUT.wav (or .flac, .ogg)")
     decode.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS,
-                        help=f"phase iterations per 20 ms round (default {DEFAULT_ITERATIONS})")
+                        help=f"phase iterations per 40 ms round (default {DEFAULT_ITERATIONS})")
     add_loudness_argument(decode)
     decode.add_argument("--force", action="store_true", help="overwrite an existing output file")
     decode.set_defaults(run=_run_decode)

@@ -6,12 +6,12 @@ Method (measured on real music in ``benchmarks/inversion_real.py``):
    new frame a phase consistent with its neighbours, continuing from the last frame whose
    phase is already settled. The Hann window is treated as a Gaussian with
    λ = 0.25645·L² samples² (Průša et al. 2017).
-2. Frames enter in blocks of ``block_frames`` (2: 20 ms), whatever the size of a push. For
+2. Frames enter in blocks of ``block_frames`` (4: 40 ms), whatever the size of a push. For
    each block a round of Fast Griffin-Lim iterations (Perraudin, Balazs & Søndergaard 2013,
    momentum 0.99) refines every frame that is not committed yet, while the committed frames
    before them stay fixed (their overlap-add tail is carried), as RTISI-LA does (Zhu,
    Beauregard & Wyse 2007). A frame is refined in every round until it is committed: with
-   2-frame blocks and 2 look-ahead frames, twice.
+   4-frame blocks and 2 look-ahead frames, once or twice.
 3. All but the last ``lookahead_frames`` of them are committed and overlap-added; samples
    that no uncommitted frame touches are final and leave. The lookahead frames keep their
    refined phase as the start of the next round.

@@ -15,6 +15,7 @@ from riffcast.dsp import kernels
 from riffcast.dsp.stft import hann_window
 
 _MIN_WINDOW_SQUARE_SUM = np.float32(1e-3)  # where almost no window reaches (stream start)
+_SUMS_KEPT = 64  # window-square sums kept per grid (a stream uses a handful of shapes)
 
 
 def refinement_grid(window_samples: int, hop_samples: int, active_bins: int) -> int:
@@ -44,7 +45,7 @@ class Grid:
 
     The window sits at the start of its FFT frame, zero-padded to ``fft_samples``.
 
-    The coefficients are the same on every grid (bins of 10 Hz for Riffusion), so a coarser
+    The coefficients are the same on every grid (bins of 5 Hz in Riffusion's stitcher), so a coarser
     grid that still holds the active bins below its Nyquist refines the same frames for less.
     ``frames`` and ``overlap_add`` take coefficients (F, bins), complex64, centre-referenced
     as ``PhaseStream`` keeps them.
@@ -55,6 +56,7 @@ class Grid:
         self.hop_samples = hop_samples
         self.fft_samples = fft_samples
         self.window = hann_window(window_samples).astype(np.float32)
+        self._sums: dict[tuple, np.ndarray] = {}  # window_square_sum away from the start, by shape
 
     def frames(self, coefficients: np.ndarray, workers: int) -> np.ndarray:
         """Windowed time frames (F, window_samples) float32 of coefficients (F, bins)."""
@@ -80,9 +82,17 @@ class Grid:
 
         Sums frames 0 ≤ n ≤ ``last_frame`` (every frame that can exist when ``None``): the
         least-squares inverse STFT divides the overlap-add by this. Near the stream start the
-        parts of frames before sample 0 are folded onto the samples they mirror.
+        parts of frames before sample 0 are folded onto the samples they mirror. Away from the
+        start the sum only depends on where the span sits between two hops, its length and how
+        many frames it has: those are computed once (read-only arrays, shared).
         """
         half = self.window_samples // 2
+        key = None
+        if start_sample >= half:
+            key = (start_sample % self.hop_samples, length,
+                   None if last_frame is None else last_frame - start_sample // self.hop_samples)
+            if key in self._sums:
+                return self._sums[key]
         low = min(start_sample, -half) if start_sample < half else start_sample
         high = start_sample + length
         first = max(0, -(-(low - half) // self.hop_samples))
@@ -96,8 +106,13 @@ class Grid:
             kernels.overlap_add(squares, self.hop_samples, out[offset:])
         wss = out[self.window_samples : self.window_samples + high - low]
         fold_reflection(wss, max(0, -low))
-        wss = wss[start_sample - low :]
-        return np.maximum(wss, _MIN_WINDOW_SQUARE_SUM)
+        wss = np.maximum(wss[start_sample - low :], _MIN_WINDOW_SQUARE_SUM)
+        if key is not None:
+            if len(self._sums) >= _SUMS_KEPT:
+                self._sums.clear()
+            wss.flags.writeable = False
+            self._sums[key] = wss
+        return wss
 
 
 def fold_reflection(signal: np.ndarray, zero_index: int) -> None:
