@@ -24,10 +24,11 @@ stream = PhaseStream(window_samples=64, hop_samples=8, iterations=3, lookahead_f
 audio = np.concatenate([stream.push(magnitude[:, :17]), stream.push(magnitude[:, 17:]), stream.flush()])
 # The same frames on a zero-padded grid (128-point FFT), keeping 6 triangular bands.
 from riffcast.dsp.mel import mel_filterbank
+from riffcast.dsp.mel_projection import MelProjection
 padded = np.repeat(magnitude, 2, axis=0)[:65]
 filters = mel_filterbank(sample_rate=8000, n_fft=128, n_mels=6, f_min_hz=0.0, f_max_hz=3000.0)[:, :49]
 banded = PhaseStream(window_samples=64, hop_samples=8, fft_samples=128, iterations=3, lookahead_frames=2,
-                     active_bins=49, mel_filters=filters)
+                     active_bins=49, mel_projection=MelProjection.from_filterbank(filters))
 audio = np.concatenate([audio, banded.push(padded[:, :17]), banded.push(padded[:, 17:]), banded.flush()])
 level = LevelStage(8000, LevelSettings(lookahead_samples=4))
 loud = np.tile(audio * 20.0, 20)  # 0.8 s: the AGC closes its first gating blocks

@@ -53,7 +53,7 @@ import numpy as np
 from riffcast.codec import SpectrogramChunk
 from riffcast.dsp.level import LevelSettings, LevelStage, LevelStats
 from riffcast.dsp.mel import MelInverter, mel_filterbank
-from riffcast.dsp.mel_projection import MagnitudeStep
+from riffcast.dsp.mel_projection import MagnitudeStep, MelProjection
 from riffcast.dsp.phase import PhaseStream
 from riffcast.dsp.phase_settings import (DEFAULT_BLOCK_FRAMES, DEFAULT_FFT_OVERSAMPLING, DEFAULT_ITERATIONS,
                                          DEFAULT_LOOKAHEAD_FRAMES)
@@ -117,7 +117,10 @@ class Stitcher:
         self._phase = PhaseStream(
             window_samples=params.window_samples,
             fft_samples=params.window_samples * fft_oversampling,
-            mel_filters=self._inverter.grid_filters() if magnitude_step is MagnitudeStep.BANDS else None,
+            mel_projection=(
+                MelProjection.from_filterbank(self._inverter.grid_filters())
+                if magnitude_step is MagnitudeStep.BANDS else None
+            ),
             hop_samples=params.hop_samples,
             iterations=iterations,
             lookahead_frames=lookahead_frames,
@@ -252,7 +255,8 @@ def prepare_kernels(
     numba's cache holding nothing for some kernel on this machine — it prints
     :data:`COMPILE_NOTE` on stderr.
     """
-    key = (phase.window_samples, phase.fft_samples, phase.hop_samples, phase.active_bins, phase.mel_filters is not None, min(phase.iterations, 1),
+    key = (phase.window_samples, phase.fft_samples, phase.hop_samples, phase.active_bins,
+           phase.mel_projection is not None, min(phase.iterations, 1),
            phase.lookahead_frames, phase.fft_workers, level is not None)
     with _kernels_lock:
         thread = _kernels_loading.get(key)
@@ -283,7 +287,7 @@ def _load_kernels(phase: PhaseStream, level: LevelSettings | None, sample_rate: 
             print(COMPILE_NOTE, file=sys.stderr, flush=True)
         rehearsal = PhaseStream(
             window_samples=phase.window_samples, hop_samples=phase.hop_samples, fft_samples=phase.fft_samples,
-            mel_filters=phase.mel_filters,
+            mel_projection=phase.mel_projection,
             lookahead_frames=phase.lookahead_frames, iterations=min(phase.iterations, 1),
             active_bins=phase.active_bins, fft_workers=phase.fft_workers,
         )
@@ -295,7 +299,7 @@ def _load_kernels(phase: PhaseStream, level: LevelSettings | None, sample_rate: 
         tiny_filters = mel_filterbank(sample_rate=8000, n_fft=128, n_mels=6, f_min_hz=0.0, f_max_hz=3000.0)
         other = PhaseStream(
             window_samples=64, hop_samples=8, fft_samples=128, active_bins=49, iterations=1, lookahead_frames=1,
-            mel_filters=None if phase.mel_filters is not None else tiny_filters[:, :49],
+            mel_projection=None if phase.mel_projection is not None else MelProjection.from_filterbank(tiny_filters[:, :49]),
         )
         other.push(np.zeros((65, 4), dtype=np.float32))
         other.flush()

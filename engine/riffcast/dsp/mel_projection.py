@@ -89,6 +89,10 @@ class MelProjection:
     def n_bands(self) -> int:
         return int(self.inverse_pivot.size)
 
+    @property
+    def n_bins(self) -> int:
+        return int(self.weight_low.size)
+
     def band_sums(self, magnitude: np.ndarray) -> np.ndarray:
         """F·magnitude per frame: (F, bins) float32 → (bands, F) float64 (frames last)."""
         out = np.empty((self.n_bands, magnitude.shape[0]))

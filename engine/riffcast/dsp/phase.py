@@ -16,7 +16,7 @@ Method (measured on real music in ``benchmarks/inversion_real.py``):
    that no uncommitted frame touches are final and leave. The lookahead frames keep their
    refined phase as the start of the next round.
 
-The magnitude step of each iteration (``mel_filters`` given, as the stitcher does): not the
+The magnitude step of each iteration (``mel_projection`` given, as the stitcher does): not the
 min-norm magnitude bin by bin, but the nearest magnitude with the image's mel
 (:mod:`riffcast.dsp.mel_projection`): consistency fills in the detail inside each mel band.
 
@@ -38,6 +38,8 @@ measures that this stays within measurement of inverting everything at once.
 """
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import scipy.fft
@@ -70,8 +72,8 @@ class PhaseStream:
     active_bins : int or None
         Only bins below this index carry energy (for Riffusion nothing above 10 kHz: 1001 bins
         of 10 Hz, 2000 of 5 Hz); the rest are taken as zero and skipped. ``None``: all bins.
-    mel_filters : np.ndarray or None
-        (bands, active_bins) triangular filters on this grid: the iterations keep each
+    mel_projection : MelProjection or None
+        Triangular filters over the active bins of this grid: the iterations keep each
         frame's band sums (:mod:`riffcast.dsp.mel_projection`) instead of each bin's
         magnitude. ``None``: each bin's magnitude (classic Fast Griffin-Lim).
     fft_workers : int
@@ -102,7 +104,7 @@ class PhaseStream:
         block_frames: int | None = DEFAULT_BLOCK_FRAMES,
         grid_samples: int | None = None,
         fft_samples: int | None = None,
-        mel_filters: np.ndarray | None = None,
+        mel_projection: MelProjection | None = None,
     ) -> None:
         if window_samples % 2 or window_samples % hop_samples:
             raise ValueError("window_samples must be even and a multiple of hop_samples")
@@ -122,10 +124,9 @@ class PhaseStream:
         if block_frames is not None and block_frames < 1:
             raise ValueError("block_frames must be at least 1 (or None)")
         self.block_frames = block_frames
-        if mel_filters is not None and np.shape(mel_filters)[1] != self.active_bins:
-            raise ValueError(f"mel_filters must have shape (bands, {self.active_bins})")
-        self.mel_filters = mel_filters
-        self._mel = MelProjection.from_filterbank(mel_filters) if mel_filters is not None else None
+        if mel_projection is not None and mel_projection.n_bins != self.active_bins:
+            raise ValueError(f"mel_projection must cover the {self.active_bins} active bins, not {mel_projection.n_bins}")
+        self.mel_projection = mel_projection
         self._log_tolerance = float(np.log(tolerance))
         self._lambda = HANN_GAUSSIAN_LAMBDA * window_samples**2
         self._output = Grid(window_samples, hop_samples, fft_samples)
@@ -159,6 +160,16 @@ class PhaseStream:
         self._grid_tail = self._accumulator if self._grid is self._output else np.zeros(grid_samples, dtype=np.float32)
         self.frames_in = 0
         self.samples_out = 0
+
+    # Fixed after construction (grids and their caches, the projection): a copy shares them.
+    _SHARED = frozenset({"_output", "_grid", "mel_projection", "_to_frame_start"})
+
+    def __deepcopy__(self, memo: dict) -> PhaseStream:
+        """A copy of the stream's state (the stitcher's checkpoints), sharing what never changes."""
+        clone = object.__new__(PhaseStream)
+        for name, value in vars(self).items():
+            setattr(clone, name, value if name in self._SHARED else copy.deepcopy(value, memo))
+        return clone
 
     @property
     def latency_samples(self) -> int:
@@ -279,7 +290,7 @@ class PhaseStream:
         padded = np.zeros((coefficients.shape[0], grid.fft_samples), dtype=np.float32)
         frames = padded[:, : grid.window_samples]
         momentum = np.float32(self.momentum)
-        band_target = self._mel.band_sums(target) if self._mel is not None else None
+        band_target = self.mel_projection.band_sums(target) if self.mel_projection is not None else None
         for iteration in range(self.iterations):
             signal = fixed.copy()
             kernels.overlap_add(grid.frames(coefficients, self.fft_workers), grid.hop_samples, signal)
@@ -290,10 +301,10 @@ class PhaseStream:
             rebuilt = scipy.fft.rfft(padded, axis=1, workers=self.fft_workers)[:, : self.active_bins]
             if iteration == 0:
                 previous[:] = rebuilt
-            if self._mel is None:
+            if self.mel_projection is None:
                 kernels.fgla_step(rebuilt, previous, target, momentum, coefficients)
             else:
-                self._mel.step(rebuilt, previous, band_target, momentum, coefficients)
+                self.mel_projection.step(rebuilt, previous, band_target, momentum, coefficients)
         return coefficients
 
     def _commit(self, commit_frames: int, *, segment_frames: int) -> np.ndarray:
