@@ -46,6 +46,7 @@ from riffcast.codec import SpectrogramChunk, audio_to_mel, chunk_from_image, ima
 from riffcast.demo_music import render_demo_song
 from riffcast.dsp.level_settings import LevelSettings
 from riffcast.dsp.mel import MelInverter, riffusion_filterbank
+from riffcast.dsp.phase_settings import DEFAULT_ITERATIONS
 from riffcast.dsp.stft import magnitude_spectrogram
 from riffcast.layout import StreamLayout
 from riffcast.params import RIFFUSION_V1 as PARAMS
@@ -71,7 +72,7 @@ class Result:
 # -- methods ----------------------------------------------------------------------------------
 
 
-def riffcast_stitcher(chunks: list[SpectrogramChunk], *, iterations: int = 8, level: bool = False,
+def riffcast_stitcher(chunks: list[SpectrogramChunk], *, iterations: int = DEFAULT_ITERATIONS, level: bool = False,
                       crossfade_columns: int = 0) -> np.ndarray:
     stitcher = Stitcher(PARAMS, iterations=iterations, level=LevelSettings() if level else None,
                         crossfade_columns=crossfade_columns)
@@ -186,7 +187,8 @@ def main() -> None:
 
     riffcast_stitcher(chunks[:1])  # compile / load the numba kernels outside the timing
     results = []
-    for name, iterations in (("riffcast RTPGHI+FGLA×8", 8), ("riffcast RTPGHI only", 0)):
+    for name, iterations in ((f"riffcast RTPGHI+FGLA×{DEFAULT_ITERATIONS} (default)", DEFAULT_ITERATIONS),
+                             ("riffcast RTPGHI only", 0)):
         timings = []
         for _ in range(REPEATS):  # the median of a few runs: this machine's timings wander
             started = time.perf_counter()
