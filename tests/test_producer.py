@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+
 import numpy as np
 import pytest
 
 from riffcast.steering.targets import Target
 from riffcast.producer import ChunkProducer, image_problem
-from riffcast.producer_thread import ProducerThread
+from riffcast.producer_thread import ProducerThread, Rewound, RewindRequest
 from riffcast.steering.walk import Walk
 from riffcast.layout import StreamLayout
 from helpers import eventually
@@ -134,3 +137,28 @@ def test_rewind_paints_the_same_images_again_from_where_the_walk_was():
     producer.rewind(5)  # the next image: nothing to do
     with pytest.raises(ValueError, match="cannot go back to image 7"):
         producer.rewind(7)
+
+
+def test_ten_thousand_steers_queued_behind_a_slow_rewind_all_resolve_without_recursion(caplog):
+    """A fader during a stall: every steer that piles up resolves, with the index of the steer
+    that replaced it, and nothing is logged (chained callbacks once recursed 10 000 deep)."""
+    release = threading.Event()
+
+    def slow_rewind(request: RewindRequest) -> Rewound:
+        release.wait(10)
+        return Rewound(request.next_index, 0)
+
+    thread = ProducerThread(ChunkProducer(PatternGenerator(), Walk(Target.from_text("jazz")), SEED_IMAGE),
+                            lambda chunk: None, rewind=slow_rewind)
+    thread.start()
+    first = thread.steer(Target.from_text("techno"))
+    assert eventually(lambda: thread.latest_target().prompts[0].text == "techno" and thread._pending is None)
+    queued = [thread.steer(Target.from_text("fader", seed=seed)) for seed in range(10_000)]
+    release.set()
+    with caplog.at_level(logging.DEBUG):
+        indices = {future.result(timeout=10) for future in queued}
+    thread.stop()
+    assert first.result(timeout=1) <= min(indices)
+    assert len(indices) == 1 and thread.error is None
+    assert thread.producer.walk.heading_to.seed == 9_999
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]

@@ -28,11 +28,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PendingSteer:
-    """A steer waiting for the producer to be between images."""
+    """A steer waiting for the producer to be between images. ``futures``: its own and those of
+    the steers it replaced (coalesced), all resolved together when it is applied."""
 
     target: Target
     transition_chunks: int | None
-    future: Future[int]
+    futures: list[Future[int]]  # shared with the steer that replaces this one (appended to)
+
+    def resolve(self, index: int) -> None:
+        for future in self.futures:
+            future.set_result(index)
 
 
 @dataclass(frozen=True)
@@ -113,10 +118,9 @@ class ProducerThread(threading.Thread):
         future: Future[int] = Future()
         future.set_running_or_notify_cancel()  # running futures refuse cancel()
         with self._condition:
-            if self._pending is not None:
-                replaced = self._pending.future
-                future.add_done_callback(lambda done: replaced.set_result(done.result()))
-            self._pending = PendingSteer(target, transition_chunks, future)
+            futures = self._pending.futures if self._pending is not None else []
+            futures.append(future)
+            self._pending = PendingSteer(target, transition_chunks, futures)
             self._condition.notify_all()
         return future
 
@@ -190,7 +194,7 @@ class ProducerThread(threading.Thread):
         with self._condition:
             self._waiting = max(0, self._waiting - rewound.discarded)
             self._applying = None
-        steer.future.set_result(rewound.index)
+        steer.resolve(rewound.index)
 
     def _superseded(self) -> bool:
         return self._stopping or self._pending is not None
