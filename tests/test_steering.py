@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 import pytest
 
 from riffcast.steering.control import ControlError, parse_request
 from riffcast.steering.options import DEFAULT_PROMPT, add_steering_arguments, plan_from_args
 from riffcast.steering.playlist import load_playlist
-from riffcast.steering.state import StationState, load_state, save_state
+from riffcast.steering.state import StationState, check_state_path, load_state, resume, save_state
 from riffcast.steering.targets import DENOISING, GUIDANCE, SEED, TRANSITION_CHUNKS, WEIGHT, Target, WeightedPrompt
 from riffcast.steering.walk import Walk
 
@@ -125,3 +126,82 @@ def test_a_version_1_state_still_resumes_at_its_target(tmp_path):
     assert walk.heading_to == Target.from_text("jazz", seed=42) and walk.transition_chunks == 2
     first = walk.advance()
     assert (first.start.seed, first.end.seed, first.alpha) == (42, 43, 0.5)
+
+
+def _valid_state() -> dict:
+    target = {"prompts": [{"text": "jazz", "weight": 1.0}], "seed": 42, "negative_prompt": "",
+              "denoising": 0.75, "guidance": 7.0}
+    return {"version": 2, "configured": "cfg", "walk": {"start": target, "end": dict(target, seed=43),
+            "taken": 1.5, "transition_chunks": 4}, "playlist_index": 0, "entry_elapsed_s": 3.0}
+
+
+def _damaged(change) -> str:
+    document = _valid_state()
+    change(document)
+    return json.dumps(document)
+
+
+DAMAGED_STATES = {
+    "index is text": _damaged(lambda d: d.update(playlist_index="x")),
+    "elapsed is text": _damaged(lambda d: d.update(entry_elapsed_s="abc")),
+    "elapsed is NaN": _damaged(lambda d: d.update(entry_elapsed_s=math.nan)),
+    "elapsed is infinite": _damaged(lambda d: d.update(entry_elapsed_s=math.inf)),
+    "elapsed is negative": _damaged(lambda d: d.update(entry_elapsed_s=-1e12)),
+    "index is negative": _damaged(lambda d: d.update(playlist_index=-1)),
+    "index is a bool": _damaged(lambda d: d.update(playlist_index=True)),
+    "configured is a number": _damaged(lambda d: d.update(configured=7)),
+    "taken is text": _damaged(lambda d: d["walk"].update(taken="x")),
+    "taken is NaN": _damaged(lambda d: d["walk"].update(taken=math.nan)),
+    "a seed out of range": _damaged(lambda d: d["walk"]["end"].update(seed=-5)),
+    "prompts are text": _damaged(lambda d: d["walk"]["start"].update(prompts="jazz")),
+    "a prompt is a list": _damaged(lambda d: d["walk"]["start"].update(prompts=[["jazz", 1]])),
+    "the walk is a list": _damaged(lambda d: d.update(walk=[1, 2])),
+    "an unknown field": _damaged(lambda d: d.update(colour="red")),
+    "no version": _damaged(lambda d: d.pop("version")),
+    "an array": "[1, 2, 3]",
+    "a number": "7",
+    "nested 100 000 deep": "[" * 100_000 + "]" * 100_000,
+    "nested inside the walk": _damaged(lambda d: None).replace('"taken": 1.5', '"taken": ' + "[" * 5000 + "]" * 5000),
+    "half a file": "{ half a file",
+    "binary": "\x00\xff\xfe garbage",
+    "over a megabyte": json.dumps({**_valid_state(), "configured": "x" * (2 << 20)}),
+}
+
+
+@pytest.mark.parametrize("text", DAMAGED_STATES.values(), ids=DAMAGED_STATES.keys())
+def test_a_state_file_that_is_not_a_valid_state_is_set_aside_with_one_line(tmp_path, text):
+    path = tmp_path / "state.json"
+    path.write_text(text)
+    said = []
+    assert resume(path, "cfg", said.append) is None
+    assert not path.exists() and (tmp_path / "state.json.damaged").read_text() == text
+    assert len(said) == 1 and "\n" not in said[0] and "kept as" in said[0] and len(said[0]) < 400
+    path.write_text(text)  # damaged again: the first one kept aside is not replaced
+    assert resume(path, "cfg", said.append) is None
+    assert (tmp_path / "state.json.damaged").read_text() == text
+    assert (tmp_path / "state.json.damaged.1").read_text() == text
+
+
+def test_the_valid_state_of_those_damaged_ones_resumes(tmp_path):
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps(_valid_state()))
+    said = []
+    saved = resume(path, "cfg", said.append)
+    assert saved is not None and saved.walk.taken == 1.5 and saved.entry_elapsed_s == 3.0
+    assert said == [f"resuming from {path}: target 1, 3 s in, seed 43"]
+
+
+def test_saving_never_writes_through_a_link_planted_beside_the_state(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    path = tmp_path / "state.json"
+    (tmp_path / ".state.json.tmp").symlink_to(victim)  # the temporary name of earlier versions
+    check_state_path(path)
+    save_state(path, load_state(_write(tmp_path / "valid.json", json.dumps(_valid_state()))))
+    assert victim.read_text() == "precious" and load_state(path).configured == "cfg"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".state.json.tmp", "state.json", "valid.json", "victim.txt"]
+
+
+def _write(path, text: str):
+    path.write_text(text)
+    return path

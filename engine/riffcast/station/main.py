@@ -18,7 +18,7 @@ from riffcast.loudness_options import level_from_args
 from riffcast.station.limits import listener_cap, raise_open_files_limit
 from riffcast.steering.options import plan_from_args
 from riffcast.steering.programme import Programme
-from riffcast.steering.state import StateError, StationState, check_state_path, load_state
+from riffcast.steering.state import StationState, check_state_path, resume
 from riffcast.steering.walk import Walk
 
 TOKEN_ENV = "RIFFCAST_CONTROL_TOKEN"
@@ -180,24 +180,9 @@ def _exit_past_busy_workers(code: int, wait_s: float = 1.0) -> None:
 
 
 def _resume(path: Path, configured: str) -> StationState | None:
-    """The saved state if it is for this configuration; a damaged file is kept aside."""
+    """The saved state if it is for this configuration; a damaged file is set aside."""
     check_state_path(path)
-    try:
-        saved = load_state(path)
-    except StateError as error:
-        aside = path.with_name(path.name + ".damaged")
-        os.replace(path, aside)
-        print(f"riffcast serve: {error}; kept as {aside}, starting fresh", file=sys.stderr)
-        return None
-    if saved is None:
-        return None
-    if saved.configured != configured:
-        print(f"riffcast serve: {path} was saved for other prompts or another playlist: starting fresh",
-              file=sys.stderr)
-        return None
-    print(f"riffcast serve: resuming from {path}: target {saved.playlist_index + 1}, "
-          f"{saved.entry_elapsed_s:.0f} s in, seed {saved.walk.end.seed}", file=sys.stderr)
-    return saved
+    return resume(path, configured, lambda line: print(f"riffcast serve: {line}", file=sys.stderr))
 
 
 async def _serve(station, programme: Programme, generated_token: str | None, osc_socket=None) -> None:

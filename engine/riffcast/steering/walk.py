@@ -39,7 +39,10 @@ class WalkPosition:
 
     def __post_init__(self) -> None:
         check_transition_chunks(self.transition_chunks)
-        if not 0 <= self.taken <= self.transition_chunks:
+        if not isinstance(self.start, Target) or not isinstance(self.end, Target):
+            raise ValueError("a walk goes from one target to another")
+        if isinstance(self.taken, bool) or not isinstance(self.taken, (int, float)) \
+                or not 0 <= self.taken <= self.transition_chunks:
             raise ValueError(f"taken must be from 0 to {self.transition_chunks}, got {self.taken}")
 
 
