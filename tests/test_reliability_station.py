@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import time
 import urllib.error
@@ -104,14 +103,14 @@ def test_an_unwritable_state_file_shows_in_health_and_metrics_and_clears(tmp_pat
     state = tmp_path / "state.json"
     with running_station(tmp_path, "--state", str(state)) as running:
         assert eventually(state.exists, 10, poll_s=0.2)
-        blocker = tmp_path / ".state.json.tmp"  # where each save is written before its rename
-        blocker.mkdir()
+        state.unlink()
+        state.mkdir()  # a folder where the state goes: each save's rename fails
         assert eventually(lambda: _health(running)[1]["status"] == "degraded", 15, poll_s=0.2)
         code, health = _health(running)
         assert code == 200 and len(health["problems"]) == 1 and "cannot save the state" in health["problems"][0]
         with urllib.request.urlopen(running.http + "/metrics", timeout=5) as response:
             assert "riffcast_problems 1.0" in response.read().decode()
-        shutil.rmtree(blocker)
+        state.rmdir()
         assert eventually(lambda: _health(running)[1]["status"] == "ok", 15, poll_s=0.2)
     assert running.log().count("cannot save the state") == 1  # logged once, not every 5 s
 
