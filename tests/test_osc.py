@@ -65,7 +65,43 @@ def test_a_bundle_is_opened():
     assert messages[1] == OscMessage("/riffcast/seed", (7,))
 
 
-BAD = [
+def nested(depth: int, inner: bytes | None = None) -> bytes:
+    """``inner`` (default: a valid seed message) inside ``depth`` bundles."""
+    inner = datagram("/riffcast/seed", 1) if inner is None else inner
+    for _ in range(depth):
+        inner = b"#bundle\x00" + (1).to_bytes(8, "big") + len(inner).to_bytes(4, "big") + inner
+    return inner
+
+
+def bundle(*elements: bytes) -> bytes:
+    return b"#bundle\x00" + (1).to_bytes(8, "big") + b"".join(len(e).to_bytes(4, "big") + e for e in elements)
+
+
+def raw_message(address: bytes, tags: bytes, arguments: bytes = b"") -> bytes:
+    """A message with any type tag string (padded as OSC pads strings)."""
+    def pad(text: bytes) -> bytes:
+        return text + b"\x00" * (4 - len(text) % 4)
+    return pad(address) + pad(b"," + tags) + arguments
+
+
+# The second outside probe's datagrams: each once logged a line per element, recursed or took memory.
+HOSTILE = [
+    (raw_message(b"/riffcast/seed", b"x" * 60_000), RefusalReason.TOO_LARGE),
+    (raw_message(b"/riffcast/seed", b"x" * 20_000), RefusalReason.TOO_MANY),
+    (raw_message(b"/riffcast/seed", b"xi", b"\x00\x00\x00\x01"), RefusalReason.UNREADABLE_TYPE),
+    (raw_message(b"/riffcast/seed", b"[i]", b"\x00\x00\x00\x01"), RefusalReason.UNREADABLE_TYPE),
+    (nested(3000), RefusalReason.TOO_LARGE),
+    (nested(1000), RefusalReason.TOO_DEEP),
+    (nested(5), RefusalReason.TOO_DEEP),
+    (bundle(*[datagram("/riffcast/seed", 1)] * 33), RefusalReason.TOO_MANY),
+    (bundle(b"junk"), RefusalReason.NOT_OSC),
+    (nested(1, bundle(b"/a\x00\x00")[:-2]), RefusalReason.NOT_OSC),  # an element longer than its bundle
+    (b"/riffcast/seed", RefusalReason.NOT_OSC),  # no NUL after the address
+    (b"/riffcast/seed\x00\x00,iii", RefusalReason.NOT_OSC),  # type tags not terminated
+    (b"/riffcast/seed\x00\x00iii\x00", RefusalReason.NOT_OSC),  # type tags without their comma
+]
+
+BAD = HOSTILE + [
     (b"", RefusalReason.NOT_OSC),
     (b"\x00\x01garbage that is not OSC", RefusalReason.NOT_OSC),
     (b"#bundle\x00" + b"\xff" * 12, RefusalReason.NOT_OSC),
@@ -137,6 +173,58 @@ def test_the_endpoint_steers_counts_refusals_and_logs_at_most_once_a_second(capl
     down = OscEndpoint(FakeFeed(), metrics, generating=lambda: False)
     down.datagram_received(datagram("/riffcast/seed", 1), address)
     assert _refused(metrics, RefusalReason.NOT_GENERATING) == 1 and not down.feed.steers
+
+
+def test_hostile_datagrams_cost_little_log_one_line_per_reason_and_never_reach_the_parser(caplog, monkeypatch):
+    """The probe's datagrams (60 000 unknown type tags, bundles 3000 deep, …), 50 of each: each
+    refused before python-osc parses it, counted, one log line per reason, the loop never held
+    for 50 ms by one, and no memory taken."""
+    import tracemalloc
+
+    import riffcast.steering.osc as osc
+
+    parsed = []
+    monkeypatch.setattr(osc, "OscPacket", lambda data: parsed.append(data))
+    metrics = StationMetrics()
+    endpoint = OscEndpoint(FakeFeed(), metrics, generating=lambda: True, rate_per_s=1e6, bytes_per_s=1e9)
+    longest_s = 0.0
+    tracemalloc.start()
+    try:
+        with caplog.at_level(logging.DEBUG):
+            for _ in range(50):
+                for data, _ in HOSTILE:
+                    started = time.perf_counter()
+                    endpoint.datagram_received(data, ("127.0.0.1", 9999))
+                    longest_s = max(longest_s, time.perf_counter() - started)
+        _, peak_bytes = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert not parsed and not endpoint.feed.steers
+    for reason in {reason for _, reason in HOSTILE}:
+        assert _refused(metrics, reason) == 50 * sum(1 for _, r in HOSTILE if r is reason)
+    assert len(caplog.records) == len({reason for _, reason in HOSTILE})  # all within one second
+    assert longest_s < 0.05, f"one datagram held the loop for {longest_s * 1000:.0f} ms"
+    assert peak_bytes < 1_000_000, f"refusing took {peak_bytes} bytes"
+
+
+def test_a_flood_of_bytes_is_refused_even_within_the_datagram_rate():
+    metrics = StationMetrics()
+    endpoint = OscEndpoint(FakeFeed(), metrics, generating=lambda: True, rate_per_s=1000, bytes_per_s=10_000)
+    big = datagram("/riffcast/prompt", "x" * 900)  # about 1 kB: a burst of 20 kB takes about 20
+    for _ in range(40):
+        endpoint.datagram_received(big, ("127.0.0.1", 9999))
+    assert 19 <= len(endpoint.feed.steers) <= 21 and _refused(metrics, RefusalReason.FLOOD) >= 19
+
+
+def test_what_python_osc_logs_through_the_root_logger_is_dropped(caplog):
+    """Defence in depth: should a datagram ever reach python-osc's warnings, they go nowhere."""
+    from pythonosc.osc_packet import OscPacket
+
+    OscEndpoint(FakeFeed(), StationMetrics(), generating=lambda: True)
+    with caplog.at_level(logging.DEBUG):
+        OscPacket(raw_message(b"/riffcast/seed", b"xxx"))  # three "Unhandled parameter type" warnings
+        logging.warning("the station's own root warnings still pass")
+    assert [record.getMessage() for record in caplog.records] == ["the station's own root warnings still pass"]
 
 
 def test_a_port_in_use_is_refused_in_one_line():

@@ -21,13 +21,13 @@ class TokenBucket:
         self._tokens = float(burst)
         self._updated = clock()
 
-    def take(self) -> bool:
-        """True if an event may pass now (and count it); False if over the rate."""
+    def take(self, cost: float = 1.0) -> bool:
+        """True if an event of ``cost`` tokens may pass now (and count it); False if over the rate."""
         now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate_per_s)
         self._updated = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        if self._tokens >= cost:
+            self._tokens -= cost
             return True
         return False
 

@@ -14,7 +14,9 @@ Addresses (docs/osc.md), each validated exactly like ``/control`` — through
 | ``/riffcast/transition`` | ``i`` | … reached over this many chunks |
 | ``/riffcast/steer`` | ``s`` | a JSON ``steer`` request, as on ``/control`` |
 
-OSC bundles are opened (their time tags are ignored: a steer applies at once).
+OSC bundles are opened (their time tags are ignored: a steer applies at once). Each datagram is
+first checked by :func:`~riffcast.steering.osc_scan.scan_datagram` (size, nesting, counts, type
+tags), so the parser's cost is bounded and it never logs.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from pythonosc.osc_packet import OscPacket, ParseError
 
 from riffcast.steering.control import ControlError, SteerRequest, parse_request
 from riffcast.steering.fields import Steer, steer_from_fields
+from riffcast.steering.osc_scan import scan_datagram
 from riffcast.steering.targets import Target
 
 PREFIX = "/riffcast/"
-MAX_MESSAGES_PER_DATAGRAM = 32
 SETTING_ADDRESSES = {"seed": "seed", "denoising": "denoising", "guidance": "guidance", "transition": "transition_chunks"}
 
 
@@ -38,6 +40,10 @@ class RefusalReason(enum.Enum):
     """Why an OSC datagram or message changed nothing (the label of the refusal counter)."""
 
     NOT_OSC = "not_osc"  # the datagram is not an OSC packet
+    TOO_LARGE = "too_large"  # over osc_scan.MAX_DATAGRAM_BYTES
+    TOO_DEEP = "too_deep"  # bundles nested over osc_scan.MAX_BUNDLE_DEPTH
+    TOO_MANY = "too_many"  # messages in a datagram, or arguments in a message
+    UNREADABLE_TYPE = "unreadable_type"  # a type tag the parser does not read
     UNKNOWN_ADDRESS = "unknown_address"
     INVALID = "invalid"  # wrong types, count or range of arguments
     FLOOD = "flood"  # more messages than the station takes per second
@@ -59,14 +65,15 @@ class OscMessage:
 
 
 def messages_in(datagram: bytes) -> list[OscMessage]:
-    """The OSC messages of one datagram (bundles opened); OscRefused(NOT_OSC) if it is not
-    OSC, or holds more than MAX_MESSAGES_PER_DATAGRAM messages."""
+    """The OSC messages of one datagram (bundles opened); OscRefused if it is not OSC or
+    exceeds a limit of :mod:`riffcast.steering.osc_scan` (checked before parsing)."""
+    refused = scan_datagram(datagram)
+    if refused is not None:
+        raise OscRefused(RefusalReason(refused.reason.value), f"not taken: {refused.detail}")
     try:
         packet = OscPacket(datagram)
-    except (ParseError, ValueError, IndexError, TypeError, OverflowError) as error:
-        raise OscRefused(RefusalReason.NOT_OSC, f"not an OSC packet ({error})") from None
-    if len(packet.messages) > MAX_MESSAGES_PER_DATAGRAM:
-        raise OscRefused(RefusalReason.NOT_OSC, f"more than {MAX_MESSAGES_PER_DATAGRAM} messages in one datagram")
+    except (ParseError, ValueError, IndexError, TypeError, OverflowError, RecursionError) as error:
+        raise OscRefused(RefusalReason.NOT_OSC, f"not an OSC packet ({str(error)[:200]})") from None
     return [OscMessage(timed.message.address, tuple(timed.message.params)) for timed in packet.messages]
 
 
