@@ -476,8 +476,8 @@ def test_a_failing_recording_disk_is_logged_and_the_stream_goes_on(tmp_path):
     assert health["playing"] and health["starved_frames"] == 0
     # The failure is visible: /healthz degraded (still 200: the stream plays) with the reason.
     assert health["status"] == "degraded" and health["generator_ok"]
-    assert len(health["problems"]) == 1 and f"recording to {recording} stopped" in health["problems"][0]
-    assert f"recording to {recording} stopped" in running.log()
+    assert len(health["problems"]) == 1 and f"recording to {recording} paused" in health["problems"][0]
+    assert f"recording to {recording} paused" in running.log()
     info = soundfile.info(str(recording))  # what was written stays a valid file
     assert info.samplerate == 44100 and 2.0 < info.duration < 3.5
 

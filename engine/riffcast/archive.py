@@ -9,10 +9,15 @@ beside PATH, never overwriting or truncating anything.
   that name is taken. Times count samples from the wall-clock time of the first one.
 
 A part is split at an exact sample: the parts, end to end, are every sample written.
+
+A gap (:meth:`Archive.skip`, or a write that failed) ends the part being written; the next
+sample starts a new part beside it, named as above (with a split, by the UTC time of its first
+sample). Split times keep counting through the gap. See :mod:`riffcast.disk` for pausing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import re
@@ -84,12 +89,16 @@ def candidates(path: Path) -> Iterator[Path]:
         number += 1
 
 
-def create_part(path: Path, sample_rate: int, channels: int, sync_every_s: float) -> AudioRecorder:
+def create_part(
+    path: Path, sample_rate: int, channels: int, sync_every_s: float,
+    recorder: Callable[..., AudioRecorder] = AudioRecorder,
+) -> AudioRecorder:
     """A recorder on the first free name among ``candidates(path)``; created exclusively
-    (O_EXCL), so an existing file is never opened, let alone overwritten."""
+    (O_EXCL), so an existing file is never opened, let alone overwritten. ``recorder``: the
+    class (or a factory taking its arguments) that writes the part."""
     for candidate in candidates(path):
         try:
-            return AudioRecorder(candidate, sample_rate, channels, sync_every_s=sync_every_s, exclusive=True)
+            return recorder(candidate, sample_rate, channels, sync_every_s=sync_every_s, exclusive=True)
         except FileExistsError:
             continue
     raise AssertionError("unreachable")
@@ -99,14 +108,19 @@ class Archive:
     """Samples → the parts of one recording (see the module docstring). Not thread-safe.
 
     split_s: seconds per part (None: one part); clock: Unix time now (s), read once, at the
-    first sample; on_part: called with each part's path when it is created.
-    ``frames_written``: frames (samples per channel) in all parts so far; ``parts``: their paths.
+    first sample; recorder: what writes a part (:func:`create_part`; tests inject failures).
+    ``position``: frames (samples per channel) given so far, written or skipped: the
+    recording's timeline; ``frames_written``: those in the parts; ``parts``: their paths, in
+    order; ``next_split``: the position where the next part starts (None without a split).
+
+    A write that fails ends its part — closed as far as the disk allows, so what it holds stays
+    readable — skips the rest of its samples, and raises; the next write starts a new part.
     """
 
     def __init__(
         self, path: Path | str, sample_rate: int, channels: int = 1, *, split_s: float | None = None,
         sync_every_s: float = 1.0, clock: Callable[[], float] = time.time,
-        on_part: Callable[[Path], None] | None = None,
+        recorder: Callable[..., AudioRecorder] = AudioRecorder,
     ) -> None:
         self.path = Path(path)
         record_format(self.path)
@@ -116,42 +130,57 @@ class Archive:
         self.channels = channels
         self.split_s = split_s
         self.sync_every_s = sync_every_s
+        self.position = 0
         self.frames_written = 0
         self.parts: list[Path] = []
         self._clock = clock
-        self._on_part = on_part
+        self._make_recorder = recorder
         self._recorder: AudioRecorder | None = None
         self._start_s: float | None = None  # Unix time of frame 0
         self._part_start_s: float | None = None  # of the next part to open
         self._boundary = 0  # multiples of split_s since the epoch: the next split's number
-        self._split_at: int | None = None  # frame index where the current part ends
+        self._split_at: int | None = None  # position where the current part ends
 
     @property
     def current(self) -> Path | None:
         """The part being written (None between parts and before the first sample)."""
         return self._recorder.path if self._recorder is not None else None
 
+    @property
+    def next_split(self) -> int | None:
+        return self._split_at
+
     def write(self, samples: np.ndarray) -> None:
         """Append (frames,) or (frames, channels) float samples, splitting parts as due."""
         samples = np.asarray(samples, dtype=np.float32)
-        if self._start_s is None:
-            self._start_s = self._part_start_s = self._clock()
-            if self.split_s is not None:
-                self._boundary = math.floor(self._start_s / self.split_s) + 1
-                self._split_at = self._frame_at(self._boundary)
-        while samples.shape[0]:
-            if self._recorder is None:
-                self._open_part()
-            assert self._recorder is not None
-            count = samples.shape[0]
-            if self._split_at is not None:
-                count = min(count, self._split_at - self.frames_written)
-            if count > 0:
-                self._recorder.write(samples[:count])
-                self.frames_written += count
+        self._begin()
+        try:
+            while samples.shape[0]:
+                count = samples.shape[0]
+                if self._split_at is not None:
+                    count = min(count, self._split_at - self.position)
+                self._append(samples[:count])
                 samples = samples[count:]
-            if self._split_at is not None and self.frames_written >= self._split_at:
-                self._end_part()
+                if self._split_at is not None and self.position >= self._split_at:
+                    self._end_part()
+        except Exception:
+            self._abandon_part()
+            self.skip(samples.shape[0])
+            raise
+
+    def skip(self, frames: int) -> None:
+        """Leave ``frames`` frames out (a gap): the part being written ends, and the next write
+        starts a new one, named (with a split) by the time of its first sample, to the ms."""
+        if frames <= 0:
+            return
+        self._begin()
+        self.close()
+        self.position += frames
+        assert self._start_s is not None
+        self._part_start_s = round(self._start_s + self.position / self.sample_rate, 3)
+        if self.split_s is not None:  # the split after the next part's start
+            self._boundary = math.floor(self._part_start_s / self.split_s) + 1
+            self._split_at = self._frame_at(self._boundary)
 
     def close(self) -> None:
         """Finalise the part being written. Safe to call twice."""
@@ -159,26 +188,49 @@ class Archive:
             recorder, self._recorder = self._recorder, None
             recorder.close()
 
+    def _begin(self) -> None:
+        """At the first sample: read the clock; with a split, find the first split point."""
+        if self._start_s is None:
+            self._start_s = self._part_start_s = self._clock()
+            if self.split_s is not None:
+                self._boundary = math.floor(self._start_s / self.split_s) + 1
+                self._split_at = self._frame_at(self._boundary)
+
     def _frame_at(self, boundary: int) -> int:
-        """The frame index at which split number ``boundary`` falls (at least the next frame)."""
+        """The position at which split number ``boundary`` falls (at least the next frame)."""
         assert self.split_s is not None and self._start_s is not None
         frame = round((boundary * self.split_s - self._start_s) * self.sample_rate)
-        return max(frame, self.frames_written + 1)
+        return max(frame, self.position + 1)
+
+    def _append(self, samples: np.ndarray) -> None:
+        if self._recorder is None:
+            self._open_part()
+        assert self._recorder is not None
+        self._recorder.write(samples)
+        self.frames_written += samples.shape[0]
+        self.position += samples.shape[0]
 
     def _open_part(self) -> None:
         start = None if self.split_s is None else self._part_start_s
-        self._recorder = create_part(part_path(self.path, start), self.sample_rate, self.channels, self.sync_every_s)
+        part = part_path(self.path, start)
+        self._recorder = create_part(part, self.sample_rate, self.channels, self.sync_every_s, self._make_recorder)
         self.parts.append(self._recorder.path)
-        if self._on_part is not None:
-            self._on_part(self._recorder.path)
 
     def _end_part(self) -> None:
         """Close the part at its split; the next opens with the next sample, named by the split."""
         assert self.split_s is not None
-        self.close()
         self._part_start_s = self._boundary * self.split_s
         self._boundary += 1
         self._split_at = self._frame_at(self._boundary)
+        self.close()
+
+    def _abandon_part(self) -> None:
+        """After a failed write: close the part as far as the disk allows (libsndfile rewrites
+        the header of what reached the file, so it stays readable); a second error is moot."""
+        recorder, self._recorder = self._recorder, None
+        if recorder is not None:
+            with contextlib.suppress(Exception):
+                recorder.close()
 
     def __enter__(self) -> Archive:
         return self

@@ -12,7 +12,8 @@ date, so a process killed without warning (SIGKILL, power cut) leaves a readable
   Ogg pages are written as the encoder fills them; a kill loses the page being filled.
 - ``.mp3``: 128 kbit/s CBR (LAME); the Info tag's frame count is kept current.
 
-A normal close, Ctrl-C or SIGTERM leaves every sample and exact lengths.
+A normal close, Ctrl-C or SIGTERM leaves every sample and exact lengths. A write that fails
+raises OSError with the system's errno (ENOSPC: the disk is full; EFBIG: a file size limit).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from riffcast_client import growing
 # libsndfile commands (sndfile.h).
 _SFC_UPDATE_HEADER_NOW = 0x1060  # write the header for the data so far
 _SFC_RF64_AUTO_DOWNGRADE = 0x1210  # an RF64 file stays a RIFF WAV while under 4 GiB
+_SFE_SYSTEM = 2  # libsndfile's "System error.": a system call failed, errno says which way
 
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)  # the only rates libsndfile's Opus encoder takes
 
@@ -70,6 +72,18 @@ def record_format(path: Path | str) -> AudioFormat:
             f"{one_line(path)}: a recording must end in one of {ACCEPTED} (the extension picks the format)"
         )
     return FORMATS[suffix]
+
+
+def _os_error(path: Path, code: int, message: str) -> OSError:
+    """libsndfile's error ``code`` as an OSError about ``path``. Its vague "System error." gets
+    the errno behind it — cffi keeps the errno this thread's last C call left, and libsndfile
+    returns straight after the failed system call — so a full disk (ENOSPC) can be told apart."""
+    from soundfile import _ffi  # the errno cffi saved, not re-exported
+
+    number = _ffi.errno
+    if code == _SFE_SYSTEM and number:
+        return OSError(number, os.strerror(number), str(path))
+    return OSError(f"{one_line(path)}: {message}")
 
 
 def file_rate(fmt: AudioFormat, sample_rate: int) -> int:
@@ -183,7 +197,10 @@ class AudioRecorder:
 
     def _write_file(self, samples: np.ndarray) -> None:
         if samples.shape[0]:
-            self._file.write(samples)
+            try:
+                self._file.write(samples)
+            except soundfile.LibsndfileError as error:
+                raise _os_error(self.path, error.code, error.error_string) from error
             self._file_frames += samples.shape[0]
 
     def _command(self, command: int, value: int = 0) -> None:
@@ -191,7 +208,7 @@ class AudioRecorder:
 
         _snd.sf_command(self._file._file, command, _ffi.NULL, value)
         if (code := _snd.sf_error(self._file._file)) != 0:
-            raise OSError(f"{one_line(self.path)}: {_ffi.string(_snd.sf_error_number(code)).decode(errors='replace')}")
+            raise _os_error(self.path, code, _ffi.string(_snd.sf_error_number(code)).decode(errors="replace"))
 
     def _update_mp3_tag(self) -> None:
         if not self._mp3_looked:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from riffcast.archive import Archive
+from riffcast.disk import RETRY_EVERY_S, PausingArchive
 
 log = logging.getLogger(__name__)
 
@@ -22,67 +23,65 @@ class RecordingSink:
     """Archive every emitted frame (see :mod:`riffcast.archive`: parts beside ``path``, never
     overwriting; the extension picks the format, each part readable at every moment).
 
-    A write that fails (disk full, file removed) is logged once; the stream goes on, what was
-    written stays a valid file, and the recording stops for this run.
+    A write that fails (disk full, file size limit, folder removed) pauses the recording
+    (:class:`riffcast.disk.PausingArchive`): one log line says why and where, what was written
+    stays a valid file, the stream goes on, and the recording resumes by itself in a new part
+    — on a full disk once space returns, checked every ``retry_every_s`` and at every split —
+    with one more line giving the gap.
 
     Public, for /healthz and /metrics (plain attributes, safe to read from any thread):
 
-    - ``failed``: the error that stopped the recording (one line), None while it records;
-    - ``write_errors``: failed writes (at most 1: the recording stops at the first);
+    - ``failed``: why the recording is paused (one line), None while it records;
+    - ``write_errors``: failed writes and failed tries to resume;
     - ``frames_written``: frames (samples) archived in this run, all parts together;
-    - ``frames_dropped``: frames emitted but not archived because the recording had failed;
-    - ``path``: the part being written (before the first frame, the path given);
+    - ``frames_dropped``: frames emitted but not archived because the recording was paused;
+    - ``path``: the part being written, else the last one (before the first frame, the path given);
     - ``parts``: every part created in this run, in order.
     """
 
-    def __init__(self, path: Path, sample_rate: int, *, split_s: float | None = None) -> None:
-        self.path = path
-        self.failed: str | None = None
-        self.write_errors = 0
-        self.frames_written = 0
-        self._dropped_here = 0  # counted on the event loop (write)
-        self._dropped_there = 0  # counted on the recorder thread
-        self.parts: list[Path] = []
-        self._archive = Archive(path, sample_rate, split_s=split_s, on_part=self._started)
+    def __init__(
+        self, path: Path, sample_rate: int, *, split_s: float | None = None, retry_every_s: float = RETRY_EVERY_S,
+    ) -> None:
+        self._archive = PausingArchive(Archive(path, sample_rate, split_s=split_s), retry_every_s=retry_every_s)
         self._queue: queue.SimpleQueue[np.ndarray | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="riffcast-recorder", daemon=True)
         self._thread.start()
 
     def write(self, position: int, samples: np.ndarray) -> None:
-        if self.failed is None:
-            self._queue.put(samples)
-        else:
-            self._dropped_here += samples.shape[0]
+        self._queue.put(samples)  # all disk work, and the choice to drop, on the recorder thread
+
+    @property
+    def failed(self) -> str | None:
+        return self._archive.failed
+
+    @property
+    def write_errors(self) -> int:
+        return self._archive.write_errors
+
+    @property
+    def frames_written(self) -> int:
+        return self._archive.frames_written
 
     @property
     def frames_dropped(self) -> int:
-        return self._dropped_here + self._dropped_there
+        return self._archive.frames_dropped
+
+    @property
+    def path(self) -> Path:
+        return self._archive.path
+
+    @property
+    def parts(self) -> list[Path]:
+        return self._archive.archive.parts
 
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(5.0)
 
-    def _started(self, part: Path) -> None:
-        self.path = part
-        self.parts.append(part)
-        log.info("recording to %s", part)
-
     def _run(self) -> None:
         try:
             while (samples := self._queue.get()) is not None:
-                if self.failed is not None:
-                    self._dropped_there += samples.shape[0]
-                    continue
-                before = self._archive.frames_written
-                try:
-                    self._archive.write(samples)
-                except Exception as error:  # keep the stream going; the file up to here stays valid
-                    self.write_errors += 1
-                    self._dropped_there += samples.shape[0] - (self._archive.frames_written - before)
-                    self.failed = " ".join(str(error).split())
-                    log.error("recording to %s stopped: %s", self.path, self.failed)
-                finally:
-                    self.frames_written = self._archive.frames_written
+                self._archive.write(samples)
         finally:
             try:
                 self._archive.close()
