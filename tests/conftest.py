@@ -2,13 +2,19 @@
 goes on ``sys.path`` (as ``python -m pytest`` from it would put it), so that ``tests/station.py``
 imports the benchmarks' launcher as ``benchmarks.harness.station`` under plain ``pytest`` too.
 Seed beds are cached in a temporary folder of this test session (``RIFFCAST_CACHE_DIR``, which
-the stations the tests start inherit), never in the user's cache."""
+the stations the tests start inherit), never in the user's cache.
+
+Tiers: a test that starts another process (a station, a server, a browser, ffmpeg) is marked
+``system``, a CI-sized benchmark run ``benchmark``; the rest run in-process
+(``python -m pytest -m "not system and not benchmark"``). :func:`_processes_only_in_system_tests`
+holds every unmarked test to that: starting a process there fails it."""
 
 from __future__ import annotations
 
 import atexit
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -44,3 +50,14 @@ def music() -> np.ndarray:
 def music_mel(music, params) -> np.ndarray:
     """Absolute mel magnitude of ``music``, cut to 3 × 512 columns."""
     return audio_to_mel(music, params)[:, : 3 * params.chunk_columns]
+
+
+@pytest.fixture(autouse=True)
+def _processes_only_in_system_tests(request, monkeypatch):
+    """Fail an in-process test (neither ``system`` nor ``benchmark``) that starts a process."""
+    if request.node.get_closest_marker("system") or request.node.get_closest_marker("benchmark"):
+        return
+    def refuse(self, args, *more, **options):
+        pytest.fail(f"{request.node.nodeid} starts a process ({str(args)[:80]}): mark it @pytest.mark.system")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)

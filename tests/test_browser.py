@@ -16,6 +16,8 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from station import TOKEN, running_station
 
+pytestmark = pytest.mark.system
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

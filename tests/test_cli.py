@@ -15,6 +15,8 @@ from riffcast.codec import image_from_mel, save_png
 from riffcast.demo_music import render_demo_song
 from riffcast.params import RIFFUSION_V1 as P
 
+pytestmark = pytest.mark.system
+
 SR = P.sample_rate
 LONG_SONG_S = 12.0  # 48 kHz stereo → 529 200 samples at 44.1 kHz → 1200 columns → 3 images
 LONG_SONG_IMAGES = ["OUT-000.png", "OUT-001.png", "OUT-002.png"]

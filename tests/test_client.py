@@ -20,6 +20,8 @@ import soundfile
 from riffcast_client import Listener
 from station import free_port, running_station, start_station
 
+pytestmark = pytest.mark.system
+
 PROMPT = "client test: slow organ drone"
 RIFFCAST = [sys.executable, "-m", "riffcast"]
 # Ctrl-C ends listen in about 0.1 s in every state (0.6 s at most, for a station that stopped

@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.benchmark
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 ROW = re.compile(r"^\| (\S+) \| (\d+) \| (\d+) \| ([\d.]+) \| ([\d.]+) \| [^|]+ \| ([\d.]+) \| (\S+) \| (\S+) \| (\d+) \| (\d+) \| ([^|]+) \|$")
 

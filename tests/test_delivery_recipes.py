@@ -15,10 +15,19 @@ import urllib.request
 from xml.etree import ElementTree
 
 import numpy as np
+import pytest
 import soundfile
-
-from servers import SOURCE_PASSWORD, ADMIN_PASSWORD, running_icecast, running_nginx, start_icecast, stop_process
+from servers import (
+    ADMIN_PASSWORD,
+    SOURCE_PASSWORD,
+    running_icecast,
+    running_nginx,
+    start_icecast,
+    stop_process,
+)
 from station import free_port, running_station, steer
+
+pytestmark = pytest.mark.system
 
 
 def _decode_seconds(url: str, seconds: float, out) -> np.ndarray:
@@ -120,7 +129,10 @@ def test_icecast_refusals_are_one_line_and_the_station_plays_on(tmp_path):
                 assert any("/busy.mp3: the mount is in use or not allowed (403)" in line for line in lines), lines
                 assert any("cannot reach 127.0.0.1" in line for line in lines), lines
                 assert "Traceback" not in second.log()
-                assert second.health()["status"] == "ok" and second.health()["playing"]
+                health = second.health()  # plays on, degraded: each mount that is down is a problem
+                assert health["status"] == "degraded" and health["playing"], health
+                assert all(f"icecast:{mount}: down for " in "; ".join(health["problems"])
+                           for mount in ("/busy.mp3", "/other.mp3", "/live.mp3")), health
 
 
 def test_bad_icecast_urls_are_one_line_errors(tmp_path):

@@ -18,6 +18,8 @@ from websockets.asyncio.client import connect
 from riffcast_client import protocol
 from station import running_station, steer
 
+pytestmark = pytest.mark.system
+
 
 @pytest.fixture(scope="module")
 def station(tmp_path_factory):

@@ -112,6 +112,7 @@ def _on_a_small_disk(tmp_path: Path, name: str, audio: np.ndarray) -> tuple[dict
     return json.loads(result.stdout), result.stderr, disk, out
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("extension", list(FORMATS))
 def test_a_full_disk_is_named_the_part_stays_readable_and_recording_resumes_in_a_new_part(tmp_path, extension):
     audio = music(14.0)

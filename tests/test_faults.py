@@ -39,6 +39,7 @@ def test_each_fault_kind_is_survived_by_the_producer():
     assert generator.injected == 8  # each faulty chunk was tried twice
 
 
+@pytest.mark.system
 def test_station_plays_through_faults_and_a_stall(tmp_path):
     async def listen(running, seconds: float):
         frames = []
@@ -67,5 +68,7 @@ def test_station_plays_through_faults_and_a_stall(tmp_path):
     assert health["generator_faults"] >= 4  # two failed attempts each at chunks 2 and 3
     assert health["underruns"] >= 5  # the stall: the feed played the fallback, chunk after chunk
     assert health["starved_frames"] == 0  # the clock never ran dry
-    assert health["generator_ok"] and health["status"] == "ok"
+    # Generating again, but the stall's fallback was dead air: degraded, and named, for 30 s after.
+    assert health["generator_ok"] and health["status"] == "degraded", health
+    assert [p for p in health["problems"] if p.startswith("dead air") and "s of fallback" in p], health
     assert "injecting faults" in running.log()

@@ -33,6 +33,7 @@ def test_bad_edges_are_refused(kind, cutoff):
         butter_sos(kind, cutoff, 44100)
 
 
+@pytest.mark.system
 def test_the_station_and_the_synth_do_not_import_scipy_signal():
     code = ("import sys, riffcast.station.main, riffcast.generation.synth, riffcast.seeds\n"
             "riffcast.seeds.bed_audio('boom-bap-94')\n"

@@ -29,6 +29,8 @@ from riffcast.station.http import HeadChecker, Refusal, content_security_policy,
 from riffcast.station.ratelimit import LogLimiter
 from station import TOKEN, running_station
 
+pytestmark = pytest.mark.system
+
 ALLOWED_ORIGIN = "https://radio.example"
 LOG_EVERY_S = 1.0  # routes.LOG_EVERY_S
 CLIENT_HELLO = bytes.fromhex("16030100f4010000f00303") + bytes(range(32)) + b"\x20" + b"\x11" * 32 + b"\x00" * 150

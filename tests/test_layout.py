@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 ENGINE = ROOT / "engine"
 CLIENT = ROOT / "clients" / "python"
@@ -105,6 +107,7 @@ def test_the_client_never_imports_the_engine():
         assert not engine_imports, f"{path.relative_to(ROOT)} imports {sorted(engine_imports)}"
 
 
+@pytest.mark.system
 def test_the_client_starts_without_the_engine_or_its_heavy_dependencies():
     result = subprocess.run([sys.executable, "-X", "importtime", "-m", "riffcast_client", "--help"],
                             capture_output=True, text=True, timeout=60)

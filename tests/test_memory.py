@@ -24,11 +24,13 @@ def _run(code: str, **env: str) -> str:
     return done.stdout.strip()
 
 
+@pytest.mark.system
 @pytest.mark.skipif(not ON_GLIBC, reason="glibc only")
 def test_tune_allocator_applies_on_glibc():
     assert _run("from riffcast.memory import tune_allocator; print(tune_allocator())") == "True"
 
 
+@pytest.mark.system
 @pytest.mark.skipif(not ON_GLIBC, reason="glibc only")
 def test_tune_allocator_leaves_the_environments_settings():
     code = "from riffcast.memory import tune_allocator; print(tune_allocator())"
@@ -36,6 +38,7 @@ def test_tune_allocator_leaves_the_environments_settings():
     assert _run(code, GLIBC_TUNABLES="glibc.malloc.trim_threshold=262144") == "False"
 
 
+@pytest.mark.system
 @pytest.mark.skipif(not ON_GLIBC, reason="glibc only")
 def test_large_temporaries_go_back_to_the_system_after_tuning():
     """A freed 8 MiB block (below glibc's dynamic threshold once a bigger one was freed) is

@@ -10,6 +10,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.system
 
 # A small, fast configuration (window 64, hop 8) that exercises every kernel: RTPGHI, FGLA (with
 # each bin's magnitude and with band sums kept), overlap-add, framing and the level stage. Prints the output as JSON.

@@ -236,6 +236,7 @@ def test_a_port_in_use_is_refused_in_one_line():
         taken.close()
 
 
+@pytest.mark.system
 def test_a_station_steered_over_osc_plays_the_prompt_and_ignores_garbage(tmp_path):
     osc_port = free_port()  # a free TCP port number; UDP is bound by the station
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -283,4 +284,4 @@ def test_a_station_steered_over_osc_plays_the_prompt_and_ignores_garbage(tmp_pat
     assert refused == expected
     assert "riffcast_osc_steers_total 1.0" in metrics
     assert f"OSC steering on udp://127.0.0.1:{osc_port}" in log
-    assert log.count("OSC from 127.0.0.1 refused") <= 3  # at most one line per reason and second
+    assert log.count("OSC from 127.0.0.1 refused") <= len({r for _, r in BAD})  # one line per reason and second

@@ -74,6 +74,7 @@ def test_the_extension_picks_the_format_and_others_are_a_one_line_error():
         assert "\n" not in message and ".wav, .flac, .ogg, .opus, .mp3" in message
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("extension", list(FORMATS))
 def test_each_format_writes_a_file_soundfile_and_ffprobe_read_back(tmp_path, extension):
     path = tmp_path / f"out{extension}"
@@ -100,6 +101,7 @@ def test_each_format_writes_a_file_soundfile_and_ffprobe_read_back(tmp_path, ext
     assert int(probed["streams"][0]["sample_rate"]) == rate
 
 
+@pytest.mark.system
 def test_a_small_wav_is_a_plain_riff_wave_file(tmp_path):
     """Written as RF64 with auto-downgrade, a file under 4 GiB is RIFF/WAVE (the fmt chunk is
     WAVE_FORMAT_EXTENSIBLE, a JUNK chunk holds the room for ds64): any WAV reader takes it."""
@@ -147,6 +149,7 @@ def test_a_long_gap_is_filled_with_one_sync_not_one_a_second(tmp_path):
 WAV_LIMIT = 0xFFFFFFFF  # libsndfile (rf64.c): RIFF while the file is shorter than this
 
 
+@pytest.mark.system
 def test_the_wav_header_turns_rf64_exactly_when_the_file_reaches_4_gib(tmp_path):
     """What decides WAV vs RF64, measured on the real code path without writing 4 GiB.
 
@@ -215,6 +218,7 @@ KILLED_WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("extension", list(FORMATS))
 def test_a_sigkilled_writer_leaves_a_file_that_reads_to_near_the_kill(tmp_path, extension):
     """5.3 s written in 100 ms frames, then SIGKILL (no close, no atexit). Measured losses:
@@ -352,6 +356,7 @@ def test_a_folder_that_cannot_be_written_is_refused_with_the_reason(tmp_path):
         (["--record-split", "1h"], "--record-split needs --record"),
     ],
 )
+@pytest.mark.system
 def test_serve_refuses_bad_record_options_with_one_line_and_writes_nothing(tmp_path, arguments, message):
     result = subprocess.run(
         [sys.executable, "-m", "riffcast", "serve", "--generator", "synth", "--port", "0", *arguments],
@@ -363,6 +368,7 @@ def test_serve_refuses_bad_record_options_with_one_line_and_writes_nothing(tmp_p
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.system
 def test_serve_has_no_force_option_any_more(tmp_path):
     result = subprocess.run([sys.executable, "-m", "riffcast", "serve", "--help"],
                             capture_output=True, text=True, timeout=60)
@@ -387,6 +393,7 @@ SINK_ON_A_FULL_DISK = textwrap.dedent("""
 """)
 
 
+@pytest.mark.system
 def test_the_sink_counts_what_it_wrote_and_a_full_disk_is_one_error_and_a_valid_file(tmp_path):
     path = tmp_path / "archive.flac"
     sink = RecordingSink(path, RATE)
@@ -404,7 +411,7 @@ def test_the_sink_counts_what_it_wrote_and_a_full_disk_is_one_error_and_a_valid_
     assert state["failed"] and "\n" not in state["failed"] and state["write_errors"] == 1
     assert state["path"] == str(full)
     assert state["frames_written"] + state["frames_dropped"] == 60 * FRAME
-    assert result.stderr.count(f"recording to {full} stopped") == 1
+    assert result.stderr.count(f"recording to {full} paused") == 1
     info = soundfile.info(str(full))  # what was written stays a valid file
     assert info.frames * 2 < 300_000 and 2.5 < info.duration < 3.5
     assert abs(info.frames - state["frames_written"]) <= FRAME  # and it holds what the sink counted
@@ -419,6 +426,7 @@ def _played(path: Path) -> np.ndarray:
     return audio
 
 
+@pytest.mark.system
 def test_a_restarted_station_keeps_its_recording_and_starts_the_next_part_beside_it(tmp_path):
     path = tmp_path / "archive.wav"
     with running_station(tmp_path, "--record", str(path)) as station:
@@ -438,6 +446,7 @@ def test_a_restarted_station_keeps_its_recording_and_starts_the_next_part_beside
     assert sorted(p.name for p in tmp_path.glob("archive*")) == ["archive.1.wav", "archive.wav"]
 
 
+@pytest.mark.system
 def test_a_station_splits_its_recording_into_parts_named_by_their_utc_start(tmp_path):
     path = tmp_path / "archive.flac"
     started = time.time()

@@ -11,12 +11,14 @@ import urllib.error
 import urllib.request
 
 import numpy as np
+import pytest
+from helpers import eventually
+from riffcast_client import protocol
+from station import TOKEN, running_station, start_station
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from riffcast_client import protocol
-from helpers import eventually
-from station import TOKEN, running_station, start_station
+pytestmark = pytest.mark.system
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -51,7 +53,8 @@ def test_steering_through_a_long_stall_leaves_a_working_producer(tmp_path):
         assert all(answer["type"] in ("ack", "error") for answer in answers)
         assert any(answer["type"] == "ack" for answer in answers)  # the stall ended: queued steers were taken
         code, health = _health(running)
-        assert code == 200 and health["status"] == "ok" and health["generator_ok"]
+        assert code == 200 and health["generator_ok"]  # the stall's fallback shows as dead air for a while
+        assert health["status"] == "ok" or all(p.startswith("dead air") for p in health["problems"]), health
         assert health["producer_restarts"] == 0
         assert "InvalidStateError" not in running.log() and "producer stopped" not in running.log()
 

@@ -37,6 +37,7 @@ def _riffcast(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     [["--generator", "synth"], ["--generator", "riffusion", "--model", "tiny-random", "--steps", "4"]],
     ids=["synth", "tiny-random"],
 )
+@pytest.mark.system
 def test_render_writes_the_duration_and_is_repeatable(tmp_path, generator_args):
     args = ["render", "--prompt", "lofi hip hop", "--prompt", "jazz piano", "--duration", "7.5", "--quiet", *generator_args]
     first = _riffcast(tmp_path, *args, "-o", "a.wav")
@@ -56,6 +57,7 @@ def test_auto_says_loudly_why_it_plays_the_synth():
     assert generator.name == "synth" and "NO GPU" in note
 
 
+@pytest.mark.system
 def test_auto_without_weights_starts_the_synth_without_importing_torch():
     import subprocess
     import sys
@@ -93,6 +95,7 @@ def test_weights_present_knows_what_needs_no_download(tmp_path):
         (["--loudness", "3"], "--loudness: loudness target must be from -40 to -5 LUFS, got 3"),
     ],
 )
+@pytest.mark.system
 def test_bad_render_arguments_fail_before_anything_is_written(tmp_path, args, message):
     result = _riffcast(tmp_path, "render", "--prompt", "x", "-o", "out.wav", "--quiet", *args)
     assert result.returncode == 1
@@ -100,6 +103,7 @@ def test_bad_render_arguments_fail_before_anything_is_written(tmp_path, args, me
     assert not (tmp_path / "out.wav").exists()
 
 
+@pytest.mark.system
 def test_render_holds_the_loudness_asked_for_from_the_first_second(tmp_path):
     meter, short_term = pyloudnorm.Meter(44100), pyloudnorm.Meter(44100, block_size=3.0)
     for lufs in ("-16", "-23"):
@@ -113,6 +117,7 @@ def test_render_holds_the_loudness_asked_for_from_the_first_second(tmp_path):
         assert 20 * np.log10(np.max(np.abs(resample_poly(audio, 4, 1)))) <= -1.0 + 0.05  # true peak
 
 
+@pytest.mark.system
 def test_render_follows_a_playlist_file(tmp_path):
     (tmp_path / "programme.toml").write_text(
         '[[target]]\nprompt = "house"\nduration_s = 5.12\n\n[[target]]\nprompt = "ambient"\nduration_s = 5.12\n'
@@ -133,11 +138,13 @@ def test_render_follows_a_playlist_file(tmp_path):
     assert not np.allclose(playlist_audio[-cut:], house_audio[-cut:])
 
 
+@pytest.mark.system
 def test_seeds_lists_the_beds(tmp_path):
     result = _riffcast(tmp_path, "seeds")
     assert result.returncode == 0 and DEFAULT_BED in result.stdout
 
 
+@pytest.mark.system
 def test_a_reader_that_leaves_early_gets_no_error_message(tmp_path):
     """`riffcast seeds | head -1`: the pipe closes before riffcast writes; no traceback, no error line."""
     process = subprocess.Popen([sys.executable, "-m", "riffcast.cli", "seeds"], cwd=tmp_path, stdout=subprocess.PIPE,
@@ -147,6 +154,7 @@ def test_a_reader_that_leaves_early_gets_no_error_message(tmp_path):
     assert stderr == "" and process.returncode == 1
 
 
+@pytest.mark.system
 def test_download_offline_says_there_is_no_network(tmp_path):
     result = _riffcast(tmp_path, "download", "riffusion/riffusion-model-v1")
     assert result.returncode == 1 and "no network" in result.stderr

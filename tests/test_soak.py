@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.benchmark
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 SOAK_PATH = BENCHMARKS / "soak.py"
 RSS_GROWTH_BOUND = 0.15  # a short run: warm-up is barely over; the 30-minute goal is 5 %

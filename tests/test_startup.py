@@ -123,6 +123,7 @@ def test_no_bed_cache_when_it_is_turned_off_or_cannot_be_written(tmp_path, monke
 # --------------------------------------------------------------------------- what is imported
 
 
+@pytest.mark.system
 def test_auto_on_a_machine_without_weights_imports_neither_torch_nor_huggingface_hub(tmp_path):
     result = _run("""
         import json, sys
@@ -136,6 +137,7 @@ def test_auto_on_a_machine_without_weights_imports_neither_torch_nor_huggingface
     assert json.loads(result.stdout) == ["synth", []]
 
 
+@pytest.mark.system
 def test_the_hub_cache_folder_is_found_where_huggingface_hub_looks(tmp_path):
     code = """
         import json
@@ -161,6 +163,7 @@ def test_invalid_model_ids_are_still_refused_by_huggingface_hub(tmp_path):
         cached_snapshot("not a/valid--id", tmp_path)
 
 
+@pytest.mark.system
 def test_seeds_and_the_stitcher_import_no_synth_voices_nor_scipy_signal():
     result = _run("""
         import json, sys
@@ -180,6 +183,7 @@ def test_warm_cache_is_reported_warm():
     assert not kernels_cache_cold()
 
 
+@pytest.mark.system
 def test_compile_note_only_when_numba_cache_is_cold(tmp_path):
     """Costs one compilation of the kernels (about 10 s on 2 cores) in a subprocess."""
     code = """

@@ -21,6 +21,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from riffcast_client import protocol
 from station import TOKEN, running_station, start_station
 
+pytestmark = pytest.mark.system
+
 HELLO_FIELDS = {"type", "protocol", "station", "sample_rate", "channels", "format", "frame_samples", "position", "server_time"}
 
 

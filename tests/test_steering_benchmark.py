@@ -13,6 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.benchmark
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 CHUNK_S = 512 * 441 / 44100  # whole-chunk mode hears a steer after the lead: at least this
 

@@ -106,6 +106,7 @@ def print_unit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProce
 
 
 # -- the unit ------------------------------------------------------------------------------------
+@pytest.mark.system
 def test_the_printed_unit_runs_the_serve_command_it_was_printed_with(tmp_path):
     # (This was test_station's test_the_systemd_unit_runs_a_valid_serve_command_with_restart.)
     printed = print_unit("--host", "0.0.0.0", "--playlist", "programme.toml", "--state", "state.json",
@@ -122,6 +123,7 @@ def test_the_printed_unit_runs_the_serve_command_it_was_printed_with(tmp_path):
     assert args.playlist == tmp_path / "programme.toml" and args.state == tmp_path / "state.json"
 
 
+@pytest.mark.system
 def test_the_unit_carries_the_options_given():
     printed = print_unit("--prompt", "jazz", "--port", "9000", "--systemd-unit")
     assert printed.returncode == 0, printed.stderr
@@ -181,6 +183,7 @@ def test_relative_paths_become_absolute_and_a_bed_name_stays(tmp_path):
     assert serve_args(unit_text(["--state", "/abs/s.json"], PYTHON)).state == Path("/abs/s.json")
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("argv", [["--control-token", "secret-0123456789"], ["--control=secret-0123456789"]])
 def test_the_control_token_never_goes_into_a_unit(argv):
     with pytest.raises(ValueError, match="RIFFCAST_CONTROL_TOKEN.*EnvironmentFile"):
@@ -233,12 +236,14 @@ def verify(unit: str, folder: Path) -> list[str]:
     return said + ([f"exit status {result.returncode}"] if result.returncode else [])
 
 
+@pytest.mark.system
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
     assert verify(unit_text(["--host", "0.0.0.0", "--state", "/var/lib/riffcast/state.json"], PYTHON),
                   tmp_path / "plain") == []
     assert verify(unit_text(["--play", "--prompt", " | ".join(TRICKY)], PYTHON), tmp_path / "tricky") == []
 
 
+@pytest.mark.system
 def test_systemd_analyze_verify_catches_what_was_wrong_before(tmp_path):
     # The unit this replaces had StartLimitIntervalSec= in [Service], where systemd ignores it.
     good = unit_text([], PYTHON)
@@ -249,6 +254,7 @@ def test_systemd_analyze_verify_catches_what_was_wrong_before(tmp_path):
     assert any("is not executable" in line for line in verify(missing, tmp_path / "missing"))
 
 
+@pytest.mark.system
 def test_systemd_itself_runs_a_program_whose_path_needs_quoting(tmp_path):
     # systemd-analyze checks that ExecStart='s program exists: a program whose name holds spaces,
     # %, a semicolon and UTF-8 proves the quoting on systemd's own parser.
@@ -263,6 +269,7 @@ def test_systemd_itself_runs_a_program_whose_path_needs_quoting(tmp_path):
         unit_text([], str(tmp_path / "bin" / "riff\"cast"))
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("text", [text for text in TRICKY if text and text.isprintable()])
 def test_systemd_itself_reads_the_quoting_back(text, tmp_path):
     # verify names the program it could not find as systemd read it: an oracle for the quoting
@@ -369,6 +376,7 @@ def _notified_station(tmp_path: Path, *args: str):
     return receiver, start_station(tmp_path, *args, env=env)
 
 
+@pytest.mark.system
 def test_a_station_tells_systemd_it_is_ready_and_logs_with_time_and_level(tmp_path):
     receiver, running = _notified_station(tmp_path, "--inject-faults", "raise@2")
     try:
@@ -384,6 +392,7 @@ def test_a_station_tells_systemd_it_is_ready_and_logs_with_time_and_level(tmp_pa
     assert re.search(stamped, running.log(), re.M), running.log()
 
 
+@pytest.mark.system
 def test_a_playing_station_pings_the_watchdog(tmp_path):
     receiver, running = _notified_station(tmp_path)
     try:

@@ -15,6 +15,8 @@ from websockets.asyncio.client import connect
 from station import running_station
 from test_browser import headless_chromium, stats, wait_for
 
+pytestmark = pytest.mark.system
+
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):

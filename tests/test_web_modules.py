@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.system
+
 HEADER = struct.Struct("<Qd")  # uint64 position, float64 server time (Unix s), little-endian
 WEB = Path(__file__).resolve().parent.parent / "clients" / "web"
 NODE_TIMEOUT_S = 120

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from riffcast.delivery.codecs import Packet
 from riffcast.delivery.icy import METAINT_BYTES, IcyInterleaver
+from riffcast.station.ratelimit import LogLimiter
 
 log = logging.getLogger("riffcast.delivery")
 
@@ -119,6 +120,7 @@ class LiveMp3:
         self.listeners: set[LiveResponse] = set()
         self.packets_dropped = 0
         self.closed_too_slow = 0
+        self._closes_log = LogLimiter(log, 1.0, level=logging.INFO)  # 300 readers may stall at once
 
     def __len__(self) -> int:
         return len(self.listeners)
@@ -147,7 +149,8 @@ class LiveMp3:
                 elif now_s - listener.behind_since > self.stall_close_s:
                     self.closed_too_slow += 1
                     self.listeners.discard(listener)
-                    log.info("closing a /live.mp3 listener: behind for over %g s", self.stall_close_s)
+                    self._closes_log.log("too_slow", "closing a /live.mp3 listener: behind for over %g s",
+                                         self.stall_close_s)
                     listener.transport.abort()
                 continue
             listener.behind_since = None

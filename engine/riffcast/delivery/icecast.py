@@ -1,38 +1,34 @@
-"""``--icecast icecast://USER:PASSWORD@HOST:PORT/MOUNT``: riffcast as an Icecast source client.
+"""``--icecast icecast://USER:PASSWORD@HOST:PORT/MOUNT``: what riffcast says to Icecast as a source
+client, and what Icecast's answers mean — sans I/O.
 
-The sans-I/O part (:class:`IcecastTarget`, :func:`source_request`, :func:`refusal`) says what to
-send and what an answer means; :class:`IcecastSource` is the thin asyncio edge. It speaks HTTP
-``PUT`` (Icecast ≥ 2.4) with ``Expect: 100-continue``, then streams the mount's packets for as long
-as the connection holds. MP3 mounts (``.mp3``) carry the station's one MP3 encoder's packets and
-get their title (the prompts heard) through Icecast's ``/admin/metadata``; Ogg Opus mounts
-(``.ogg``, ``.opus``; 96 kbit/s) carry theirs in the stream: each title starts a chained Ogg
-stream, as does each new connection (Icecast needs a stream's headers first). When Icecast is away,
-refuses the password (401) or has the mount in use (403), the source says so in one line,
-waits (1 s, doubling to 60 s) and tries again — at start-up and later — and never touches the
-clock or the other outputs.
+:class:`IcecastTarget` is a mount to feed; :func:`source_request` is the head of the source's HTTP
+``PUT`` (Icecast ≥ 2.4, ``Expect: 100-continue``); :class:`ReplyReader` takes whatever comes back,
+as it arrives, and says whether to wait, stream or give up (and why, in words). It is bounded
+whatever arrives: a line over ``MAX_LINE_BYTES``, more than ``MAX_HEAD_LINES`` lines, bytes that
+are not HTTP, or more than ``AFTER_HEAD_BYTES`` after the head (Icecast sends its sources nothing
+once it has answered) fail at once. The socket, the clock and the retries are
+:mod:`riffcast.delivery.icecast_source`'s and :mod:`riffcast.delivery.icecast_link`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import logging
+import enum
 import os
+import re
 import urllib.parse
 from dataclasses import dataclass
-from typing import Callable
 
-from riffcast.delivery.codecs import Codec, Packet
+from riffcast.delivery.codecs import Codec
 
-log = logging.getLogger("riffcast.icecast")
-
-RETRY_FIRST_S = 1.0
-RETRY_MAX_S = 60.0
-BACKLOG_BYTES = 256 * 1024  # about 16 s of MP3: beyond, Icecast is not reading; reconnect
-CONNECT_TIMEOUT_S = 10.0
 CONTENT_TYPES = {Codec.MP3: "audio/mpeg", Codec.OGG_OPUS: "audio/ogg"}
 MOUNT_CODECS = {".mp3": Codec.MP3, ".ogg": Codec.OGG_OPUS, ".opus": Codec.OGG_OPUS}
 BITRATES_KBIT = {Codec.MP3: 128, Codec.OGG_OPUS: 96}
+MAX_LINE_BYTES = 8 * 1024  # one line of Icecast's answer head (its own are under 200 bytes)
+MAX_HEAD_LINES = 100
+AFTER_HEAD_BYTES = 4 * 1024  # Icecast sends a source nothing after its answer; a little slack, then it is not Icecast
+SHOWN_BYTES = 40  # of an answer that is not HTTP, in the problem's words
+STATUS_LINE = re.compile(rb"HTTP/\d\.\d (\d{3})(?: [^\r\n]*)?\r?\n")
 
 
 @dataclass(frozen=True)
@@ -50,6 +46,11 @@ class IcecastTarget:
     def shown(self) -> str:
         """The target for logs: no password."""
         return f"icecast://{self.user}@{self.host}:{self.port}{self.mount}"
+
+    @property
+    def bytes_per_s(self) -> float:
+        """The mount's nominal bitrate, in bytes per second."""
+        return BITRATES_KBIT[self.codec] * 1000 / 8
 
     def authorization(self) -> str:
         return "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
@@ -107,130 +108,95 @@ def metadata_request(target: IcecastTarget, title: str) -> bytes:
     return "\r\n".join(lines).encode("latin-1", "replace")
 
 
-def refusal(status_line: bytes) -> str | None:
-    """None when Icecast accepts the source (100 or 200), else why not, in words."""
-    parts = status_line.decode("latin-1", "replace").split(" ", 2)
-    code = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+def refusal(code: int, status_line: str) -> str | None:
+    """None when Icecast takes the source (100 or 200), else why not, in words."""
     if code in (100, 200):
         return None
     if code == 401:
         return "the password was refused (401): check the source password in icecast.xml"
     if code == 403:
         return "the mount is in use or not allowed (403): another source feeds it, or the mount is limited"
-    return f"Icecast answered {status_line.decode('latin-1', 'replace').strip()!r}"
+    return f"Icecast answered {status_line.strip()!r}"
 
 
-class IcecastSource:
-    """Feed one mount for as long as the station runs (see the module docstring)."""
+class Reply(enum.Enum):
+    """Where the answer to the source's ``PUT`` stands."""
 
-    def __init__(self, target: IcecastTarget, *, station: str, on_connect: Callable[[], None] | None = None) -> None:
-        self.target = target
-        self.station = station
-        self._on_connect = on_connect  # Ogg: asks the encoder for a new stream, which must come first
-        self._waiting_for_start = False
-        self.connected = False
-        self.connects = 0  # successful connections (the first, then each reconnect)
-        self.failures = 0
-        self._writer: asyncio.StreamWriter | None = None
-        self._title: str | None = None
-        self._sent_title: str | None = None
-        self._task: asyncio.Task | None = None
+    WAITING = "waiting"  # its head is not complete yet
+    ACCEPTED = "accepted"  # 100 or 200 and a whole head: stream
+    FAILED = "failed"  # refused, not HTTP, too long, or followed by data: see ``problem``
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        self._close()
+class ReplyReader:
+    """Icecast's answer to the source's ``PUT`` and anything after it, fed as it arrives (sans I/O).
 
-    def feed(self, packets: list[Packet], title: str) -> None:
-        """The mount's next packets (on the loop; never waits). Dropped while disconnected."""
-        self._title = title
-        writer = self._writer
-        if writer is None:
-            return
-        if self._waiting_for_start:
-            starts = [index for index, packet in enumerate(packets) if packet.starts_stream]
-            if not starts:
-                return
-            packets, self._waiting_for_start = packets[starts[0] :], False
-        if writer.transport.get_write_buffer_size() > BACKLOG_BYTES:
-            log.warning("icecast %s: not reading for seconds; reconnecting", self.target.shown)
-            self._close()
-            return
-        writer.write(b"".join(packet.data for packet in packets))
-        if self.target.codec is Codec.MP3 and self._sent_title != title:  # Ogg carries its titles
-            self._sent_title = title
-            asyncio.get_running_loop().create_task(self._send_title(title))
+    Call :meth:`receive` with each read; :attr:`state` then says whether to wait, stream or give
+    up, :attr:`problem` why (one line). A refusal is known from the status line alone; the whole
+    head must arrive before streaming. The caller bounds the time the head may take.
+    """
 
-    async def _run(self) -> None:
-        delay = RETRY_FIRST_S
-        while True:
-            problem = await self._connect()
-            if problem is None:
-                delay = RETRY_FIRST_S
-                await self._wait_closed()
-                problem = "the connection was closed"
-            self.failures += 1
-            log.warning("icecast %s: %s; retrying in %g s", self.target.shown, problem, delay)
-            await asyncio.sleep(delay)
-            delay = min(2 * delay, RETRY_MAX_S)
+    def __init__(self, *, max_line_bytes: int = MAX_LINE_BYTES, max_head_lines: int = MAX_HEAD_LINES,
+                 after_head_bytes: int = AFTER_HEAD_BYTES) -> None:
+        self.state = Reply.WAITING
+        self.problem: str | None = None
+        self._max_line_bytes = max_line_bytes
+        self._max_head_lines = max_head_lines
+        self._after_head_bytes = after_head_bytes
+        self._pending = bytearray()  # bytes of the head not yet split into lines
+        self._lines = 0
+        self._after_head = 0  # bytes received after the head
 
-    async def _connect(self) -> str | None:
-        """Open the source connection → None, or what went wrong."""
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.target.host, self.target.port), CONNECT_TIMEOUT_S)
-        except (OSError, asyncio.TimeoutError) as error:
-            return f"cannot reach {self.target.host}:{self.target.port} ({error.__class__.__name__}: {error})"
-        try:
-            writer.write(source_request(self.target, station=self.station))
-            status = await asyncio.wait_for(reader.readline(), CONNECT_TIMEOUT_S)
-            problem = refusal(status) if status else "Icecast closed the connection without an answer"
-            while problem is None:  # the rest of the answer's head
-                if await asyncio.wait_for(reader.readline(), CONNECT_TIMEOUT_S) in (b"\r\n", b"\n", b""):
-                    break
-        except (OSError, asyncio.TimeoutError) as error:
-            problem = f"no answer from Icecast ({error.__class__.__name__})"
-        if problem is not None:
-            writer.close()
-            return problem
-        self._writer, self._reader = writer, reader
-        self._sent_title = None
-        if self._on_connect is not None:
-            self._waiting_for_start = True
-            self._on_connect()
-        self.connected = True
-        self.connects += 1
-        log.info("icecast %s: connected, streaming %s", self.target.shown, self.target.codec.value)
-        return None
+    def receive(self, data: bytes) -> Reply:
+        """Take ``data`` (the next bytes from Icecast) → the state now."""
+        if self.state is Reply.ACCEPTED:
+            self._count_after_head(len(data))
+        elif self.state is Reply.WAITING:
+            self._pending += data
+            while self.state is Reply.WAITING and (end := self._pending.find(b"\n")) >= 0:
+                line = bytes(self._pending[: end + 1])
+                del self._pending[: end + 1]
+                self._line(line)
+            if self.state is Reply.WAITING:
+                self._check_partial()
+            elif self.state is Reply.ACCEPTED:
+                rest, self._pending = len(self._pending), bytearray()
+                self._count_after_head(rest)
+        return self.state
 
-    async def _wait_closed(self) -> None:
-        """Until Icecast closes the connection (or :meth:`_close` does)."""
-        try:
-            while self._writer is not None and await self._reader.read(4096):
-                pass  # Icecast sends nothing more; read only to see the end
-        except OSError:
-            pass
-        self._close()
+    def _line(self, line: bytes) -> None:
+        self._lines += 1
+        if len(line) > self._max_line_bytes:
+            self._fail(f"Icecast sent an answer line over {self._max_line_bytes} bytes")
+        elif self._lines == 1:
+            status = STATUS_LINE.fullmatch(line)
+            if status is None:
+                self._fail(_not_http(line))
+            else:
+                self.problem = refusal(int(status.group(1)), line.decode("latin-1"))
+                if self.problem is not None:
+                    self.state = Reply.FAILED
+        elif line in (b"\r\n", b"\n"):
+            self.state = Reply.ACCEPTED
+        elif self._lines >= self._max_head_lines:
+            self._fail(f"Icecast sent an answer head of over {self._max_head_lines} lines")
 
-    def _close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        self._writer = None
-        self.connected = False
+    def _check_partial(self) -> None:
+        """A line still arriving: too long already, or a first line that cannot become HTTP."""
+        if len(self._pending) > self._max_line_bytes:
+            self._fail(f"Icecast sent an answer line over {self._max_line_bytes} bytes")
+        elif self._lines == 0 and not b"HTTP/".startswith(bytes(self._pending[:5])):
+            self._fail(_not_http(bytes(self._pending)))
 
-    async def _send_title(self, title: str) -> None:
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.target.host, self.target.port), CONNECT_TIMEOUT_S)
-            writer.write(metadata_request(self.target, title))
-            status = await asyncio.wait_for(reader.readline(), CONNECT_TIMEOUT_S)
-            writer.close()
-            if b" 200 " not in status:
-                log.warning("icecast %s: the title was not taken (%s)", self.target.shown,
-                            status.decode("latin-1", "replace").strip())
-        except (OSError, asyncio.TimeoutError) as error:
-            log.warning("icecast %s: cannot set the title (%s)", self.target.shown, error.__class__.__name__)
+    def _count_after_head(self, count: int) -> None:
+        self._after_head += count
+        if self._after_head > self._after_head_bytes:
+            self._fail(f"Icecast sent over {self._after_head_bytes} bytes after its answer (Icecast sends its "
+                       f"sources nothing: is this an Icecast server?)")
+
+    def _fail(self, problem: str) -> None:
+        self.state, self.problem = Reply.FAILED, problem
+
+
+def _not_http(start: bytes) -> str:
+    shown = start[:SHOWN_BYTES].decode("latin-1")
+    return f"the answer is not HTTP: {shown!r}{'…' if len(start) > SHOWN_BYTES else ''} (is this an Icecast server?)"

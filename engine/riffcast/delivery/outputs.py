@@ -13,7 +13,9 @@ import numpy as np
 from riffcast.delivery.codecs import Codec, Packet
 from riffcast.delivery.hls import HlsSegmenter, Segment, playlist
 from riffcast.delivery.http_stream import LiveMp3
-from riffcast.delivery.icecast import IcecastSource, IcecastTarget
+from riffcast.delivery.icecast import IcecastTarget
+from riffcast.delivery.icecast_link import LinkState
+from riffcast.delivery.icecast_source import IcecastSource
 from riffcast.delivery.worker import EncoderWorker
 
 
@@ -79,14 +81,26 @@ class EncodedOutputs:
                              extra_headers=self._extra_headers)
 
     def start_icecast(self, targets: list[IcecastTarget], station: str) -> None:
-        """Start a source client for each mount (on the event loop), and the encoders they need."""
+        """Start a source client for each mount (on the event loop), and the encoders they need.
+        Each is named ``icecast:MOUNT`` in ``/healthz`` and ``/metrics`` (``icecast:HOST:PORT/MOUNT``
+        where two targets share a mount)."""
+        mounts = [target.mount for target in targets]
         for target in targets:
             worker = self.worker(target.codec)
             # A source that connects anew must begin with a stream's headers: an Ogg one gets a new stream.
             on_connect = (lambda worker=worker: worker.retitle(self._title)) if target.codec is Codec.OGG_OPUS else None
-            source = IcecastSource(target, station=station, on_connect=on_connect)
+            where = target.mount if mounts.count(target.mount) == 1 else f"{target.host}:{target.port}{target.mount}"
+            source = IcecastSource(target, station=station, on_connect=on_connect, output=f"icecast:{where}")
             source.start()
             self.icecast.append(source)
+
+    def states(self) -> tuple[LinkState, ...]:
+        """Each Icecast mount's link now (for ``/metrics``)."""
+        return tuple(source.state for source in self.icecast)
+
+    def problems(self) -> tuple[str, ...]:
+        """One line per Icecast mount that is down (for ``/healthz``)."""
+        return tuple(line for state in self.states() if (line := state.problem_line()) is not None)
 
     def _deliver_mp3(self, packets: list[Packet]) -> None:
         self.live_mp3.deliver(packets, self.title, time.monotonic())

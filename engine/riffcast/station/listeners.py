@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.protocol import State
 
+from riffcast.station.ratelimit import LogLimiter
+
 log = logging.getLogger(__name__)
 
 # Kernel send buffer per listener socket: small, so "behind" is seen after about the
@@ -76,6 +78,7 @@ class ListenerSet:
         self._listeners: set[Listener] = set()
         self._by_format: dict[str, set[Listener]] = {}
         self._closing: set[asyncio.Task] = set()
+        self._closes_log = LogLimiter(log, 1.0, level=logging.INFO)  # many may stall at once
 
     def __len__(self) -> int:
         return len(self._listeners)
@@ -133,7 +136,7 @@ class ListenerSet:
 
     def _close(self, listener: Listener, code: int, reason: str) -> None:
         self.discard(listener)
-        log.info("closing a listener (%d %s)", code, reason)
+        self._closes_log.log(code, "closing a listener (%d %s)", code, reason)
         task = asyncio.get_running_loop().create_task(_close_or_abort(listener.connection, code, reason))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)

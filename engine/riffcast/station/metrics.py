@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 if TYPE_CHECKING:
+    from riffcast.delivery.icecast_link import LinkState
     from riffcast.dsp.level import LevelStats
 
 CHUNK_SECONDS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
@@ -34,6 +36,10 @@ class StationMetrics:
         )
         self.starved_frames = Counter(
             "riffcast_starved_frames", "Frames emitted as silence because no audio was ready", registry=r
+        )
+        self.dead_air_seconds = Counter(
+            "riffcast_dead_air_seconds", "Seconds of audio emitted that were not new music, by kind: "
+            "silence (nothing stitched in time) or fallback (the last image again)", ["kind"], registry=r,
         )
         self.chunk_generation_seconds = Histogram(
             "riffcast_chunk_generation_seconds", "Wall time to paint one chunk", registry=r,
@@ -113,5 +119,37 @@ class StationMetrics:
         self.limiter_active_ratio.set_function(lambda: getattr(level(), "limited_fraction", nothing))
         self.limiter_max_reduction_db.set_function(lambda: getattr(level(), "max_reduction_db", nothing))
 
+    def watch_outputs(self, states: Callable[[], Iterable[LinkState]]) -> None:
+        """Each output's link (the Icecast mounts), read from ``states`` at scrape time."""
+        self.registry.register(_OutputLinks(states))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _OutputLinks:
+    """A collector: ``riffcast_output_up``, ``riffcast_output_reconnects_total`` and
+    ``riffcast_output_sent_bytes_total``, labelled ``output="icecast:/MOUNT"``."""
+
+    def __init__(self, states: Callable[[], Iterable[LinkState]]) -> None:
+        self._states = states
+
+    def describe(self) -> Iterator[Metric]:
+        return self._families([])
+
+    def collect(self) -> Iterator[Metric]:
+        return self._families(list(self._states()))
+
+    @staticmethod
+    def _families(states: list[LinkState]) -> Iterator[Metric]:
+        up = GaugeMetricFamily("riffcast_output_up", "1 while an output (an Icecast mount) streams, else 0",
+                               labels=["output"])
+        reconnects = CounterMetricFamily("riffcast_output_reconnects",
+                                         "Tries again after a failed or lost connection, by output", labels=["output"])
+        sent = CounterMetricFamily("riffcast_output_sent_bytes", "Audio bytes written to an output, all connections",
+                                   labels=["output"])
+        for state in states:
+            up.add_metric([state.output], float(state.up))
+            reconnects.add_metric([state.output], state.reconnects)
+            sent.add_metric([state.output], state.bytes_sent)
+        yield from (up, reconnects, sent)

@@ -30,6 +30,7 @@ from riffcast.delivery.icecast import IcecastTarget
 from riffcast.delivery.outputs import EncodedOutputs, title_of
 from riffcast.station import http, reports, routes
 from riffcast.station.control_socket import serve_control
+from riffcast.station.dead_air import Air, DeadAirWatch, air_of
 from riffcast.station.feed import Feed
 from riffcast.station.records import ChunkRecord
 from riffcast.station.health import Assessment, assess
@@ -117,11 +118,14 @@ class Station:
         self.position: int | None = None  # next sample the clock emits; None before playback
         self.epoch_s: float | None = None  # Unix time at which sample 0 was due
         self.starved_frames = 0
+        self.dead_air = DeadAirWatch(feed.params.sample_rate)  # silence or fallback for seconds
+        self.checks.append(lambda: self.dead_air.problem(time.monotonic()))
         self.pacer = Pacer(frame_samples=config.frame_samples, sample_rate=feed.params.sample_rate,
                            preroll_frames=config.preroll_frames)
         self._announcements = Announcements(memory_samples=round(ANNOUNCED_MEMORY_S * feed.params.sample_rate))
         self.playing = asyncio.Event()  # set when the first frame is due
         self.outputs = EncodedOutputs(config.name, self._deliver_opus, self._emitted_history, http.SECURITY_HEADERS)
+        self.metrics.watch_outputs(self.outputs.states)
         feed.on_generated = self.metrics.chunk_generation_seconds.observe  # thread-safe
         feed.on_stitched = self.metrics.chunk_stitch_seconds.observe
         feed.on_underrun = self.metrics.underruns.inc
@@ -137,8 +141,8 @@ class Station:
         return self.feed.generating()
 
     def problems(self) -> tuple[str, ...]:
-        """Failures beside the stream (a recording, the state file), one line each."""
-        return tuple(problem for check in self.checks if (problem := check()) is not None)
+        """Failures beside the stream (a recording, the state file, dead air, outputs), one line each."""
+        return (*(problem for check in self.checks if (problem := check()) is not None), *self.outputs.problems())
 
     def assessment(self) -> Assessment:
         return assess(playing=self.position is not None, generating=self.generator_ok, problems=self.problems())
@@ -218,10 +222,15 @@ class Station:
     def _tick(self, tick: Tick) -> None:
         position, frame = tick.position, self.config.frame_samples
         samples = self.feed.read(position, frame)
+        record = self.feed.record_at(position)
+        air = air_of(stitched=samples is not None, fallback=record is not None and record.fallback)
         if samples is None:
             samples = np.zeros(frame, dtype=np.float32)
             self.starved_frames += 1
             self.metrics.starved_frames.inc()
+        self.dead_air.emitted(air, frame, time.monotonic())
+        if air is not Air.MUSIC:
+            self.metrics.dead_air_seconds.labels(air.value).inc(frame / self.params.sample_rate)
         emitted_s = time.time()
         self.feed.move_playhead(tick.end)
         self.position = tick.end

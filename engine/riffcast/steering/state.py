@@ -99,7 +99,7 @@ def load_state(path: Path) -> StationState | None:
     try:
         document = json.loads(data)
     except (ValueError, RecursionError) as error:
-        raise StateError(f"{path}: unreadable state: {type(error).__name__}: {str(error)[:200]}") from None
+        raise StateError(f"{path}: unreadable state: {type(error).__name__}: {str(error)[:120]}") from None
     if not isinstance(document, dict):
         raise StateError(f"{path}: damaged state: not a JSON object")
     try:
@@ -117,7 +117,7 @@ def load_state(path: Path) -> StationState | None:
     except StateError:
         raise
     except Exception as error:  # noqa: BLE001 - any other shape or value: not a state
-        raise StateError(f"{path}: damaged state: {type(error).__name__}: {str(error)[:200]}") from None
+        raise StateError(f"{path}: damaged state: {type(error).__name__}: {str(error)[:120]}") from None
 
 
 def set_aside(path: Path) -> Path:
