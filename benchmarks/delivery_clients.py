@@ -31,10 +31,11 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
+from riffcast_client import protocol
+
 from fanout_clients import upgrade_request
 from harness.machine import raise_open_files_limit
 from harness.websocket import complete_frames
-from riffcast_client import protocol
 
 SAMPLE_RATE = 44100
 CONNECT_BATCH = 50

@@ -30,9 +30,10 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
+from riffcast_client import protocol
+
 from harness.machine import raise_open_files_limit
 from harness.websocket import complete_frames
-from riffcast_client import protocol
 
 SAMPLE_RATE = 44100
 FRAME_SAMPLES = 4410  # 100 ms, riffcast's default --frame-ms

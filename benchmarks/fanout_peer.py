@@ -16,10 +16,11 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
+from riffcast_client import protocol
+
 from fanout_clients import FRAME_SAMPLES, SAMPLE_RATE
 from harness.endpoints import get_json, wait_playing
 from harness.machine import raise_open_files_limit
-from riffcast_client import protocol
 
 START_TIMEOUT_S = 60.0  # for the peer's process to send its port
 

@@ -27,15 +27,16 @@ import time
 
 import torch
 
-from riffcast.codec import SpectrogramChunk, mel_from_pixels
+from riffcast.dsp.codec import SpectrogramChunk, mel_from_pixels
+from riffcast.dsp.params import RIFFUSION_V1 as PARAMS
 from riffcast.generation.models import build_full_random, build_tiny_random, pick_device, pick_dtype
 from riffcast.generation.riffusion import RiffusionGenerator
+from riffcast.generation.seeds import DEFAULT_BED, load_seed
 from riffcast.generation.synth import SynthGenerator
 from riffcast.generation.types import ChunkRequest
+from riffcast.pipeline.stitcher import Stitcher
 from riffcast.steering.targets import Target
-from riffcast.params import RIFFUSION_V1 as PARAMS
-from riffcast.seeds import DEFAULT_BED, load_seed
-from riffcast.stitcher import Stitcher
+
 from window_joins import print_window_rows, window_rows
 
 SETTINGS = (("original: PNDM 50 × 0.75", "pndm", 50), ("riffcast: DPM++ 25 × 0.75", "dpm++", 25))

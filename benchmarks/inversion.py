@@ -1,6 +1,6 @@
 """Spectrogram inversion: riffcast's stitcher against 32-iteration Griffin-Lim, same input.
 
-Input: deterministic synthetic music (drums, bass, chords, lead; ``riffcast.demo_music``)
+Input: deterministic synthetic music (drums, bass, chords, lead; ``riffcast.generation.demo_music``)
 with real dynamics (a slow ±6 dB swell over 24 s, so levels differ from chunk to chunk),
 encoded into Riffusion images (uint8, 512-column chunks) and decoded back to mel, exactly
 what a decoder receives. Every method gets the same mel-inverted magnitude: riffcast on
@@ -25,7 +25,7 @@ Metrics:
 - loudness: EBU R128 loudness (pyloudnorm) of the 3 s before and after each join; the
   change across the join compared with the source's change at the same place.
 
-Window mode (``riffcast.layout``): the same mel cut into windows of 64 new columns with 16
+Window mode (``riffcast.pipeline.layout``): the same mel cut into windows of 64 new columns with 16
 crossfaded, each at its own scale, has its seams measured at every window join.
 
 Run: ``python benchmarks/inversion.py`` (about 4 minutes on 2 cores; ``--seconds`` to change
@@ -42,15 +42,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from riffcast.codec import SpectrogramChunk, audio_to_mel, chunk_from_image, image_from_mel, split_chunks
-from riffcast.demo_music import render_demo_song
+from riffcast.dsp.codec import SpectrogramChunk, audio_to_mel, chunk_from_image, image_from_mel, split_chunks
 from riffcast.dsp.level_settings import LevelSettings
 from riffcast.dsp.mel import MelInverter, riffusion_filterbank
+from riffcast.dsp.params import RIFFUSION_V1 as PARAMS
 from riffcast.dsp.phase_settings import DEFAULT_ITERATIONS
 from riffcast.dsp.stft import magnitude_spectrogram
-from riffcast.layout import StreamLayout
-from riffcast.params import RIFFUSION_V1 as PARAMS
-from riffcast.stitcher import Stitcher
+from riffcast.generation.demo_music import render_demo_song
+from riffcast.pipeline.layout import StreamLayout
+from riffcast.pipeline.stitcher import Stitcher
 
 BELOW_10K_BINS = int(PARAMS.f_max_hz / (PARAMS.sample_rate / PARAMS.n_fft)) + 1  # 4001
 SEAM_FRAMES = 5  # ±50 ms

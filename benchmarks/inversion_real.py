@@ -43,16 +43,17 @@ from pathlib import Path
 
 import numpy as np
 
+from riffcast.cli import main as riffcast_main
+from riffcast.dsp.codec import audio_to_mel, chunk_from_image, image_from_mel, save_png, split_chunks
+from riffcast.dsp.mel import MelInverter
+from riffcast.dsp.mel_projection import MagnitudeStep
+from riffcast.dsp.params import RIFFUSION_V1 as PARAMS
+from riffcast.pipeline.stitcher import Stitcher
+
 from harness import table
 from harness.machine import host_description
 from inversion import log_spectral_distance_db, per_chunk, spectral_convergence_db
 from music_set import music_clips
-from riffcast.cli import main as riffcast_main
-from riffcast.codec import audio_to_mel, chunk_from_image, image_from_mel, save_png, split_chunks
-from riffcast.dsp.mel import MelInverter
-from riffcast.dsp.mel_projection import MagnitudeStep
-from riffcast.params import RIFFUSION_V1 as PARAMS
-from riffcast.stitcher import Stitcher
 
 BELOW_10K_BINS = int(PARAMS.f_max_hz / (PARAMS.sample_rate / PARAMS.n_fft)) + 1
 CHUNK_S = PARAMS.chunk_columns * PARAMS.hop_samples / PARAMS.sample_rate

@@ -37,23 +37,24 @@ import pyloudnorm
 import soundfile
 from scipy.signal import resample_poly
 
+from riffcast.dsp.codec import audio_to_mel, chunk_from_image, image_from_mel, split_chunks
+from riffcast.dsp.level import LevelStats
+from riffcast.dsp.level_settings import LevelSettings
+from riffcast.dsp.params import RIFFUSION_V1 as PARAMS
+from riffcast.generation.options import add_generator_arguments, generator_from_args
+from riffcast.generation.seeds import DEFAULT_BED, load_seed
+from riffcast.pipeline.producer import ChunkProducer
+from riffcast.pipeline.render import render
+from riffcast.pipeline.stitcher import Stitcher
+from riffcast.steering.playlist import PlaylistEntry
+from riffcast.steering.targets import Target, WeightedPrompt
+from riffcast.steering.walk import Walk
+
 from harness.machine import host_description
 from harness.peer import peer_checkout
 from harness.station import Station
 from harness.table import header, row
 from music_set import music_clips
-from riffcast.codec import audio_to_mel, image_from_mel, split_chunks, chunk_from_image
-from riffcast.dsp.level import LevelStats
-from riffcast.dsp.level_settings import LevelSettings
-from riffcast.generation.options import add_generator_arguments, generator_from_args
-from riffcast.params import RIFFUSION_V1 as PARAMS
-from riffcast.producer import ChunkProducer
-from riffcast.render import render
-from riffcast.seeds import DEFAULT_BED, load_seed
-from riffcast.steering.playlist import PlaylistEntry
-from riffcast.steering.targets import Target, WeightedPrompt
-from riffcast.steering.walk import Walk
-from riffcast.stitcher import Stitcher
 
 PEER_COMMIT = "f8371d5"
 REPO = Path(__file__).resolve().parent.parent

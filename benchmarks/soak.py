@@ -77,8 +77,17 @@ from harness.procfs import cpu_seconds, machine_busy_seconds, rss_kib
 from harness.station import Station, random_token
 from soak_clients import ClientConfig, ClientProcess, client_process_main
 from soak_report import print_report, verdicts
-from soak_result import (AFTER_DISCONNECT_RSS_S, AFTER_DISCONNECT_S, BASELINE_SETTLE_S, FD_TOLERANCE, RSS_WINDOW_S,
-                         Sample, SoakResult, StationSample, default_settings)
+from soak_result import (
+    AFTER_DISCONNECT_RSS_S,
+    AFTER_DISCONNECT_S,
+    BASELINE_SETTLE_S,
+    FD_TOLERANCE,
+    RSS_WINDOW_S,
+    Sample,
+    SoakResult,
+    StationSample,
+    default_settings,
+)
 
 __all__ = ["FD_TOLERANCE", "SoakResult", "main", "print_report", "soak", "verdicts"]
 

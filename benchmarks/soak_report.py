@@ -8,8 +8,15 @@ from dataclasses import dataclass
 
 from harness import table
 from soak_clients import KEPT_UP_LAG_S, LEAVE_MODES
-from soak_result import (AFTER_DISCONNECT_S, BASELINE_SETTLE_S, FD_TOLERANCE, RSS_GROWTH_GOAL, SLOPE_MIN_SPAN_S,
-                         Sample, SoakResult)
+from soak_result import (
+    AFTER_DISCONNECT_S,
+    BASELINE_SETTLE_S,
+    FD_TOLERANCE,
+    RSS_GROWTH_GOAL,
+    SLOPE_MIN_SPAN_S,
+    Sample,
+    SoakResult,
+)
 
 
 @dataclass

@@ -67,10 +67,10 @@ def emit(name, start, end=None):
     _out.write(json.dumps({"name": name, "start": start, "end": end, "thread": threading.current_thread().name}) + "\n")
 emit("interpreter up", time.monotonic())
 WATCH = ("numpy", "scipy.fft", "scipy.signal", "scipy.linalg", "numba", "PIL.Image", "websockets.asyncio.server",
-         "prometheus_client", "riffcast.cli", "riffcast.station.main", "riffcast.station.server", "riffcast.station.feed",
+         "prometheus_client", "riffcast.cli", "riffcast.station.main", "riffcast.station.server", "riffcast.pipeline.feed",
          "riffcast.generation.voices", "riffcast.generation.synth", "riffcast.dsp.kernels", "riffcast.dsp.level",
-         "riffcast.dsp.phase", "riffcast.stitcher", "riffcast.producer", "riffcast.seeds", "riffcast.generation.factory",
-         "riffcast.station.routes", "riffcast.station.metrics", "torch")
+         "riffcast.dsp.phase", "riffcast.pipeline.stitcher", "riffcast.pipeline.producer", "riffcast.generation.seeds", "riffcast.generation.factory",
+         "riffcast.station.routes", "riffcast.ops.metrics", "torch")
 def timed(name, function, once=False):
     seen = []
     def wrapper(*args, **kwargs):
@@ -89,11 +89,11 @@ def patch(name, module):
         emit("run_serve patched", time.monotonic())
     elif name == "riffcast.generation.factory" and hasattr(module, "make_generator"):
         module.make_generator = timed("make generator", module.make_generator, once=True)
-    elif name == "riffcast.seeds" and hasattr(module, "load_seed"):
+    elif name == "riffcast.generation.seeds" and hasattr(module, "load_seed"):
         module.load_seed = timed("seed image", module.load_seed, once=True)
-    elif name == "riffcast.producer" and hasattr(module, "ChunkProducer"):
+    elif name == "riffcast.pipeline.producer" and hasattr(module, "ChunkProducer"):
         module.ChunkProducer.next_chunk = timed("first paint", module.ChunkProducer.next_chunk, once=True)
-    elif name == "riffcast.stitcher" and hasattr(module, "Stitcher"):
+    elif name == "riffcast.pipeline.stitcher" and hasattr(module, "Stitcher"):
         module.Stitcher.push = timed("first stitch", module.Stitcher.push, once=True)
     elif name == "numba":
         from numba.core import dispatcher

@@ -35,16 +35,17 @@ from pathlib import Path
 import numpy as np
 from websockets.asyncio.client import connect
 
+from riffcast.dsp.level import LevelStage
+from riffcast.dsp.params import RIFFUSION_V1 as PARAMS
+from riffcast.dsp.phase import PhaseStream
+from riffcast.pipeline.layout import StreamLayout
+from riffcast.pipeline.timeline import rewind_safety_s, window_low_water_s
+from riffcast_client import protocol
+
 from harness.endpoints import prometheus_value
 from harness.machine import host_description
 from harness.peer import peer_checkout
 from harness.station import Station
-from riffcast.layout import StreamLayout
-from riffcast.params import RIFFUSION_V1 as PARAMS
-from riffcast.station.timeline import rewind_safety_s, window_low_water_s
-from riffcast.dsp.level import LevelStage
-from riffcast.dsp.phase import PhaseStream
-from riffcast_client import protocol
 
 PEER_COMMIT = "c15fb62"  # whole chunks, steers from the next chunk painted
 TOKEN = "steering-benchmark-token"
@@ -285,6 +286,7 @@ def main() -> None:
         from riffcast.generation.models import build_tiny_random
         from riffcast.generation.riffusion import RiffusionGenerator
         from riffcast.generation.synth import SynthGenerator
+
         from window_joins import print_window_rows, window_rows
 
         tiny = RiffusionGenerator(build_tiny_random(), device="cpu", steps=25, scheduler="dpm++")

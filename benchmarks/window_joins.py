@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from riffcast.codec import audio_to_mel
+from riffcast.dsp.codec import audio_to_mel
+from riffcast.dsp.params import RIFFUSION_V1 as PARAMS
+from riffcast.generation.seeds import DEFAULT_BED, load_seed
 from riffcast.generation.types import Generator
-from riffcast.layout import StreamLayout
-from riffcast.params import RIFFUSION_V1 as PARAMS
-from riffcast.producer import ChunkProducer
-from riffcast.render import render
-from riffcast.seeds import DEFAULT_BED, load_seed
+from riffcast.pipeline.layout import StreamLayout
+from riffcast.pipeline.producer import ChunkProducer
+from riffcast.pipeline.render import render
 from riffcast.steering.playlist import PlaylistEntry
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Walk

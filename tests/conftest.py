@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from riffcast.codec import audio_to_mel
-from riffcast.demo_music import render_demo_song
-from riffcast.params import RIFFUSION_V1
+from riffcast.dsp.codec import audio_to_mel
+from riffcast.dsp.params import RIFFUSION_V1
+from riffcast.generation.demo_music import render_demo_song
 
 if "RIFFCAST_CACHE_DIR" not in os.environ:
     os.environ["RIFFCAST_CACHE_DIR"] = tempfile.mkdtemp(prefix="riffcast-test-cache-")

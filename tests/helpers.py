@@ -7,8 +7,8 @@ from typing import Callable
 
 import numpy as np
 
+from riffcast.dsp.params import RIFFUSION_V1
 from riffcast.dsp.stft import magnitude_spectrogram
-from riffcast.params import RIFFUSION_V1
 
 
 def spectral_convergence_db(estimate: np.ndarray, reference: np.ndarray) -> float:

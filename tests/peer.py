@@ -15,6 +15,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from riffcast_client.cli import add_listen_arguments
 from riffcast_client.protocol import encode_frame, hello
+
 from station import free_port
 
 __all__ = ["FRAME", "RATE", "T0", "Handler", "Peer", "free_port", "listen_args", "send_frames", "send_hello",

@@ -14,6 +14,7 @@ from typing import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+
 from station import TOKEN, running_station
 
 pytestmark = pytest.mark.system

@@ -11,9 +11,9 @@ import pytest
 import soundfile
 from PIL import Image
 
-from riffcast.codec import image_from_mel, save_png
-from riffcast.demo_music import render_demo_song
-from riffcast.params import RIFFUSION_V1 as P
+from riffcast.dsp.codec import image_from_mel, save_png
+from riffcast.dsp.params import RIFFUSION_V1 as P
+from riffcast.generation.demo_music import render_demo_song
 
 pytestmark = pytest.mark.system
 
@@ -224,6 +224,6 @@ def test_encode_decode_do_not_import_torch_or_diffusers(tmp_path: Path, command:
     result = riffcast(tmp_path, *args, flags=("-X", "importtime"))
     assert result.returncode == 0, result.stderr[-2000:]
     modules = imported_modules(result.stderr)
-    assert {"numpy", "riffcast.codec"} <= modules  # the importtime log was parsed
+    assert {"numpy", "riffcast.dsp.codec"} <= modules  # the importtime log was parsed
     heavy = sorted(name for name in modules if name.split(".")[0] in {"torch", "diffusers"})
     assert heavy == []

@@ -18,6 +18,7 @@ import pytest
 import soundfile
 
 from riffcast_client import Listener
+
 from station import free_port, running_station, start_station
 
 pytestmark = pytest.mark.system

@@ -18,8 +18,9 @@ import soundfile
 from websockets.asyncio.server import ServerConnection
 
 from riffcast_client.cli import ListenSession, StatusLine, run_listen
-from riffcast_client.stream import Listener, backoff_delay
 from riffcast_client.protocol import ProtocolError, now_playing
+from riffcast_client.stream import Listener, backoff_delay
+
 from peer import FRAME, RATE, T0, Peer, free_port, listen_args, send_frames, send_hello, signal_at
 
 

@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from peer import FRAME, RATE, Peer, free_port, listen_args, send_frames, send_hello, signal_at
 
 from riffcast_client.cli import run_listen
 from riffcast_client.jitter import JitterBuffer
 from riffcast_client.player import Player, check_output_device
+
+from peer import FRAME, RATE, Peer, free_port, listen_args, send_frames, send_hello, signal_at
 
 BLOCK = 160  # frames per callback (20 ms at 8 kHz)
 

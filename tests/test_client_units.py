@@ -10,10 +10,10 @@ import soundfile
 
 from riffcast_client.cli import describe
 from riffcast_client.jitter import JitterBuffer
+from riffcast_client.protocol import ProtocolError, hello
 from riffcast_client.record import StreamRecorder, Timeline
 from riffcast_client.sequence import FrameSequencer
 from riffcast_client.stream import parse_hello, stream_url
-from riffcast_client.protocol import ProtocolError, hello
 
 RATE = 8000
 

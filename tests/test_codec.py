@@ -10,7 +10,7 @@ import soundfile
 from PIL import Image
 
 from riffcast.audio_io import AudioFileError, read_audio, write_audio
-from riffcast.codec import (
+from riffcast.dsp.codec import (
     EXIF_MAX_VALUE,
     EXIF_SAMPLE_RATE,
     PNG_TEXT_VALID_COLUMNS,
@@ -22,10 +22,10 @@ from riffcast.codec import (
     save_png,
     split_chunks,
 )
-from riffcast.demo_music import render_demo_song
 from riffcast.dsp.mel import mel_filterbank, riffusion_filterbank
+from riffcast.dsp.params import RIFFUSION_V1 as P
 from riffcast.dsp.stft import frame_count, magnitude_spectrogram
-from riffcast.params import RIFFUSION_V1 as P
+from riffcast.generation.demo_music import render_demo_song
 
 SR = P.sample_rate
 PIXEL_STEP = 0.5 / 255 + 1e-6  # uint8 quantisation, in the power-0.25 domain

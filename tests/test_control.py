@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from riffcast.steering.targets import Target, WeightedPrompt
 from riffcast.steering.control import ControlError, StatusRequest, SteerRequest, parse_request
 from riffcast.steering.playlist import load_playlist
+from riffcast.steering.targets import Target, WeightedPrompt
 from riffcast.steering.walk import Step, heard_prompts
 
 CURRENT = Target.from_text("jazz", seed=5, denoising=0.6, guidance=6.0)

@@ -13,8 +13,9 @@ import pytest
 
 from riffcast.delivery.codecs import Packet
 from riffcast.delivery.http_stream import LiveMp3
-from riffcast.station.dead_air import Air, DeadAirWatch
+from riffcast.ops.dead_air import Air, DeadAirWatch
 from riffcast.station.listeners import Listener, ListenerSet
+
 from helpers import eventually
 from station import running_station
 

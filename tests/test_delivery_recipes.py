@@ -17,6 +17,7 @@ from xml.etree import ElementTree
 import numpy as np
 import pytest
 import soundfile
+
 from servers import (
     ADMIN_PASSWORD,
     SOURCE_PASSWORD,

@@ -16,6 +16,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from riffcast_client import protocol
+
 from station import running_station, steer
 
 pytestmark = pytest.mark.system

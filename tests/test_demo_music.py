@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from riffcast.demo_music import render_demo_song
+from riffcast.generation.demo_music import render_demo_song
 
 SR = 44100
 TEMPO = 100.0

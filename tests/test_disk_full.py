@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from riffcast.archive import Archive, utc_stamp
-from riffcast.disk import PausingArchive, diagnose
+from riffcast.delivery.archive import Archive, utc_stamp
+from riffcast.delivery.disk import PausingArchive, diagnose
 from riffcast_client.recording import AudioRecorder
 from test_recording import FORMATS, LOSSLESS, PCM16_STEP, ffprobe, music
 
@@ -35,7 +35,7 @@ RECORD_AS_THE_DISK_FILLS = textwrap.dedent("""
     import hashlib, json, logging, os, shutil, sys, time
     import numpy as np
     from pathlib import Path
-    from riffcast.station.sinks import RecordingSink
+    from riffcast.delivery.sinks import RecordingSink
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
     disk, out = Path(sys.argv[1]), Path(sys.argv[2])
     audio = np.load(sys.argv[3])
@@ -198,7 +198,7 @@ def _play(archive: PausingArchive, audio: np.ndarray, start_s: float, seconds: f
 
 
 def _lines(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [record.getMessage() for record in caplog.records if record.name == "riffcast.disk"]
+    return [record.getMessage() for record in caplog.records if record.name == "riffcast.delivery.disk"]
 
 
 def test_a_full_disk_pauses_with_one_line_and_resumes_in_a_new_part_at_the_first_check_with_room(tmp_path, caplog):

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 from websockets.asyncio.client import connect
 
-from riffcast_client import protocol
 from riffcast.generation.faults import FaultyGenerator, parse_faults
+from riffcast.pipeline.producer import ChunkProducer
 from riffcast.steering.targets import Target
-from riffcast.producer import ChunkProducer
 from riffcast.steering.walk import Walk
-from station import running_station
+from riffcast_client import protocol
+
 from fakes import SEED_IMAGE, PatternGenerator
+from station import running_station
 
 
 def test_fault_specs_are_parsed_and_checked():

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from riffcast.dsp.params import RIFFUSION_V1
+from riffcast.pipeline.feed import Feed
+from riffcast.pipeline.producer import ChunkProducer
 from riffcast.steering.targets import Target
-from riffcast.params import RIFFUSION_V1
-from riffcast.producer import ChunkProducer
-from riffcast.station.feed import Feed
 from riffcast.steering.walk import Walk
-from helpers import eventually
+
 from fakes import SEED_IMAGE, PatternGenerator
+from helpers import eventually
 
 CHUNK = 512 * 441
 

@@ -35,8 +35,8 @@ def test_bad_edges_are_refused(kind, cutoff):
 
 @pytest.mark.system
 def test_the_station_and_the_synth_do_not_import_scipy_signal():
-    code = ("import sys, riffcast.station.main, riffcast.generation.synth, riffcast.seeds\n"
-            "riffcast.seeds.bed_audio('boom-bap-94')\n"
+    code = ("import sys, riffcast.station.main, riffcast.generation.synth, riffcast.generation.seeds\n"
+            "riffcast.generation.seeds.bed_audio('boom-bap-94')\n"
             "assert 'scipy.signal' not in sys.modules, 'scipy.signal imported'\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

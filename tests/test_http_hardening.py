@@ -24,9 +24,10 @@ from websockets.asyncio.client import connect
 from websockets.datastructures import Headers
 from websockets.exceptions import InvalidStatus
 
-from riffcast_client import protocol
+from riffcast.ops.ratelimit import LogLimiter
 from riffcast.station.http import HeadChecker, Refusal, content_security_policy, normalize_origin
-from riffcast.station.ratelimit import LogLimiter
+from riffcast_client import protocol
+
 from station import TOKEN, running_station
 
 pytestmark = pytest.mark.system

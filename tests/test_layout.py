@@ -125,3 +125,55 @@ def test_modules_are_small():
             if lines > limit:
                 too_long.append(f"{path.relative_to(ROOT)}: {lines} lines")
     assert too_long == []
+
+
+# Which package may import which: the flow runs steering → generation → pipeline → delivery, with
+# dsp below them all (it imports nothing of riffcast but itself and the stream's parameters), ops
+# (health, metrics, limits, rate limits) beside them, and station — the clock, HTTP and sockets —
+# on top, imported by nothing but the CLI.
+NEVER_IMPORTS = {
+    "riffcast.dsp": ("riffcast.steering", "riffcast.generation", "riffcast.pipeline", "riffcast.delivery",
+                     "riffcast.station", "riffcast.ops"),
+    "riffcast.steering": ("riffcast.station",),
+    "riffcast.generation": ("riffcast.station", "riffcast.pipeline", "riffcast.delivery"),
+    "riffcast.pipeline": ("riffcast.station", "riffcast.delivery"),
+    "riffcast.delivery": ("riffcast.station",),
+    "riffcast.ops": ("riffcast.station",),
+}
+MAY_IMPORT_STATION = {"riffcast.cli"}
+
+
+def _back_edges(graph: dict[str, set[str]]) -> list[str]:
+    """Every import that runs against the flow above, as "importer → imported"."""
+    found = []
+    for name, imported in sorted(graph.items()):
+        for package, forbidden in NEVER_IMPORTS.items():
+            if name == package or name.startswith(package + "."):
+                found += [f"{name} → {other}" for other in sorted(imported)
+                          if any(other == f or other.startswith(f + ".") for f in forbidden)]
+        if not (name.startswith("riffcast.station") or name in MAY_IMPORT_STATION):
+            found += [f"{name} → {other}" for other in sorted(imported) if other.startswith("riffcast.station")
+                      and f"{name} → {other}" not in found]
+    return found
+
+
+def test_imports_follow_the_flow():
+    assert _back_edges(_graph(_modules(ENGINE))) == []
+
+
+def test_a_planted_back_edge_would_be_found():  # the checker itself can fail
+    graph = _graph(_modules(ENGINE))
+    graph["riffcast.dsp.stft"] = graph["riffcast.dsp.stft"] | {"riffcast.pipeline.ring"}
+    graph["riffcast.delivery.hls"] = graph["riffcast.delivery.hls"] | {"riffcast.station.server"}
+    graph["riffcast.generation.synth"] = graph["riffcast.generation.synth"] | {"riffcast.station.feed_x"}
+    assert _back_edges(graph) == ["riffcast.delivery.hls → riffcast.station.server",
+                                  "riffcast.dsp.stft → riffcast.pipeline.ring",
+                                  "riffcast.generation.synth → riffcast.station.feed_x"]
+
+
+@pytest.mark.system
+def test_ruff_finds_nothing():
+    """pyflakes (unused or undefined names) and import order, as configured in pyproject.toml."""
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "engine", "clients", "tests", "benchmarks"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,4 +1,4 @@
-"""Allocator settings (riffcast.memory): applied on glibc, harmless elsewhere, never over the environment's."""
+"""Allocator settings (riffcast.ops.memory): applied on glibc, harmless elsewhere, never over the environment's."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from riffcast import memory
+from riffcast.ops import memory
 
 ON_GLIBC = memory._glibc() is not None
 
@@ -27,13 +27,13 @@ def _run(code: str, **env: str) -> str:
 @pytest.mark.system
 @pytest.mark.skipif(not ON_GLIBC, reason="glibc only")
 def test_tune_allocator_applies_on_glibc():
-    assert _run("from riffcast.memory import tune_allocator; print(tune_allocator())") == "True"
+    assert _run("from riffcast.ops.memory import tune_allocator; print(tune_allocator())") == "True"
 
 
 @pytest.mark.system
 @pytest.mark.skipif(not ON_GLIBC, reason="glibc only")
 def test_tune_allocator_leaves_the_environments_settings():
-    code = "from riffcast.memory import tune_allocator; print(tune_allocator())"
+    code = "from riffcast.ops.memory import tune_allocator; print(tune_allocator())"
     assert _run(code, MALLOC_MMAP_THRESHOLD_="262144") == "False"
     assert _run(code, GLIBC_TUNABLES="glibc.malloc.trim_threshold=262144") == "False"
 
@@ -45,7 +45,7 @@ def test_large_temporaries_go_back_to_the_system_after_tuning():
     unmapped at once after tune_allocator, so resident memory does not keep it."""
     code = """
 import numpy as np
-from riffcast.memory import tune_allocator
+from riffcast.ops.memory import tune_allocator
 def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * 4096

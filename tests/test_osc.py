@@ -16,12 +16,13 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 from websockets.asyncio.client import connect
 
-from riffcast_client import protocol
-from riffcast.station.metrics import StationMetrics
+from riffcast.ops.metrics import StationMetrics
 from riffcast.station.osc_endpoint import OscEndpoint, bind_osc_socket
 from riffcast.steering.fields import Steer
 from riffcast.steering.osc import OscMessage, OscRefused, RefusalReason, messages_in, steer_from_osc
 from riffcast.steering.targets import Target, WeightedPrompt
+from riffcast_client import protocol
+
 from station import TOKEN, free_port, running_station
 
 CURRENT = Target((WeightedPrompt("jazz", 2.0), WeightedPrompt("rain", 1.0)), seed=5, denoising=0.6, guidance=6.0)

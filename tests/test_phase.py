@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import log_spectral_distance_db, magnitude_below_10k, spectral_convergence_db
-from riffcast.codec import audio_to_mel
+from riffcast.dsp.codec import audio_to_mel
 from riffcast.dsp.mel import MelInverter
 from riffcast.dsp.mel_projection import MelProjection
+from riffcast.dsp.params import RIFFUSION_V1
 from riffcast.dsp.phase import PhaseStream, refinement_grid
 from riffcast.dsp.stft import magnitude_spectrogram
-from riffcast.params import RIFFUSION_V1
+
+from helpers import log_spectral_distance_db, magnitude_below_10k, spectral_convergence_db
 
 
 def _chirp(seconds: float, sample_rate: int = 44100) -> np.ndarray:

@@ -8,13 +8,14 @@ import threading
 import numpy as np
 import pytest
 
+from riffcast.pipeline.layout import StreamLayout
+from riffcast.pipeline.producer import ChunkProducer, image_problem
+from riffcast.pipeline.producer_thread import ProducerThread, RewindRequest, Rewound
 from riffcast.steering.targets import Target
-from riffcast.producer import ChunkProducer, image_problem
-from riffcast.producer_thread import ProducerThread, Rewound, RewindRequest
 from riffcast.steering.walk import Walk
-from riffcast.layout import StreamLayout
-from helpers import eventually
+
 from fakes import SEED_IMAGE, PatternGenerator
+from helpers import eventually
 
 
 def test_walk_alpha_steps_and_seed_walking():

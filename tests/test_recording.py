@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from riffcast.archive import Archive, check_record_path, parse_duration, part_path, utc_stamp
+from riffcast.delivery.archive import Archive, check_record_path, parse_duration, part_path, utc_stamp
+from riffcast.delivery.sinks import RecordingSink
 from riffcast_client.recording import AudioRecorder, WavRecorder, record_format
-from riffcast.station.sinks import RecordingSink
+
 from station import running_station
 
 RATE = 44100
@@ -381,7 +382,7 @@ SINK_ON_A_FULL_DISK = textwrap.dedent("""
     import json, resource, signal, sys
     import numpy as np
     from pathlib import Path
-    from riffcast.station.sinks import RecordingSink
+    from riffcast.delivery.sinks import RecordingSink
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
     resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
     sink = RecordingSink(Path(sys.argv[1]), 44100)

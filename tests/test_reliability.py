@@ -9,17 +9,18 @@ import time
 
 import pytest
 
+from riffcast.dsp.params import RIFFUSION_V1
 from riffcast.generation.faults import FaultyGenerator, ProducerCrash, parse_faults
+from riffcast.ops.health import HealthStatus, assess
+from riffcast.pipeline import feed as feed_module
+from riffcast.pipeline.feed import Feed
+from riffcast.pipeline.producer import ChunkProducer
+from riffcast.pipeline.producer_thread import ProducerThread
 from riffcast.steering.targets import Target
-from riffcast.params import RIFFUSION_V1
-from riffcast.producer import ChunkProducer
-from riffcast.producer_thread import ProducerThread
-from riffcast.station import feed as feed_module
-from riffcast.station.feed import Feed
-from riffcast.station.health import HealthStatus, assess
 from riffcast.steering.walk import Walk
-from helpers import eventually
+
 from fakes import SEED_IMAGE, PatternGenerator
+from helpers import eventually
 
 
 def test_a_steer_whose_caller_gave_up_during_a_stall_does_not_kill_the_producer():
@@ -159,7 +160,7 @@ def test_health_status_and_its_http_code(playing, generating, problems, status, 
 
 
 def test_the_listener_cap_fits_the_open_files_limit():
-    from riffcast.station.limits import MAX_HANDSHAKES, RESERVED_FILES, listener_cap
+    from riffcast.ops.limits import MAX_HANDSHAKES, RESERVED_FILES, listener_cap
 
     room = 1024 - RESERVED_FILES - MAX_HANDSHAKES
     assert listener_cap(None, 1024).listeners == room  # the default is lowered silently
@@ -175,7 +176,7 @@ def test_the_listener_cap_fits_the_open_files_limit():
 def test_the_open_files_soft_limit_is_raised_to_the_hard_one():
     import resource
 
-    from riffcast.station.limits import raise_open_files_limit
+    from riffcast.ops.limits import raise_open_files_limit
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
@@ -187,7 +188,7 @@ def test_the_open_files_soft_limit_is_raised_to_the_hard_one():
 
 
 def test_handshakes_in_flight_are_bounded_and_the_oldest_is_dropped():
-    from riffcast.station.limits import HandshakeQueue
+    from riffcast.ops.limits import HandshakeQueue
 
     queue: HandshakeQueue[str] = HandshakeQueue(capacity=3)
     assert [queue.admit(name) for name in "abc"] == [None, None, None]

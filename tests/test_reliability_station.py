@@ -12,11 +12,13 @@ import urllib.request
 
 import numpy as np
 import pytest
-from helpers import eventually
-from riffcast_client import protocol
-from station import TOKEN, running_station, start_station
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+
+from riffcast_client import protocol
+
+from helpers import eventually
+from station import TOKEN, running_station, start_station
 
 pytestmark = pytest.mark.system
 

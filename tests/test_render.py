@@ -13,15 +13,15 @@ import pytest
 import soundfile
 from scipy.signal import resample_poly
 
+from riffcast.dsp.params import RIFFUSION_V1
 from riffcast.generation.factory import GeneratorSettings, make_generator, weights_present
-from riffcast.steering.targets import Target
-from riffcast.params import RIFFUSION_V1
-from riffcast.producer import ChunkProducer
-from riffcast.steering.walk import Walk
-from riffcast.assembly import StreamAssembly
-from riffcast.render import render, schedule
+from riffcast.generation.seeds import DEFAULT_BED, load_seed
+from riffcast.pipeline.assembly import StreamAssembly
+from riffcast.pipeline.producer import ChunkProducer
+from riffcast.pipeline.render import render, schedule
 from riffcast.steering.playlist import PlaylistEntry
-from riffcast.seeds import DEFAULT_BED, load_seed
+from riffcast.steering.targets import Target
+from riffcast.steering.walk import Walk
 
 OFFLINE = {**os.environ, "HF_HUB_OFFLINE": "1"}
 

@@ -10,7 +10,6 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from diffusers import StableDiffusionImg2ImgPipeline
 
 from riffcast.generation.interpolation import blend_weighted, lerp, slerp
@@ -266,7 +265,7 @@ def test_nan_from_the_model_is_an_error_not_an_image():
 def test_out_of_memory_lowers_memory_settings_step_by_step(init_image):
     from riffcast.generation.models import ModelError
     from riffcast.generation.riffusion import MEMORY_SAVINGS
-    from riffcast.producer import ChunkProducer
+    from riffcast.pipeline.producer import ChunkProducer
 
     generator = RiffusionGenerator(build_tiny_random(seed=0), steps=STEPS)
     unet = generator.components.unet

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from riffcast.ring import PcmRing
+from riffcast.pipeline.ring import PcmRing
 
 
 def test_reads_back_what_was_written_across_the_wrap():

@@ -9,12 +9,11 @@ import pytest
 from PIL import Image
 
 from riffcast.audio_io import write_audio
-from riffcast.codec import audio_to_mel, image_from_mel, pixels_from_mel, save_png
-from riffcast.demo_music import render_demo_song
+from riffcast.dsp.codec import audio_to_mel, image_from_mel, pixels_from_mel, save_png
+from riffcast.dsp.params import RIFFUSION_V1 as P
 from riffcast.generation.compose import bar_events
-from riffcast.generation.voices import mix_events
-from riffcast.params import RIFFUSION_V1 as P
-from riffcast.seeds import (
+from riffcast.generation.demo_music import render_demo_song
+from riffcast.generation.seeds import (
     BED_SEED,
     BEDS,
     DEFAULT_BED,
@@ -25,6 +24,7 @@ from riffcast.seeds import (
     describe_beds,
     load_seed,
 )
+from riffcast.generation.voices import mix_events
 
 NAMES = [bed.name for bed in BEDS]
 

@@ -18,10 +18,10 @@ import textwrap
 import numpy as np
 import pytest
 
-from riffcast import seeds
-from riffcast.dsp.mel import MelInverter, mel_filterbank, mel_to_hz, hz_to_mel, riffusion_filterbank
-from riffcast.params import RIFFUSION_V1 as P
-from riffcast.stitcher import COMPILE_NOTE, Stitcher, kernels_cache_cold
+from riffcast.dsp.mel import MelInverter, hz_to_mel, mel_filterbank, mel_to_hz, riffusion_filterbank
+from riffcast.dsp.params import RIFFUSION_V1 as P
+from riffcast.generation import seeds
+from riffcast.pipeline.stitcher import COMPILE_NOTE, Stitcher, kernels_cache_cold
 
 
 def _dense_filterbank(*, sample_rate, n_fft, n_mels, f_min_hz, f_max_hz):
@@ -128,7 +128,7 @@ def test_auto_on_a_machine_without_weights_imports_neither_torch_nor_huggingface
     result = _run("""
         import json, sys
         from riffcast.generation.factory import GeneratorSettings, make_generator
-        from riffcast.seeds import load_seed
+        from riffcast.generation.seeds import load_seed
         generator, note = make_generator(GeneratorSettings())
         load_seed("boom-bap-94")
         print(json.dumps([generator.name, [m for m in ("torch", "diffusers", "huggingface_hub") if m in sys.modules]]))
@@ -167,7 +167,7 @@ def test_invalid_model_ids_are_still_refused_by_huggingface_hub(tmp_path):
 def test_seeds_and_the_stitcher_import_no_synth_voices_nor_scipy_signal():
     result = _run("""
         import json, sys
-        import riffcast.seeds, riffcast.stitcher, riffcast.codec
+        import riffcast.generation.seeds, riffcast.pipeline.stitcher, riffcast.dsp.codec
         print(json.dumps([m for m in ("scipy.signal", "riffcast.generation.voices", "torch") if m in sys.modules]))
     """)
     assert result.returncode == 0, result.stderr
@@ -178,7 +178,7 @@ def test_seeds_and_the_stitcher_import_no_synth_voices_nor_scipy_signal():
 
 
 def test_warm_cache_is_reported_warm():
-    Stitcher().push(__import__("riffcast.codec", fromlist=["SpectrogramChunk"]).SpectrogramChunk(
+    Stitcher().push(__import__("riffcast.dsp.codec", fromlist=["SpectrogramChunk"]).SpectrogramChunk(
         np.ones((P.n_mels, 16), np.float32)))
     assert not kernels_cache_cold()
 
@@ -188,8 +188,8 @@ def test_compile_note_only_when_numba_cache_is_cold(tmp_path):
     """Costs one compilation of the kernels (about 10 s on 2 cores) in a subprocess."""
     code = """
         import numpy as np
-        from riffcast.codec import SpectrogramChunk
-        from riffcast.stitcher import Stitcher
+        from riffcast.dsp.codec import SpectrogramChunk
+        from riffcast.pipeline.stitcher import Stitcher
         stitcher = Stitcher()
         block = stitcher.push(SpectrogramChunk(np.ones((512, 16), np.float32)))
         assert block.samples.size > 0

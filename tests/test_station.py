@@ -19,6 +19,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from riffcast_client import protocol
+
 from station import TOKEN, running_station, start_station
 
 pytestmark = pytest.mark.system

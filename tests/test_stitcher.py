@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from riffcast.dsp.codec import SpectrogramChunk, audio_to_mel
+from riffcast.generation.demo_music import render_demo_song
+from riffcast.pipeline.stitcher import Stitcher, join_gain_db
+
 from helpers import magnitude_below_10k, spectral_convergence_db
-from riffcast.codec import SpectrogramChunk, audio_to_mel
-from riffcast.demo_music import render_demo_song
-from riffcast.stitcher import Stitcher, join_gain_db
 
 
 def _stitch(chunks: list[SpectrogramChunk], **options) -> tuple[np.ndarray, list[int]]:

@@ -1,4 +1,4 @@
-"""Window mode's arithmetic (riffcast.layout), the walk's fractional steps, and the feed's
+"""Window mode's arithmetic (riffcast.pipeline.layout), the walk's fractional steps, and the feed's
 timeline of replaceable images."""
 
 from __future__ import annotations
@@ -6,11 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from riffcast.assembly import AssemblyMark
-from riffcast.layout import WHOLE_CHUNKS, StreamLayout
-from riffcast.station.timeline import rewind_safety_s, window_low_water_s
-from riffcast.station.timeline import Placement, Timeline
-from riffcast.stitcher import StitcherCheckpoint
+from riffcast.pipeline.assembly import AssemblyMark
+from riffcast.pipeline.layout import WHOLE_CHUNKS, StreamLayout
+from riffcast.pipeline.stitcher import StitcherCheckpoint
+from riffcast.pipeline.timeline import Placement, Timeline, rewind_safety_s, window_low_water_s
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Walk
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from riffcast.codec import CHUNK_CONTEXT_COLUMNS, audio_to_mel, chunk_from_image, pixels_from_mel
+from riffcast.dsp.codec import CHUNK_CONTEXT_COLUMNS, audio_to_mel, chunk_from_image, pixels_from_mel
 from riffcast.dsp.mel import hz_to_mel, mel_to_hz
+from riffcast.dsp.params import RIFFUSION_V1 as P
 from riffcast.generation.style import (
     GENRES,
     BassStyle,
@@ -22,10 +23,9 @@ from riffcast.generation.style import (
     style_from_prompt,
 )
 from riffcast.generation.synth import SynthGenerator
-from riffcast.generation.voices import render_audio
 from riffcast.generation.types import ChunkRequest, Interrupted
+from riffcast.generation.voices import render_audio
 from riffcast.steering.targets import Target, WeightedPrompt
-from riffcast.params import RIFFUSION_V1 as P
 
 BLANK = np.zeros((P.n_mels, P.chunk_columns), dtype=np.uint8)
 COLUMN_S = P.hop_samples / P.sample_rate

@@ -21,6 +21,7 @@ import pytest
 
 from riffcast.cli import _parser
 from riffcast.station.systemd import Notifier, exec_word, log_formatter, unit_for_this_command, unit_text
+
 from station import start_station
 
 PYTHON = os.path.abspath(sys.executable)

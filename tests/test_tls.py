@@ -12,8 +12,9 @@ import sys
 import pytest
 from websockets.asyncio.client import connect
 
-from station import running_station
 from test_browser import headless_chromium, stats, wait_for
+
+from station import running_station
 
 pytestmark = pytest.mark.system
 

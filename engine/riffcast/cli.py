@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 from riffcast import __version__
-from riffcast.generation.options import (add_generator_arguments, check_layout_arguments, generator_from_args,
-                                         layout_from_args)
 from riffcast.dsp.phase_settings import DEFAULT_ITERATIONS
+from riffcast.generation.options import add_generator_arguments, generator_from_args
 from riffcast.loudness_options import add_loudness_argument, level_from_args
+from riffcast.pipeline.layout_options import check_layout_arguments, layout_from_args
 from riffcast.steering.options import add_steering_arguments
 
 
@@ -113,8 +113,8 @@ def _refuse_overwrite(paths: list[Path], force: bool) -> None:
 
 def _run_encode(args: argparse.Namespace) -> int:
     from riffcast.audio_io import read_audio
-    from riffcast.codec import audio_to_mel, image_from_mel, save_png, split_chunks
-    from riffcast.params import RIFFUSION_V1 as params
+    from riffcast.dsp.codec import audio_to_mel, image_from_mel, save_png, split_chunks
+    from riffcast.dsp.params import RIFFUSION_V1 as params
 
     if args.output.suffix.lower() != ".png":
         raise ValueError(f"{args.output}: output must be a .png file")
@@ -136,9 +136,9 @@ def _run_decode(args: argparse.Namespace) -> int:
     import numpy as np
 
     from riffcast.audio_io import check_writable_suffix, write_audio
-    from riffcast.codec import chunk_from_image, open_image
-    from riffcast.params import RIFFUSION_V1 as params
-    from riffcast.stitcher import Stitcher
+    from riffcast.dsp.codec import chunk_from_image, open_image
+    from riffcast.dsp.params import RIFFUSION_V1 as params
+    from riffcast.pipeline.stitcher import Stitcher
 
     if args.iterations < 0:
         raise ValueError("--iterations must be ≥ 0")
@@ -163,10 +163,10 @@ def _run_render(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from riffcast.audio_io import check_writable_suffix, write_audio
-    from riffcast.params import RIFFUSION_V1 as params
-    from riffcast.producer import ChunkProducer
-    from riffcast.render import render
-    from riffcast.seeds import DEFAULT_BED, load_seed
+    from riffcast.dsp.params import RIFFUSION_V1 as params
+    from riffcast.generation.seeds import DEFAULT_BED, load_seed
+    from riffcast.pipeline.producer import ChunkProducer
+    from riffcast.pipeline.render import render
     from riffcast.steering.options import plan_from_args
     from riffcast.steering.walk import Walk
 
@@ -195,7 +195,7 @@ def _run_render(args: argparse.Namespace) -> int:
 
 
 def _run_seeds(args: argparse.Namespace) -> int:
-    from riffcast.seeds import describe_beds
+    from riffcast.generation.seeds import describe_beds
 
     print(describe_beds())
     return 0

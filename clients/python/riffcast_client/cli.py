@@ -19,10 +19,10 @@ from typing import Any, TextIO
 
 from riffcast_client.executor import DaemonThreadExecutor
 from riffcast_client.jitter import JitterBuffer
+from riffcast_client.protocol import SAMPLE_DTYPES
 from riffcast_client.rawpcm import RawPcmWriter
 from riffcast_client.record import StreamRecorder, Timeline, check_output_path
 from riffcast_client.stream import Listener, ListenerState
-from riffcast_client.protocol import SAMPLE_DTYPES
 
 PREFILL_S = 0.2  # audio held before playback (re)starts
 CAPACITY_S = 1.0  # most audio held for playback; more arriving drops the oldest

@@ -17,8 +17,8 @@ from typing import Callable
 
 import numpy as np
 
-from riffcast_client.sequence import NEW_STREAM_S, origin
 from riffcast_client.recording import WavRecorder
+from riffcast_client.sequence import NEW_STREAM_S, origin
 
 # Longest stretch filled with silence (s); a longer forward jump is treated like a new stream.
 MAX_GAP_S = 600.0

@@ -1,6 +1,6 @@
 """An audio file that stays readable while it grows; the extension picks the format.
 
-Used by the station's ``--record`` archive (see :mod:`riffcast.archive` for its parts) and by
+Used by the station's ``--record`` archive (see :mod:`riffcast.delivery.archive` for its parts) and by
 ``riffcast listen --record``. Every ``sync_every_s`` of audio the file on disk is brought up to
 date, so a process killed without warning (SIGKILL, power cut) leaves a readable file:
 

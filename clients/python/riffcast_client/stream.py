@@ -23,8 +23,15 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus, InvalidURI
 
+from riffcast_client.protocol import (
+    DEFAULT_FORMAT,
+    PROTOCOL,
+    ProtocolError,
+    check_format,
+    check_pcm_format,
+    decode_frame,
+)
 from riffcast_client.sequence import FrameSequencer
-from riffcast_client.protocol import DEFAULT_FORMAT, PROTOCOL, ProtocolError, check_format, check_pcm_format, decode_frame
 
 # Largest message accepted: 4 MiB, ~24 s of mono f32le — far more than any sane frame.
 MAX_MESSAGE_BYTES = 4 * 2**20

@@ -17,6 +17,7 @@ import soxr
 
 from riffcast.delivery.codecs import OPUS_FRAME_SAMPLES, OPUS_RATE, SETTINGS, STREAM_RATE, Codec, Packet
 
+
 class StreamEncoder:
     """One codec's encoder over consecutive blocks of the stream.
 

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from riffcast.delivery.codecs import Packet
 from riffcast.delivery.icy import METAINT_BYTES, IcyInterleaver
-from riffcast.station.ratelimit import LogLimiter
+from riffcast.ops.ratelimit import LogLimiter
 
 log = logging.getLogger("riffcast.delivery")
 

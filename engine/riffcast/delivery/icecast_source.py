@@ -26,7 +26,14 @@ import time
 from typing import Callable
 
 from riffcast.delivery.codecs import Codec, Packet
-from riffcast.delivery.icecast import MAX_LINE_BYTES, IcecastTarget, Reply, ReplyReader, metadata_request, source_request
+from riffcast.delivery.icecast import (
+    MAX_LINE_BYTES,
+    IcecastTarget,
+    Reply,
+    ReplyReader,
+    metadata_request,
+    source_request,
+)
 from riffcast.delivery.icecast_link import DEFAULT_LIMITS, Backoff, LinkLimits, LinkState, LinkStatus, unread_problem
 
 log = logging.getLogger("riffcast.icecast")

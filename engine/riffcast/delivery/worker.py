@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from riffcast.delivery.codecs import STREAM_RATE, Codec, Packet
-from riffcast.station.ratelimit import LogLimiter
+from riffcast.ops.ratelimit import LogLimiter
 
 if TYPE_CHECKING:
     from riffcast.delivery.encoders import StreamEncoder

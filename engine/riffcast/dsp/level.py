@@ -37,8 +37,17 @@ from numba import njit
 
 from riffcast.dsp.level_settings import LevelSettings
 from riffcast.dsp.loudness import (
-    ABSOLUTE_GATE_LUFS, BLOCK_S, LOUDNESS_OFFSET_DB, STEP_S, TAPS_PER_PHASE, biquad_step,
-    integrated_loudness, interpolated_peak, k_weighting_sos, mean_square_of, true_peak_taps,
+    ABSOLUTE_GATE_LUFS,
+    BLOCK_S,
+    LOUDNESS_OFFSET_DB,
+    STEP_S,
+    TAPS_PER_PHASE,
+    biquad_step,
+    integrated_loudness,
+    interpolated_peak,
+    k_weighting_sos,
+    mean_square_of,
+    true_peak_taps,
 )
 
 TRUE_PEAK_MARGIN_DB = 0.2  # the limiter's aim under the stated true-peak ceiling

@@ -17,7 +17,7 @@ import threading
 
 import numpy as np
 
-from riffcast.params import SpectrogramParams
+from riffcast.dsp.params import SpectrogramParams
 
 _RIDGE = 1e-6  # relative to the mean eigenvalue of F Fᵀ; only guards against round-off
 

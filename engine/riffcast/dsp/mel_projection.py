@@ -24,6 +24,7 @@ import numpy as np
 
 from riffcast.dsp import kernels
 
+
 class MagnitudeStep(Enum):
     """What each phase iteration holds the magnitude to."""
 

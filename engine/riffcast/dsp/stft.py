@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
-from riffcast.params import SpectrogramParams
+from riffcast.dsp.params import SpectrogramParams
 
 # Frames transformed together. Each block's temporaries — the frames zero-padded to the FFT size
 # (float64) and their spectrum (complex128) — take 32 × 17 640 × 8 bytes ≈ 4.3 MiB each; with 256

@@ -29,6 +29,7 @@ from tokenizers import pre_tokenizers
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from riffcast.generation.sources import DEFAULT_MODEL_ID, FULL_RANDOM, TINY_RANDOM, cached_snapshot  # noqa: F401
+
 COMPONENT_FOLDERS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 CLIP_MAX_TOKENS = 77
 OUT_OF_MEMORY_ADVICE = "not enough GPU memory: add --attention-slicing, keep fp16 (the CUDA default), or use --device cpu"
@@ -159,7 +160,12 @@ def download(model_id: str = DEFAULT_MODEL_ID, cache_dir: str | Path | None = No
     network (safetensors where the repository has them), not the training checkpoints.
     """
     from huggingface_hub import HfApi, snapshot_download
-    from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, OfflineModeIsEnabled, RepositoryNotFoundError
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+    )
     from huggingface_hub.utils import httpx as hub_http  # the Hub's HTTP client (httpx or httpx2)
 
     if is_offline():

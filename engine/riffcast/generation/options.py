@@ -9,7 +9,6 @@ import sys
 from riffcast.generation.factory import GENERATOR_KINDS, GeneratorSettings, make_generator
 from riffcast.generation.sources import DEFAULT_MODEL_ID
 from riffcast.generation.types import Generator
-from riffcast.layout import StreamLayout
 
 # Defaults of --window-columns, measured in benchmarks/steering.py (latency, cost, seams).
 SYNTH_WINDOW_COLUMNS = 64
@@ -44,34 +43,6 @@ def add_generator_arguments(parser: argparse.ArgumentParser) -> None:
         "--crossfade-columns", type=int, default=None,
         help="window mode: columns before each window's new ones painted again and crossfaded (multiple of 8, default 16)",
     )
-
-
-def check_layout_arguments(args: argparse.Namespace) -> None:
-    """Refuse window settings that cannot work, before anything runs (one-line ValueError)."""
-    if args.window_columns is None:
-        if args.crossfade_columns is not None:
-            layout_from(args.crossfade_columns, GPU_WINDOW_COLUMNS)
-        return
-    layout_from(args.crossfade_columns, args.window_columns)
-
-
-def layout_from(crossfade_columns: int | None, window_columns: int) -> StreamLayout:
-    try:
-        return StreamLayout.windows(window_columns, crossfade_columns=crossfade_columns)
-    except ValueError as error:
-        raise ValueError(f"--window-columns/--crossfade-columns: {error}") from None
-
-
-def layout_from_args(args: argparse.Namespace, generator: Generator) -> StreamLayout:
-    """The stream layout the options ask for, or the default for ``generator``."""
-    window = args.window_columns
-    if window is None:
-        device = getattr(getattr(generator, "device", None), "type", None)
-        if getattr(generator, "name", "") == "synth":
-            window = SYNTH_WINDOW_COLUMNS
-        else:
-            window = GPU_WINDOW_COLUMNS if device in ("cuda", "mps") else CPU_MODEL_WINDOW_COLUMNS
-    return layout_from(args.crossfade_columns, window)
 
 
 def generator_from_args(args: argparse.Namespace) -> Generator:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from riffcast.codec import CHUNK_CONTEXT_COLUMNS, chunk_pixels
+from riffcast.dsp.codec import CHUNK_CONTEXT_COLUMNS, chunk_pixels
+from riffcast.dsp.params import RIFFUSION_V1, SpectrogramParams
 from riffcast.generation.style import chunk_style
 from riffcast.generation.types import ChunkRequest, Interrupted, PaintedChunk
 from riffcast.generation.voices import render_audio
-from riffcast.params import RIFFUSION_V1, SpectrogramParams
-
 
 
 class SynthGenerator:

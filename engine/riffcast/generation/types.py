@@ -26,7 +26,7 @@ class ChunkRequest:
 
     init_image: (512, 512) uint8 greyscale spectrogram image in image orientation (low
         frequencies at the bottom), the img2img starting point (the seed bed).
-    keep_columns: window mode (:mod:`riffcast.layout`) — the first ``keep_columns`` columns of
+    keep_columns: window mode (:mod:`riffcast.pipeline.layout`) — the first ``keep_columns`` columns of
         ``init_image`` are context, to be kept (masked) and the rest painted to continue them;
         0 paints everything.
     index: the image's number in the stream (for logs and determinism checks).

@@ -17,13 +17,19 @@ from typing import TYPE_CHECKING, Awaitable, Protocol
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from riffcast.ops.ratelimit import LogLimiter, TokenBucket
 from riffcast.steering.control import (
-    ControlError, RequestId, StatusRequest, ack_reply, error_reply, parse_request, status_reply,
+    ControlError,
+    RequestId,
+    StatusRequest,
+    ack_reply,
+    error_reply,
+    parse_request,
+    status_reply,
 )
-from riffcast.station.ratelimit import LogLimiter, TokenBucket
 
 if TYPE_CHECKING:
-    from riffcast.station.metrics import StationMetrics
+    from riffcast.ops.metrics import StationMetrics
     from riffcast.steering.targets import Target
 
 log = logging.getLogger("riffcast.station")

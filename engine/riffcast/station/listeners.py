@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.protocol import State
 
-from riffcast.station.ratelimit import LogLimiter
+from riffcast.ops.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
 

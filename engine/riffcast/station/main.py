@@ -10,12 +10,11 @@ import secrets
 import signal
 import ssl
 import sys
-
 from pathlib import Path
 
 from riffcast.delivery.icecast import parse_target
 from riffcast.loudness_options import level_from_args
-from riffcast.station.limits import listener_cap, raise_open_files_limit
+from riffcast.ops.limits import listener_cap, raise_open_files_limit
 from riffcast.steering.options import plan_from_args
 from riffcast.steering.programme import Programme
 from riffcast.steering.state import StationState, check_state_path, resume
@@ -51,22 +50,22 @@ def run_serve(args: argparse.Namespace) -> int:
 
         print(unit_for_this_command(args), end="")
         return 0
+    from riffcast.delivery.sinks import RecordingSink, SpeakerSink
+    from riffcast.dsp.params import RIFFUSION_V1 as params
     from riffcast.generation.faults import FaultyGenerator, parse_faults
-    from riffcast.generation.options import check_layout_arguments, generator_from_args, layout_from_args
-    from riffcast.params import RIFFUSION_V1 as params
-    from riffcast.producer import ChunkProducer
-    from riffcast.seeds import DEFAULT_BED, load_seed
-    from riffcast.station.feed import Feed
+    from riffcast.generation.options import generator_from_args
+    from riffcast.generation.seeds import DEFAULT_BED, load_seed
+    from riffcast.pipeline.feed import Feed
+    from riffcast.pipeline.layout_options import check_layout_arguments, layout_from_args
+    from riffcast.pipeline.producer import ChunkProducer
     from riffcast.station.server import Station, StationConfig, StationFailure
-    from riffcast.station.sinks import RecordingSink, SpeakerSink
-
     from riffcast.station.systemd import log_formatter
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(log_formatter(sys.stderr))  # time and level; under journald the level only
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     logging.getLogger("websockets").setLevel(logging.WARNING)
-    from riffcast.memory import tune_allocator
+    from riffcast.ops.memory import tune_allocator
 
     # Before any worker thread; with the feed's malloc_trim per chunk this keeps resident memory
     # flat over weeks (16 MiB: a quarter of the page faults a 1 MiB threshold costs).
@@ -105,7 +104,7 @@ def run_serve(args: argparse.Namespace) -> int:
                                   index=resumed.playlist_index, elapsed_s=resumed.entry_elapsed_s)
     record_split_s = None
     if args.record is not None:
-        from riffcast.archive import check_record_path, parse_duration
+        from riffcast.delivery.archive import check_record_path, parse_duration
 
         check_record_path(args.record)  # an existing file is fine: the next part goes beside it
         if args.record_split is not None:
@@ -228,7 +227,7 @@ async def _serve(station, programme: Programme, generated_token: str | None, osc
 def _quiet_loop_errors():
     """An asyncio exception handler that logs one line per kind of error a second, without the
     traceback: a flood of failing accepts or sends must not flood the log (nor the disk)."""
-    from riffcast.station.ratelimit import LogLimiter
+    from riffcast.ops.ratelimit import LogLimiter
 
     limiter = LogLimiter(logging.getLogger("riffcast.station"), 1.0, level=logging.ERROR)
 

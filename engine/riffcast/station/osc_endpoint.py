@@ -13,9 +13,9 @@ from typing import Callable
 
 import pythonosc
 
+from riffcast.ops.metrics import StationMetrics
+from riffcast.ops.ratelimit import LogLimiter, TokenBucket
 from riffcast.station.control_socket import Steerable
-from riffcast.station.metrics import StationMetrics
-from riffcast.station.ratelimit import LogLimiter, TokenBucket
 from riffcast.steering.osc import OscRefused, RefusalReason, messages_in, steer_from_osc
 
 log = logging.getLogger("riffcast.station")

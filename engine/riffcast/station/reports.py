@@ -7,7 +7,7 @@ import os
 import resource
 from typing import Any, Protocol
 
-from riffcast.station.health import Assessment
+from riffcast.ops.health import Assessment
 
 
 class Station(Protocol):

@@ -31,17 +31,17 @@ from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import Event
 
-from riffcast_client import protocol
 from riffcast.delivery.http_stream import HandedOverTransport
+from riffcast.ops.health import HealthStatus
+from riffcast.ops.limits import HandshakeQueue
+from riffcast.ops.ratelimit import LogLimiter, TokenBucket
 from riffcast.station import http
-from riffcast.station.health import HealthStatus
 from riffcast.station.http import Refusal
-from riffcast.station.limits import HandshakeQueue
-from riffcast.station.ratelimit import LogLimiter, TokenBucket
+from riffcast_client import protocol
 
 if TYPE_CHECKING:
-    from riffcast.station.records import ChunkRecord
-    from riffcast.station.metrics import StationMetrics
+    from riffcast.ops.metrics import StationMetrics
+    from riffcast.pipeline.records import ChunkRecord
 
 log = logging.getLogger("riffcast.station")
 access_log = logging.getLogger("riffcast.access")
@@ -301,7 +301,7 @@ class StationConnection(ServerConnection):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Count the connection among those in their handshake; over the bound, drop the oldest
-        (see riffcast.station.limits) so idle connections cannot exhaust the open files."""
+        (see riffcast.ops.limits) so idle connections cannot exhaust the open files."""
         super().connection_made(transport)
         oldest = self.router.handshakes.admit(self)
         if oldest is not None:

@@ -24,21 +24,21 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from riffcast_client import protocol
 from riffcast.delivery.codecs import Codec, Packet
 from riffcast.delivery.icecast import IcecastTarget
 from riffcast.delivery.outputs import EncodedOutputs, title_of
+from riffcast.ops.dead_air import Air, DeadAirWatch, air_of
+from riffcast.ops.health import Assessment, assess
+from riffcast.ops.metrics import StationMetrics
+from riffcast.ops.ratelimit import TokenBucket
+from riffcast.pipeline.feed import Feed
+from riffcast.pipeline.records import ChunkRecord
 from riffcast.station import http, reports, routes
 from riffcast.station.control_socket import serve_control
-from riffcast.station.dead_air import Air, DeadAirWatch, air_of
-from riffcast.station.feed import Feed
-from riffcast.station.records import ChunkRecord
-from riffcast.station.health import Assessment, assess
 from riffcast.station.listeners import Listener, ListenerSet, shrink_send_buffer, write
-from riffcast.station.metrics import StationMetrics
 from riffcast.station.pacer import ANNOUNCED_MEMORY_S, Announcements, Cadence, Pacer, Tick
-from riffcast.station.ratelimit import TokenBucket
 from riffcast.steering.walk import heard_prompts
+from riffcast_client import protocol
 
 log = logging.getLogger("riffcast.station")
 

@@ -114,7 +114,7 @@ def _absolute(path: str, cwd: str) -> str:
 
 
 def _is_a_path(seed_image: str) -> bool:
-    """As riffcast.seeds.load_seed tells a file from a built-in bed name (``boom-bap-94``)."""
+    """As riffcast.generation.seeds.load_seed tells a file from a built-in bed name (``boom-bap-94``)."""
     return bool(os.path.splitext(seed_image)[1]) or os.sep in seed_image
 
 

@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from riffcast.steering.targets import (
-    DENOISING, GUIDANCE, MAX_PROMPTS, SEED, TRANSITION_CHUNKS, WEIGHT, Limit, Target, WeightedPrompt, check_text,
+    DENOISING,
+    GUIDANCE,
+    MAX_PROMPTS,
+    SEED,
+    TRANSITION_CHUNKS,
+    WEIGHT,
+    Limit,
+    Target,
+    WeightedPrompt,
+    check_text,
 )
 
 STEER_FIELDS = frozenset({"prompt", "prompts", "seed", "negative_prompt", "denoising", "guidance", "transition_chunks"})

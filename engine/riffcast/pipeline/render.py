@@ -11,11 +11,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from riffcast.assembly import StreamAssembly
 from riffcast.dsp.level import LevelStats
 from riffcast.dsp.level_settings import LevelSettings
-from riffcast.params import SpectrogramParams
-from riffcast.producer import ChunkProducer, ProducedChunk
+from riffcast.dsp.params import SpectrogramParams
+from riffcast.pipeline.assembly import StreamAssembly
+from riffcast.pipeline.producer import ChunkProducer, ProducedChunk
 from riffcast.steering.playlist import PlaylistEntry
 
 

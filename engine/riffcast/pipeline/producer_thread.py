@@ -1,4 +1,4 @@
-"""The producer thread: runs a :class:`~riffcast.producer.ChunkProducer` ahead of playback and
+"""The producer thread: runs a :class:`~riffcast.pipeline.producer.ChunkProducer` ahead of playback and
 applies steers as soon as it can.
 
 A steer is applied between two images. The image being painted when it arrives is dropped
@@ -19,8 +19,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Callable
 
-from riffcast.producer import ChunkProducer, ProducedChunk
 from riffcast.generation.types import Interrupted
+from riffcast.pipeline.producer import ChunkProducer, ProducedChunk
 from riffcast.steering.targets import Target
 
 log = logging.getLogger(__name__)

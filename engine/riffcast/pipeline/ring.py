@@ -1,6 +1,6 @@
 """A bounded buffer of PCM keyed by absolute sample position, sans I/O.
 
-The stitcher writes contiguous :class:`~riffcast.stitcher.PcmBlock` s; the pacing clock reads
+The stitcher writes contiguous :class:`~riffcast.pipeline.stitcher.PcmBlock` s; the pacing clock reads
 fixed-size frames by position. Samples older than ``capacity_samples`` behind the newest are
 forgotten (a listener that far behind is skipped forward); samples not played yet may be
 truncated and written again (a steer replacing them).

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from riffcast.archive import Archive
+from riffcast.delivery.archive import Archive
 from riffcast_client.recording import one_line
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from riffcast.audio_io import read_audio
-from riffcast.codec import (
+from riffcast.dsp.codec import (
     CHUNK_CONTEXT_COLUMNS,
     ImageFormatError,
     audio_to_mel,
@@ -37,8 +37,8 @@ from riffcast.codec import (
     open_image,
     pixels_from_mel,
 )
+from riffcast.dsp.params import RIFFUSION_V1, SpectrogramParams
 from riffcast.generation.style import BassStyle, DrumFamily, KeysStyle, LeadVoice, Mode, Style
-from riffcast.params import RIFFUSION_V1, SpectrogramParams
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 BED_SEED = 0  # the synth seed every bed is composed with

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from riffcast.assembly import AssemblyMark
+from riffcast.pipeline.assembly import AssemblyMark
 from riffcast.steering.walk import Step
 
 # Windows: a fallback window is stitched below 2 × the longest recent stitch + the feed's poll

@@ -17,8 +17,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from riffcast.dsp.mel import riffusion_filterbank
+from riffcast.dsp.params import SpectrogramParams
 from riffcast.dsp.stft import magnitude_spectrogram
-from riffcast.params import SpectrogramParams
 
 # EXIF tag numbers of riffusion-hobby's SpectrogramParams.ExifTags.
 EXIF_SAMPLE_RATE = 11000

@@ -5,7 +5,7 @@ as it can); :class:`ProducerThread` runs one in the background, keeps a lead of 
 ahead of playback, applies steering at the next image (replacing unplayed ones, with the
 feed's help) and interrupts an image whose target has been superseded.
 
-Layout (:mod:`riffcast.layout`): whole chunks are painted from the seed bed; in window mode
+Layout (:mod:`riffcast.pipeline.layout`): whole chunks are painted from the seed bed; in window mode
 every image after the first continues the one before it: its init image is that image moved
 left by the window's N columns, the seed bed (at the loop's phase there) in the N columns
 freed at the end, and the generator keeps the context columns as they are.
@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 
 from riffcast.generation.types import ChunkRequest, Generator, Interrupted, PaintedChunk
-from riffcast.layout import WHOLE_CHUNKS, StreamLayout
+from riffcast.pipeline.layout import WHOLE_CHUNKS, StreamLayout
 from riffcast.steering.walk import Step, Walk, WalkPosition
 
 log = logging.getLogger(__name__)

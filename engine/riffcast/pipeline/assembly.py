@@ -3,7 +3,7 @@ stitched into PCM — the one path from pixels to samples for ``riffcast serve``
 feed) and ``riffcast render``, and the one place where positions in the stream are counted.
 
 Image k (k = 0, 1, …) brings new music from stream column ``layout.start_column(k)`` on
-(:mod:`riffcast.layout`: 0, 512, 1024, … for whole chunks; 0, 512, 512 + N, … for windows of N
+(:mod:`riffcast.pipeline.layout`: 0, 512, 1024, … for whole chunks; 0, 512, 512 + N, … for windows of N
 columns); one column is one hop of audio (``params.hop_samples``), so its first new sample is
 that column × hop.
 """
@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from riffcast.codec import SpectrogramChunk, mel_from_pixels
+from riffcast.dsp.codec import SpectrogramChunk, mel_from_pixels
 from riffcast.dsp.level_settings import LevelSettings
-from riffcast.layout import WHOLE_CHUNKS, StreamLayout
-from riffcast.params import SpectrogramParams
-from riffcast.stitcher import PcmBlock, Stitcher, StitcherCheckpoint
+from riffcast.dsp.params import SpectrogramParams
+from riffcast.pipeline.layout import WHOLE_CHUNKS, StreamLayout
+from riffcast.pipeline.stitcher import PcmBlock, Stitcher, StitcherCheckpoint
 
 
 @dataclass(frozen=True)

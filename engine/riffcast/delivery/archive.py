@@ -12,7 +12,7 @@ A part is split at an exact sample: the parts, end to end, are every sample writ
 
 A gap (:meth:`Archive.skip`, or a write that failed) ends the part being written; the next
 sample starts a new part beside it, named as above (with a split, by the UTC time of its first
-sample). Split times keep counting through the gap. See :mod:`riffcast.disk` for pausing.
+sample). Split times keep counting through the gap. See :mod:`riffcast.delivery.disk` for pausing.
 """
 
 from __future__ import annotations

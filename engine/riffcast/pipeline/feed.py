@@ -1,7 +1,7 @@
 """The feed: produced images → stream assembly (placing and stitching) → PCM ring, with the
 underrun fallback and the rewind that lets a steer be heard at once.
 
-One thread owns the :class:`~riffcast.assembly.StreamAssembly`. It stitches every image the
+One thread owns the :class:`~riffcast.pipeline.assembly.StreamAssembly`. It stitches every image the
 producer publishes as soon as it arrives, and when the PCM ahead of the playhead drops below
 ``low_water_s`` with nothing to stitch (the generator is late), it stitches the last image
 again — the seamless fallback — and counts an underrun. The pacing clock reads the ring and
@@ -11,7 +11,7 @@ Each image's start position in the stream is fixed when the image is handed over
 steer can be acknowledged with the position where it will be heard. When a steer is applied
 the producer asks this thread (in turn with the images) how far back it may replace the
 stream: the oldest stitched image whose samples start far enough ahead of the playhead to be
-painted and stitched again in time (:mod:`riffcast.station.timeline`). The assembly goes back
+painted and stitched again in time (:mod:`riffcast.pipeline.timeline`). The assembly goes back
 to its state before that image, the ring forgets the samples from there on, and the producer
 paints on from there for the new target.
 
@@ -35,15 +35,15 @@ from typing import Callable
 
 import numpy as np
 
-from riffcast.assembly import StreamAssembly
 from riffcast.dsp.level_settings import LevelSettings
-from riffcast.memory import release_free_memory
-from riffcast.params import SpectrogramParams
-from riffcast.producer import ChunkProducer, ProducedChunk
-from riffcast.producer_thread import ProducerThread, Rewound, RewindRequest
-from riffcast.ring import PcmRing
-from riffcast.station.records import ChunkRecord
-from riffcast.station.timeline import FEED_POLL_S, Placement, Timeline, rewind_safety_s, window_low_water_s
+from riffcast.dsp.params import SpectrogramParams
+from riffcast.ops.memory import release_free_memory
+from riffcast.pipeline.assembly import StreamAssembly
+from riffcast.pipeline.producer import ChunkProducer, ProducedChunk
+from riffcast.pipeline.producer_thread import ProducerThread, RewindRequest, Rewound
+from riffcast.pipeline.records import ChunkRecord
+from riffcast.pipeline.ring import PcmRing
+from riffcast.pipeline.timeline import FEED_POLL_S, Placement, Timeline, rewind_safety_s, window_low_water_s
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Step, WalkPosition
 

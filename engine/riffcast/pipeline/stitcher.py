@@ -22,7 +22,7 @@ Per chunk:
 4. **Level stage** (:mod:`riffcast.dsp.level`): loudness AGC to ``level.target_lufs`` (primed
    with the first chunk's loudness, so the stream starts at the target) and true-peak limiter.
 
-Crossfade (window mode, ``crossfade_columns`` = C; see :mod:`riffcast.layout`): each push
+Crossfade (window mode, ``crossfade_columns`` = C; see :mod:`riffcast.pipeline.layout`): each push
 after the first begins with C columns that repaint the previous push's last C; the two
 versions are crossfaded and their relative level read from those shared columns.
 
@@ -50,14 +50,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from riffcast.codec import SpectrogramChunk
+from riffcast.dsp.codec import SpectrogramChunk
 from riffcast.dsp.level import LevelSettings, LevelStage, LevelStats
 from riffcast.dsp.mel import MelInverter, mel_filterbank
 from riffcast.dsp.mel_projection import MagnitudeStep, MelProjection
+from riffcast.dsp.params import RIFFUSION_V1, SpectrogramParams
 from riffcast.dsp.phase import PhaseStream
-from riffcast.dsp.phase_settings import (DEFAULT_BLOCK_FRAMES, DEFAULT_FFT_OVERSAMPLING, DEFAULT_ITERATIONS,
-                                         DEFAULT_LOOKAHEAD_FRAMES)
-from riffcast.params import RIFFUSION_V1, SpectrogramParams
+from riffcast.dsp.phase_settings import (
+    DEFAULT_BLOCK_FRAMES,
+    DEFAULT_FFT_OVERSAMPLING,
+    DEFAULT_ITERATIONS,
+    DEFAULT_LOOKAHEAD_FRAMES,
+)
 
 # Absolute mel maximum given to a first chunk of unknown level: about what music peaking
 # near −6 dBFS produces. The level stage takes the stream to its target loudness from there.

@@ -13,18 +13,18 @@ from pathlib import Path
 
 import numpy as np
 
-from riffcast.archive import Archive
-from riffcast.disk import RETRY_EVERY_S, PausingArchive
+from riffcast.delivery.archive import Archive
+from riffcast.delivery.disk import RETRY_EVERY_S, PausingArchive
 
 log = logging.getLogger(__name__)
 
 
 class RecordingSink:
-    """Archive every emitted frame (see :mod:`riffcast.archive`: parts beside ``path``, never
+    """Archive every emitted frame (see :mod:`riffcast.delivery.archive`: parts beside ``path``, never
     overwriting; the extension picks the format, each part readable at every moment).
 
     A write that fails (disk full, file size limit, folder removed) pauses the recording
-    (:class:`riffcast.disk.PausingArchive`): one log line says why and where, what was written
+    (:class:`riffcast.delivery.disk.PausingArchive`): one log line says why and where, what was written
     stays a valid file, the stream goes on, and the recording resumes by itself in a new part
     — on a full disk once space returns, checked every ``retry_every_s`` and at every split —
     with one more line giving the gap.
