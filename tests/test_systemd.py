@@ -389,7 +389,7 @@ def test_a_station_tells_systemd_it_is_ready_and_logs_with_time_and_level(tmp_pa
     finally:
         assert running.stop() == 0
         receiver.close()
-    stamped = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (ERROR|WARNING) riffcast\.producer: image 2, attempt 1"
+    stamped = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (ERROR|WARNING) riffcast\.pipeline\.producer: image 2, attempt 1"
     assert re.search(stamped, running.log(), re.M), running.log()
 
 

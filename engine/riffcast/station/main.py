@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import logging
 import os
 import secrets
@@ -22,6 +23,7 @@ from riffcast.steering.walk import Walk
 
 TOKEN_ENV = "RIFFCAST_CONTROL_TOKEN"
 MIN_TOKEN_CHARS = 8
+STOP_DEADLINE_S = 8.0  # a shutdown takes under 2 s; past this, stacks are printed and the process exits
 
 
 def control_token(given: str | None) -> tuple[str, bool]:
@@ -187,8 +189,15 @@ def _resume(path: Path, configured: str) -> StationState | None:
 async def _serve(station, programme: Programme, generated_token: str | None, osc_socket=None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+
+    def request_stop() -> None:
+        """Ctrl-C or SIGTERM: stop, and should the shutdown ever hang, print every thread's stack
+        and exit (code 1) after STOP_DEADLINE_S rather than hold the supervisor's restart."""
+        stop.set()
+        faulthandler.dump_traceback_later(STOP_DEADLINE_S, exit=True)
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, request_stop)
     loop.set_exception_handler(_quiet_loop_errors())
 
     def announce(station) -> None:
