@@ -23,9 +23,10 @@ import pytest
 
 from riffcast.delivery.codecs import Codec, Packet
 from riffcast.delivery.icecast import IcecastTarget, Reply, ReplyReader
-from riffcast.delivery.icecast_link import Backoff, LinkLimits, LinkStatus, unread_problem
+from riffcast.delivery.icecast_link import LinkLimits, LinkStatus, unread_problem
 from riffcast.delivery.icecast_source import IcecastSource
 from riffcast.delivery.outputs import EncodedOutputs
+from riffcast.ops.backoff import Backoff
 from riffcast.ops.metrics import StationMetrics
 
 FAST = LinkLimits(retry_first_s=0.05, retry_max_s=0.8, stable_s=2.0, connect_timeout_s=1.0,

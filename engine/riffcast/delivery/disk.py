@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from riffcast.delivery.archive import Archive
+from riffcast.ops.backoff import Backoff
 from riffcast_client.recording import one_line
 
 log = logging.getLogger(__name__)
@@ -74,12 +75,6 @@ def diagnose(error: BaseException, folder: Path, free: int | None) -> Trouble:
     return Trouble(" ".join(str(error).split()) or type(error).__name__, "error", full=False)
 
 
-def retry_wait_s(failures: int, every_s: float, max_s: float) -> float:
-    """Seconds before the next try after ``failures`` (≥ 1) failed tries in a row:
-    ``every_s``, doubling, at most ``max_s``."""
-    return min(every_s * 2 ** (failures - 1), max_s)
-
-
 class PausingArchive:
     """An :class:`Archive` that pauses when a write fails and resumes by itself, each time in
     a new part beside the last (never overwriting). Synchronous: the caller's thread does all
@@ -102,7 +97,6 @@ class PausingArchive:
     ) -> None:
         self.archive = archive
         self.retry_every_s = retry_every_s
-        self.max_retry_s = max_retry_s
         self.resume_free_bytes = resume_free_bytes
         self.failed: str | None = None
         self.write_errors = 0
@@ -110,7 +104,7 @@ class PausingArchive:
         self.path = archive.path
         self._free_bytes = free_bytes
         self._trouble: Trouble | None = None
-        self._failures = 0  # failed tries in a row
+        self._backoff = Backoff(first_s=retry_every_s, max_s=max_retry_s)  # after a failed try
         self._next_try = 0  # the position of the next try
         self._gap_from = 0  # frames_dropped when the pause began
 
@@ -166,7 +160,8 @@ class PausingArchive:
             gap = self.frames_dropped - self._gap_from
             log.warning("recording to %s resumed after a gap of %.1f s (%d samples not recorded)",
                         new[0], gap / self.archive.sample_rate, gap)
-            self._trouble, self.failed, self._failures = None, None, 0
+            self._trouble, self.failed = None, None
+            self._backoff.reset()
             new = new[1:]
         for part in new:
             log.info("recording to %s", part)
@@ -180,7 +175,6 @@ class PausingArchive:
             self._gap_from = self.frames_dropped
         self.frames_dropped += lost
         self.write_errors += 1
-        self._failures += 1
         if trouble.full:
             self.failed = f"{trouble.text}; resumes by itself when space returns"
         else:
@@ -188,7 +182,7 @@ class PausingArchive:
         if self._trouble is None or trouble.kind != self._trouble.kind:
             log.error("recording to %s paused: %s", self.path, self.failed)
         self._trouble = trouble
-        self._schedule(retry_wait_s(self._failures, self.retry_every_s, self.max_retry_s))
+        self._schedule(self._backoff.delay_s())
 
     def _schedule(self, wait_s: float) -> None:
         self._next_try = self.archive.position + max(1, round(wait_s * self.archive.sample_rate))

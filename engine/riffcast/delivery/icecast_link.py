@@ -1,9 +1,8 @@
 """How a source client keeps its link to Icecast, sans I/O: when to try again, what is worth a log
 line, when Icecast has stopped reading, and the state ``/healthz`` and ``/metrics`` show.
 
-- :class:`Backoff`: waits of 1 s, doubling to 60 s, that start again at 1 s only after a
-  connection streamed for ``STABLE_S`` (a server that takes the source and drops it at once is
-  tried less and less often, not every second).
+- The waits between tries (:class:`riffcast.ops.backoff.Backoff`): 1 s, doubling to 60 s, back to
+  1 s only after a connection streamed for ``STABLE_S``.
 - :func:`unread_problem`: Icecast is not reading once more than ``UNREAD_MAX_S`` of the mount's
   audio is unacknowledged (written but not yet taken by its TCP stack). The kernel's send queue
   counts too, so with a small send buffer (``SEND_BUFFER_BYTES``) a server that stops reading is
@@ -45,25 +44,6 @@ class LinkLimits:
 
 
 DEFAULT_LIMITS = LinkLimits()
-
-
-class Backoff:
-    """The waits between tries: ``first_s``, doubling up to ``max_s``; back to ``first_s`` only
-    after a try that streamed for ``stable_s`` or more."""
-
-    def __init__(self, *, first_s: float = RETRY_FIRST_S, max_s: float = RETRY_MAX_S,
-                 stable_s: float = STABLE_S) -> None:
-        self.first_s, self.max_s, self.stable_s = first_s, max_s, stable_s
-        self._next_s = first_s
-
-    def delay_s(self, streamed_s: float) -> float:
-        """The wait before the next try, after a try that streamed ``streamed_s`` seconds (0 when it
-        never got to stream)."""
-        if streamed_s >= self.stable_s:
-            self._next_s = self.first_s
-        delay_s = self._next_s
-        self._next_s = min(2 * delay_s, self.max_s)
-        return delay_s
 
 
 def unread_problem(unacknowledged_bytes: int, bytes_per_s: float, limit_s: float = UNREAD_MAX_S) -> str | None:

@@ -34,7 +34,8 @@ from riffcast.delivery.icecast import (
     metadata_request,
     source_request,
 )
-from riffcast.delivery.icecast_link import DEFAULT_LIMITS, Backoff, LinkLimits, LinkState, LinkStatus, unread_problem
+from riffcast.delivery.icecast_link import DEFAULT_LIMITS, LinkLimits, LinkState, LinkStatus, unread_problem
+from riffcast.ops.backoff import Backoff
 
 log = logging.getLogger("riffcast.icecast")
 
