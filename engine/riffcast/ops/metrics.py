@@ -82,8 +82,8 @@ class StationMetrics:
             "riffcast_rewound_seconds", "Seconds of unplayed audio replaced by steers so far", registry=r
         )
         self.problems = Gauge(
-            "riffcast_problems", "Failures beside the stream now (a paused recording, an unsaved state, an output down, dead air)",
-            registry=r,
+            "riffcast_problems",
+            "Failures beside the stream now (a paused recording, an unsaved state, an output down, dead air)", registry=r,
         )
         self.generator_faults = Gauge(
             "riffcast_generator_faults", "Chunk generations that failed (retried or replaced)", registry=r
