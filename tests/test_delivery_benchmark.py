@@ -30,8 +30,9 @@ def test_the_delivery_benchmark_measures_every_kind():
     for kind, (_, connected, kbit, gaps, lost) in kinds.items():
         assert connected == "5" and gaps == "0" and lost == "0", (kind, run.stdout)
         assert float(kbit) > 30, (kind, run.stdout)  # audio flowed to every kind
-    # PCM is 705.6 kbit/s; a 4 s window holds 40 frames of 0.1 s give or take the one its edges cut
-    # (a CI run measured 725 = 41 frames, a loaded one 690 = 39): the rate within one frame.
-    one_frame_kbit = 705.6 * 0.1 / 4
+    # A PCM frame is 0.1 s: 8820 bytes of s16le and its 16-byte header. A 4 s window holds 40 of
+    # them give or take the one its edges cut (a CI run measured 725: 41 frames; a loaded one 690:
+    # 39), and the table rounds to 1 kbit/s: the rate within one frame.
+    frame_kbit = (8820 + 16) * 8 / 4 / 1000
     assert float(kinds["ws-opus"][2]) <= 96
-    assert 705.6 - one_frame_kbit - 1 <= float(kinds["ws-pcm"][2]) <= 705.6 + one_frame_kbit + 1
+    assert 39 * frame_kbit - 1 <= float(kinds["ws-pcm"][2]) <= 41 * frame_kbit + 1
