@@ -11,10 +11,11 @@ import time
 
 import pytest
 
+from riffcast.delivery.backlog import BacklogPolicy
 from riffcast.delivery.codecs import Packet
 from riffcast.delivery.http_stream import LiveMp3
+from riffcast.delivery.websocket import PcmListeners
 from riffcast.ops.dead_air import Air, DeadAirWatch
-from riffcast.station.listeners import Listener, ListenerSet
 
 from helpers import eventually
 from station import running_station
@@ -76,7 +77,7 @@ class _StalledTransport:
 
 
 def test_three_hundred_stalled_live_mp3_readers_are_closed_with_one_log_line(caplog):
-    live = LiveMp3("station", stall_close_s=5.0)
+    live = LiveMp3("station", policy=BacklogPolicy(backlog_s=2.0, stall_close_s=5.0))
     transports = [_StalledTransport() for _ in range(300)]
     for transport in transports:
         live.attach(transport, icy=False, recent=[], title="t")
@@ -85,7 +86,7 @@ def test_three_hundred_stalled_live_mp3_readers_are_closed_with_one_log_line(cap
         for now_s in (0.0, 1.0, 6.0, 7.0):
             live.deliver(packets, "t", now_s)
     assert all(transport.aborted for transport in transports) and len(live) == 0
-    assert live.closed_too_slow == 300
+    assert live.tally.closed_too_slow == 300
     assert len(caplog.records) == 1, [record.getMessage() for record in caplog.records]
 
 
@@ -100,17 +101,17 @@ class _StalledConnection:
 
 def test_three_hundred_stalled_websocket_listeners_are_closed_with_one_log_line(caplog):
     async def scenario() -> list[_StalledConnection]:
-        listeners = ListenerSet(stall_close_s=5.0)
+        listeners = PcmListeners(BacklogPolicy(backlog_s=1.0, stall_close_s=5.0))
         connections = [_StalledConnection() for _ in range(300)]
         for connection in connections:
-            listeners.add(Listener(connection, "s16le", backlog_bytes=44_100))
+            listeners.add(listeners.listener(connection, "s16le"))
         for now_s in (0.0, 6.0):
-            listeners.fan_out([], {"s16le": b"frame"}, now_s)
+            listeners.fan_out((), {"s16le": b"frame"}, 0.1, now_s)
         await asyncio.wait_for(asyncio.gather(*(c.closed.wait() for c in connections)), 5)
         assert len(listeners) == 0
         return connections
 
-    with caplog.at_level(logging.INFO, logger="riffcast.station.listeners"):
+    with caplog.at_level(logging.INFO, logger="riffcast.delivery.websocket"):
         asyncio.run(scenario())
     assert len(caplog.records) == 1, [record.getMessage() for record in caplog.records]
 

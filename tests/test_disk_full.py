@@ -35,6 +35,7 @@ RECORD_AS_THE_DISK_FILLS = textwrap.dedent("""
     import hashlib, json, logging, os, shutil, sys, time
     import numpy as np
     from pathlib import Path
+    from riffcast.delivery.output import Block
     from riffcast.delivery.sinks import RecordingSink
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
     disk, out = Path(sys.argv[1]), Path(sys.argv[2])
@@ -45,7 +46,7 @@ RECORD_AS_THE_DISK_FILLS = textwrap.dedent("""
     def play(seconds):
         global pushed
         for _ in range(round(seconds * 10)):
-            sink.write(pushed, audio[pushed:pushed + 4410])
+            sink.write(Block(pushed, audio[pushed:pushed + 4410], 0.0))
             pushed += 4410
         deadline = time.monotonic() + 60
         while sink.frames_written + sink.frames_dropped < pushed:  # the recorder thread caught up

@@ -20,6 +20,7 @@ import pytest
 import soundfile
 
 from riffcast.delivery.archive import Archive, check_record_path, parse_duration, part_path, utc_stamp
+from riffcast.delivery.output import Block
 from riffcast.delivery.sinks import RecordingSink
 from riffcast_client.recording import AudioRecorder, WavRecorder, record_format
 
@@ -382,12 +383,13 @@ SINK_ON_A_FULL_DISK = textwrap.dedent("""
     import json, resource, signal, sys
     import numpy as np
     from pathlib import Path
+    from riffcast.delivery.output import Block
     from riffcast.delivery.sinks import RecordingSink
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
     resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
     sink = RecordingSink(Path(sys.argv[1]), 44100)
     for position in range(0, 60 * 4410, 4410):  # 6 s: 529 kB of PCM16
-        sink.write(position, np.full(4410, 0.25, np.float32))
+        sink.write(Block(position, np.full(4410, 0.25, np.float32), 0.0))
     sink.close()
     print(json.dumps({"failed": sink.failed, "write_errors": sink.write_errors, "path": str(sink.path),
                       "frames_written": sink.frames_written, "frames_dropped": sink.frames_dropped}))
@@ -399,7 +401,7 @@ def test_the_sink_counts_what_it_wrote_and_a_full_disk_is_one_error_and_a_valid_
     path = tmp_path / "archive.flac"
     sink = RecordingSink(path, RATE)
     for position in range(0, 20 * FRAME, FRAME):
-        sink.write(position, music(0.1, seed=position))
+        sink.write(Block(position, music(0.1, seed=position), 0.0))
     sink.close()
     assert (sink.failed, sink.write_errors, sink.frames_written, sink.frames_dropped) == (None, 0, 20 * FRAME, 0)
     assert sink.parts == [path] and sink.path == path and soundfile.info(str(path)).frames == 20 * FRAME

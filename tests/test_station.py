@@ -136,6 +136,7 @@ def test_stalled_listener_is_dropped_and_others_unaffected(station):
         return 0.0
 
     closed_before = metric('riffcast_listeners_closed_total{reason="too_slow"}')
+    dropped_before_s = metric('riffcast_output_dropped_seconds_total{output="ws-pcm"}')
     # A listener that completes the handshake and then never reads, with a tiny receive buffer.
     stalled = socket.socket()
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -154,6 +155,8 @@ def test_stalled_listener_is_dropped_and_others_unaffected(station):
     assert np.max(np.diff(arrivals)) < 0.5
     assert metric('riffcast_listeners_closed_total{reason="too_slow"}') >= closed_before + 1
     assert metric("riffcast_frames_dropped_total") > 0
+    # behind for 5 s before the close: about 5 s of its audio dropped, counted for its output
+    assert 4.0 <= metric('riffcast_output_dropped_seconds_total{output="ws-pcm"}') - dropped_before_s <= 7.0
 
 
 def test_control_needs_the_token(station):
@@ -298,6 +301,8 @@ def test_http_routes(station):
                  "riffcast_underruns_total", "riffcast_chunk_generation_seconds_count", "riffcast_lead_seconds"):
         assert f"\n{name} " in body.decode() or f"\n{name}{{" in body.decode(), name
     values = {line.split()[0]: float(line.split()[1]) for line in body.decode().splitlines() if line and line[0] != "#"}
+    for output in ("ws-pcm", "ws-opus", "mp3", "hls"):  # every output from the start, by the one policy
+        assert values[f'riffcast_output_dropped_seconds_total{{output="{output}"}}'] >= 0.0, output
     assert -30.0 <= values["riffcast_loudness_gain_db"] <= 30.0  # a number: the stage is running
     assert 0.0 <= values["riffcast_limiter_active_ratio"] <= 1.0
     assert get("/nothing-here")[0] == 404

@@ -3,11 +3,13 @@ line, when Icecast has stopped reading, and the state ``/healthz`` and ``/metric
 
 - The waits between tries (:class:`riffcast.ops.backoff.Backoff`): 1 s, doubling to 60 s, back to
   1 s only after a connection streamed for ``STABLE_S``.
-- :func:`unread_problem`: Icecast is not reading once more than ``UNREAD_MAX_S`` of the mount's
-  audio is unacknowledged (written but not yet taken by its TCP stack). The kernel's send queue
-  counts too, so with a small send buffer (``SEND_BUFFER_BYTES``) a server that stops reading is
-  found in about ``UNREAD_MAX_S`` plus the time its receive buffer (about 130 KiB) takes to fill:
-  12 to 16 s at 128 to 96 kbit/s.
+- The mount's backlog policy (:data:`BACKLOG`, the one rule of :mod:`riffcast.delivery.backlog`):
+  once more than ``backlog_s`` of the mount's audio is unacknowledged (written but not yet taken
+  by Icecast's TCP stack; the kernel's send queue counts too) audio is dropped, and after
+  ``stall_close_s`` of that the link is given up (:func:`stopped_reading`) and made anew. With a
+  small send buffer (``SEND_BUFFER_BYTES``) a server that stops reading is found in about
+  ``backlog_s`` plus the time its receive buffer (about 130 KiB) takes to fill plus
+  ``stall_close_s``: 14 to 18 s at 128 to 96 kbit/s.
 - :class:`LinkStatus`: what happened to one mount's link; a failure is worth a line when it differs
   from the last one said (a refused password retried for hours is said once), as is coming up.
 
@@ -19,10 +21,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from riffcast.delivery.backlog import BacklogPolicy
+from riffcast.delivery.output import OutputReport
+
 RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 60.0
 STABLE_S = 30.0  # a connection that streamed this long starts the back-off again from RETRY_FIRST_S
-UNREAD_MAX_S = 4.0  # seconds of the mount's audio Icecast may leave unacknowledged
+BACKLOG = BacklogPolicy(backlog_s=4.0, stall_close_s=2.0)  # of the mount's audio Icecast may leave unacknowledged
 SEND_BUFFER_BYTES = 64 * 1024  # SO_SNDBUF: the kernel then holds ~128 KiB at most, not megabytes
 CONNECT_TIMEOUT_S = 10.0
 ANSWER_TIMEOUT_S = 10.0  # for Icecast's whole answer head, however it trickles in
@@ -36,7 +41,7 @@ class LinkLimits:
     retry_first_s: float = RETRY_FIRST_S
     retry_max_s: float = RETRY_MAX_S
     stable_s: float = STABLE_S
-    unread_max_s: float = UNREAD_MAX_S
+    backlog: BacklogPolicy = BACKLOG
     send_buffer_bytes: int = SEND_BUFFER_BYTES
     connect_timeout_s: float = CONNECT_TIMEOUT_S
     answer_timeout_s: float = ANSWER_TIMEOUT_S
@@ -46,12 +51,10 @@ class LinkLimits:
 DEFAULT_LIMITS = LinkLimits()
 
 
-def unread_problem(unacknowledged_bytes: int, bytes_per_s: float, limit_s: float = UNREAD_MAX_S) -> str | None:
-    """None while Icecast keeps up, else why the link is given up: more than ``limit_s`` seconds of
-    audio at ``bytes_per_s`` written but not acknowledged (the station's buffer and the kernel's)."""
-    if unacknowledged_bytes <= limit_s * bytes_per_s:
-        return None
-    return f"Icecast stopped reading (over {limit_s:g} s of audio unacknowledged)"
+def stopped_reading(policy: BacklogPolicy) -> str:
+    """Why a link the backlog policy closed is given up, in words."""
+    return (f"Icecast stopped reading (over {policy.backlog_s:g} s of audio unacknowledged "
+            f"for over {policy.stall_close_s:g} s)")
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,12 @@ class LinkState:
     down_for_s: float  # seconds since it went down (0 while up)
     reconnects: int  # tries after a failure or a lost connection
     bytes_sent: int  # audio bytes written to Icecast, all connections together
+    dropped_s: float  # seconds of audio dropped while Icecast was behind (the backlog policy)
+
+    def report(self) -> OutputReport:
+        """The link as one of the station's outputs (one receiver: Icecast, while up)."""
+        return OutputReport(self.output, int(self.up), self.bytes_sent, self.dropped_s, self.up, self.reconnects,
+                            self.problem_line())
 
     def problem_line(self) -> str | None:
         """One line for ``/healthz``'s problems, or None while the link is fine (or starting)."""
@@ -83,6 +92,7 @@ class LinkStatus:
         self._since_s = 0.0  # when it went up, or down
         self._reconnects = 0
         self._bytes_sent = 0
+        self._dropped_s = 0.0
         self._said: tuple[bool, str | None] | None = None  # the state last logged
 
     def connected(self, now_s: float) -> bool:
@@ -102,13 +112,17 @@ class LinkStatus:
     def sent(self, count: int) -> None:
         self._bytes_sent += count
 
+    def dropped(self, seconds: float) -> None:
+        self._dropped_s += seconds
+
     def streamed_s(self, now_s: float) -> float:
         """How long the link has streamed (0 while down)."""
         return now_s - self._since_s if self._up else 0.0
 
     def state(self, now_s: float) -> LinkState:
         down_for_s = 0.0 if self._up or self._problem is None else now_s - self._since_s
-        return LinkState(self.output, self._up, self._problem, down_for_s, self._reconnects, self._bytes_sent)
+        return LinkState(self.output, self._up, self._problem, down_for_s, self._reconnects, self._bytes_sent,
+                         self._dropped_s)
 
     def _say(self) -> bool:
         now = (self._up, self._problem)

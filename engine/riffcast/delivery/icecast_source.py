@@ -8,7 +8,7 @@ only moves bytes and waits. MP3 mounts get their title (the prompts heard) throu
 (``on_connect``: Icecast needs a stream's headers first), and carries its titles in the stream.
 Audio goes out in batches, every ``WRITE_EVERY_S``: a Linux receiver that is not reading keeps
 growing its buffer for small segments (under ~1.2 KB: megabytes, seen on loopback) but not for
-larger ones (~130 KiB), and only a bounded buffer lets :func:`unread_problem` see Icecast stop.
+larger ones (~130 KiB), and only a bounded buffer lets the backlog policy see Icecast stop.
 A connection is always aborted, never closed: closing would wait for a buffer Icecast may never
 read. Nothing here touches the station's clock or the other outputs.
 """
@@ -25,6 +25,7 @@ import termios
 import time
 from typing import Callable
 
+from riffcast.delivery.backlog import Lag, Verdict
 from riffcast.delivery.codecs import Codec, Packet
 from riffcast.delivery.icecast import (
     MAX_LINE_BYTES,
@@ -34,7 +35,7 @@ from riffcast.delivery.icecast import (
     metadata_request,
     source_request,
 )
-from riffcast.delivery.icecast_link import DEFAULT_LIMITS, LinkLimits, LinkState, LinkStatus, unread_problem
+from riffcast.delivery.icecast_link import DEFAULT_LIMITS, LinkLimits, LinkState, LinkStatus, stopped_reading
 from riffcast.ops.backoff import Backoff
 
 log = logging.getLogger("riffcast.icecast")
@@ -127,11 +128,17 @@ class IcecastSource:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
+    def close(self) -> None:
+        """Give the link up (its task ends on the loop's next turns: see :meth:`stop`)."""
+        for task in (self._task, self._title_task):
+            if task is not None:
+                task.cancel()
+
     async def stop(self) -> None:
-        tasks = [task for task in (self._task, self._title_task) if task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        """Give the link up and wait until its task has ended."""
+        self.close()
+        await asyncio.gather(*(task for task in (self._task, self._title_task) if task is not None),
+                             return_exceptions=True)
 
     def feed(self, packets: list[Packet], title: str) -> None:
         """The mount's next packets (on the loop; never waits): written within ``write_every_s``,
@@ -188,17 +195,21 @@ class IcecastSource:
             if problem is not None:
                 return problem
             self._streaming(transport)
+            lag = Lag(limits.backlog, target.bytes_per_s)
             while True:
                 await asyncio.wait([wire.ended], timeout=limits.write_every_s)
                 if wire.ended.done():
                     return wire.ended.result()
                 data = bytes(self._pending)  # the transport may keep what it is given: never a buffer we reuse
                 self._pending.clear()
-                transport.write(data)
-                self.status.sent(len(data))
-                problem = unread_problem(unacknowledged_bytes(transport), target.bytes_per_s, limits.unread_max_s)
-                if problem is not None:
-                    return problem
+                verdict = lag.judge(unacknowledged_bytes(transport), time.monotonic())
+                if verdict is Verdict.SEND:
+                    transport.write(data)
+                    self.status.sent(len(data))
+                    continue
+                self.status.dropped(len(data) / target.bytes_per_s)
+                if verdict is Verdict.CLOSE:
+                    return stopped_reading(limits.backlog)
         finally:
             self._transport = None
             self._pending.clear()

@@ -1,6 +1,8 @@
 """The station's encoded outputs: one encoder per format, started by the first listener that needs
-it, fed every frame the clock emits, and what each feeds (Opus WebSocket listeners through the
-station; ``/live.mp3`` and the HLS segments here, both from the one MP3 encoder)."""
+it, fed every block the clock emits, and what each feeds: the Opus WebSocket listeners
+(``ws-opus``), ``/live.mp3`` (``mp3``) and the HLS segments (``hls``) from the one MP3 encoder,
+and the Icecast mounts (``icecast:/MOUNT``) from the MP3 or Ogg Opus one. One
+:class:`~riffcast.delivery.output.Output` to the clock."""
 
 from __future__ import annotations
 
@@ -10,12 +12,14 @@ from typing import Callable
 
 import numpy as np
 
+from riffcast.delivery.backlog import BacklogPolicy
 from riffcast.delivery.codecs import Codec, Packet
 from riffcast.delivery.hls import HlsSegmenter, Segment, playlist
 from riffcast.delivery.http_stream import LiveMp3
 from riffcast.delivery.icecast import IcecastTarget
-from riffcast.delivery.icecast_link import LinkState
 from riffcast.delivery.icecast_source import IcecastSource
+from riffcast.delivery.output import Block, OutputReport, Tally
+from riffcast.delivery.websocket import OpusListeners
 from riffcast.delivery.worker import EncoderWorker
 
 
@@ -30,19 +34,20 @@ def title_of(prompts: list[tuple[str, float]]) -> str:
 class EncodedOutputs:
     """Encoders by codec and the outputs they feed (see the module docstring).
 
-    on_opus: called on the event loop with each batch of Opus packets.
-    history: the frames emitted in the last second or so, oldest first, as (position, samples):
+    listener_policy: the backlog policy of the Opus WebSocket listeners (``/stream``'s).
+    history: the blocks emitted in the last second or so, oldest first, as (position, samples):
       a new encoder starts with them, so its first listener gets a pre-roll as later ones do.
     """
 
-    def __init__(self, station: str, on_opus: Callable[[list[Packet]], None],
+    def __init__(self, station: str, listener_policy: BacklogPolicy,
                  history: Callable[[], list[tuple[int, np.ndarray]]] = list,
                  extra_headers: tuple[tuple[str, str], ...] = ()) -> None:
         self._title = station
+        self.opus_listeners = OpusListeners(listener_policy)
         self.live_mp3 = LiveMp3(station)
         self.hls = HlsSegmenter()
+        self.hls_tally = Tally("hls")  # segments are fetched: bytes served, never dropped
         self.icecast: list[IcecastSource] = []
-        self._on_opus = on_opus
         self._history = history
         self._extra_headers = extra_headers
         self._workers: dict[Codec, EncoderWorker] = {}
@@ -62,7 +67,7 @@ class EncodedOutputs:
         """The encoder of ``codec``, started now if it was not running (on the event loop)."""
         worker = self._workers.get(codec)
         if worker is None:
-            deliver = {Codec.OPUS: self._on_opus, Codec.MP3: self._deliver_mp3, Codec.OGG_OPUS: self._deliver_ogg}[codec]
+            deliver = {Codec.OPUS: self.opus_listeners.deliver, Codec.MP3: self._deliver_mp3, Codec.OGG_OPUS: self._deliver_ogg}[codec]
             worker = EncoderWorker(codec, asyncio.get_running_loop(), deliver)
             worker.retitle(self._title)
             for position, samples in self._history():
@@ -70,10 +75,12 @@ class EncodedOutputs:
             self._workers[codec] = worker
         return worker
 
-    def submit(self, position: int, samples: np.ndarray) -> None:
-        """One emitted frame, to every running encoder (never waits)."""
+    def write(self, block: Block) -> None:
+        """One emitted block: its title and events, and its samples to every running encoder (never waits)."""
+        self.title = block.title or self._title
+        self.opus_listeners.write(block)
         for worker in self._workers.values():
-            worker.submit(position, samples)
+            worker.submit(block.position, block.samples)
 
     def attach_live_mp3(self, transport: asyncio.Transport, *, icy: bool) -> None:
         worker = self.worker(Codec.MP3)
@@ -94,13 +101,14 @@ class EncodedOutputs:
             source.start()
             self.icecast.append(source)
 
-    def states(self) -> tuple[LinkState, ...]:
-        """Each Icecast mount's link now (for ``/metrics``)."""
-        return tuple(source.state for source in self.icecast)
+    def health(self) -> tuple[OutputReport, ...]:
+        """``ws-opus``, ``mp3``, ``hls`` and each Icecast mount now."""
+        return (*self.opus_listeners.health(), *self.live_mp3.health(), self.hls_tally.report(0),
+                *(source.state.report() for source in self.icecast))
 
     def problems(self) -> tuple[str, ...]:
         """One line per Icecast mount that is down (for ``/healthz``)."""
-        return tuple(line for state in self.states() if (line := state.problem_line()) is not None)
+        return tuple(report.problem for report in self.health() if report.problem is not None)
 
     def _deliver_mp3(self, packets: list[Packet]) -> None:
         self.live_mp3.deliver(packets, self.title, time.monotonic())
@@ -127,7 +135,10 @@ class EncodedOutputs:
         return playlist(list(self.hls.segments), segment_url=segment_url, epoch_s=epoch_s)
 
     def hls_segment(self, sequence: int) -> Segment | None:
-        return self.hls.segment(sequence)
+        segment = self.hls.segment(sequence)
+        if segment is not None:
+            self.hls_tally.sent_bytes += len(segment.data)
+        return segment
 
     def encoder_cpu_s(self) -> dict[str, float]:
         """CPU seconds each running encoder has spent, by codec name."""
@@ -137,13 +148,10 @@ class EncodedOutputs:
     def encoder_failures(self) -> int:
         return sum(worker.failures for worker in self._workers.values())
 
-    @property
-    def encoder_dropped_blocks(self) -> int:
-        return sum(worker.dropped_blocks for worker in self._workers.values())
-
-    async def stop(self) -> None:
+    def close(self) -> None:
+        """Close the players and the Icecast links, stop the encoders."""
         self.live_mp3.close_all()
         for source in self.icecast:
-            await source.stop()
+            source.close()
         for worker in self._workers.values():
             worker.stop()

@@ -1,6 +1,7 @@
-"""Sinks beside the listeners: an archive of exactly what was emitted, and the sound card.
+"""Sinks beside the listeners: an archive of exactly what was emitted (output ``record``), and
+the sound card (``speaker``).
 
-Both take frames on the event loop and hand them to a thread, so a slow disk or audio
+Both take blocks on the event loop and hand them to a thread, so a slow disk or audio
 device never delays the clock.
 """
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from riffcast.delivery.archive import Archive
 from riffcast.delivery.disk import RETRY_EVERY_S, PausingArchive
+from riffcast.delivery.output import Block, OutputReport
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +44,20 @@ class RecordingSink:
     def __init__(
         self, path: Path, sample_rate: int, *, split_s: float | None = None, retry_every_s: float = RETRY_EVERY_S,
     ) -> None:
+        self.sample_rate = sample_rate
         self._archive = PausingArchive(Archive(path, sample_rate, split_s=split_s), retry_every_s=retry_every_s)
         self._queue: queue.SimpleQueue[np.ndarray | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="riffcast-recorder", daemon=True)
         self._thread.start()
 
-    def write(self, position: int, samples: np.ndarray) -> None:
-        self._queue.put(samples)  # all disk work, and the choice to drop, on the recorder thread
+    def write(self, block: Block) -> None:
+        self._queue.put(block.samples)  # all disk work, and the choice to drop, on the recorder thread
+
+    def health(self) -> tuple[OutputReport, ...]:
+        """``record``: samples archived (as float32 bytes), seconds lost while paused, why paused."""
+        failed = self.failed
+        return (OutputReport("record", 1, self.frames_written * 4, self.frames_dropped / self.sample_rate,
+                             problem=f"recording to {self.path} paused: {failed}" if failed else None),)
 
     @property
     def failed(self) -> str | None:
@@ -100,8 +109,11 @@ class SpeakerSink:
         self.buffer = JitterBuffer(channels=1, prefill=round(0.2 * sample_rate), capacity=2 * sample_rate)
         self._player = Player(self.buffer, sample_rate=sample_rate, device=device)
 
-    def write(self, position: int, samples: np.ndarray) -> None:
-        self.buffer.write(samples[:, None])
+    def write(self, block: Block) -> None:
+        self.buffer.write(block.samples[:, None])
+
+    def health(self) -> tuple[OutputReport, ...]:
+        return (OutputReport("speaker", 1),)
 
     def close(self) -> None:
         self._player.close()

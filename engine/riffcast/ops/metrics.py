@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 if TYPE_CHECKING:
-    from riffcast.delivery.icecast_link import LinkState
+    from riffcast.delivery.output import OutputReport
     from riffcast.dsp.level import LevelStats
 
 CHUNK_SECONDS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
+
+
+@dataclass(frozen=True)
+class ListenerCounts:
+    """``/stream``'s listeners so far: messages (PCM frames, Opus packets) written and dropped, and
+    listeners the station closed or turned away, by reason (``too_slow``, ``full``, ``abusive``)."""
+
+    messages_sent: int
+    messages_dropped: int
+    closed: Mapping[str, int]
 
 
 class StationMetrics:
@@ -24,13 +35,6 @@ class StationMetrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.listeners = Gauge("riffcast_listeners", "Listeners connected to /stream", registry=r)
-        self.frames_sent = Counter("riffcast_frames_sent", "Audio frames written to listeners", registry=r)
-        self.frames_dropped = Counter(
-            "riffcast_frames_dropped", "Audio frames skipped for listeners that fell behind", registry=r
-        )
-        self.listeners_closed = Counter(
-            "riffcast_listeners_closed", "Listeners closed by the station", ["reason"], registry=r
-        )
         self.underruns = Counter(
             "riffcast_underruns", "Chunks repeated because the generator was late (seamless fallback)", registry=r
         )
@@ -93,13 +97,6 @@ class StationMetrics:
             "riffcast_hls_requests", "HLS requests the station answered (behind a cache: one per segment)",
             ["kind"], registry=r,
         )
-        self.encoder_cpu_seconds = Gauge(
-            "riffcast_encoder_cpu_seconds", "CPU time each encoder (one per format) has spent encoding", ["codec"],
-            registry=r,
-        )
-        self.encoder_failures = Gauge(
-            "riffcast_encoder_failures", "Encoders that failed and were replaced", registry=r,
-        )
         self.loudness_gain_db = Gauge(
             "riffcast_loudness_gain_db", "Gain the loudness stage applies now to hold --loudness", registry=r
         )
@@ -120,37 +117,73 @@ class StationMetrics:
         self.limiter_active_ratio.set_function(lambda: getattr(level(), "limited_fraction", nothing))
         self.limiter_max_reduction_db.set_function(lambda: getattr(level(), "max_reduction_db", nothing))
 
-    def watch_outputs(self, states: Callable[[], Iterable[LinkState]]) -> None:
-        """Each output's link (the Icecast mounts), read from ``states`` at scrape time."""
-        self.registry.register(_OutputLinks(states))
+    def watch_outputs(self, outputs: Callable[[], Iterable[OutputReport]], listeners: Callable[[], ListenerCounts],
+                      encoder_cpu_s: Callable[[], Mapping[str, float]], encoder_failures: Callable[[], int]) -> None:
+        """Every output's figures, read at scrape time (see :class:`_Outputs`)."""
+        self.registry.register(_Outputs(outputs, listeners, encoder_cpu_s, encoder_failures))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
 
-class _OutputLinks:
-    """A collector: ``riffcast_output_up``, ``riffcast_output_reconnects_total`` and
-    ``riffcast_output_sent_bytes_total``, labelled ``output="icecast:/MOUNT"``."""
+class _Outputs:
+    """A collector of what the outputs report, read when scraped:
 
-    def __init__(self, states: Callable[[], Iterable[LinkState]]) -> None:
-        self._states = states
+    - per output (``output="ws-pcm"|"ws-opus"|"mp3"|"hls"|"icecast:/MOUNT"|"record"|"speaker"``):
+      ``riffcast_output_dropped_seconds_total`` (audio the backlog policy skipped, summed over the
+      output's receivers), ``riffcast_output_receivers``, ``riffcast_output_sent_bytes_total``; for
+      outputs with a link (Icecast mounts) ``riffcast_output_up`` and ``riffcast_output_reconnects_total``;
+    - ``/stream``'s listeners: ``riffcast_frames_sent_total``, ``riffcast_frames_dropped_total``,
+      ``riffcast_listeners_closed_total{reason}``;
+    - the encoders: ``riffcast_encoder_cpu_seconds{codec}``, ``riffcast_encoder_failures``.
+    """
+
+    def __init__(self, outputs: Callable[[], Iterable[OutputReport]], listeners: Callable[[], ListenerCounts],
+                 encoder_cpu_s: Callable[[], Mapping[str, float]], encoder_failures: Callable[[], int]) -> None:
+        self._outputs = outputs
+        self._listeners = listeners
+        self._encoder_cpu_s = encoder_cpu_s
+        self._encoder_failures = encoder_failures
 
     def describe(self) -> Iterator[Metric]:
-        return self._families([])
+        return self._families([], ListenerCounts(0, 0, {}), {}, 0)
 
     def collect(self) -> Iterator[Metric]:
-        return self._families(list(self._states()))
+        return self._families(list(self._outputs()), self._listeners(), self._encoder_cpu_s(), self._encoder_failures())
 
     @staticmethod
-    def _families(states: list[LinkState]) -> Iterator[Metric]:
-        up = GaugeMetricFamily("riffcast_output_up", "1 while an output (an Icecast mount) streams, else 0",
+    def _families(reports: list[OutputReport], listeners: ListenerCounts, encoder_cpu_s: Mapping[str, float],
+                  encoder_failures: int) -> Iterator[Metric]:
+        dropped = CounterMetricFamily("riffcast_output_dropped_seconds", "Seconds of audio an output skipped for "
+                                      "receivers that fell behind (the one backlog policy), all receivers together",
+                                      labels=["output"])
+        receivers = GaugeMetricFamily("riffcast_output_receivers", "Listeners or connections an output writes to now",
+                                      labels=["output"])
+        sent = CounterMetricFamily("riffcast_output_sent_bytes", "Bytes an output wrote, all receivers and "
+                                   "connections together", labels=["output"])
+        up = GaugeMetricFamily("riffcast_output_up", "1 while an output with a link (an Icecast mount) streams, else 0",
                                labels=["output"])
         reconnects = CounterMetricFamily("riffcast_output_reconnects",
                                          "Tries again after a failed or lost connection, by output", labels=["output"])
-        sent = CounterMetricFamily("riffcast_output_sent_bytes", "Audio bytes written to an output, all connections",
-                                   labels=["output"])
-        for state in states:
-            up.add_metric([state.output], float(state.up))
-            reconnects.add_metric([state.output], state.reconnects)
-            sent.add_metric([state.output], state.bytes_sent)
-        yield from (up, reconnects, sent)
+        for report in reports:
+            dropped.add_metric([report.output], report.dropped_s)
+            receivers.add_metric([report.output], report.receivers)
+            sent.add_metric([report.output], report.sent_bytes)
+            if report.up is not None:
+                up.add_metric([report.output], float(report.up))
+                reconnects.add_metric([report.output], report.reconnects)
+        frames_sent = CounterMetricFamily("riffcast_frames_sent", "Audio messages (PCM frames, Opus packets) "
+                                          "written to /stream's listeners", value=listeners.messages_sent)
+        frames_dropped = CounterMetricFamily("riffcast_frames_dropped", "Audio messages skipped for /stream's "
+                                             "listeners that fell behind", value=listeners.messages_dropped)
+        closed = CounterMetricFamily("riffcast_listeners_closed", "/stream's listeners closed or turned away by the "
+                                     "station", labels=["reason"])
+        for reason, count in sorted(listeners.closed.items()):
+            closed.add_metric([reason], count)
+        cpu = GaugeMetricFamily("riffcast_encoder_cpu_seconds", "CPU time each encoder (one per format) has spent "
+                                "encoding", labels=["codec"])
+        for codec, seconds in encoder_cpu_s.items():
+            cpu.add_metric([codec], seconds)
+        failures = GaugeMetricFamily("riffcast_encoder_failures", "Encoders that failed and were replaced",
+                                     value=encoder_failures)
+        yield from (dropped, receivers, sent, up, reconnects, frames_sent, frames_dropped, closed, cpu, failures)

@@ -148,9 +148,6 @@ def run_serve(args: argparse.Namespace) -> int:
     # producer paints.
     station.on_playing = notifier().ready
     station.on_alive = notifier().watchdog
-    for sink in sinks:
-        if isinstance(sink, RecordingSink):
-            station.checks.append(lambda sink=sink: f"recording to {sink.path} paused: {sink.failed}" if sink.failed else None)
     try:
         asyncio.run(_serve(station, programme, token if generated else None, osc_socket))
     except StationFailure as failure:

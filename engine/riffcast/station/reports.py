@@ -49,7 +49,7 @@ def health(station: Station) -> dict:
         "sample_rate": station.params.sample_rate,
         "frame_samples": station.config.frame_samples,
         "lead_s": round(station.lead_s, 3),
-        "listeners": len(station.listeners),
+        "listeners": station.stream_listeners,
         "live_mp3_listeners": len(station.outputs.live_mp3),
         "underruns": station.feed.underruns,
         "starved_frames": station.starved_frames,
@@ -78,7 +78,7 @@ def status(station: Station) -> dict:
     """The fields of a control status reply (besides its id)."""
     return {
         "position": station.position or 0, **settings(station), "lead_s": round(station.lead_s, 3),
-        "listeners": len(station.listeners), "underruns": station.feed.underruns, "generator": station.generator_name,
+        "listeners": station.stream_listeners, "underruns": station.feed.underruns, "generator": station.generator_name,
         "generator_ok": station.generator_ok,
     }
 

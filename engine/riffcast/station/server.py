@@ -1,8 +1,9 @@
 """The station: pacing clock, listeners, control and HTTP on one asyncio loop and one port.
 
-The clock emits frame n — samples [n·F, (n+1)·F) — at wall time epoch + n·F / sample_rate,
+The clock emits block n — samples [n·F, (n+1)·F) — at wall time epoch + n·F / sample_rate,
 reading whatever the feed has stitched (silence, counted, if nothing is ready: the clock never
-waits). Each tick writes the frame to every listener and sink without awaiting anyone.
+waits). Each tick writes the block to every output (:mod:`riffcast.delivery.output`: the
+WebSocket listeners, the encoders and what they feed, the sinks) without awaiting anyone.
 Which frame is due when, the pre-roll and what to announce are :mod:`riffcast.station.pacer`'s
 (sans I/O); the control socket is :mod:`riffcast.station.control_socket`'s; this module waits,
 reads the feed and writes.
@@ -11,12 +12,13 @@ reads the feed and writes.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -24,18 +26,20 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from riffcast.delivery.codecs import Codec, Packet
+from riffcast.delivery.backlog import BacklogPolicy
+from riffcast.delivery.codecs import Codec
 from riffcast.delivery.icecast import IcecastTarget
+from riffcast.delivery.output import Block, Output, OutputReport
 from riffcast.delivery.outputs import EncodedOutputs, title_of
+from riffcast.delivery.websocket import Listener, PcmListeners, shrink_send_buffer, write
 from riffcast.ops.dead_air import Air, DeadAirWatch, air_of
 from riffcast.ops.health import Assessment, assess
-from riffcast.ops.metrics import StationMetrics
+from riffcast.ops.metrics import ListenerCounts, StationMetrics
 from riffcast.ops.ratelimit import TokenBucket
 from riffcast.pipeline.feed import Feed
 from riffcast.pipeline.records import ChunkRecord
 from riffcast.station import http, reports, routes
 from riffcast.station.control_socket import serve_control
-from riffcast.station.listeners import Listener, ListenerSet, shrink_send_buffer, write
 from riffcast.station.pacer import ANNOUNCED_MEMORY_S, Announcements, Cadence, Pacer, Tick
 from riffcast.steering.walk import heard_prompts
 from riffcast_client import protocol
@@ -43,21 +47,12 @@ from riffcast_client import protocol
 log = logging.getLogger("riffcast.station")
 
 ALIVE_EVERY_S = 1.0
-OPUS_BYTES_PER_S = 12_000  # 64 kbit/s Opus with its headers, rounded up: an Opus listener's backlog scale
 OPUS_READY_TIMEOUT_S = 5.0
 START_POLL_S = 0.02  # how often the clock looks whether playback may start
 
 
 class StationFailure(RuntimeError):
     """The stream can no longer be generated: the process should exit for its supervisor."""
-
-
-class Sink(Protocol):
-    """Something that takes every emitted frame (a recording, the sound card)."""
-
-    def write(self, position: int, samples: np.ndarray) -> None: ...  # quick: called on the loop
-
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -68,7 +63,7 @@ class StationConfig:
     port: int = 8000
     frame_samples: int = 4410
     preroll_frames: int = 3
-    backlog_s: float = 1.0
+    backlog_s: float = 1.0  # the backlog policy of /stream's listeners (riffcast.delivery.backlog)
     stall_close_s: float = 5.0
     max_listeners: int = 10_000
     max_message_bytes: int = 64 * 1024
@@ -93,14 +88,13 @@ class Station:
     """Serve a :class:`Feed` to listeners in real time (see the module docstring)."""
 
     def __init__(
-        self, config: StationConfig, feed: Feed, *, generator_name: str, sinks: list[Sink] = (),
+        self, config: StationConfig, feed: Feed, *, generator_name: str, sinks: list[Output] = (),
         metrics: StationMetrics | None = None,
     ) -> None:
         self.config = config
         self.feed = feed
         self.params = feed.params
         self.generator_name = generator_name
-        self.sinks = list(sinks)
         self.metrics = metrics or StationMetrics()
         self.metrics.watch(lambda: self.lead_s, feed.generator_faults, lambda: feed.assembly.stitcher.level_stats)
         self.metrics.generating.set_function(lambda: float(self.generator_ok))
@@ -114,7 +108,12 @@ class Station:
         # (the systemd watchdog's keep-alive: a wedged process stops calling it).
         self.on_alive: Callable[[], None] = lambda: None
         self.on_playing: Callable[[], None] = lambda: None  # once, when the first frame is due
-        self.listeners = ListenerSet(stall_close_s=config.stall_close_s)
+        policy = BacklogPolicy(config.backlog_s, config.stall_close_s)
+        self.listeners = PcmListeners(policy, feed.params.sample_rate)  # ws-pcm
+        self.outputs = EncodedOutputs(config.name, policy, self._emitted_history, http.SECURITY_HEADERS)
+        self.sinks = list(sinks)
+        self.refused: collections.Counter[str] = collections.Counter()  # listeners turned away: full, abusive
+        self._title = config.name  # what is heard now, for players (ICY, Icecast)
         self.position: int | None = None  # next sample the clock emits; None before playback
         self.epoch_s: float | None = None  # Unix time at which sample 0 was due
         self.starved_frames = 0
@@ -124,8 +123,9 @@ class Station:
                            preroll_frames=config.preroll_frames)
         self._announcements = Announcements(memory_samples=round(ANNOUNCED_MEMORY_S * feed.params.sample_rate))
         self.playing = asyncio.Event()  # set when the first frame is due
-        self.outputs = EncodedOutputs(config.name, self._deliver_opus, self._emitted_history, http.SECURITY_HEADERS)
-        self.metrics.watch_outputs(self.outputs.states)
+        self.metrics.watch_outputs(self.output_health, self._listener_counts, self.outputs.encoder_cpu_s,
+                                   lambda: self.outputs.encoder_failures)
+        self.metrics.listeners.set_function(lambda: self.stream_listeners)
         feed.on_generated = self.metrics.chunk_generation_seconds.observe  # thread-safe
         feed.on_stitched = self.metrics.chunk_stitch_seconds.observe
         feed.on_underrun = self.metrics.underruns.inc
@@ -140,9 +140,27 @@ class Station:
         """The producer and feed run and no paint has hung (see Feed.generating)."""
         return self.feed.generating()
 
+    @property
+    def stream_listeners(self) -> int:
+        """Listeners on ``/stream``, PCM and Opus."""
+        return len(self.listeners) + len(self.outputs.opus_listeners)
+
+    def output_health(self) -> tuple[OutputReport, ...]:
+        """Every named output now (``ws-pcm``, ``ws-opus``, ``mp3``, ``hls``, each Icecast mount, sinks)."""
+        return tuple(report for output in (self.listeners, self.outputs, *self.sinks) for report in output.health())
+
     def problems(self) -> tuple[str, ...]:
-        """Failures beside the stream (a recording, the state file, dead air, outputs), one line each."""
-        return (*(problem for check in self.checks if (problem := check()) is not None), *self.outputs.problems())
+        """Failures beside the stream (the state file, dead air, an output: a recording, a mount), one line each."""
+        return (*(problem for check in self.checks if (problem := check()) is not None),
+                *(report.problem for report in self.output_health() if report.problem is not None))
+
+    def _listener_counts(self) -> ListenerCounts:
+        opus = self.outputs.opus_listeners
+        return ListenerCounts(
+            messages_sent=self.listeners.messages_sent + opus.messages_sent,
+            messages_dropped=self.listeners.messages_dropped + opus.messages_dropped,
+            closed={**self.refused, "too_slow": self.listeners.tally.closed_too_slow + opus.tally.closed_too_slow},
+        )
 
     def assessment(self) -> Assessment:
         return assess(playing=self.position is not None, generating=self.generator_ok, problems=self.problems())
@@ -190,9 +208,8 @@ class Station:
                 if failure is not None:
                     raise failure
         finally:
-            await self.outputs.stop()
-            for sink in self.sinks:
-                sink.close()
+            for output in (self.listeners, self.outputs, *self.sinks):
+                output.close()
             self.feed.stop(timeout_s=0.3)
 
     async def _clock(self) -> None:
@@ -220,6 +237,14 @@ class Station:
                 self.on_alive()
 
     def _tick(self, tick: Tick) -> None:
+        """Make the tick's block and write it to every output."""
+        block = self._block(tick)
+        for output in (self.listeners, self.outputs, *self.sinks):
+            output.write(block)
+
+    def _block(self, tick: Tick) -> Block:
+        """Samples [tick.position, tick.end) from the feed (silence, counted, if none is ready), with
+        the events and title due; the playhead moves on."""
         position, frame = tick.position, self.config.frame_samples
         samples = self.feed.read(position, frame)
         record = self.feed.record_at(position)
@@ -236,22 +261,9 @@ class Station:
         self.position = tick.end
         announced = self._announcements.new([r for r in self.feed.records() if r.announced], position, tick.end)
         if announced:
-            self.outputs.title = title_of(heard_prompts(announced[-1].step))
-        events = [now_playing_event(r, self.feed.picture_for(r)) for r in announced]
-        frames = {name: protocol.encode_frame(position, emitted_s, samples, name)
-                  for name in self.listeners.formats() if name in protocol.SAMPLE_DTYPES}
-        result = self.listeners.fan_out(events, frames, time.monotonic())
-        self.metrics.frames_sent.inc(result.sent)
-        self.metrics.frames_dropped.inc(result.dropped)
-        for _ in result.closed:
-            self.metrics.listeners_closed.labels("too_slow").inc()
-        self.metrics.listeners.set(len(self.listeners))
-        self.outputs.submit(position, samples)
-        for codec, cpu_s in self.outputs.encoder_cpu_s().items():
-            self.metrics.encoder_cpu_seconds.labels(codec).set(cpu_s)
-        self.metrics.encoder_failures.set(self.outputs.encoder_failures)
-        for sink in self.sinks:
-            sink.write(position, samples)
+            self._title = title_of(heard_prompts(announced[-1].step))
+        events = tuple(now_playing_event(r, self.feed.picture_for(r)) for r in announced)
+        return Block(position, samples, emitted_s, events, self._title)
 
     def _emitted_history(self, seconds: float = 1.0) -> list[tuple[int, np.ndarray]]:
         """The frames emitted in the last ``seconds``, oldest first: (position, samples)."""
@@ -261,19 +273,6 @@ class Station:
         first = max(0, self.position - round(seconds * self.params.sample_rate) // frame * frame)
         frames = [(position, self.feed.read(position, frame)) for position in range(first, self.position, frame)]
         return [(position, samples) for position, samples in frames if samples is not None]
-
-    def _deliver_opus(self, packets: list[Packet]) -> None:
-        """Opus packets from the encoder: one message each to every Opus listener."""
-        emitted_s = time.time()
-        messages = [protocol.encode_packet(packet.position, emitted_s, packet.data)
-                    for packet in packets if packet.position >= 0]  # not the look-ahead before sample 0
-        if not messages:
-            return
-        result = self.listeners.fan_out([], {protocol.OPUS: messages}, time.monotonic())
-        self.metrics.frames_sent.inc(result.sent * len(messages))
-        self.metrics.frames_dropped.inc(result.dropped * len(messages))
-        for _ in result.closed:
-            self.metrics.listeners_closed.labels("too_slow").inc()
 
     async def hls_playlist(self) -> Response:
         """``GET /hls/live.m3u8``: the live playlist (short-lived; its segments are immutable)."""
@@ -290,8 +289,8 @@ class Station:
 
     def attach_live_mp3(self, transport: asyncio.Transport, headers) -> None:
         """A ``GET /live.mp3`` taken over from the WebSocket server (see riffcast.station.routes)."""
-        if len(self.listeners) + len(self.outputs.live_mp3) >= self.config.max_listeners:
-            self.metrics.listeners_closed.labels("full").inc()
+        if self.stream_listeners + len(self.outputs.live_mp3) >= self.config.max_listeners:
+            self.refused["full"] += 1
             transport.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 10\r\n"
                             b"Connection: close\r\n\r\n")
             transport.close()
@@ -314,42 +313,42 @@ class Station:
             await connection.close(1008, "unknown path")
 
     async def _serve_listener(self, connection: ServerConnection, sample_format: str) -> None:
-        if len(self.listeners) >= self.config.max_listeners:
-            self.metrics.listeners_closed.labels("full").inc()
+        if self.stream_listeners >= self.config.max_listeners:
+            self.refused["full"] += 1
             await connection.close(1013, f"station full ({self.config.max_listeners} listeners); try again later")
             return
         await self.playing.wait()
         shrink_send_buffer(connection)
         if sample_format == protocol.OPUS:
+            listeners = self.outputs.opus_listeners
             listener = await self._join_opus(connection)
             if listener is None:
                 return
         else:
+            listeners = self.listeners
             listener = self._join_pcm(connection, sample_format)
         # No await since the pre-roll was written: no frame or packet can slip in between.
-        self.listeners.add(listener)
-        self.metrics.listeners.set(len(self.listeners))
-        log.debug("listener joined from %s (%s, %d listening)", routes.peer(connection), sample_format, len(self.listeners))
+        listeners.add(listener)
+        log.debug("listener joined from %s (%s, %d listening)", routes.peer(connection), sample_format,
+                  self.stream_listeners)
         chatter = TokenBucket(rate_per_s=5.0, burst=20)
         try:
             async for _ in connection:  # what listeners send is ignored (max_size bounds its size)
                 if not chatter.take():
-                    self.metrics.listeners_closed.labels("abusive").inc()
+                    self.refused["abusive"] += 1
                     await connection.close(1008, "listeners must not send data")
         except ConnectionClosed:
             pass
         finally:
-            self.listeners.discard(listener)
-            self.metrics.listeners.set(len(self.listeners))
-            log.debug("listener left from %s (close code %s, %d frames dropped)", routes.peer(connection),
-                      connection.close_code, listener.frames_dropped)
+            listeners.discard(listener)
+            log.debug("listener left from %s (close code %s, %d messages dropped)", routes.peer(connection),
+                      connection.close_code, listener.messages_dropped)
 
     def _join_pcm(self, connection: ServerConnection, sample_format: str) -> Listener:
         """hello, now playing and the pre-roll to a PCM listener, at once → the listener to add."""
         frame = self.config.frame_samples
         preroll = self.pacer.preroll(self.position, self.feed.held_from)
-        bytes_per_second = self.params.sample_rate * protocol.SAMPLE_DTYPES[sample_format].itemsize
-        listener = Listener(connection, sample_format, round(self.config.backlog_s * bytes_per_second))
+        listener = self.listeners.listener(connection, sample_format)
         # From here to add(): no await, so no tick can slip between the pre-roll and the live frames.
         write(connection, protocol.hello(
             station=self.config.name, sample_rate=self.params.sample_rate, channels=1,
@@ -397,4 +396,4 @@ class Station:
         for packet in packets:
             emitted_s = self.pacer.first_due_s(self.epoch_s, packet.position)
             write(connection, protocol.encode_packet(packet.position, emitted_s, packet.data))
-        return Listener(connection, protocol.OPUS, round(self.config.backlog_s * OPUS_BYTES_PER_S))
+        return self.outputs.opus_listeners.listener(connection, protocol.OPUS)
