@@ -90,8 +90,9 @@ def encoder_cpu_s(station: Station, codec: str | None) -> float:
     return prometheus_value(station.metrics(), "riffcast_encoder_cpu_seconds", f'{{codec="{codec}"}}')
 
 
-def measure(station: Station, kind: str, count: int, target: tuple[str, int], seconds: float) -> Row:
-    """One window with ``count`` listeners of ``kind`` connected to ``target`` (host, port)."""
+def measure(station: Station, kind: str, count: int, target: tuple[str, int], seconds: float,
+            settle_s: float = 2.0) -> Row:
+    """One window with ``count`` listeners of ``kind`` connected to ``target`` (host, port), after ``settle_s``."""
     epoch_s = station.health()["epoch_s"]
     results: dict = {"bytes": np.zeros(0), "frames": np.zeros(0), "gaps": 0, "lost": 0, "lags_ms": np.zeros(0)}
     connected = 0
@@ -103,7 +104,7 @@ def measure(station: Station, kind: str, count: int, target: tuple[str, int], se
                                           args=(child, CLIENT_KIND[kind], *target, PATHS[kind], count, reference))
         process.start()
         _, connected, _failures = parent.recv()
-    time.sleep(2.0)  # settle: pre-rolls and bursts are not in the window
+    time.sleep(settle_s)  # settle: pre-rolls and bursts are not in the window
     codec = ENCODER.get(kind)
     t0 = time.time()
     cpu0, loop0, encoder0 = cpu_seconds(station.pid), cpu_seconds(station.pid, station.pid), encoder_cpu_s(station, codec)
@@ -132,6 +133,8 @@ def main() -> None:
     parser.add_argument("--listeners", default="100,1000", help="listener counts (default 100,1000)")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured window (default 10)")
     parser.add_argument("--kinds", default=",".join(KINDS), help=f"kinds measured (default all: {','.join(KINDS)})")
+    parser.add_argument("--settle", type=float, default=2.0, help="seconds before each window (default 2)")
+    parser.add_argument("--no-idle", action="store_true", help="skip the window without listeners ('vs idle' shows —)")
     args = parser.parse_args()
     counts = [int(value) for value in args.listeners.split(",")]
     kinds = args.kinds.split(",")
@@ -152,11 +155,12 @@ def main() -> None:
                    "live-mp3": ("127.0.0.1", station.port), "hls-nginx": ("127.0.0.1", nginx),
                    "icecast-relay": ("127.0.0.1", relay)}
         for kind in kinds:
-            measure(station, kind, 1, targets[kind], 2.0)  # its encoder starts and keeps running
-            idle = measure(station, kind, 0, targets[kind], args.seconds)
-            kind_rows = [idle] + [measure(station, kind, count, targets[kind], args.seconds) for count in counts]
+            measure(station, kind, 1, targets[kind], 2.0, args.settle)  # its encoder starts and keeps running
+            idle = None if args.no_idle else measure(station, kind, 0, targets[kind], args.seconds, args.settle)
+            kind_rows = ([] if idle is None else [idle]) + [
+                measure(station, kind, count, targets[kind], args.seconds, args.settle) for count in counts]
             for row in kind_rows:
-                row.idle_cpu = idle.delivery_cpu
+                row.idle_cpu = float("nan") if idle is None else idle.delivery_cpu
                 print(table.row(row.cells()), flush=True)
             rows += kind_rows
     print()

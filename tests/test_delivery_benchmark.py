@@ -1,5 +1,5 @@
-"""CI's short run of ``benchmarks/delivery.py``: every kind of listener, 5 of each, 4 s windows (two HLS segments at least) —
-through the real Icecast relay and nginx the benchmark starts. About 2 minutes. The benchmark's
+"""CI's short run of ``benchmarks/delivery.py``: every kind of listener, 5 of each, 4 s windows (two HLS segments at least),
+no idle window — through the real Icecast relay and nginx the benchmark starts. About a minute. The benchmark's
 figures (100 and 1000 listeners) are in the README."""
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ ROW = re.compile(r"^\| (\S+) \| (\d+) \| (\d+) \| ([\d.]+) \| ([\d.]+) \| [^|]+ 
 
 def test_the_delivery_benchmark_measures_every_kind():
     # The test session's cache (conftest's RIFFCAST_CACHE_DIR, inherited): compiled kernels and seed beds are warm.
-    run = subprocess.run([sys.executable, "delivery.py", "--listeners", "5", "--seconds", "4"], cwd=BENCHMARKS,
+    run = subprocess.run([sys.executable, "delivery.py", "--listeners", "5", "--seconds", "4", "--settle", "1",
+                          "--no-idle"], cwd=BENCHMARKS,
                          capture_output=True, text=True, timeout=400)
     assert run.returncode == 0, run.stderr[-3000:]
     table = run.stdout.split("| kind |")[-1]

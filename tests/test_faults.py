@@ -52,9 +52,9 @@ def test_station_plays_through_faults_and_a_stall(tmp_path):
                     frames.append(protocol.decode_frame(message, "s16le"))
         return frames
 
-    # Chunk 2 raises, chunk 3 is NaN, chunk 4 hangs 30 s (six times the 5.12 s lead).
-    with running_station(tmp_path, "--inject-faults", "raise@2,nan@3,stall:30@4") as running:
-        frames = asyncio.run(listen(running, 52.0))
+    # Chunk 2 raises, chunk 3 is NaN, chunk 4 hangs 16 s (three times the 5.12 s lead).
+    with running_station(tmp_path, "--inject-faults", "raise@2,nan@3,stall:16@4") as running:
+        frames = asyncio.run(listen(running, 36.0))
         health = running.health()
         with urllib.request.urlopen(running.http + "/metrics", timeout=5) as response:
             metrics = response.read().decode()
@@ -67,7 +67,7 @@ def test_station_plays_through_faults_and_a_stall(tmp_path):
     rms_per_second = np.sqrt(np.mean(audio[: audio.size // 44100 * 44100].reshape(-1, 44100) ** 2, axis=1))
     assert rms_per_second.min() > 0.005, "the music stopped"
     assert health["generator_faults"] >= 4  # two failed attempts each at chunks 2 and 3
-    assert health["underruns"] >= 5  # the stall: the feed played the fallback, chunk after chunk
+    assert health["underruns"] >= 3  # the stall: the feed played the fallback, chunk after chunk
     assert health["starved_frames"] == 0  # the clock never ran dry
     # Generating again, but the stall's fallback was dead air: degraded, and named, for 30 s after.
     assert health["generator_ok"] and health["status"] == "degraded", health
