@@ -39,7 +39,7 @@ from riffcast.dsp.level import LevelStage
 from riffcast.dsp.params import RIFFUSION_V1 as PARAMS
 from riffcast.dsp.phase import PhaseStream
 from riffcast.pipeline.layout import StreamLayout
-from riffcast.pipeline.timeline import rewind_safety_s, window_low_water_s
+from riffcast.pipeline.lead import rewind_safety_s, window_low_water_s
 from riffcast_client import protocol
 
 from harness.endpoints import prometheus_value

@@ -1,15 +1,13 @@
 """Window mode's arithmetic (riffcast.pipeline.layout), the walk's fractional steps, and the feed's
-timeline of replaceable images."""
+lead margins (riffcast.pipeline.lead)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from riffcast.pipeline.assembly import AssemblyMark
 from riffcast.pipeline.layout import WHOLE_CHUNKS, StreamLayout
-from riffcast.pipeline.stitcher import StitcherCheckpoint
-from riffcast.pipeline.timeline import Placement, Timeline, rewind_safety_s, window_low_water_s
+from riffcast.pipeline.lead import rewind_safety_s, window_low_water_s
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Walk
 
@@ -56,25 +54,6 @@ def test_a_transition_takes_as_long_in_windows_as_in_chunks():
     assert walk.position.taken == 0.5  # of the next transition, in chunks
     with pytest.raises(ValueError, match="power of two"):
         Walk(Target.from_text("jazz"), steps_per_chunk=3)
-
-
-def _placement(slot: int, emitted_from: int, chunk_index: int | None = None) -> Placement:
-    mark = AssemblyMark(slot, StitcherCheckpoint({}, emitted_from))
-    return Placement(slot, emitted_from + 1000, slot if chunk_index is None else chunk_index, mark, None)
-
-
-def test_the_timeline_offers_the_oldest_image_that_can_be_painted_again_in_time():
-    timeline = Timeline()
-    for slot in range(4):
-        timeline.stitched(_placement(slot, slot * 10_000), playhead=0)
-    assert timeline.rewind_point(15_000).slot == 2
-    assert timeline.rewind_point(0, oldest_index=3).slot == 3  # the producer remembers no earlier image
-    assert timeline.rewind_point(40_000) is None
-    timeline.stitched(Placement(4, 41_000, None, AssemblyMark(4, StitcherCheckpoint({}, 40_000)), None), playhead=0)
-    assert timeline.rewind_point(35_000) is None  # a fallback repeat is not the producer's to paint again
-    assert [p.slot for p in timeline.drop_from(2)] == [2, 3, 4] and len(timeline) == 2
-    timeline.stitched(_placement(2, 20_000), playhead=15_000)  # what the playhead passed is forgotten
-    assert len(timeline) == 1
 
 
 def test_the_rewind_margin_covers_painting_and_stitching_again():

@@ -8,10 +8,11 @@ again — the seamless fallback — and counts an underrun. The pacing clock rea
 moves the playhead; it never waits for this thread.
 
 Each image's start position in the stream is fixed when the image is handed over, so a
-steer can be acknowledged with the position where it will be heard. When a steer is applied
+steer can be acknowledged with the position where it will be heard. What the feed knows of its
+images is one ledger (:mod:`riffcast.pipeline.ledger`), one entry per image. When a steer is applied
 the producer asks this thread (in turn with the images) how far back it may replace the
 stream: the oldest stitched image whose samples start far enough ahead of the playhead to be
-painted and stitched again in time (:mod:`riffcast.pipeline.timeline`). The assembly goes back
+painted and stitched again in time (:mod:`riffcast.pipeline.lead`). The assembly goes back
 to its state before that image, the ring forgets the samples from there on, and the producer
 paints on from there for the new target.
 
@@ -39,11 +40,12 @@ from riffcast.dsp.level_settings import LevelSettings
 from riffcast.dsp.params import SpectrogramParams
 from riffcast.ops.memory import release_free_memory
 from riffcast.pipeline.assembly import StreamAssembly
+from riffcast.pipeline.lead import FEED_POLL_S, rewind_safety_s, window_low_water_s
+from riffcast.pipeline.ledger import ImageLedger
 from riffcast.pipeline.producer import ChunkProducer, ProducedChunk
 from riffcast.pipeline.producer_thread import ProducerThread, RewindRequest, Rewound
 from riffcast.pipeline.records import ChunkRecord
 from riffcast.pipeline.ring import PcmRing
-from riffcast.pipeline.timeline import FEED_POLL_S, Placement, Timeline, rewind_safety_s, window_low_water_s
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Step, WalkPosition
 
@@ -113,10 +115,7 @@ class Feed:
         self.on_underrun: Callable[[], None] = lambda: None
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[_Stitch | _Rewind | None] = queue.SimpleQueue()
-        self._chunk_starts: deque[tuple[int, int]] = deque(maxlen=64)  # (producer's image index, position)
-        self._unplayed_published: deque[int] = deque()  # start positions, oldest first
-        self._records: deque[ChunkRecord] = deque(maxlen=kept_chunks * layout.windows_per_chunk)
-        self._timeline = Timeline()
+        self._ledger = ImageLedger(kept=kept_chunks * layout.windows_per_chunk)  # under self._lock
         self._serial = 0  # images stitched so far: the next record's number
         self._stitch_s: deque[float] = deque(maxlen=STITCH_HISTORY)
         self._last_image: np.ndarray | None = None
@@ -180,34 +179,27 @@ class Feed:
     def move_playhead(self, position: int) -> None:
         """The clock has emitted everything before ``position``: chunks that started count
         as played, so the producer paints the next."""
-        started = 0
         with self._lock:
             self._playhead = position
-            while self._unplayed_published and self._unplayed_published[0] <= position:
-                self._unplayed_published.popleft()
-                started += 1
+            started = self._ledger.move_playhead(position)
         if started:
             self.producer_thread.played(started)
 
     def records(self) -> list[ChunkRecord]:
         """The last few chunks placed in the stream, oldest first."""
         with self._lock:
-            return list(self._records)
+            return self._ledger.records()
 
     def picture_for(self, record: ChunkRecord) -> ChunkRecord:
         """The newest image whose picture starts at or before ``record``'s position: the picture
         that shows the most of what follows it (a window's own picture ends where it does)."""
         with self._lock:
-            later = [r for r in self._records if r.serial >= record.serial and r.image_position <= record.position]
-        return later[-1] if later else record
+            return self._ledger.picture_for(record)
 
     def record_at(self, position: int) -> ChunkRecord | None:
         """The chunk heard at ``position`` (None if not among the last few)."""
         with self._lock:
-            for record in reversed(self._records):
-                if record.position <= position:
-                    return record
-        return None
+            return self._ledger.record_at(position)
 
     # -- narrow handles for the station (the producer thread is replaced when it dies) -------
     @property
@@ -246,10 +238,8 @@ class Feed:
     def position_of_chunk(self, index: int) -> int:
         """Where the producer's chunk ``index`` starts (or will, if no fallback comes first)."""
         with self._lock:
-            for chunk_index, position in self._chunk_starts:
-                if chunk_index == index:
-                    return position
-            return self.assembly.next_position
+            position = self._ledger.position_of(index)
+            return self.assembly.next_position if position is None else position
 
     # -- inside ---------------------------------------------------------------------------
     @property
@@ -266,9 +256,7 @@ class Feed:
     def _accept(self, chunk: ProducedChunk) -> None:
         """Producer thread: take a painted image (quick)."""
         with self._lock:
-            position = self.assembly.place()
-            self._chunk_starts.append((chunk.index, position))
-            self._unplayed_published.append(position)
+            position = self._place(chunk.index)
         self.on_generated(chunk.wall_s)
         self._queue.put(_Stitch(position, chunk))
 
@@ -300,7 +288,7 @@ class Feed:
                     item.answer.set_result(self._rewind(item.request))
                     continue
                 chunk = item.chunk
-                self._stitch(item.position, chunk.image, chunk.step, chunk.index, chunk.fallback)
+                self._stitch(item.position, chunk.image, chunk.step, chunk.fallback)
                 self._maybe_fall_back()  # a burst of rewinds must not starve the fallback check
         except BaseException as error:
             self.error = error
@@ -329,15 +317,22 @@ class Feed:
         if self._last_image is None or self.lead_samples() >= self.low_water_s * self.params.sample_rate:
             return
         with self._lock:
-            position = self.assembly.place()
+            position = self._place(None)
         self.underruns += 1
         self.on_underrun()
         log.warning("generator late: repeating the last image at position %d (underrun %d)", position, self.underruns)
-        self._stitch(position, self._last_image, self._last_step, None, True)
+        self._stitch(position, self._last_image, self._last_step, True)
 
-    def _stitch(self, position: int, image: np.ndarray, step: Step, chunk_index: int | None, fallback: bool) -> None:
-        """Stitch the image placed at ``position``: the producer's image ``chunk_index`` (None:
-        the feed's underrun repeat); ``fallback``: it repeats an earlier image (either's)."""
+    def _place(self, producer_index: int | None) -> int:
+        """Reserve the next image's place (under the lock) → its stream position."""
+        slot = self.assembly.placed
+        position = self.assembly.place()
+        self._ledger.placed(slot, position, producer_index)
+        return position
+
+    def _stitch(self, position: int, image: np.ndarray, step: Step, fallback: bool) -> None:
+        """Stitch the image placed at ``position`` (the next placed); ``fallback``: it repeats an
+        earlier image (the producer's, or the feed's underrun repeat)."""
         started = time.perf_counter()
         before = (self._last_image, self._last_step) if self._last_image is not None else None
         mark = self.assembly.mark()
@@ -349,9 +344,7 @@ class Feed:
         self._serial += 1
         with self._lock:
             self.ring.write(block.position, block.samples)
-            self._records.append(record)
-            playhead = self._playhead
-        self._timeline.stitched(Placement(mark.slot, position, chunk_index, mark, before), playhead)
+            self._ledger.stitched(mark.slot, mark, record, before)
         self._last_image, self._last_step = image, step
         elapsed_s = time.perf_counter() - started
         self._stitch_s.append(elapsed_s)
@@ -362,25 +355,15 @@ class Feed:
         """Feed thread: go back to the oldest image that can be replaced in time, if any."""
         with self._lock:
             earliest = self._playhead + round(self.rewind_safety_s(request.paint_s) * self.params.sample_rate)
-        point = self._timeline.rewind_point(earliest, request.oldest)
-        if point is None:
-            return Rewound(request.next_index, 0)
-        self.assembly.rewind(point.mark)
-        self._timeline.drop_from(point.slot)
-        cut = point.mark.emitted_from
-        with self._lock:
+            point = self._ledger.rewind_point(earliest, request.oldest)
+            if point is None:
+                return Rewound(request.next_index, 0)
+            self.assembly.rewind(point.mark)
+            dropped = self._ledger.drop_from(point.slot)
+            cut = point.mark.emitted_from
             self.rewound_samples += self.ring.end - cut
             self.ring.truncate(cut)
-            kept = [record for record in self._records if record.position < point.position]
-            self._records.clear()
-            self._records.extend(kept)
-            starts = [start for start in self._chunk_starts if start[1] < point.position]
-            self._chunk_starts.clear()
-            self._chunk_starts.extend(starts)
-            discarded = sum(1 for start in self._unplayed_published if start >= point.position)
-            for _ in range(discarded):
-                self._unplayed_published.pop()
         if point.before is not None:
             self._last_image, self._last_step = point.before
         self.rewinds += 1
-        return Rewound(point.chunk_index, discarded)
+        return Rewound(point.producer_index, sum(1 for entry in dropped if not entry.played))
