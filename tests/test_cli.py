@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -227,3 +230,103 @@ def test_encode_decode_do_not_import_torch_or_diffusers(tmp_path: Path, command:
     assert {"numpy", "riffcast.dsp.codec"} <= modules  # the importtime log was parsed
     heavy = sorted(name for name in modules if name.split(".")[0] in {"torch", "diffusers"})
     assert heavy == []
+
+
+# --------------------------------------------------------------------------- a newcomer's mistakes (issue 23)
+# Each: the bad input → one line in the user's words (the option, the value, the fix; no errno text, no
+# field path, no traceback) and the exit code.
+
+
+def test_serve_on_a_port_in_use_names_the_port_before_starting_anything(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = riffcast(tmp_path, "serve", "--generator", "synth", "--port", str(port))
+    line = assert_error(result, "serve")
+    assert f"--port {port}: already in use" in line and "choose another --port" in line and "Errno" not in line
+
+
+def test_serve_on_a_host_that_is_no_address_names_the_host(tmp_path: Path) -> None:
+    line = assert_error(riffcast(tmp_path, "serve", "--generator", "synth", "--host", "256.1.1.1"), "serve")
+    assert "--host 256.1.1.1: not an address" in line and "0.0.0.0" in line and "Errno" not in line
+
+
+@pytest.mark.parametrize("command", ["serve", "render"])
+def test_an_empty_prompt_names_the_option_not_the_field(tmp_path: Path, command: str) -> None:
+    extra = ["-o", "out.wav"] if command == "render" else []
+    line = assert_error(riffcast(tmp_path, command, "--generator", "synth", "--prompt", "", *extra), command)
+    assert "--prompt must not be empty" in line and "prompts[0]" not in line
+
+
+def test_a_seed_out_of_range_gives_the_range_in_digits(tmp_path: Path) -> None:
+    line = assert_error(riffcast(tmp_path, "render", "-o", "out.wav", "--seed", "-1"), "render")
+    assert line.endswith("--seed must be an integer from 0 to 4294967295, got -1")
+
+
+def test_osc_seed_that_is_not_an_integer_gives_the_range_in_digits() -> None:
+    from riffcast.steering.osc import OscMessage, steer_from_osc
+    from riffcast.steering.targets import Target
+
+    with pytest.raises(ValueError) as refused:
+        steer_from_osc(OscMessage("/riffcast/seed", (2.5,)), Target.from_text("rain"))
+    assert "seed must be an integer from 0 to 4294967295, got 2.5" in str(refused.value)
+
+
+def test_a_mistyped_serve_option_prints_serves_usage_and_the_option_meant(tmp_path: Path) -> None:
+    result = riffcast(tmp_path, "serve", "--prot", "8000")
+    assert result.returncode == 2 and result.stderr.startswith("usage: riffcast serve "), result.stderr[:200]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("riffcast serve: error: unrecognized arguments: --prot 8000") and "--port" in last
+
+
+def _interrupted(tmp_path: Path, args: list[str], after: Callable[[Path], bool]) -> tuple[int, str]:
+    """Start ``riffcast ARGS``, send SIGINT (as Ctrl-C does) once ``after(stderr file)`` holds → (status, stderr)."""
+    err = tmp_path / "stderr.txt"
+    with open(err, "wb") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "riffcast", *args], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                   stderr=sink, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while not after(err) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    return process.wait(30), err.read_text()
+
+
+@pytest.mark.parametrize("delay_s", [0.1, 0.3, 0.5])
+def test_ctrl_c_while_serve_starts_prints_no_traceback(tmp_path: Path, delay_s: float) -> None:
+    started = time.monotonic()
+    status, stderr = _interrupted(tmp_path, ["serve", "--generator", "synth", "--port", "0"],
+                                  lambda _: time.monotonic() - started >= delay_s)
+    # 130 (or 0 once it plays and stops as asked); -SIGINT before Python itself is up, which prints nothing
+    assert status in (0, 130, -signal.SIGINT) and "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+
+
+def test_ctrl_c_during_render_says_nothing_was_written(tmp_path: Path) -> None:
+    status, stderr = _interrupted(tmp_path, ["render", "--generator", "synth", "--duration", "600", "-o", "out.wav"],
+                                  lambda err: "render:" in err.read_text())
+    assert status == 130 and "Traceback" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1].startswith("riffcast render: interrupted")
+    assert "nothing written to out.wav" in stderr and not (tmp_path / "out.wav").exists()
+
+
+def test_riffusion_without_torch_names_the_extra(tmp_path: Path) -> None:
+    code = ("import sys; sys.modules['torch'] = None; from riffcast.cli import main; "  # torch not installed
+            "sys.exit(main(['serve', '--generator', 'riffusion', '--model', 'tiny-random', '--port', '0']))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    line = assert_error(result, "serve")
+    assert "pip install 'riffcast[riffusion]'" in line and "torch" in line
+
+
+def test_riffusion_without_local_weights_says_so_at_once_without_the_hub_or_torch(tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = riffcast(tmp_path, "serve", "--generator", "riffusion", "--model", "nobody/no-such-model", "--port", "0",
+                      flags=("-X", "importtime"))
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("import time:")]
+    assert result.returncode == 1 and len(lines) == 1, result.stderr[-2000:]
+    assert "the weights of nobody/no-such-model are not on this machine" in lines[0]
+    assert "riffcast download nobody/no-such-model" in lines[0]
+    assert not {m for m in imported_modules(result.stderr) if m.split(".")[0] in {"torch", "huggingface_hub"}}
+    assert time.monotonic() - started < 30  # (a loaded CI machine; the hub took 33 s)

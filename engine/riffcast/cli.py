@@ -1,25 +1,29 @@
 """The ``riffcast`` command line. Each subcommand imports only what it needs, so
-``encode``/``decode`` start without torch or diffusers."""
+``encode``/``decode`` start without torch or diffusers, and this module imports nothing but the
+standard library before :func:`main` runs: Ctrl-C at any moment is exit 130 without a traceback."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import math
 import os
 import sys
 from pathlib import Path
 
-from riffcast import __version__
-from riffcast.dsp.phase_settings import DEFAULT_ITERATIONS
-from riffcast.generation.options import add_generator_arguments, generator_from_args
-from riffcast.loudness_options import add_loudness_argument, level_from_args
-from riffcast.pipeline.layout_options import check_layout_arguments, layout_from_args
-from riffcast.steering.options import add_steering_arguments
-
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C while starting (imports, parsing) or anywhere outside a command
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # the subcommand's usage, not the top level's, with the option that was meant
+        _unknown_arguments(parser, args.command, unknown)
     try:
         return int(args.run(args) or 0)
     except BrokenPipeError:  # `riffcast seeds | head`: the reader left; say nothing more
@@ -32,7 +36,23 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _unknown_arguments(parser: argparse.ArgumentParser, command: str, unknown: list[str]) -> None:
+    """Exit as the subcommand's parser does for arguments it does not know, naming the closest option."""
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    sub = subparsers.choices[command]
+    options = [s for action in sub._actions for s in action.option_strings]
+    first = next((u.split("=", 1)[0] for u in unknown if u.startswith("-")), None)
+    close = difflib.get_close_matches(first, options, n=2) if first else []
+    sub.error(f"unrecognized arguments: {' '.join(unknown)}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
+
+
 def _parser() -> argparse.ArgumentParser:
+    from riffcast import __version__
+    from riffcast.dsp.phase_settings import DEFAULT_ITERATIONS
+    from riffcast.generation.options import add_generator_arguments
+    from riffcast.loudness_options import add_loudness_argument
+    from riffcast.steering.options import add_steering_arguments
+
     parser = argparse.ArgumentParser(
         prog="riffcast", description="Riffusion spectrograms → one seamless music stream."
     )
@@ -138,6 +158,7 @@ def _run_decode(args: argparse.Namespace) -> int:
     from riffcast.audio_io import check_writable_suffix, write_audio
     from riffcast.dsp.codec import chunk_from_image, open_image
     from riffcast.dsp.params import RIFFUSION_V1 as params
+    from riffcast.loudness_options import level_from_args
     from riffcast.pipeline.stitcher import Stitcher
 
     if args.iterations < 0:
@@ -160,14 +181,25 @@ def _run_decode(args: argparse.Namespace) -> int:
 
 
 def _run_render(args: argparse.Namespace) -> int:
+    try:
+        return _render(args)
+    except KeyboardInterrupt:  # before the first image: still nothing written
+        print(f"riffcast render: interrupted; nothing written to {args.output}", file=sys.stderr)
+        return 130
+
+
+def _render(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from riffcast.audio_io import check_writable_suffix, write_audio
     from riffcast.dsp.params import RIFFUSION_V1 as params
+    from riffcast.generation.options import generator_from_args
     from riffcast.generation.seeds import DEFAULT_BED, load_seed
+    from riffcast.loudness_options import level_from_args
+    from riffcast.pipeline.layout_options import check_layout_arguments, layout_from_args
     from riffcast.pipeline.producer import ChunkProducer
     from riffcast.pipeline.render import render
-    from riffcast.steering.options import plan_from_args
+    from riffcast.station.main import plan_in_option_words
     from riffcast.steering.walk import Walk
 
     # Check everything the user gave before anything runs.
@@ -175,7 +207,7 @@ def _run_render(args: argparse.Namespace) -> int:
     _refuse_overwrite([args.output], args.force)
     if not (0 < args.duration <= 24 * 3600):
         raise ValueError("--duration must be between 0 and 86400 seconds")
-    plan = plan_from_args(args)
+    plan = plan_in_option_words(args)
     level = level_from_args(args)
     check_layout_arguments(args)
     seed_image = load_seed(args.seed_image or DEFAULT_BED, params)
@@ -185,10 +217,16 @@ def _run_render(args: argparse.Namespace) -> int:
     producer = ChunkProducer(generator, walk, seed_image, layout=layout)
     total = layout.windows_for(math.ceil(args.duration * params.sample_rate / params.hop_samples))
     with tqdm(total=total, unit="image", desc="render", disable=args.quiet, file=sys.stderr) as bar:
-        samples, summary = render(
-            producer, duration_s=args.duration, params=params, playlist=plan.playlist,
-            on_chunk=lambda chunk: bar.update(1), level=level,
-        )
+        try:
+            samples, summary = render(
+                producer, duration_s=args.duration, params=params, playlist=plan.playlist,
+                on_chunk=lambda chunk: bar.update(1), level=level,
+            )
+        except KeyboardInterrupt:  # nothing is written until the end: say so, rather than nothing
+            bar.close()
+            print(f"riffcast render: interrupted after {bar.n} of {total} images; nothing written to {args.output}",
+                  file=sys.stderr)
+            return 130
     write_audio(args.output, samples, params.sample_rate)
     print(f"{args.output}: {summary.describe()}")
     return 0
@@ -202,6 +240,10 @@ def _run_seeds(args: argparse.Namespace) -> int:
 
 
 def _run_download(args: argparse.Namespace) -> int:
+    from riffcast.generation.factory import RIFFUSION_EXTRA, missing_riffusion_packages
+
+    if missing := missing_riffusion_packages():
+        raise ValueError(f"the weights are for Riffusion, which needs {', '.join(missing)}: {RIFFUSION_EXTRA}")
     from riffcast.generation.models import download
 
     folder = download(args.model)

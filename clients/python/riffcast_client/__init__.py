@@ -11,6 +11,6 @@ Depends only on the wire protocol ``riffcast/1`` (docs/protocol.md): no torch, n
 
 from riffcast_client.jitter import JitterBuffer
 from riffcast_client.record import StreamRecorder, Timeline
-from riffcast_client.stream import Listener
+from riffcast_client.stream import Listener, UntrustedCertificate
 
-__all__ = ["JitterBuffer", "Listener", "StreamRecorder", "Timeline"]
+__all__ = ["JitterBuffer", "Listener", "StreamRecorder", "Timeline", "UntrustedCertificate"]

@@ -4,4 +4,4 @@ import sys
 
 from riffcast_client.cli import main
 
-sys.exit(main())
+sys.exit(main(prog="python -m riffcast_client"))

@@ -22,7 +22,8 @@ from riffcast_client.jitter import JitterBuffer
 from riffcast_client.protocol import SAMPLE_DTYPES
 from riffcast_client.rawpcm import RawPcmWriter
 from riffcast_client.record import StreamRecorder, Timeline, check_output_path
-from riffcast_client.stream import Listener, ListenerState
+from riffcast_client.stream import Listener, ListenerState, UntrustedCertificate
+from riffcast_client.tls import UNTRUSTED_HINT, client_context
 
 PREFILL_S = 0.2  # audio held before playback (re)starts
 CAPACITY_S = 1.0  # most audio held for playback; more arriving drops the oldest
@@ -57,11 +58,20 @@ def add_listen_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default=None, help="sound output device: index or part of its name (default: the system's)")
     parser.add_argument("--quiet", action="store_true", help="no status line")
+    parser.add_argument(
+        "--cacert", type=Path, metavar="FILE.pem",
+        help="trust this certificate (or CA) for a wss:// station, e.g. the PEM a self-signed station gives --tls-cert",
+    )
+    parser.add_argument(
+        "--insecure", action="store_true",
+        help="do not check a wss:// station's certificate at all (a test station only: anyone on the way can listen in)",
+    )
 
 
 def run_listen(args: argparse.Namespace) -> int:
     """Run ``riffcast listen``; returns the exit status."""
     listener = Listener(args.url, args.format)
+    listener.ssl_context = client_context(listener.url, args.cacert, args.insecure)
     if args.record is not None:
         check_output_path(args.record, force=args.force)
     device = _device(args.device)
@@ -82,8 +92,12 @@ def run_listen(args: argparse.Namespace) -> int:
     session = ListenSession(
         listener, recorder=recorder, play=play, device=device, status=status, duration_s=args.duration, pcm_out=pcm_out,
     )
+    if args.insecure:  # a warning: shown with --quiet too
+        print("not checking the station's certificate (--insecure)", file=sys.stderr)
     try:
         asyncio.run(session.run())
+    except UntrustedCertificate as error:
+        raise UntrustedCertificate(f"{error}: {UNTRUSTED_HINT}") from None
     finally:
         session.close()
         status.finish()
@@ -355,17 +369,17 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{seconds:04.1f}" if hours else f"{minutes:02d}:{seconds:04.1f}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m riffcast_client URL`` (or ``riffcast-listen URL``): ``riffcast listen`` on its own."""
+def main(argv: list[str] | None = None, prog: str = "riffcast-listen") -> int:
+    """``riffcast-listen URL`` (or ``python -m riffcast_client URL``): ``riffcast listen`` on its own."""
     parser = argparse.ArgumentParser(
-        prog="python -m riffcast_client", description="Play and/or record a riffcast station (protocol riffcast/1).",
+        prog=prog, description="Play and/or record a riffcast station (protocol riffcast/1).",
     )
     add_listen_arguments(parser)
     args = parser.parse_args(argv)
     try:
         return run_listen(args)
     except (OSError, ValueError) as error:
-        print(f"riffcast listen: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -1,7 +1,7 @@
 """Play a :class:`~riffcast_client.jitter.JitterBuffer` on the sound card with sounddevice.
 
 sounddevice (and PortAudio under it) is imported only here, only when playing, so headless
-use needs neither. A missing library or output device is an OSError with one clear line.
+use needs neither (it comes with the ``[play]`` extra). A missing library or output device is an OSError with one clear line.
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ import numpy as np
 
 from riffcast_client.jitter import JitterBuffer
 
-LISTEN_HINT = "(use --no-play to listen headless)"
+LISTEN_HINT = "(use --no-play to listen headless: record or pipe without playing)"
+PLAY_EXTRA = "riffcast-client[play]"  # the extra that brings sounddevice
 
 
 def _sounddevice(hint: str = LISTEN_HINT) -> Any:
     try:
         import sounddevice
+    except ImportError:  # the [play] extra is not installed
+        raise OSError(f"playing needs sounddevice, which is not installed: pip install '{PLAY_EXTRA}' {hint}") from None
     except OSError as error:  # sounddevice raises OSError when libportaudio is not found
         raise OSError(f"no sound output: {error} — install PortAudio (libportaudio2) {hint}") from None
     return sounddevice

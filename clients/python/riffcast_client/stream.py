@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import random
+import ssl
 import time
 import urllib.parse
 from enum import Enum
@@ -104,6 +105,10 @@ def parse_hello(message: str | bytes, url: str) -> dict[str, Any]:
     return hello
 
 
+class UntrustedCertificate(ConnectionError):
+    """A ``wss://`` station whose certificate fails the check (self-signed, unknown CA, wrong name)."""
+
+
 class ListenerState(str, Enum):
     """Where a :class:`Listener` is; compares equal to, and prints as, its value."""
 
@@ -134,14 +139,19 @@ class Listener:
     otherwise. A server that answers but does not speak ``riffcast/1`` raises ProtocolError
     (a ValueError) at once. No hello within ``open_timeout_s`` (a station still starting) or
     ``stall_s`` without any message later counts as a dropped connection.
+
+    ssl_context: how a ``wss://`` station's certificate is checked (default: the system's CAs).
+    A certificate that fails the check raises :class:`UntrustedCertificate` at once: retrying
+    cannot fix it.
     """
 
     def __init__(
         self, url: str, sample_format: str | None = None, *, reconnect: bool = True,
         backoff_s: float = 0.5, backoff_max_s: float = 10.0, open_timeout_s: float = 10.0,
-        stall_s: float = 10.0,
+        stall_s: float = 10.0, ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.url, self.sample_format = stream_url(url, sample_format)
+        self.ssl_context = ssl_context
         self.reconnect = reconnect
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
@@ -206,6 +216,7 @@ class Listener:
                     self.url, compression=None, max_size=MAX_MESSAGE_BYTES,
                     open_timeout=self.open_timeout_s, close_timeout=_CLOSE_TIMEOUT_S,
                     user_agent_header="riffcast-listen",
+                    **({"ssl": self.ssl_context} if self.ssl_context and self.url.startswith("wss:") else {}),
                 )
                 close_code, close_reason = 1000, ""  # also when the caller stops iterating
                 try:
@@ -241,6 +252,15 @@ class Listener:
                 self.last_error = "connection closed during the handshake"  # a server going away
             except ConnectionClosed as error:
                 self.last_error = f"connection lost ({_close_text(error)})"
+            except ssl.SSLCertVerificationError as error:
+                raise UntrustedCertificate(
+                    f"{self.url}: the station's certificate is not trusted ({error.verify_message or error.reason})"
+                ) from None
+            except ssl.SSLError as error:
+                if error.reason != "WRONG_VERSION_NUMBER":
+                    self.last_error = _error_text(error)
+                else:  # the port speaks plain HTTP
+                    raise ProtocolError(f"{self.url}: the station does not speak TLS (use ws:// or http://)") from None
             except (OSError, asyncio.TimeoutError) as error:
                 self.last_error = _error_text(error)
             if self.state is ListenerState.STREAMING:

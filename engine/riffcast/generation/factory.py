@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from riffcast.generation.types import Generator
 
 GENERATOR_KINDS = ("auto", "riffusion", "synth")
+RIFFUSION_PACKAGES = ("torch", "diffusers", "transformers")  # the `riffusion` extra (with accelerate)
+RIFFUSION_EXTRA = "pip install 'riffcast[riffusion]'"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # as models.py tells a hub id from a path
 
 
 @dataclass(frozen=True)
@@ -34,11 +39,23 @@ def make_generator(settings: GeneratorSettings) -> tuple[Generator, str]:
         raise ValueError(f"unknown generator {settings.kind!r}: choose one of {', '.join(GENERATOR_KINDS)}")
     if settings.kind == "synth":
         return _synth(), "generator: synth (procedural, CPU only, no model weights)"
-    # Weights first: that check needs no torch, so a machine without them starts at once.
-    if settings.kind == "auto" and not weights_present(settings.model):
+    # Weights and packages first: those checks import nothing, so a machine without them starts at once.
+    missing = missing_riffusion_packages()
+    if settings.kind == "riffusion" and missing:
+        raise ValueError(f"--generator riffusion needs {', '.join(missing)}, not installed here: {RIFFUSION_EXTRA} "
+                         "(or --generator synth)")
+    if not weights_present(settings.model) and (settings.kind == "auto" or _HUB_ID.match(settings.model)):
+        if settings.kind == "riffusion":  # not a download from the Hub that may hang offline: say what to do
+            raise ValueError(f"--generator riffusion: the weights of {settings.model} are not on this machine: get them "
+                             f"once with `riffcast download {settings.model}` (or --model tiny-random to try it)")
         return _synth(), (
             f"generator: synth — the weights of {settings.model} are NOT on this machine; "
             f"playing the built-in procedural generator (get them with `riffcast download {settings.model}`)"
+        )
+    if missing:
+        return _synth(), (
+            f"generator: synth — {settings.model} is here but {', '.join(missing)} is not installed; playing the "
+            f"built-in procedural generator ({RIFFUSION_EXTRA} for Riffusion)"
         )
     from riffcast.generation.models import pick_device  # imports torch and diffusers (seconds)
 
@@ -49,6 +66,11 @@ def make_generator(settings: GeneratorSettings) -> tuple[Generator, str]:
             "playing the built-in procedural generator (force it with --generator riffusion)"
         )
     return _riffusion(settings, device), f"generator: riffusion ({settings.model} on {device}, {settings.steps} steps, {settings.scheduler})"
+
+
+def missing_riffusion_packages() -> list[str]:
+    """The packages Riffusion needs that are not installed (found without importing them)."""
+    return [name for name in RIFFUSION_PACKAGES if importlib.util.find_spec(name) is None]
 
 
 def weights_present(model: str) -> bool:

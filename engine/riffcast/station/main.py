@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import faulthandler
 import logging
 import os
+import re
 import secrets
 import signal
+import socket
 import ssl
 import sys
 from pathlib import Path
@@ -16,7 +19,7 @@ from pathlib import Path
 from riffcast.delivery.icecast import parse_target
 from riffcast.loudness_options import level_from_args
 from riffcast.ops.limits import listener_cap, raise_open_files_limit
-from riffcast.steering.options import plan_from_args
+from riffcast.steering.options import Plan, plan_from_args
 from riffcast.steering.programme import Programme
 from riffcast.steering.state import StationState, check_state_path, resume
 from riffcast.steering.walk import Walk
@@ -38,6 +41,56 @@ def control_token(given: str | None) -> tuple[str, bool]:
         raise ValueError(f"the control token must be at least {MIN_TOKEN_CHARS} characters among A-Z a-z 0-9 "
                          "and - . _ ~ ! # $ % & ' * + ^ ` | (no spaces, quotes, slashes or =)")
     return token, False
+
+
+# A steer field as the command line names it (serve and render): the checks speak /control's words.
+_FIELD_OPTIONS = (
+    (re.compile(r"^prompts\[\d+\]\.text must not be empty"), "--prompt must not be empty: say what should play, "
+                                                                "e.g. --prompt 'lo-fi piano, rain'"),
+    (re.compile(r"^prompts\[\d+\]\.text"), "--prompt"),
+    (re.compile(r"^negative_prompt"), "--negative-prompt"),
+    (re.compile(r"^(seed|denoising|guidance)\b"), r"--\1"),
+)
+
+
+def plan_in_option_words(args: argparse.Namespace) -> Plan:
+    """:func:`plan_from_args`, its errors naming the option given (``--prompt``), not the field."""
+    try:
+        return plan_from_args(args)
+    except ValueError as error:
+        message = str(error)
+        for field, option in _FIELD_OPTIONS:
+            if field.search(message):
+                raise ValueError(field.sub(option, message, count=1)) from None
+        raise
+
+
+def check_address(host: str, port: int) -> None:
+    """ValueError in one line, naming the option, unless the station could listen on ``host``:``port``
+    now: a host name that does not resolve, an address not on this machine, a port in use."""
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError):
+        raise ValueError(f"--host {host}: not an address of this machine nor a name it can resolve "
+                         "(use 127.0.0.1 for this machine only, 0.0.0.0 for every network)") from None
+    unavailable = 0  # addresses of a family this machine lacks: the server skips them too (bpo-30945)
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+            try:
+                probe.bind(address)
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    raise ValueError(f"--port {port}: already in use on {host} (another station?): stop it, or "
+                                     "choose another --port (0: any free one)") from None
+                if error.errno == errno.EACCES:
+                    raise ValueError(f"--port {port}: ports below 1024 need root; choose --port 1024 or above") from None
+                if error.errno != errno.EADDRNOTAVAIL:
+                    raise ValueError(f"--host {host} --port {port}: cannot listen there ({error.strerror})") from None
+                unavailable += 1
+    if unavailable == len(addresses):
+        raise ValueError(f"--host {host}: not an address of this machine "
+                         "(use 127.0.0.1 for this machine only, 0.0.0.0 for every network)")
 
 
 def frame_samples(frame_ms: float, sample_rate: int) -> int:
@@ -81,6 +134,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise ValueError(f"--port must be from 0 to 65535, got {args.port}")
     if args.osc_port is not None and not 0 <= args.osc_port <= 65535:
         raise ValueError(f"--osc-port must be from 0 to 65535, got {args.osc_port}")
+    check_address(args.host, args.port)  # before the generator's banner and its seconds of start-up
     frame = frame_samples(args.frame_ms, params.sample_rate)
     level = level_from_args(args)
     icecast = tuple(parse_target(url) for url in args.icecast or ())
@@ -95,7 +149,7 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"riffcast serve: --max-listeners {cap.lowered_from} lowered to {cap.listeners}: the open-files "
               f"limit is {cap.open_files} (raise it with ulimit -n or LimitNOFILE=)", file=sys.stderr)
     token, generated = control_token(args.control_token)
-    plan = plan_from_args(args)
+    plan = plan_in_option_words(args)
     walk = Walk(plan.target, transition_chunks=plan.transition_chunks)
     programme = Programme(list(plan.playlist), configured=plan.configured, state_path=args.state)
     if args.state is not None:
@@ -220,7 +274,8 @@ async def _serve(station, programme: Programme, generated_token: str | None, osc
 
         host, port = osc_socket.getsockname()[:2]
         osc = await serve_osc(osc_socket, OscEndpoint(station.feed, station.metrics, lambda: station.generator_ok))
-        print(f"riffcast serve: OSC steering on udp://{host}:{port} (docs/osc.md)", file=sys.stderr)
+        print(f"riffcast serve: OSC steering on udp://{host}:{port} (/riffcast/prompt s, /riffcast/seed i, … "
+              "as in docs/osc.md of the source)", file=sys.stderr)
     try:
         await station.run(stop, on_ready=announce)
     finally:

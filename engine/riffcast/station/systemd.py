@@ -36,7 +36,8 @@ HEADER = """\
 # riffcast station under systemd: starts at boot, restarts on any exit (or a silent watchdog),
 # resumes its programme with --state. ExecStart= carries the options this was printed with.
 #
-# Install (as root), after `pip install riffcast` into /opt/riffcast/venv:
+# Install (as root), in a riffcast checkout (add [riffusion] for the model: '.[riffusion]'):
+#   python3 -m venv /opt/riffcast/venv && /opt/riffcast/venv/bin/pip install ./clients/python .
 #   useradd --system --home /var/lib/riffcast riffcast
 #   mkdir -p /etc/riffcast && cp programme.toml /etc/riffcast/   (your playlist)
 #   /opt/riffcast/venv/bin/riffcast serve --host 0.0.0.0 --playlist /etc/riffcast/programme.toml

@@ -29,7 +29,7 @@ class Limit:
 
     def describe(self) -> str:
         if self.integer:
-            return f"an integer from {self.low:g} to {self.high:g}"
+            return f"an integer from {int(self.low)} to {int(self.high)}"  # all digits: 4294967295, not 4.29497e+09
         return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}]"
 
     def contains(self, value: object) -> bool:
