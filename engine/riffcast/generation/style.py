@@ -33,10 +33,14 @@ class Choice(str, enum.Enum):
 
 
 class Mode(Choice):
-    """The key's mode: it picks the scale and the chord progressions."""
+    """The key's mode: it picks the scale and the chord progressions (:mod:`~riffcast.generation.harmony`)."""
 
     MAJOR = "major"
     MINOR = "minor"
+    DORIAN = "dorian"
+    MIXOLYDIAN = "mixolydian"
+    LYDIAN = "lydian"
+    PHRYGIAN = "phrygian"
 
 
 class DrumFamily(Choice):
@@ -76,6 +80,27 @@ class KeysStyle(Choice):
     NONE = "none"
 
 
+class Kit(Choice):
+    """The drum kit's sound (:mod:`riffcast.generation.kits`); by default the groove's."""
+
+    EIGHT_OH_EIGHT = "808"
+    ACOUSTIC = "acoustic"
+    BRUSHED = "brushed"
+    BREAKBEAT = "breakbeat"
+    ELECTRONIC = "electronic"
+
+
+class Band(Choice):
+    """The instrument set that plays bass and chords; by default the groove's."""
+
+    SYNTH = "synth"  # saw bass, sine pads, electric piano
+    ROCK = "rock"  # picked bass, distorted guitar chords
+    JAZZ = "jazz"  # upright bass, piano
+    CLUB = "club"  # saw bass, plucked stabs, sine pads
+    METAL = "metal"  # picked bass, palm-muted power-chord chugs, double kick
+    LOFI = "lofi"  # electric piano and a dusty record's crackle
+
+
 class LeadVoice(Choice):
     """The melody's instrument, or none."""
 
@@ -85,7 +110,8 @@ class LeadVoice(Choice):
     NONE = "none"
 
 
-_CHOICES: dict[str, type[Choice]] = {"drums": DrumFamily, "bass": BassStyle, "keys": KeysStyle, "lead": LeadVoice}
+_CHOICES: dict[str, type[Choice]] = {"drums": DrumFamily, "bass": BassStyle, "keys": KeysStyle, "lead": LeadVoice,
+                                     "kit": Kit, "band": Band}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +127,8 @@ class Style:
     mode, drums, bass, keys, lead: members of the enums above; their string values are
         accepted too and turned into members.
     sevenths: chords of four notes instead of triads. beats_per_bar: 4 or 3.
+    kit, band: the drums' and the other instruments' sound; ``None`` takes the groove's
+        (``DEFAULT_KITS``, ``DEFAULT_BANDS``).
     """
 
     tempo_bpm: float = 100.0
@@ -115,6 +143,8 @@ class Style:
     lead: LeadVoice = LeadVoice.TRIANGLE
     sevenths: bool = False
     beats_per_bar: int = 4
+    kit: Kit | None = None
+    band: Band | None = None
 
     def __post_init__(self) -> None:
         if not MIN_BPM <= self.tempo_bpm <= MAX_BPM:
@@ -124,6 +154,11 @@ class Style:
         if not (0.0 <= self.swing <= 0.5 and 0.0 <= self.density <= 1.0 and 0.0 <= self.brightness <= 1.0):
             raise ValueError("swing must be in [0, 0.5], density and brightness in [0, 1]")
         object.__setattr__(self, "mode", Mode(self.mode))
+        drums = DrumFamily(self.drums) if self.drums in _values(DrumFamily) else None
+        if self.kit is None and drums is not None:
+            object.__setattr__(self, "kit", DEFAULT_KITS[drums])
+        if self.band is None and drums is not None:
+            object.__setattr__(self, "band", DEFAULT_BANDS[drums])
         for name, kind in _CHOICES.items():
             value = getattr(self, name)
             if value not in _values(kind):
@@ -135,12 +170,18 @@ def _values(kind: type[Choice]) -> tuple[str, ...]:
     return tuple(member.value for member in kind)
 
 
+DEFAULT_KITS = {DrumFamily.NONE: Kit.ACOUSTIC, DrumFamily.FOUR_FLOOR: Kit.ELECTRONIC, DrumFamily.BOOM_BAP: Kit.BREAKBEAT,
+                DrumFamily.BREAKBEAT: Kit.BREAKBEAT, DrumFamily.ROCK: Kit.ACOUSTIC, DrumFamily.TRAP: Kit.EIGHT_OH_EIGHT,
+                DrumFamily.JAZZ: Kit.BRUSHED, DrumFamily.ONE_DROP: Kit.ACOUSTIC, DrumFamily.WALTZ: Kit.BRUSHED}
+DEFAULT_BANDS = {DrumFamily.NONE: Band.SYNTH, DrumFamily.FOUR_FLOOR: Band.CLUB, DrumFamily.BOOM_BAP: Band.SYNTH,
+                 DrumFamily.BREAKBEAT: Band.SYNTH, DrumFamily.ROCK: Band.ROCK, DrumFamily.TRAP: Band.SYNTH,
+                 DrumFamily.JAZZ: Band.JAZZ, DrumFamily.ONE_DROP: Band.SYNTH, DrumFamily.WALTZ: Band.JAZZ}
 _TRIPLET = 1 / 3
 # Each genre's recipe; the root is the prompt's key or comes from its hash (style_from_prompt).
 GENRES: dict[str, Style] = {
-    "lofi": Style(tempo_bpm=86, mode=Mode.MINOR, swing=0.3, density=0.4, brightness=0.25, sevenths=True,
+    "lofi": Style(tempo_bpm=86, mode=Mode.MINOR, swing=0.3, density=0.4, brightness=0.25, sevenths=True, band=Band.LOFI,
                   drums=DrumFamily.BOOM_BAP, bass=BassStyle.SYNCOPATED, keys=KeysStyle.COMP, lead=LeadVoice.BELL),
-    "hip hop": Style(tempo_bpm=90, mode=Mode.MINOR, swing=0.2, density=0.55, brightness=0.4, sevenths=True,
+    "hip hop": Style(tempo_bpm=90, mode=Mode.MINOR, swing=0.2, density=0.55, brightness=0.4, sevenths=True, kit=Kit.EIGHT_OH_EIGHT,
                      drums=DrumFamily.BOOM_BAP, bass=BassStyle.SYNCOPATED, keys=KeysStyle.COMP, lead=LeadVoice.TRIANGLE),
     "trap": Style(tempo_bpm=140, mode=Mode.MINOR, swing=0.0, density=0.6, brightness=0.5,
                   drums=DrumFamily.TRAP, bass=BassStyle.SUB, keys=KeysStyle.PAD, lead=LeadVoice.BELL),
@@ -153,7 +194,8 @@ GENRES: dict[str, Style] = {
     "disco": Style(tempo_bpm=118, mode=Mode.MAJOR, swing=0.0, density=0.8, brightness=0.7, sevenths=True,
                    drums=DrumFamily.FOUR_FLOOR, bass=BassStyle.OCTAVE, keys=KeysStyle.STABS, lead=LeadVoice.TRIANGLE),
     "funk": Style(tempo_bpm=104, mode=Mode.MINOR, swing=0.15, density=0.75, brightness=0.65, sevenths=True,
-                  drums=DrumFamily.ROCK, bass=BassStyle.SYNCOPATED, keys=KeysStyle.STABS, lead=LeadVoice.TRIANGLE),
+                  drums=DrumFamily.ROCK, bass=BassStyle.SYNCOPATED, keys=KeysStyle.STABS, lead=LeadVoice.TRIANGLE,
+                  band=Band.SYNTH),
     "drum and bass": Style(tempo_bpm=172, mode=Mode.MINOR, swing=0.0, density=0.75, brightness=0.6,
                            drums=DrumFamily.BREAKBEAT, bass=BassStyle.SUB, keys=KeysStyle.PAD, lead=LeadVoice.BELL),
     "jungle": Style(tempo_bpm=165, mode=Mode.MINOR, swing=0.0, density=0.85, brightness=0.55,
@@ -163,21 +205,21 @@ GENRES: dict[str, Style] = {
     "ambient": Style(tempo_bpm=70, mode=Mode.MAJOR, swing=0.0, density=0.2, brightness=0.35,
                      drums=DrumFamily.NONE, bass=BassStyle.SUSTAIN, keys=KeysStyle.PAD, lead=LeadVoice.BELL),
     "classical": Style(tempo_bpm=84, mode=Mode.MAJOR, swing=0.0, density=0.45, brightness=0.45,
-                       drums=DrumFamily.NONE, bass=BassStyle.SUSTAIN, keys=KeysStyle.COMP, lead=LeadVoice.TRIANGLE),
+                       drums=DrumFamily.NONE, bass=BassStyle.SUSTAIN, keys=KeysStyle.COMP, lead=LeadVoice.TRIANGLE, band=Band.JAZZ),
     "jazz": Style(tempo_bpm=132, mode=Mode.MAJOR, swing=_TRIPLET, density=0.6, brightness=0.45, sevenths=True,
                   drums=DrumFamily.JAZZ, bass=BassStyle.WALKING, keys=KeysStyle.COMP, lead=LeadVoice.TRIANGLE),
     "blues": Style(tempo_bpm=96, mode=Mode.MAJOR, swing=_TRIPLET, density=0.55, brightness=0.5, sevenths=True,
-                   drums=DrumFamily.ROCK, bass=BassStyle.WALKING, keys=KeysStyle.COMP, lead=LeadVoice.TRIANGLE),
+                   drums=DrumFamily.ROCK, bass=BassStyle.WALKING, keys=KeysStyle.COMP, lead=LeadVoice.TRIANGLE, band=Band.JAZZ),
     "rock": Style(tempo_bpm=120, mode=Mode.MAJOR, swing=0.0, density=0.75, brightness=0.75,
                   drums=DrumFamily.ROCK, bass=BassStyle.ROOT8, keys=KeysStyle.PAD, lead=LeadVoice.SAW),
     "metal": Style(tempo_bpm=150, mode=Mode.MINOR, swing=0.0, density=0.9, brightness=0.85,
-                   drums=DrumFamily.ROCK, bass=BassStyle.ROOT8, keys=KeysStyle.PAD, lead=LeadVoice.SAW),
+                   drums=DrumFamily.ROCK, bass=BassStyle.ROOT8, keys=KeysStyle.PAD, lead=LeadVoice.SAW, band=Band.METAL),
     "punk": Style(tempo_bpm=175, mode=Mode.MAJOR, swing=0.0, density=0.9, brightness=0.8,
                   drums=DrumFamily.ROCK, bass=BassStyle.ROOT8, keys=KeysStyle.PAD, lead=LeadVoice.SAW),
     "pop": Style(tempo_bpm=112, mode=Mode.MAJOR, swing=0.0, density=0.6, brightness=0.6,
-                 drums=DrumFamily.ROCK, bass=BassStyle.ROOT8, keys=KeysStyle.PAD, lead=LeadVoice.TRIANGLE),
-    "synthwave": Style(tempo_bpm=100, mode=Mode.MINOR, swing=0.0, density=0.6, brightness=0.6,
-                       drums=DrumFamily.ROCK, bass=BassStyle.ROOT8, keys=KeysStyle.PAD, lead=LeadVoice.SAW),
+                 drums=DrumFamily.ROCK, bass=BassStyle.ROOT8, keys=KeysStyle.PAD, lead=LeadVoice.TRIANGLE, band=Band.SYNTH),
+    "synthwave": Style(tempo_bpm=100, mode=Mode.MINOR, swing=0.0, density=0.6, brightness=0.6, kit=Kit.ELECTRONIC,
+                       drums=DrumFamily.ROCK, bass=BassStyle.ROOT8, keys=KeysStyle.PAD, lead=LeadVoice.SAW, band=Band.SYNTH),
     "reggae": Style(tempo_bpm=76, mode=Mode.MAJOR, swing=0.15, density=0.5, brightness=0.45,
                     drums=DrumFamily.ONE_DROP, bass=BassStyle.SYNCOPATED, keys=KeysStyle.STABS, lead=LeadVoice.TRIANGLE),
     "waltz": Style(tempo_bpm=105, mode=Mode.MAJOR, swing=0.0, density=0.5, brightness=0.5, beats_per_bar=3,
@@ -212,12 +254,14 @@ UNKNOWN_TEMPO_SPREAD = 0.04  # ± relative tempo jitter of a genre picked by has
 
 _BPM = re.compile(r"(\d+(?:\.\d+)?)\s*-?\s*bpm\b", re.IGNORECASE)
 _KEY_AFTER_IN = re.compile(
-    r"\bin\s+([a-g])(\s*(?:#|♯|♭|b|-?sharp|-?flat|\s+sharp|\s+flat))?(?:\s*(major|minor|maj|min|m))?(?![a-z0-9#♯♭])",
+    r"\bin\s+([a-g])(\s*(?:#|♯|♭|b|-?sharp|-?flat|\s+sharp|\s+flat))?(?:\s*(major|minor|maj|min|m|dorian|mixolydian|lydian|phrygian))?(?![a-z0-9#♯♭])",
     re.IGNORECASE,
 )
-_KEY_WITH_MODE = re.compile(r"\b([a-g])(#|♯|♭|b)?[\s-]+(major|minor)\b", re.IGNORECASE)
+_KEY_WITH_MODE = re.compile(r"\b([a-g])(#|♯|♭|b)?[\s-]+(major|minor|dorian|mixolydian|lydian|phrygian)\b",
+                            re.IGNORECASE)
+_CHURCH_MODES = frozenset({"dorian", "mixolydian", "lydian", "phrygian"})  # named anywhere in a prompt
 _NOTE_PC = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
-_MODE_WORDS = {"major": Mode.MAJOR, "maj": Mode.MAJOR, "minor": Mode.MINOR, "min": Mode.MINOR, "m": Mode.MINOR}
+_MODE_WORDS = {"major": Mode.MAJOR, "maj": Mode.MAJOR, "minor": Mode.MINOR, "min": Mode.MINOR, "m": Mode.MINOR, **{m.value: m for m in Mode}}
 
 
 def _accidental(text: str | None) -> int:
@@ -235,7 +279,7 @@ def _explicit_key(text: str) -> tuple[int | None, Mode | None]:
     match = _KEY_WITH_MODE.search(text)
     if match:
         letter, accidental, mode = match.groups()
-        return (_NOTE_PC[letter.lower()] + _accidental(accidental)) % 12, Mode(mode.lower())
+        return (_NOTE_PC[letter.lower()] + _accidental(accidental)) % 12, _MODE_WORDS[mode.lower()]
     return None, None
 
 
@@ -268,6 +312,8 @@ def style_from_prompt(text: str) -> Style:
     word_set = set(words)
     minor_votes = len(word_set & MINOR_WORDS) - len(word_set & MAJOR_WORDS)
     mode = matched[0].mode if minor_votes == 0 else (Mode.MINOR if minor_votes > 0 else Mode.MAJOR)
+    named_modes = [Mode(word) for word in words if word in _CHURCH_MODES]
+    mode = named_modes[0] if named_modes else mode
     energy = len(word_set & ENERGY_WORDS) - len(word_set & CALM_WORDS)
     shine = len(word_set & BRIGHT_WORDS) - len(word_set & DULL_WORDS)
     tempo_factor *= SLOW_FACTOR if "slow" in word_set else FAST_FACTOR if "fast" in word_set else 1.0
@@ -308,14 +354,16 @@ def chunk_style(request: ChunkRequest) -> tuple[Style, int]:
     """(style, seed) of one chunk of the transition from ``request.start`` to ``request.end``.
 
     Numeric style fields (swing, density, brightness) move with alpha; categorical ones (key,
-    mode, drum family, instruments) and the seed switch to ``end``'s when alpha passes 0.5;
-    the tempo stays ``start``'s until alpha reaches 1 and then switches, so the beat grid only
-    jumps once per transition. A chunk is rendered wholly in its own style, so at a switch the
+    mode, drum family, instruments), the tempo and the seed switch together to ``end``'s when
+    alpha passes 0.5, so a change of prompt is heard at one moment with its own tempo (the
+    tempo used to wait for alpha 1: two chunks, 10.24 s, after the key and instruments in a
+    4-chunk transition). A chunk is rendered wholly in its own style, so at a switch the
     notes begun before it under the old settings end at the chunk boundary.
     """
     start, end = style_for_target(request.start), style_for_target(request.end)
     alpha = request.alpha
     blended = blend_styles([(start, 1.0 - alpha), (end, alpha)])
-    tempo = end.tempo_bpm if alpha >= 1.0 else start.tempo_bpm
-    seed = request.end.seed if alpha > 0.5 else request.start.seed
+    switched = alpha > 0.5
+    tempo = end.tempo_bpm if switched else start.tempo_bpm
+    seed = request.end.seed if switched else request.start.seed
     return replace(blended, tempo_bpm=tempo), seed

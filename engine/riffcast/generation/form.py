@@ -1,0 +1,137 @@
+"""Form: the endless song's sections, on 8-bar lines, and what plays in each.
+
+Bars 0–7 are an intro (no melody); then a cycle of 64 bars repeats for ever (no outro), its order
+drawn per cycle from the seed: A (16 bars: groove and chords), B (16: the melody joins),
+breakdown (8: held chords and the melody only, quiet), build (8: drums and bass come back, a
+snare roll, loudness rising), drop (16: everything over held chords, loudest).
+Every boundary falls on a multiple of 8 bars from stream time 0. A section's
+:class:`Arrangement` says which parts play and how loud (dB), bar by bar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from riffcast.generation.grid import Salt, pick
+from riffcast.generation.harmony import PHRASE_BARS
+from riffcast.generation.style import Choice
+
+
+class Section(Choice):
+    """A kind of section of the song."""
+
+    INTRO = "intro"
+    A = "a"
+    B = "b"
+    BREAKDOWN = "breakdown"
+    BUILD = "build"
+    DROP = "drop"
+
+
+INTRO_BARS = 8
+SECTION_BARS = {Section.INTRO: 8, Section.A: 16, Section.B: 16, Section.BREAKDOWN: 8, Section.BUILD: 8, Section.DROP: 16}
+# The orders a cycle may take (each 64 bars); a breakdown is always followed by its build and drop.
+CYCLES: tuple[tuple[Section, ...], ...] = (
+    (Section.A, Section.B, Section.BREAKDOWN, Section.BUILD, Section.DROP),
+    (Section.A, Section.BREAKDOWN, Section.BUILD, Section.DROP, Section.B),
+    (Section.B, Section.A, Section.BREAKDOWN, Section.BUILD, Section.DROP),
+)
+CYCLE_BARS = 64
+EPOCH_CYCLES = 2  # new material every this many cycles
+# Loudness of each section, dB (a build rises from its first value to its second).
+LEVEL_DB = {Section.INTRO: -3.0, Section.A: -2.0, Section.B: -1.0, Section.BREAKDOWN: -7.0, Section.DROP: 0.0}
+BUILD_DB = (-6.0, -1.0)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a bar sits in the form.
+
+    section: its kind. index: the section's number from the song's start (keys its material).
+    bar: the bar's number inside the section. bars: the section's length. next: the kind of the
+    section after it. cycle: the 64-bar cycle's number (−1 in the intro).
+    """
+
+    section: Section
+    index: int
+    bar: int
+    bars: int
+    next: Section
+    cycle: int
+
+    @property
+    def last_bar(self) -> bool:
+        """The section's last bar (a fill leads into the next)."""
+        return self.bar == self.bars - 1
+
+    @property
+    def phrase_end(self) -> bool:
+        """The last bar of an 8-bar phrase."""
+        return self.bar % PHRASE_BARS == PHRASE_BARS - 1
+
+
+@dataclass(frozen=True)
+class Arrangement:
+    """What plays in one bar: each part on or off, and the level of everything, dB."""
+
+    drums: bool
+    bass: bool
+    keys: bool
+    lead: bool
+    level_db: float
+    pad: bool = False  # a layer of held chords (the breakdown's bed, the drop's lift)
+    tone: float = 0.0  # added to the style's brightness (filters, cymbals, overtones)
+    open_hats: bool = False  # off-beat hats open up (B and the drop)
+    light_drums: bool = False  # kick, snare and hats only: no ghost notes, no fills
+    build_roll: bool = False  # the snare roll of a build
+
+
+def _cycle(seed: int, cycle: int) -> tuple[Section, ...]:
+    return CYCLES[0] if cycle == 0 else CYCLES[pick(seed, (cycle, Salt.FORM), len(CYCLES))]
+
+
+@lru_cache(maxsize=4096)
+def place(seed: int, bar: int) -> Place:
+    """The :class:`Place` of ``bar`` (≥ 0) in the song of ``seed``."""
+    if bar < INTRO_BARS:
+        return Place(Section.INTRO, 0, bar, INTRO_BARS, _cycle(seed, 0)[0], -1)
+    cycle, offset = divmod(bar - INTRO_BARS, CYCLE_BARS)
+    order = _cycle(seed, cycle)
+    start = 0
+    for position, section in enumerate(order):
+        length = SECTION_BARS[section]
+        if offset < start + length:
+            following = order[position + 1] if position + 1 < len(order) else _cycle(seed, cycle + 1)[0]
+            return Place(section, 1 + cycle * len(order) + position, offset - start, length, following, cycle)
+        start += length
+    raise AssertionError("a cycle's sections fill its bars")
+
+
+def arrangement(where: Place) -> Arrangement:
+    """The parts and level of the bar at ``where``."""
+    section = where.section
+    if section is Section.INTRO:
+        return Arrangement(drums=True, bass=True, keys=True, lead=False, level_db=LEVEL_DB[section], light_drums=True)
+    if section is Section.BREAKDOWN:
+        return Arrangement(drums=False, bass=False, keys=False, lead=True, level_db=LEVEL_DB[section], pad=True, tone=-0.3)
+    if section is Section.BUILD:
+        rise = where.bar / max(where.bars - 1, 1)
+        level = BUILD_DB[0] + (BUILD_DB[1] - BUILD_DB[0]) * rise
+        return Arrangement(drums=True, bass=where.bar >= where.bars // 2, keys=True, lead=False, level_db=level,
+                           light_drums=True, build_roll=True)
+    # A is the groove and the chords; B adds the melody; the drop all of it over held chords
+    return Arrangement(drums=True, bass=True, keys=True, lead=section is not Section.A, level_db=LEVEL_DB[section],
+                       pad=section is Section.DROP, tone=0.15 if section is Section.DROP else 0.0,
+                       open_hats=section is not Section.A)
+
+
+def material(where: Place) -> tuple[int, int]:
+    """Key of a section's material (progression, patterns, motifs): (its kind, epoch). Sections of
+    one kind share it within an epoch of ``EPOCH_CYCLES`` cycles, so they come back recognisably."""
+    return list(Section).index(where.section), max(where.cycle, 0) // EPOCH_CYCLES
+
+
+def gain(level_db: float) -> float:
+    """dB → linear gain."""
+    return 10.0 ** (level_db / 20.0)

@@ -1,0 +1,184 @@
+"""The synth composes: keys that state themselves, form on 8-bar lines, dynamics, a kit per genre."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from riffcast.generation import form, harmony, kits
+from riffcast.generation.compose import bar_events, bar_seconds, chord_degree
+from riffcast.generation.form import Section
+from riffcast.generation.grid import DRUMS, Voice, step_time
+from riffcast.generation.style import GENRES, Kit, Mode, Style, style_from_prompt
+from riffcast.generation.voices import render_audio
+
+SR = 44100
+SEEDS = range(6)
+
+
+def pitch_classes(style: Style, seed: int, bars: range, voices: frozenset[Voice] | None = None) -> set[int]:
+    return {p % 12 for bar in bars for e in bar_events(style, seed, bar)
+            if e.voice not in DRUMS and (voices is None or e.voice in voices) for p in e.pitches}
+
+
+# --------------------------------------------------------------------------- harmony
+
+
+@pytest.mark.parametrize("text", ["house in A minor", "lofi hip hop in C# minor", "drum and bass in F minor", "ambient in E minor"])
+def test_minor_keys_cadence_v_to_i_with_the_leading_tone(text):
+    style = style_from_prompt(text)
+    assert style.mode is Mode.MINOR
+    leading_tone = (style.root + harmony.LEADING_TONE) % 12
+    for seed in SEEDS:
+        for phrase in range(0, 200, 8):
+            assert chord_degree(style, seed, phrase) == 0  # phrases start on i …
+            assert chord_degree(style, seed, phrase + 6) == harmony.DOMINANT  # … and cadence V → i
+            assert chord_degree(style, seed, phrase + 7) == 0
+        chords = pitch_classes(style, seed, range(8, 88), frozenset({Voice.PAD, Voice.KEYS, Voice.PLUCK, Voice.PIANO}))
+        assert leading_tone in chords  # harmonic minor's V, not the relative major's III
+
+
+def test_every_progression_starts_on_the_tonic_cadences_and_holds_no_chord_too_long():
+    for table in (harmony.MOVING, harmony.HELD):
+        for mode, progressions in table.items():
+            for chords in progressions:
+                assert len(chords) == harmony.PHRASE_BARS and chords[0] == 0 and chords[-1] == 0
+                assert chords[-2] == harmony.CADENCE_DEGREE[mode], (mode, chords)
+                runs = [len(list(group)) for group in np.split(np.array(chords), np.flatnonzero(np.diff(chords)) + 1)]
+                assert max(runs) <= harmony.MAX_CHORD_BARS
+
+
+def test_minor_v_chord_has_the_leading_tone_and_major_keys_stay_diatonic():
+    a_minor_v = harmony.chord_pitches(9, Mode.MINOR, 48, harmony.DOMINANT, 3)
+    assert [p % 12 for p in a_minor_v] == [4, 8, 11]  # E G# B: E major, not E minor
+    c_major = {p % 12 for d in range(7) for p in harmony.chord_pitches(0, Mode.MAJOR, 48, d, 4)}
+    assert c_major == {0, 2, 4, 5, 7, 9, 11}
+
+
+@pytest.mark.parametrize("text, root, mode, scale", [
+    ("funk in D dorian", 2, Mode.DORIAN, {2, 4, 5, 7, 9, 11, 0}),
+    ("mixolydian rock in G", 7, Mode.MIXOLYDIAN, {7, 9, 11, 0, 2, 4, 5}),
+    ("ambient in F lydian", 5, Mode.LYDIAN, {5, 7, 9, 11, 0, 2, 4}),
+])
+def test_modes_named_in_a_prompt_are_played(text, root, mode, scale):
+    style = style_from_prompt(text)
+    assert (style.root, style.mode) == (root, mode)
+    assert pitch_classes(style, 3, range(0, 64)) <= scale
+    characteristic = (root + harmony.SCALES[mode][{Mode.DORIAN: 5, Mode.MIXOLYDIAN: 6, Mode.LYDIAN: 3}[mode]]) % 12
+    assert characteristic in pitch_classes(style, 3, range(0, 64))
+
+
+@pytest.mark.parametrize("root", range(12))
+def test_drums_are_tuned_to_the_tonic(root):
+    style = replace(style_from_prompt("rock"), root=root)
+    tuned = [e for bar in range(8, 40) for e in bar_events(style, 1, bar) if e.voice in (Voice.KICK, Voice.SNARE)]
+    assert tuned and all(len(e.pitches) == 1 and e.pitches[0] % 12 == root for e in tuned)
+
+
+# --------------------------------------------------------------------------- form
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7, 12345])
+def test_sections_start_on_8_bar_lines_and_every_kind_comes_round(seed):
+    seen = set()
+    for bar in range(0, 1200):
+        where = form.place(seed, bar)
+        if where.bar == 0:
+            assert bar % 8 == 0
+        assert where.bars % 8 == 0 and 0 <= where.bar < where.bars
+        seen.add(where.section)
+    assert seen == set(Section)
+    assert form.place(seed, 0).section is Section.INTRO
+
+
+def _bars(seed: int, section: Section, count: int = 2) -> list[int]:
+    return [bar for bar in range(8, 600) if form.place(seed, bar).section is section][:count]
+
+
+def test_breakdown_drops_drums_and_bass_and_is_quieter_than_the_drop():
+    style = style_from_prompt("deep house in G minor")
+    breakdown, drop = _bars(0, Section.BREAKDOWN, 4)[2], _bars(0, Section.DROP, 4)[2]
+    voices_in = {bar: {e.voice for e in bar_events(style, 0, bar)} for bar in (breakdown, drop)}
+    assert not voices_in[breakdown] & {Voice.KICK, Voice.SNARE, Voice.BASS}
+    assert {Voice.KICK, Voice.BASS} <= voices_in[drop]
+    bar_samples = bar_seconds(style) * SR
+
+    def rms_db(bar: int) -> float:
+        audio = render_audio(style, 0, round(bar * bar_samples), round(bar_samples), SR)
+        return 10 * np.log10(np.mean(audio.astype(np.float64) ** 2))
+
+    assert rms_db(drop) - rms_db(breakdown) >= 8.0
+
+
+def test_builds_rise_and_fills_and_crashes_mark_section_ends():
+    style = style_from_prompt("rock in E minor")
+    build = _bars(0, Section.BUILD, 8)
+    levels = [form.arrangement(form.place(0, bar)).level_db for bar in build]
+    assert levels == sorted(levels) and levels[-1] - levels[0] >= 4.0
+    for bar in range(8, 400):
+        where = form.place(0, bar)
+        voices = {e.voice for e in bar_events(style, 0, bar)}
+        if where.last_bar and where.next is not Section.BREAKDOWN and where.section not in (Section.BREAKDOWN, Section.BUILD):
+            assert Voice.TOM in voices, bar  # a fill into the next section
+        if where.bar == 0 and where.section not in (Section.INTRO, Section.BREAKDOWN):
+            assert Voice.CRASH in voices, bar
+
+
+def test_parts_enter_and_leave_with_the_sections():
+    style = style_from_prompt("lofi hip hop")
+    lead = {Voice.BELL}
+    a, b = _bars(0, Section.A, 16), _bars(0, Section.B, 16)
+    assert not any(lead & {e.voice for e in bar_events(style, 0, bar)} for bar in [*range(8), *a])  # no melody yet
+    assert any(lead & {e.voice for e in bar_events(style, 0, bar)} for bar in b)  # B brings it in
+
+
+# --------------------------------------------------------------------------- feel, kits, determinism
+
+
+def test_drum_timing_is_humanised_by_the_kit_downbeats_stay_on_the_line():
+    acoustic, electronic = style_from_prompt("rock"), style_from_prompt("techno")
+    for style, loose in ((acoustic, True), (electronic, False)):
+        offsets = []
+        for bar in range(8, 24):
+            hits = [e for e in bar_events(style, 5, bar) if e.voice in (Voice.KICK, Voice.SNARE, Voice.HAT)]
+            offsets += [min(abs(e.time_s - step_time(style, s)) for s in range(16)) for e in hits]
+            assert any(e.voice is Voice.KICK and e.time_s == 0.0 for e in hits)  # the downbeat is exact
+        limit = kits.KITS[style.kit].looseness_s + 1e-9
+        assert max(offsets) <= limit
+        assert bool(max(offsets) > 0.002) is loose
+
+
+def test_each_genre_family_has_its_own_kit_and_the_kits_sound_different():
+    kit_of = {genre: style_from_prompt(genre).kit for genre in ("trap", "rock", "jazz", "jungle", "techno", "lofi")}
+    assert kit_of == {"trap": Kit.EIGHT_OH_EIGHT, "rock": Kit.ACOUSTIC, "jazz": Kit.BRUSHED, "jungle": Kit.BREAKBEAT,
+                      "techno": Kit.ELECTRONIC, "lofi": Kit.BREAKBEAT}
+    assert len({style.kit for style in GENRES.values()}) == len(Kit)
+    snares = [kits.snare(kit, 57, SR, 0)[: int(0.2 * SR)] for kit in Kit]
+    kicks = [kits.kick(kit, 33, SR)[: int(0.2 * SR)] for kit in Kit]
+    for sounds in (snares, kicks):
+        for i in range(len(sounds)):
+            for j in range(i + 1, len(sounds)):
+                assert np.linalg.norm(sounds[i] - sounds[j]) > 0.1 * np.linalg.norm(sounds[i])
+
+
+def test_genres_get_their_own_instruments():
+    voices = {genre: {e.voice for bar in range(8, 80) for e in bar_events(style_from_prompt(genre), 0, bar)}
+              for genre in ("jazz", "rock", "house")}
+    assert {Voice.UPRIGHT, Voice.PIANO} <= voices["jazz"]
+    assert Voice.GUITAR in voices["rock"]
+    assert Voice.PLUCK in voices["house"]
+
+
+def test_composition_is_deterministic_for_a_seed():
+    style = style_from_prompt("jazz in Bb major")
+    first = [bar_events(style, 9, bar) for bar in range(0, 80)]
+    from riffcast.generation import compose
+
+    compose._bar_events.cache_clear()
+    form.place.cache_clear()
+    assert [bar_events(style, 9, bar) for bar in range(0, 80)] == first
+    assert [bar_events(style, 10, bar) for bar in range(0, 80)] != first
+    start = 37 * SR
+    assert np.array_equal(render_audio(style, 9, start, SR), render_audio(style, 9, start, SR))
