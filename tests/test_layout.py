@@ -139,6 +139,7 @@ NEVER_IMPORTS = {
     "riffcast.pipeline": ("riffcast.station", "riffcast.delivery"),
     "riffcast.delivery": ("riffcast.station",),
     "riffcast.ops": ("riffcast.station",),
+    "riffcast.history": ("riffcast.station",),
 }
 MAY_IMPORT_STATION = {"riffcast.cli"}
 

@@ -17,7 +17,7 @@ STEP = Walk(Target.from_text("jazz")).peek()
 
 
 def _record(slot: int, fallback: bool = False) -> ChunkRecord:
-    return ChunkRecord(slot * CHUNK, STEP, np.zeros((4, 4), np.uint8), fallback, slot * CHUNK - 500, slot, True)
+    return ChunkRecord(slot * CHUNK, STEP, np.zeros((4, 4), np.uint8), fallback, slot * CHUNK - 500, slot, True, CHUNK)
 
 
 def _stitch(ledger: ImageLedger, slot: int, producer_index: int | None) -> None:

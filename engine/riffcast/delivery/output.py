@@ -10,22 +10,27 @@ happens per tick. Each output names what it carries in :meth:`Output.health` —
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from riffcast.pipeline.records import Aired
 
 
 @dataclass(frozen=True)
 class Block:
     """One tick of the stream: ``samples`` (float32, mono, the station's rate) are stream samples
     [position, position + len); ``emitted_s`` is when the clock emitted them (Unix seconds);
-    ``events`` the ``now_playing`` messages (JSON text) due with them; ``title`` what is heard now."""
+    ``events`` the ``now_playing`` messages (JSON text) due with them; ``title`` what is heard now;
+    ``aired`` the images whose new audio starts in them, with the time each start is heard."""
 
     position: int
     samples: np.ndarray
     emitted_s: float
     events: tuple[str, ...] = ()
     title: str = ""
+    aired: tuple[Aired, ...] = ()
 
     @property
     def end(self) -> int:

@@ -340,7 +340,8 @@ class Feed:
         layout = self.assembly.layout
         announced = layout.whole_chunks or step.new_settings or fallback or mark.slot % layout.windows_per_chunk == 0
         record = ChunkRecord(position, step, image, fallback,
-                             layout.image_start_column(mark.slot) * self.params.hop_samples, self._serial, announced)
+                             layout.image_start_column(mark.slot) * self.params.hop_samples, self._serial, announced,
+                             self.assembly.start_sample(mark.slot + 1) - position)
         self._serial += 1
         with self._lock:
             self.ring.write(block.position, block.samples)

@@ -25,6 +25,7 @@ class ChunkRecord:
     starts a transition, repeats one (fallback) or starts a new 5.12 s page of pictures.
     fallback: True when this repeats the previous image because the generator was late
     or failed.
+    samples: the stream samples its new audio fills, from ``position`` (the next image starts there).
     """
 
     position: int
@@ -34,11 +35,20 @@ class ChunkRecord:
     image_position: int
     serial: int
     announced: bool
+    samples: int
 
     @cached_property
     def png(self) -> bytes:
         """The image as PNG bytes, encoded the first time it is asked for (by a listener)."""
         return encode_png(self.image)
+
+
+@dataclass(frozen=True)
+class Aired:
+    """An image that started airing: its record and the Unix time its first new sample was heard."""
+
+    record: ChunkRecord
+    utc_s: float
 
 
 def encode_png(image: np.ndarray) -> bytes:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Awaitable, Protocol
+from typing import TYPE_CHECKING, Any, Awaitable, Protocol
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -48,11 +48,17 @@ class Steerable(Protocol):
     def steer(self, target: Target, transition_chunks: int | None = None) -> Future[int]: ...
 
 
+class LoggedSteerable(Steerable, Protocol):
+    """The feed's steering for control, which logs each steer with its request's id."""
+
+    def steer(self, target: Target, transition_chunks: int | None = None, steer_id: Any = None) -> Future[int]: ...
+
+
 class Controlled(Protocol):
     """What control needs from the station."""
 
     @property
-    def feed(self) -> Steerable: ...
+    def control_steering(self) -> LoggedSteerable: ...
 
     @property
     def metrics(self) -> StationMetrics: ...
@@ -109,7 +115,7 @@ def start_answer(message: str | bytes, station: Controlled) -> Awaitable[str]:
     """Act on one control message now → its reply, when ready: status, an ack with the stream
     position where a steer is heard (after waiting up to ``STEER_APPLY_TIMEOUT_S``), or an error."""
     try:
-        request = parse_request(message, station.feed.latest_target())
+        request = parse_request(message, station.control_steering.latest_target())
     except ControlError as error:
         station.metrics.control_errors.inc()
         return _ready(error_reply(error.request_id, str(error)))
@@ -118,7 +124,7 @@ def start_answer(message: str | bytes, station: Controlled) -> Awaitable[str]:
     if not station.generator_ok:
         station.metrics.control_errors.inc()
         return _ready(error_reply(request.request_id, "the generator is not running; the stream plays its fallback"))
-    future = station.feed.steer(request.target, request.transition_chunks)
+    future = station.control_steering.steer(request.target, request.transition_chunks, steer_id=request.request_id)
     station.metrics.steers.inc()
     _steer_log.log("steer", "steer: %s", ", ".join(f"{p.text!r}×{p.weight:g}" for p in request.target.prompts))
     return _acknowledge(request.request_id, future)

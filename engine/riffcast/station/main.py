@@ -160,13 +160,19 @@ def run_serve(args: argparse.Namespace) -> int:
                                   index=resumed.playlist_index, elapsed_s=resumed.entry_elapsed_s)
     record_split_s = None
     if args.record is not None:
-        from riffcast.delivery.archive import check_record_path, parse_duration
+        from riffcast.delivery.archive import check_record_path
 
         check_record_path(args.record)  # an existing file is fine: the next part goes beside it
-        if args.record_split is not None:
-            record_split_s = parse_duration(args.record_split, "--record-split")
-    elif args.record_split is not None:
-        raise ValueError("--record-split needs --record")
+    if args.as_run is not None:
+        from riffcast.history.log_file import check_as_run_path
+
+        check_as_run_path(args.as_run)
+    if args.record_split is not None:
+        from riffcast.delivery.archive import parse_duration
+
+        if args.record is None and args.as_run is None:
+            raise ValueError("--record-split needs --record or --as-run")
+        record_split_s = parse_duration(args.record_split, "--record-split")
     faults = parse_faults(args.inject_faults) if args.inject_faults else []
     if args.play:
         from riffcast_client.player import check_output_device
@@ -193,7 +199,12 @@ def run_serve(args: argparse.Namespace) -> int:
         max_listeners=cap.listeners, allowed_origins=tuple(args.allow_origin or ()), icecast=icecast,
         tls=tls,
     )
-    station = Station(config, feed, generator_name=getattr(generator, "name", type(generator).__name__), sinks=sinks)
+    generator_name = getattr(generator, "name", type(generator).__name__)
+    from riffcast.history.log_file import AsRunLog
+
+    as_run = AsRunLog(args.as_run, generator=generator_name, model=args.model if generator_name == "riffusion" else "",
+                      split_s=record_split_s)
+    station = Station(config, feed, generator_name=generator_name, sinks=sinks, as_run=as_run)
     station.checks.append(programme.problem)
     from riffcast.station.systemd import notifier
 
@@ -267,13 +278,18 @@ async def _serve(station, programme: Programme, generated_token: str | None, osc
             print(f"riffcast serve: control at {sockets}/control with the token you gave",
                   file=sys.stderr)
 
-    scheduler = asyncio.create_task(programme.run(station.feed, station.playing))
+    from riffcast.history.as_run import Source
+    from riffcast.history.steers import LoggedSteering
+
+    scheduler = asyncio.create_task(programme.run(LoggedSteering(station.feed, station.as_run, Source.PLAYLIST),
+                                                  station.playing))
     osc = None
     if osc_socket is not None:
         from riffcast.station.osc_endpoint import OscEndpoint, serve_osc
 
         host, port = osc_socket.getsockname()[:2]
-        osc = await serve_osc(osc_socket, OscEndpoint(station.feed, station.metrics, lambda: station.generator_ok))
+        osc = await serve_osc(osc_socket, OscEndpoint(LoggedSteering(station.feed, station.as_run, Source.OSC), station.metrics,
+                                                         lambda: station.generator_ok))
         print(f"riffcast serve: OSC steering on udp://{host}:{port} (/riffcast/prompt s, /riffcast/seed i, … "
               "as in docs/osc.md of the source)", file=sys.stderr)
     try:

@@ -66,8 +66,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     sinks.add_argument(
         "--record-split", metavar="DURATION",
-        help="start a new --record part every DURATION (90s, 30m, 1h, 1d), at multiples of it in UTC; "
-        "parts are named by their UTC start, e.g. archive.2026-11-30T22-00-00Z.wav",
+        help="start a new --record (and --as-run) part every DURATION (90s, 30m, 1h, 1d), at multiples of it "
+        "in UTC; parts are named by their UTC start, e.g. archive.2026-11-30T22-00-00Z.wav",
+    )
+    sinks.add_argument(
+        "--as-run", type=Path, metavar="PATH",
+        help="log every image as it airs, every steer and the listeners each minute, as JSON lines "
+        "(docs/history.md); parts as --record's (split by --record-split), never overwritten",
     )
     sinks.add_argument("--play", action="store_true", help="also play on this machine's sound card")
     sinks.add_argument(

@@ -126,6 +126,8 @@ class Site(Protocol):
 
     def hls_segment(self, sequence: int) -> bytes | None: ...
 
+    def history(self, query: str, *, text: bool) -> Response: ...
+
 
 class Router:
     """Sans-I/O routing; see the module docstring."""
@@ -169,6 +171,8 @@ class Router:
             return http.json_response(health, HealthStatus(health["status"]).http_status)
         if path == "/metrics":
             return http.response(200, self.site.metrics.render(), self.site.metrics.content_type)
+        if path in ("/history", "/history.txt"):
+            return self.site.history(query, text=path.endswith(".txt"))
         match = CHUNK_PATH.fullmatch(path)
         if match:
             return self._chunk(match.group(1), int(match.group(2)))

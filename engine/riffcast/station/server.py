@@ -27,19 +27,23 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from riffcast.delivery.backlog import BacklogPolicy
-from riffcast.delivery.codecs import Codec
 from riffcast.delivery.icecast import IcecastTarget
 from riffcast.delivery.output import Block, Output, OutputReport
 from riffcast.delivery.outputs import EncodedOutputs, title_of
-from riffcast.delivery.websocket import Listener, PcmListeners, shrink_send_buffer, write
+from riffcast.delivery.websocket import PcmListeners, shrink_send_buffer
+from riffcast.history.as_run import Source
+from riffcast.history.log_file import AsRunLog
+from riffcast.history.segments import parse_query, report_text, segments
+from riffcast.history.steers import LoggedSteering
 from riffcast.ops.dead_air import Air, DeadAirWatch, air_of
 from riffcast.ops.health import Assessment, assess
 from riffcast.ops.metrics import ListenerCounts, StationMetrics
 from riffcast.ops.ratelimit import TokenBucket
 from riffcast.pipeline.feed import Feed
-from riffcast.pipeline.records import ChunkRecord
+from riffcast.pipeline.records import Aired, ChunkRecord
 from riffcast.station import http, reports, routes
 from riffcast.station.control_socket import serve_control
+from riffcast.station.joins import join_opus, join_pcm
 from riffcast.station.pacer import ANNOUNCED_MEMORY_S, Announcements, Cadence, Pacer, Tick
 from riffcast.steering.walk import heard_prompts
 from riffcast_client import protocol
@@ -47,7 +51,8 @@ from riffcast_client import protocol
 log = logging.getLogger("riffcast.station")
 
 ALIVE_EVERY_S = 1.0
-OPUS_READY_TIMEOUT_S = 5.0
+LISTENERS_LOGGED_EVERY_S = 60.0  # the as-run log's listener counts
+NOT_LISTENED = frozenset({"record", "speaker", "as-run", "hls"})  # outputs without listeners to count
 START_POLL_S = 0.02  # how often the clock looks whether playback may start
 
 
@@ -89,7 +94,7 @@ class Station:
 
     def __init__(
         self, config: StationConfig, feed: Feed, *, generator_name: str, sinks: list[Output] = (),
-        metrics: StationMetrics | None = None,
+        metrics: StationMetrics | None = None, as_run: AsRunLog | None = None,
     ) -> None:
         self.config = config
         self.feed = feed
@@ -112,6 +117,9 @@ class Station:
         self.listeners = PcmListeners(policy, feed.params.sample_rate)  # ws-pcm
         self.outputs = EncodedOutputs(config.name, policy, self._emitted_history, http.SECURITY_HEADERS)
         self.sinks = list(sinks)
+        self.as_run = as_run or AsRunLog(None, generator=generator_name, model="")  # /history, even without --as-run
+        self.control_steering = LoggedSteering(feed, self.as_run, Source.CONTROL)
+        self.all_outputs: tuple[Output, ...] = (self.listeners, self.outputs, *self.sinks, self.as_run)
         self.refused: collections.Counter[str] = collections.Counter()  # listeners turned away: full, abusive
         self._title = config.name  # what is heard now, for players (ICY, Icecast)
         self.position: int | None = None  # next sample the clock emits; None before playback
@@ -131,6 +139,10 @@ class Station:
         feed.on_underrun = self.metrics.underruns.inc
 
     # -- what the station reports ----------------------------------------------------------
+    def now_playing(self, record: ChunkRecord) -> str:
+        """The ``now_playing`` event of ``record``, with the picture that shows it."""
+        return now_playing_event(record, self.feed.picture_for(record))
+
     @property
     def lead_s(self) -> float:
         return self.feed.lead_samples() / self.params.sample_rate
@@ -147,7 +159,7 @@ class Station:
 
     def output_health(self) -> tuple[OutputReport, ...]:
         """Every named output now (``ws-pcm``, ``ws-opus``, ``mp3``, ``hls``, each Icecast mount, sinks)."""
-        return tuple(report for output in (self.listeners, self.outputs, *self.sinks) for report in output.health())
+        return tuple(report for output in self.all_outputs for report in output.health())
 
     def problems(self) -> tuple[str, ...]:
         """Failures beside the stream (the state file, dead air, an output: a recording, a mount), one line each."""
@@ -208,7 +220,7 @@ class Station:
                 if failure is not None:
                     raise failure
         finally:
-            for output in (self.listeners, self.outputs, *self.sinks):
+            for output in self.all_outputs:
                 output.close()
             self.feed.stop(timeout_s=0.3)
 
@@ -223,7 +235,7 @@ class Station:
         self.position = 0
         self.playing.set()
         self.on_playing()
-        alive = Cadence(ALIVE_EVERY_S)
+        alive, counted = Cadence(ALIVE_EVERY_S), Cadence(LISTENERS_LOGGED_EVERY_S)
         for tick in self.pacer.ticks(start_s):
             delay_s = tick.due_s - loop.time()
             if delay_s > 0:
@@ -235,11 +247,15 @@ class Station:
             if alive.due(now_s) and self.generator_ok:
                 alive.reported(now_s)
                 self.on_alive()
+            if counted.due(now_s):
+                counted.reported(now_s)
+                self.as_run.listeners({r.output: r.receivers for r in self.output_health()
+                                       if r.output not in NOT_LISTENED})
 
     def _tick(self, tick: Tick) -> None:
         """Make the tick's block and write it to every output."""
         block = self._block(tick)
-        for output in (self.listeners, self.outputs, *self.sinks):
+        for output in self.all_outputs:
             output.write(block)
 
     def _block(self, tick: Tick) -> Block:
@@ -259,11 +275,14 @@ class Station:
         emitted_s = time.time()
         self.feed.move_playhead(tick.end)
         self.position = tick.end
-        announced = self._announcements.new([r for r in self.feed.records() if r.announced], position, tick.end)
+        records = self.feed.records()
+        aired = tuple(Aired(r, emitted_s + (r.position - position) / self.params.sample_rate)
+                      for r in records if position <= r.position < tick.end)
+        announced = self._announcements.new([r for r in records if r.announced], position, tick.end)
         if announced:
             self._title = title_of(heard_prompts(announced[-1].step))
-        events = tuple(now_playing_event(r, self.feed.picture_for(r)) for r in announced)
-        return Block(position, samples, emitted_s, events, self._title)
+        events = tuple(self.now_playing(r) for r in announced)
+        return Block(position, samples, emitted_s, events, self._title, aired)
 
     def _emitted_history(self, seconds: float = 1.0) -> list[tuple[int, np.ndarray]]:
         """The frames emitted in the last ``seconds``, oldest first: (position, samples)."""
@@ -282,6 +301,21 @@ class Station:
         if text is None:
             return http.text_response(503, "the HLS stream is starting; try again", headers=(("Retry-After", "2"),))
         return http.response(200, text.encode(), "application/vnd.apple.mpegurl", cache="max-age=1")
+
+    def history(self, query: str, *, text: bool) -> Response:
+        """``GET /history`` (JSON) and ``/history.txt``: the as-run log's segments (riffcast.history.segments)."""
+        try:
+            found = segments(self.as_run.lines(), parse_query(query), sample_rate=self.params.sample_rate,
+                             picture=self._picture_url)
+        except ValueError as error:
+            return http.text_response(400, str(error))
+        if text:
+            return http.response(200, report_text(found).encode(), "text/plain; charset=utf-8", cache="no-cache")
+        return http.json_response({"segments": found}, 200)
+
+    def _picture_url(self, serial: int) -> str | None:
+        """The picture's URL while the station still holds the image."""
+        return routes.chunk_path(serial) if any(r.serial == serial for r in self.feed.records()) else None
 
     def hls_segment(self, sequence: int) -> bytes | None:
         segment = self.outputs.hls_segment(sequence)
@@ -321,12 +355,12 @@ class Station:
         shrink_send_buffer(connection)
         if sample_format == protocol.OPUS:
             listeners = self.outputs.opus_listeners
-            listener = await self._join_opus(connection)
+            listener = await join_opus(self, connection)
             if listener is None:
                 return
         else:
             listeners = self.listeners
-            listener = self._join_pcm(connection, sample_format)
+            listener = join_pcm(self, connection, sample_format)
         # No await since the pre-roll was written: no frame or packet can slip in between.
         listeners.add(listener)
         log.debug("listener joined from %s (%s, %d listening)", routes.peer(connection), sample_format,
@@ -343,57 +377,3 @@ class Station:
             listeners.discard(listener)
             log.debug("listener left from %s (close code %s, %d messages dropped)", routes.peer(connection),
                       connection.close_code, listener.messages_dropped)
-
-    def _join_pcm(self, connection: ServerConnection, sample_format: str) -> Listener:
-        """hello, now playing and the pre-roll to a PCM listener, at once → the listener to add."""
-        frame = self.config.frame_samples
-        preroll = self.pacer.preroll(self.position, self.feed.held_from)
-        listener = self.listeners.listener(connection, sample_format)
-        # From here to add(): no await, so no tick can slip between the pre-roll and the live frames.
-        write(connection, protocol.hello(
-            station=self.config.name, sample_rate=self.params.sample_rate, channels=1,
-            sample_format=sample_format, frame_samples=frame, position=preroll.first, server_time=time.time(),
-        ))
-        record = self.feed.record_at(preroll.first)
-        if record is not None:
-            write(connection, now_playing_event(record, self.feed.picture_for(record)))
-        for position in preroll.positions:
-            samples = self.feed.read(position, frame)
-            if samples is None:
-                samples = np.zeros(frame, dtype=np.float32)
-            emitted_s = self.pacer.first_due_s(self.epoch_s, position)  # when it was first sent, ±jitter
-            write(connection, protocol.encode_frame(position, emitted_s, samples, sample_format))
-        return listener
-
-    async def _join_opus(self, connection: ServerConnection) -> Listener | None:
-        """Start the Opus encoder if needed; hello, now playing and the last 0.3 s of packets →
-        the listener to add (None: the encoder produced nothing, the connection is closed)."""
-        worker = self.outputs.worker(Codec.OPUS)
-
-        async def caught_up() -> None:  # a new encoder first works through the last second
-            await worker.ready.wait()
-            while worker.recent()[-1].position < self.position - 2 * self.config.frame_samples:
-                await asyncio.sleep(0.01)
-
-        try:
-            await asyncio.wait_for(caught_up(), OPUS_READY_TIMEOUT_S)
-        except asyncio.TimeoutError:
-            await connection.close(1011, "the Opus encoder produced nothing; try format=s16le")
-            return None
-        preroll_samples = self.config.preroll_frames * self.config.frame_samples
-        recent = [packet for packet in worker.recent() if packet.position >= 0]
-        if not recent:
-            await connection.close(1011, "the Opus encoder produced nothing; try format=s16le")
-            return None
-        packets = [packet for packet in recent if packet.position >= recent[-1].position - preroll_samples]
-        write(connection, protocol.hello(
-            station=self.config.name, sample_rate=self.params.sample_rate, channels=1, sample_format=protocol.OPUS,
-            frame_samples=protocol.OPUS_PACKET_SAMPLES, position=packets[0].position, server_time=time.time(),
-        ))
-        record = self.feed.record_at(packets[0].position)
-        if record is not None:
-            write(connection, now_playing_event(record, self.feed.picture_for(record)))
-        for packet in packets:
-            emitted_s = self.pacer.first_due_s(self.epoch_s, packet.position)
-            write(connection, protocol.encode_packet(packet.position, emitted_s, packet.data))
-        return self.outputs.opus_listeners.listener(connection, protocol.OPUS)

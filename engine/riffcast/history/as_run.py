@@ -1,0 +1,81 @@
+"""What the as-run log says, sans I/O: one JSON object per line (see docs/history.md).
+
+- ``image``: an image as it aired — the UTC time of its first new sample as heard, its span of
+  the stream (``position``, ``samples``; consecutive images are contiguous), what it was painted
+  for (the prompts heard, seed, denoising, guidance, musical controls), the generator and
+  model, whether it was a fallback, and the id of the steer whose first image it is;
+- ``steer``: a steer taken — when, its ack position, where from (:class:`Source`), its id and
+  the settings it asked for (never a token);
+- ``listeners``: once a minute, the listeners by output.
+
+Images painted and then replaced by a steer never air, so they are never logged.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import time
+from typing import Any, Mapping
+
+from riffcast.pipeline.records import Aired
+from riffcast.steering.targets import Target
+from riffcast.steering.walk import heard_prompts
+
+
+class Source(enum.Enum):
+    """Where a steer came from."""
+
+    CONTROL = "control"
+    OSC = "osc"
+    PLAYLIST = "playlist"
+    CLI = "cli"
+
+
+def utc_iso(time_s: float) -> str:
+    """Unix seconds → ``2026-12-06T21:14:03.120Z`` (milliseconds, UTC)."""
+    whole = math.floor(time_s)
+    millis = min(999, round((time_s - whole) * 1000))
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+
+
+def target_fields(target: Target) -> dict[str, Any]:
+    """A target's settings as the log and ``/history`` name them."""
+    fields: dict[str, Any] = {
+        "prompts": [{"text": prompt.text, "weight": prompt.weight} for prompt in target.prompts],
+        "seed": target.seed, "denoising": target.denoising, "guidance": target.guidance,
+    }
+    for control in ("bpm", "key", "brightness", "drums", "bass"):  # the musical controls, where targets carry them
+        if hasattr(target, control):
+            value = getattr(target, control)
+            fields[control] = value.value if isinstance(value, enum.Enum) else value
+    return fields
+
+
+def image_line(aired: Aired, *, generator: str, model: str, steer_id: Any = None) -> dict[str, Any]:
+    """The ``image`` line of ``aired``."""
+    record = aired.record
+    step = record.step
+    heard = step.end if step.alpha >= 0.5 else step.start  # the target nearer what is heard
+    return {
+        "type": "image", "utc": utc_iso(aired.utc_s), "position": record.position, "samples": record.samples,
+        **target_fields(heard),
+        "prompts": [{"text": text, "weight": weight} for text, weight in heard_prompts(step)],
+        "alpha": round(step.alpha, 4), "generator": generator, "model": model, "fallback": record.fallback,
+        "steer": steer_id,
+    }
+
+
+def steer_line(*, utc_s: float, position: int, source: Source, steer_id: Any, target: Target,
+               transition_chunks: int | None) -> dict[str, Any]:
+    """The ``steer`` line of a steer acknowledged at ``position``."""
+    fields = target_fields(target)
+    if transition_chunks is not None:
+        fields["transition_chunks"] = transition_chunks
+    return {"type": "steer", "utc": utc_iso(utc_s), "position": position, "source": source.value, "id": steer_id,
+            "fields": fields}
+
+
+def listeners_line(*, utc_s: float, by_output: Mapping[str, int]) -> dict[str, Any]:
+    """The ``listeners`` line: receivers by output now."""
+    return {"type": "listeners", "utc": utc_iso(utc_s), "count": sum(by_output.values()), "by_output": dict(by_output)}

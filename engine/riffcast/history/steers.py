@@ -1,0 +1,48 @@
+"""One way in's handle on the feed (control, OSC, the playlist): it steers as the feed does,
+and each steer, once acknowledged, goes into the as-run log with where it came from."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from typing import Any, Protocol
+
+from riffcast.history.as_run import Source
+from riffcast.history.log_file import AsRunLog
+from riffcast.steering.targets import Target
+from riffcast.steering.walk import WalkPosition
+
+
+class Steerable(Protocol):
+    def steer(self, target: Target, transition_chunks: int | None = None) -> Future[int]: ...
+
+    def latest_target(self) -> Target: ...
+
+    @property
+    def walk_position(self) -> WalkPosition: ...
+
+
+class LoggedSteering:
+    """``feed``'s steering for the way in ``source`` (see the module docstring)."""
+
+    def __init__(self, feed: Steerable, as_run: AsRunLog, source: Source) -> None:
+        self.feed = feed
+        self.as_run = as_run
+        self.source = source
+
+    def steer(self, target: Target, transition_chunks: int | None = None, steer_id: Any = None) -> Future[int]:
+        """As :meth:`Feed.steer`; the steer is logged with its ack position when it is known."""
+        future = self.feed.steer(target, transition_chunks)
+
+        def logged(done: Future[int]) -> None:
+            self.as_run.steered(source=self.source, steer_id=steer_id, target=target,
+                                transition_chunks=transition_chunks, position=done.result())
+
+        future.add_done_callback(logged)
+        return future
+
+    def latest_target(self) -> Target:
+        return self.feed.latest_target()
+
+    @property
+    def walk_position(self) -> WalkPosition:
+        return self.feed.walk_position

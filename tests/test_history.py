@@ -1,0 +1,170 @@
+"""The as-run log and /history (riffcast.history), in-process: real files, no station."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from riffcast.delivery.output import Block
+from riffcast.history.as_run import Source, utc_iso
+from riffcast.history.log_file import AsRunLog, check_as_run_path
+from riffcast.history.segments import HistoryQuery, parse_query, report_text, segments
+from riffcast.pipeline.records import Aired, ChunkRecord
+from riffcast.steering.targets import Target
+from riffcast.steering.walk import Walk
+
+RATE = 44100
+IMAGE = 28_224  # samples of new audio per window in these tests (64 columns of 441)
+T0 = 1_796_000_000.0  # 2026-11-30T…Z
+
+
+def _record(serial: int, prompt: str = "jazz", seed: int = 1, fallback: bool = False) -> ChunkRecord:
+    step = Walk(Target.from_text(prompt, seed=seed)).peek()
+    return ChunkRecord(serial * IMAGE, step, np.zeros((4, 4), np.uint8), fallback, serial * IMAGE, serial, True, IMAGE)
+
+
+def _block(records: list[ChunkRecord], first_heard_s: float) -> Block:
+    aired = tuple(Aired(r, first_heard_s + (r.position - records[0].position) / RATE) for r in records)
+    return Block(records[0].position, np.zeros(4410, np.float32), first_heard_s, aired=aired)
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_each_aired_image_is_one_line_with_its_span_settings_and_steer(tmp_path):
+    path = tmp_path / "as-run.jsonl"
+    log = AsRunLog(path, generator="synth", model="")
+    log.steered(source=Source.CONTROL, steer_id="s-1", target=Target.from_text("rain", seed=9),
+                transition_chunks=2, position=2 * IMAGE, utc_s=T0)
+    log.write(_block([_record(0), _record(1)], T0))
+    log.write(_block([_record(2, "rain", 9)], T0 + 2 * IMAGE / RATE))
+    log.listeners({"ws-pcm": 3, "mp3": 1}, utc_s=T0 + 2)
+    log.close()
+    steer, *images, counts = _lines(path)
+    fields = steer.pop("fields")
+    assert steer == {"type": "steer", "utc": utc_iso(T0), "position": 2 * IMAGE, "source": "control", "id": "s-1"}
+    assert (fields["prompts"], fields["seed"], fields["transition_chunks"]) == ([{"text": "rain", "weight": 1.0}], 9, 2)
+    assert {"denoising", "guidance"} <= set(fields) and "token" not in json.dumps(fields)
+    assert [(i["position"], i["samples"]) for i in images] == [(0, IMAGE), (IMAGE, IMAGE), (2 * IMAGE, IMAGE)]
+    assert [i["steer"] for i in images] == [None, None, "s-1"]  # the steer's first image names it
+    assert images[2]["prompts"] == [{"text": "rain", "weight": 1.0}] and images[2]["seed"] == 9
+    assert images[1]["utc"] == utc_iso(T0 + IMAGE / RATE) and images[0]["generator"] == "synth"
+    assert counts == {"type": "listeners", "utc": utc_iso(T0 + 2), "count": 4, "by_output": {"ws-pcm": 3, "mp3": 1}}
+
+
+def test_a_restart_never_touches_an_existing_log_and_splits_start_parts_named_by_utc(tmp_path):
+    path = tmp_path / "as-run.jsonl"
+    path.write_text("the previous run\n")
+    log = AsRunLog(path, generator="synth", model="")
+    log.write(_block([_record(0)], T0))
+    log.close()
+    assert path.read_text() == "the previous run\n" and log.parts == [tmp_path / "as-run.1.jsonl"]
+    hourly = AsRunLog(tmp_path / "hourly.jsonl", generator="synth", model="", split_s=3600)
+    start_s = (T0 // 3600 + 1) * 3600 - 1  # a second before an hour turns
+    hourly.write(_block([_record(0)], start_s))
+    hourly.write(_block([_record(1)], start_s + 1.5))
+    hourly.close()
+    names = [part.name for part in hourly.parts]
+    assert names == [f"hourly.{time.strftime('%Y-%m-%dT%H-%M-%SZ', time.gmtime(s))}.jsonl"
+                     for s in (start_s // 3600 * 3600, start_s // 3600 * 3600 + 3600)]
+    assert [len(_lines(part)) for part in hourly.parts] == [1, 1]
+
+
+def test_a_line_is_in_the_file_as_soon_as_it_is_written(tmp_path):  # what a kill -9 would leave
+    path = tmp_path / "as-run.jsonl"
+    log = AsRunLog(path, generator="synth", model="")
+    log.write(_block([_record(0)], T0))
+    deadline = time.monotonic() + 5
+    while not (path.exists() and path.read_text().endswith("\n")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(_lines(path)) == 1  # the writer thread handed it to the kernel; nothing waits for close()
+    log.close()
+
+
+def test_a_path_whose_folder_is_missing_or_a_folder_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        check_as_run_path(tmp_path / "missing" / "as-run.jsonl")
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        check_as_run_path(tmp_path)
+
+
+def test_a_failing_disk_drops_lines_names_the_problem_and_the_memory_goes_on(tmp_path):
+    log = AsRunLog(tmp_path / "missing-folder" / "as-run.jsonl", generator="synth", model="", retry_every_s=60)
+    log.write(_block([_record(0), _record(1)], T0))
+    log.close()
+    (report,) = log.health()
+    assert log.lines_dropped == 2 and "2 line(s) dropped" in report.problem and "No such file" in report.problem
+    assert [line["position"] for line in log.lines()] == [0, IMAGE]  # /history still knows
+
+
+def test_history_merges_images_with_the_same_settings_and_filters_by_time():
+    log = AsRunLog(None, generator="synth", model="")
+    records = [_record(0), _record(1), _record(2, "rain", 9), _record(3, "rain", 9), _record(4, "jazz")]
+    log.write(_block(records, T0))
+    log.close()
+    found = segments(log.lines(), HistoryQuery(), sample_rate=RATE, picture=lambda serial: f"/p/{serial}.png")
+    assert [(s["position"], s["samples"], s["prompts"][0]["text"]) for s in found] == [
+        (0, 2 * IMAGE, "jazz"), (2 * IMAGE, 2 * IMAGE, "rain"), (4 * IMAGE, IMAGE, "jazz")]
+    assert found[1]["start"] == utc_iso(T0 + 2 * IMAGE / RATE) and found[1]["end"] == utc_iso(T0 + 4 * IMAGE / RATE)
+    assert found[0]["image"] == "/p/0.png"
+    since = parse_query(f"since={utc_iso(T0 + 3 * IMAGE / RATE)}")
+    assert [s["position"] for s in segments(log.lines(), since, sample_rate=RATE)] == [2 * IMAGE, 4 * IMAGE]
+    assert [s["position"] for s in segments(log.lines(), parse_query("limit=1"), sample_rate=RATE)] == [4 * IMAGE]
+    text = report_text(found)
+    assert text.count("\n") == 4 and "rain (seed 9, synth)" in text
+
+
+@pytest.mark.parametrize("query, message", [
+    ("since=yesterday", "since must be an ISO 8601 time"), ("limit=0", "limit must be a whole number"),
+    ("limit=5000", "from 1 to 1000"), ("from=2026-01-01", "unknown parameter 'from'"),
+])
+def test_bad_history_queries_are_one_line(query, message):
+    with pytest.raises(ValueError, match=message):
+        parse_query(query)
+
+
+@pytest.mark.system
+def test_a_station_logs_what_it_airs_and_serves_it_as_history(tmp_path):
+    """A real station with ``--as-run``: a steer with an id appears with its ack position, its first
+    image names it, the images are contiguous, and /history and /history.txt agree with the log."""
+    import asyncio
+    import urllib.request
+
+    from websockets.asyncio.client import connect
+
+    from station import TOKEN, running_station
+
+    async def steer_with_id(running) -> dict:
+        async with connect(f"{running.control_url}?token={TOKEN}") as control:
+            await control.send(json.dumps({"type": "steer", "id": "evening-1", "prompt": "evening jazz, rain",
+                                           "transition_chunks": 1}))
+            return json.loads(await control.recv())
+
+    path = tmp_path / "as-run.jsonl"
+    with running_station(tmp_path, "--as-run", str(path)) as running:
+        ack = asyncio.run(steer_with_id(running))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(line.get("type") == "image" and line["prompts"] == [
+                {"text": "evening jazz, rain", "weight": 1.0}] for line in _lines(path)):  # the transition is heard
+            time.sleep(0.2)
+        with urllib.request.urlopen(running.http + "/history?limit=1000", timeout=5) as response:
+            history = json.loads(response.read())
+        with urllib.request.urlopen(running.http + "/history.txt", timeout=5) as response:
+            text = response.read().decode()
+    lines = _lines(path)
+    steers = [line for line in lines if line["type"] == "steer"]
+    images = [line for line in lines if line["type"] == "image"]
+    assert [(s["id"], s["position"], s["source"]) for s in steers] == [("evening-1", ack["position"], "control")]
+    first = next(image for image in images if image["steer"] == "evening-1")
+    assert first["position"] == ack["position"]  # the transition's first image (at alpha 0: the old prompt)
+    assert all(a["position"] + a["samples"] == b["position"] for a, b in zip(images, images[1:]))  # contiguous
+    assert [line["type"] for line in lines].count("listeners") >= 1
+    found = history["segments"]
+    assert found[0]["position"] == images[0]["position"] and sum(s["samples"] for s in found) >= \
+        sum(i["samples"] for i in images)  # the log and /history tell the same story (history may be ahead)
+    assert any(s["prompts"][0]["text"] == "evening jazz, rain" for s in found) and "evening jazz, rain" in text
