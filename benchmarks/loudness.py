@@ -17,7 +17,17 @@ integrated loudness; short-term loudness (3 s windows every 0.5 s, ungated): the
 every window stays within ±3 LU; true peak (4× polyphase oversampling, scipy); the limiter's
 gain reduction (riffcast's stage reports it).
 
-Run: ``python benchmarks/loudness.py`` (about 6 minutes on 2 cores; needs git, and the music
+Dynamics (the second table, ``--dynamics-only`` for it alone): the level stage before
+``BEFORE_COMMIT`` (the AGC to the target whatever the peaks, loaded from git) and this checkout's
+(gain only as far as the held peak allows plus ``peak_limiting_db``), on the same stitched
+stream (level stage off) of the synth render and each real-music clip: the piece's
+peak-to-loudness ratio (true peak − integrated, of the stitched stream), integrated loudness,
+true peak, and the limiter's gain reduction measured outside the stage for both: the stage is
+run again with its limiter's ceiling out of reach (the AGC alone), and the reduction is the
+energy ratio of the two outputs in 64-sample windows (p99 and max over the windows, the share
+of windows reduced by more than 0.1 dB); the shortfall the new stage reports.
+
+Run: ``python benchmarks/loudness.py`` (about 8 minutes on 2 cores; needs git, and the music
 set's packages for the real-music rows).
 """
 
@@ -37,6 +47,8 @@ import pyloudnorm
 import soundfile
 from scipy.signal import resample_poly
 
+import riffcast.dsp.level as current_level
+from riffcast.dsp.bandwidth_settings import BandwidthSettings
 from riffcast.dsp.codec import audio_to_mel, chunk_from_image, image_from_mel, split_chunks
 from riffcast.dsp.level import LevelStats
 from riffcast.dsp.level_settings import LevelSettings
@@ -57,6 +69,7 @@ from harness.table import header, row
 from music_set import music_clips
 
 PEER_COMMIT = "f8371d5"
+BEFORE_COMMIT = "a51bdba"  # the level stage that rode every piece to the target whatever its peaks
 REPO = Path(__file__).resolve().parent.parent
 RATE = PARAMS.sample_rate
 TARGET_LUFS = -16.0
@@ -74,13 +87,13 @@ class Row:
     stats: LevelStats | None = None
 
 
-def peer_level_module():
-    """``PEER_COMMIT``'s level stage, as a module (numba compiles it on first use)."""
-    text = subprocess.run(["git", "-C", str(REPO), "show", f"{PEER_COMMIT}:engine/riffcast/dsp/level.py"],
+def peer_level_module(commit: str = PEER_COMMIT, name: str = "peer_level"):
+    """``commit``'s level stage, as a module (numba compiles it on first use)."""
+    text = subprocess.run(["git", "-C", str(REPO), "show", f"{commit}:engine/riffcast/dsp/level.py"],
                           check=True, capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp(prefix="riffcast-peer-")) / "peer_level.py"
+    path = Path(tempfile.mkdtemp(prefix="riffcast-peer-")) / f"{name}.py"
     path.write_text(text)
-    spec = importlib.util.spec_from_file_location("peer_level", path)
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
@@ -120,7 +133,7 @@ def rendered(generator_args: list[str], seconds: float, change_s: float | None,
 
 def decoded(audio: np.ndarray, level: LevelSettings | None) -> tuple[np.ndarray, LevelStats | None]:
     """Real music encoded to Riffusion images and stitched back → samples, level stats."""
-    stitcher = Stitcher(PARAMS, level=level)
+    stitcher = Stitcher(PARAMS, level=level, bandwidth=BandwidthSettings())
     chunks = [chunk_from_image(image_from_mel(mel, PARAMS), PARAMS) for mel in split_chunks(audio_to_mel(audio, PARAMS), PARAMS)]
     blocks = [stitcher.push(chunk) for chunk in chunks] + [stitcher.flush()]
     return np.concatenate([block.samples for block in blocks]), stitcher.level_stats
@@ -178,6 +191,54 @@ def measure(item: Row, meter: pyloudnorm.Meter, short_meter: pyloudnorm.Meter) -
             f"{windows[0] - TARGET_LUFS:+.1f}", settle, f"{true_peak:.2f}", limiter]
 
 
+def levelled_twice(module, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, object]:
+    """``raw`` through ``module``'s level stage, primed and fed as the stitcher does, with its
+    limiter and without (ceiling out of reach) → (levelled, AGC only, the stage)."""
+    outputs = []
+    for reach in (False, True):
+        stage = module.LevelStage(RATE, LevelSettings(target_lufs=TARGET_LUFS))
+        if reach:
+            stage._kernel_settings = stage._kernel_settings._replace(ceiling=1e9)
+        block = PARAMS.chunk_columns * PARAMS.hop_samples
+        stage.prime(raw[:block])
+        out = np.concatenate([stage.process(raw[i : i + block]) for i in range(0, raw.size, block)] + [stage.flush()])
+        outputs.append(out[stage.latency_samples : stage.latency_samples + raw.size])
+        if not reach:
+            limited = stage
+    return outputs[0], outputs[1], limited
+
+
+def reduction_db(levelled: np.ndarray, agc_only: np.ndarray, window: int = 64) -> np.ndarray:
+    """The limiter's gain reduction (dB) in ``window``-sample windows with sound in them."""
+    n = levelled.size // window * window
+    a = np.square(agc_only[:n].astype(np.float64)).reshape(-1, window).sum(axis=1)
+    b = np.square(levelled[:n].astype(np.float64)).reshape(-1, window).sum(axis=1)
+    sound = a > 1e-10 * a.max()
+    return np.maximum(10 * np.log10(a[sound] / np.maximum(b[sound], 1e-30)), 0.0)
+
+
+def dynamics_table(sources: list[tuple[str, np.ndarray]]) -> None:
+    meter = pyloudnorm.Meter(RATE)
+    modules = [(f"before ({BEFORE_COMMIT})", peer_level_module(BEFORE_COMMIT, "before_level")),
+               ("riffcast", current_level)]
+    print(header(["source", "PLR dB", "level stage", "integrated LUFS", "true peak dBTP", "reduction p99 dB",
+                  "max dB", "reduced > 0.1 dB", "stage's report: active / max dB", "shortfall LU"], "lrlrrrrrrr"))
+    for source, raw in sources:
+        x = raw.astype(np.float64)
+        plr = 20 * np.log10(np.max(np.abs(resample_poly(x, 4, 1)))) - meter.integrated_loudness(x)
+        for label, module in modules:
+            levelled, agc_only, stage = levelled_twice(module, raw)
+            reduction = reduction_db(levelled, agc_only)
+            y = levelled.astype(np.float64)
+            shortfall = getattr(stage.stats, "shortfall_lu", None)
+            print(row([source, f"{plr:.1f}", label, f"{meter.integrated_loudness(y):.1f}",
+                       f"{20 * np.log10(np.max(np.abs(resample_poly(y, 4, 1)))):.2f}",
+                       f"{np.percentile(reduction, 99):.1f}", f"{reduction.max():.1f}",
+                       f"{100 * np.mean(reduction > 0.1):.0f} %",
+                       f"{100 * stage.stats.limited_fraction:.0f} % / {stage.stats.max_reduction_db:.1f}",
+                       "—" if shortfall is None else f"{shortfall:.1f}"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--render-s", type=float, default=90.0, help="synth render length (default 90)")
@@ -185,7 +246,15 @@ def main() -> None:
     parser.add_argument("--tiny-s", type=float, default=30.0, help="tiny-random render length (default 30)")
     parser.add_argument("--station-s", type=float, default=50.0, help="station recording length (default 50; 0: none)")
     parser.add_argument("--clips", type=int, default=7, help="real-music clips used (default all 7)")
+    parser.add_argument("--dynamics-only", action="store_true", help="only the dynamics table")
     args = parser.parse_args()
+    if args.dynamics_only:
+        started = time.perf_counter()
+        sources = [("synth render, steered", rendered(["--generator", "synth"], args.render_s, args.change_s, None)[0])]
+        sources += [(clip.piece.name, decoded(clip.samples(), None)[0]) for clip in music_clips()[: args.clips]]
+        dynamics_table(sources)
+        print(f"\n{time.perf_counter() - started:.0f} s in all.")
+        return
     print(f"Machine: {host_description()}. Target {TARGET_LUFS:g} LUFS, true peak ≤ −1 dBTP.")
     started = time.perf_counter()
     peer = peer_level_module()
@@ -221,6 +290,9 @@ def main() -> None:
                   "limiter: active / mean / max dB"], "llrrrrrrr"))
     for item in rows:
         print(row(measure(item, meter, short_meter)))
+    print()
+    dynamics_table([("synth render, steered", rendered(["--generator", "synth"], args.render_s, args.change_s, None)[0])]
+                   + [(clip.piece.name, decoded(clip.samples(), None)[0]) for clip in music_clips()[: args.clips]])
     print(f"\n{time.perf_counter() - started:.0f} s in all.")
 
 

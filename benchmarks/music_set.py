@@ -57,6 +57,19 @@ PIECES = (
     Piece("blupi-007", "planetblupi-music-midi", BLUPI_MIDI / "music007.mid", 0.0, "General MIDI, FluidR3"),
 )
 
+# The bandwidth model's training pieces (benchmarks/bandwidth_train.py): other pieces of the same
+# packages. PIECES above are held out of training: benchmarks/fullband.py measures on them.
+TRAINING_PIECES = tuple(
+    Piece(name.replace("_", "-"), "wesnoth-1.16-music", WESNOTH_MUSIC / f"{name}.ogg", 20.0, "orchestral recording")
+    for name in ("battle", "breaking_the_chains", "casualties_of_war", "elf-land", "elvish-theme", "frantic",
+                 "heroes_rite", "into_the_shadows", "journeys_end", "knalgan_theme", "knolls", "legends_of_the_north",
+                 "love_theme", "loyalists", "northern_mountains", "northerners", "revelation", "siege_of_laurelmor",
+                 "the_city_falls", "the_deep_path", "underground", "wanderer")
+) + tuple(
+    Piece(f"blupi-{number:03d}", "planetblupi-music-midi", BLUPI_MIDI / f"music{number:03d}.mid", 0.0, "General MIDI, FluidR3")
+    for number in (1, 2, 4, 5, 6, 8, 9)
+)
+
 
 @dataclass(frozen=True)
 class Clip:
@@ -108,14 +121,16 @@ def make_clip(piece: Piece, folder: Path, seconds: float) -> Clip:
     return Clip(piece, path)
 
 
-def music_clips(seconds: float = 45.0, folder: Path | None = None, *, quiet: bool = False) -> list[Clip]:
-    """Every clip whose source package is installed (made if missing); says which are not."""
+def music_clips(seconds: float = 45.0, folder: Path | None = None, *, quiet: bool = False,
+                pieces: tuple[Piece, ...] = PIECES) -> list[Clip]:
+    """Every clip of ``pieces`` whose source package is installed (made if missing); says which
+    are not (or are too short)."""
     folder = folder or default_folder()
     clips = []
-    for piece in PIECES:
+    for piece in pieces:
         try:
             clips.append(make_clip(piece, folder, seconds))
-        except FileNotFoundError as missing:
+        except (FileNotFoundError, ValueError) as missing:
             if not quiet:
                 print(f"music set: skipping {piece.name}: {missing}", file=sys.stderr)
     return clips

@@ -181,3 +181,39 @@ def test_silence_and_pauses_are_not_boosted():
     gain_before = stage.stats.agc_gain_db
     _run(stage, np.zeros(6 * RATE, dtype=np.float32), prime=False)  # a 6 s pause
     assert stage.stats.agc_gain_db == pytest.approx(gain_before, abs=0.3)  # ungated: +30 dB
+
+
+# --- dynamics: gain only as far as the peaks allow ------------------------------------------------
+
+def _dynamic(seconds: float, seed: int) -> np.ndarray:
+    """Quiet music with loud hits every 2 s: a peak-to-loudness ratio of about 25 dB."""
+    music = _music(seconds, -36.0, seed=seed)
+    hits = np.zeros_like(music)
+    hit = (0.5 * np.sin(2 * np.pi * 180.0 * np.arange(RATE // 20) / RATE) * np.exp(-np.arange(RATE // 20) / 400)).astype(np.float32)
+    for start in range(RATE // 2, music.size - hit.size, 2 * RATE):
+        hits[start : start + hit.size] = hit
+    return music + hits
+
+
+def test_a_dynamic_piece_is_not_crushed_and_the_shortfall_is_reported():
+    signal = _dynamic(14.0, seed=13)
+    assert true_peak_dbtp(signal) - integrated_loudness(signal, RATE) > 20.0
+    stage = LevelStage(RATE)
+    out = _run(stage, signal)
+    stats = stage.stats
+    assert stats.max_reduction_db <= LevelSettings().peak_limiting_db + 1.5  # transients shaped, not crushed
+    assert stage.reduction_percentile_db(99) <= 3.0
+    assert stats.shortfall_lu > 2.0  # short of −16, and says so
+    assert integrated_loudness(out, RATE) == pytest.approx(-16.0 - stats.shortfall_lu, abs=1.5)
+    assert true_peak_dbtp(out) <= -1.0 + 0.02
+
+
+def test_a_compressed_piece_reaches_the_target():
+    dense = _music(12.0, -30.0, seed=14)
+    dense = (np.tanh(8.0 * dense / np.abs(dense).max()) * 0.05).astype(np.float32)  # crest factor squashed
+    assert true_peak_dbtp(dense) - integrated_loudness(dense, RATE) < 14.0
+    stage = LevelStage(RATE)
+    out = _run(stage, dense)
+    assert integrated_loudness(out, RATE) == pytest.approx(-16.0, abs=1.0)
+    assert stage.stats.shortfall_lu == 0.0
+    assert stage.stats.max_reduction_db < 3.0

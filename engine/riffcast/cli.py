@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     from riffcast import __version__
     from riffcast.dsp.phase_settings import DEFAULT_ITERATIONS
     from riffcast.generation.options import add_generator_arguments
-    from riffcast.loudness_options import add_loudness_argument
+    from riffcast.loudness_options import add_bandwidth_argument, add_loudness_argument
     from riffcast.steering.options import add_steering_arguments
 
     parser = argparse.ArgumentParser(
@@ -77,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     decode.add_argument("-o", "--output", type=Path, required=True, help="OUT.wav (or .flac, .ogg)")
     decode.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS,
                         help=f"phase iterations per 40 ms round (default {DEFAULT_ITERATIONS})")
-    add_loudness_argument(decode)
+    add_loudness_argument(decode, default=None)
+    add_bandwidth_argument(decode)
     decode.add_argument("--force", action="store_true", help="overwrite an existing output file")
     decode.set_defaults(run=_run_decode)
 
@@ -92,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     add_steering_arguments(render)
     add_generator_arguments(render)
     add_loudness_argument(render)
+    add_bandwidth_argument(render)
     render.add_argument("--force", action="store_true", help="overwrite an existing output file")
     render.add_argument("--quiet", action="store_true", help="no progress bar")
     render.set_defaults(run=_run_render)
@@ -111,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     from riffcast.station.options import add_serve_arguments
 
     add_serve_arguments(serve)
+    add_bandwidth_argument(serve)
     add_generator_arguments(serve)
     serve.set_defaults(run=_run_serve)
 
@@ -158,7 +161,7 @@ def _run_decode(args: argparse.Namespace) -> int:
     from riffcast.audio_io import check_writable_suffix, write_audio
     from riffcast.dsp.codec import chunk_from_image, open_image
     from riffcast.dsp.params import RIFFUSION_V1 as params
-    from riffcast.loudness_options import level_from_args
+    from riffcast.loudness_options import bandwidth_from_args, level_from_args
     from riffcast.pipeline.stitcher import Stitcher
 
     if args.iterations < 0:
@@ -166,13 +169,14 @@ def _run_decode(args: argparse.Namespace) -> int:
     check_writable_suffix(args.output)
     _refuse_overwrite([args.output], args.force)
     level = level_from_args(args)
+    bandwidth = bandwidth_from_args(args)
     chunks = []
     for path in args.images:
         try:
             chunks.append(chunk_from_image(open_image(path), params))
         except ValueError as error:
             raise ValueError(f"{path}: {error}") if str(path) not in str(error) else error
-    stitcher = Stitcher(params, iterations=args.iterations, level=level)
+    stitcher = Stitcher(params, iterations=args.iterations, level=level, bandwidth=bandwidth)
     blocks = [stitcher.push(chunk) for chunk in chunks] + [stitcher.flush()]
     samples = np.concatenate([block.samples for block in blocks])
     write_audio(args.output, samples, params.sample_rate)
@@ -195,7 +199,7 @@ def _render(args: argparse.Namespace) -> int:
     from riffcast.dsp.params import RIFFUSION_V1 as params
     from riffcast.generation.options import generator_from_args
     from riffcast.generation.seeds import DEFAULT_BED, load_seed
-    from riffcast.loudness_options import level_from_args
+    from riffcast.loudness_options import bandwidth_from_args, level_from_args
     from riffcast.pipeline.layout_options import check_layout_arguments, layout_from_args
     from riffcast.pipeline.producer import ChunkProducer
     from riffcast.pipeline.render import render
@@ -209,6 +213,7 @@ def _render(args: argparse.Namespace) -> int:
         raise ValueError("--duration must be between 0 and 86400 seconds")
     plan = plan_in_option_words(args)
     level = level_from_args(args)
+    bandwidth = bandwidth_from_args(args)
     check_layout_arguments(args)
     seed_image = load_seed(args.seed_image or DEFAULT_BED, params)
     generator = generator_from_args(args)
@@ -220,7 +225,7 @@ def _render(args: argparse.Namespace) -> int:
         try:
             samples, summary = render(
                 producer, duration_s=args.duration, params=params, playlist=plan.playlist,
-                on_chunk=lambda chunk: bar.update(1), level=level,
+                on_chunk=lambda chunk: bar.update(1), level=level, bandwidth=bandwidth,
             )
         except KeyboardInterrupt:  # nothing is written until the end: say so, rather than nothing
             bar.close()

@@ -15,6 +15,13 @@ until the recent one leaves a window of ``window_lu`` around it — music of ano
 (a steer) — and then the slow estimate starts again from the recent one. The gain aims at
 ``target_lufs − slow estimate``, at most ``max_gain_db`` either way, and glides there (a
 one-pole of ``gain_glide_s``, at most ``max_slew_db_per_s``), never stepping.
+
+**Dynamics first.** The gain is raised only as far as the music's peaks allow: at most
+``true_peak_dbtp − held peak + peak_limiting_db``, where the held peak is the largest sample
+peak of the input over the last ``peak_hold_s`` (then falling at ``peak_release_db_per_s``).
+So the limiter works on transients by about ``peak_limiting_db`` at most, never crushing a
+dynamic piece up to the target; where the piece's peak-to-loudness ratio is too high for the
+target, the stage stays short of it and says by how much (:attr:`LevelStats.shortfall_lu`).
 :meth:`LevelStage.prime` starts both estimates from a whole first stretch of music (the
 stitcher's first chunk), so the stream is at the target from its first second.
 
@@ -51,6 +58,7 @@ from riffcast.dsp.loudness import (
 )
 
 TRUE_PEAK_MARGIN_DB = 0.2  # the limiter's aim under the stated true-peak ceiling
+HISTOGRAM_BINS_PER_DB = 10  # the limiter's gain-reduction histogram: 0.1 dB bins up to 24 dB
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,7 @@ class LevelStats:
     limited_fraction: float  # of output samples, with any gain reduction
     mean_reduction_db: float  # over the limited samples
     max_reduction_db: float
+    shortfall_lu: float = 0.0  # how far under the target the peaks hold the aim now (0: on target)
 
 
 # The stage's state between blocks, one record (numba reads and writes it by field name).
@@ -79,6 +88,10 @@ _LEVEL_STATE = np.dtype([
     ("output_samples", np.int64),
     ("reduction_db_sum", np.float64),
     ("max_reduction_db", np.float64),
+    ("step_peak", np.float64),  # the input's sample peak in the current step
+    ("peak_held", np.float64),  # the input's held peak (linear)
+    ("shortfall_db", np.float64),  # target − (loudness + aim) when the peaks cap the aim
+    ("primed_steps", np.int64),  # steps of the music prime() heard in advance
 ])
 
 
@@ -96,7 +109,10 @@ class _KernelSettings(NamedTuple):
     glide_coef: float  # per sample
     max_step_db: float  # per sample
     ceiling: float  # linear true-peak bound
+    aim_ceiling: float  # the same bound, for the AGC's cap (a benchmark moves only the limiter's)
     release_coef: float
+    peak_limiting_db: float
+    peak_release_ratio: float  # per step, linear
 
 
 def _kernel_settings(settings: LevelSettings, sample_rate: int) -> _KernelSettings:
@@ -113,17 +129,27 @@ def _kernel_settings(settings: LevelSettings, sample_rate: int) -> _KernelSettin
         glide_coef=float(1.0 - np.exp(-1.0 / (settings.gain_glide_s * sample_rate))),
         max_step_db=float(settings.max_slew_db_per_s / sample_rate),
         ceiling=float(10.0 ** ((settings.true_peak_dbtp - TRUE_PEAK_MARGIN_DB) / 20.0)),
+        aim_ceiling=float(10.0 ** ((settings.true_peak_dbtp - TRUE_PEAK_MARGIN_DB) / 20.0)),
         release_coef=float(np.exp(-1.0 / (settings.release_s * sample_rate))),
+        peak_limiting_db=float(settings.peak_limiting_db),
+        peak_release_ratio=float(10.0 ** (-settings.peak_release_db_per_s * step_s / 20.0)),
     )
 
 
 @njit(cache=True, nogil=True)
-def _close_step(record, steps, recent, settings):
+def _close_step(record, steps, recent, peaks, settings):
     """A 100 ms step is complete: gate its 400 ms block and update the AGC's aim.
 
-    steps: ring of the latest step powers; recent: ring of the latest passed block powers.
+    steps: ring of the latest step powers; recent: ring of the latest passed block powers;
+    peaks: ring of the latest step peaks (``peak_hold_s``).
     """
     steps[record["steps_done"] % steps.shape[0]] = record["step_sum"] / settings.step_samples
+    peaks[record["steps_done"] % peaks.shape[0]] = record["step_peak"]
+    record["step_peak"] = 0.0
+    held = record["peak_held"] * settings.peak_release_ratio
+    for k in range(peaks.shape[0]):
+        held = max(held, peaks[k])
+    record["peak_held"] = held
     record["steps_done"] += 1
     record["step_sum"] = 0.0
     record["step_fill"] = 0
@@ -146,18 +172,47 @@ def _close_step(record, steps, recent, settings):
     slow = block if slow == 0.0 else slow + settings.slow_coef * (block - slow)
     if not recent_square / settings.window_ratio <= slow <= recent_square * settings.window_ratio:
         slow = recent_square  # music of another character: start again from what is playing now
+        if record["steps_done"] >= record["primed_steps"]:  # the primed music's peaks still lie ahead
+            held = _forget_older_peaks(peaks, record["steps_done"], count)
+            record["peak_held"] = held
     record["slow_square"] = slow
     wanted = settings.target_lufs - (LOUDNESS_OFFSET_DB + 10.0 * np.log10(slow))
-    record["wanted_db"] = min(max(wanted, -settings.max_gain_db), settings.max_gain_db)
+    record["wanted_db"], record["shortfall_db"] = _capped_aim(wanted, held, settings)
 
 
 @njit(cache=True, nogil=True)
-def _level_kernel(x, out, state, k_filter, sos, taps, steps, recent, history, required, envelope, settings):
+def _forget_older_peaks(peaks, steps_done, keep):
+    """Music of another character: only the last ``keep`` steps' peaks count → their max."""
+    held = 0.0
+    for k in range(peaks.shape[0]):
+        slot = (steps_done - 1 - k) % peaks.shape[0]
+        if k < keep:
+            held = max(held, peaks[slot])
+        else:
+            peaks[slot] = 0.0
+    return held
+
+
+@njit(cache=True, nogil=True)
+def _capped_aim(wanted_db, peak_held, settings):
+    """The AGC's aim (dB) for ``wanted_db`` to the target, capped by the peaks → (aim, shortfall)."""
+    aim = min(max(wanted_db, -settings.max_gain_db), settings.max_gain_db)
+    if peak_held > 0.0:
+        allowed = 20.0 * np.log10(settings.aim_ceiling / peak_held) + settings.peak_limiting_db
+        if aim > allowed:
+            return allowed, aim - allowed
+    return aim, 0.0
+
+
+@njit(cache=True, nogil=True)
+def _level_kernel(x, out, state, k_filter, sos, taps, steps, recent, peaks, history, required, envelope, histogram,
+                  settings):
     """Level ``x`` (n,) into ``out`` (n,) (float32 or float64), delayed by the latency.
 
     state: (1,) ``_LEVEL_STATE``; k_filter: (4,) the K-weighting biquads' state; sos: (2, 6)
     K-weighting; taps: the true-peak interpolator; steps: (steps_per_block,) ring of step
-    powers; recent: (recent_blocks,) ring of passed block powers; history: (2^k ≥ latency +
+    powers; recent: (recent_blocks,) ring of passed block powers; peaks: ring of step peaks; histogram: (k,) output
+    samples counted by gain reduction in steps of 1 / ``HISTOGRAM_BINS_PER_DB`` dB (the last bin: that or more); history: (2^k ≥ latency +
     half-taps + 1,) ring of gained samples; required, envelope: (lookahead + 1,) limiter gains.
     """
     record = state[0]
@@ -167,7 +222,7 @@ def _level_kernel(x, out, state, k_filter, sos, taps, steps, recent, history, re
     half = taps.shape[1] // 2
     ceiling = settings.ceiling
     keep = 1.0 - settings.release_coef
-    step_sum, step_fill = record["step_sum"], record["step_fill"]
+    step_sum, step_fill, step_peak = record["step_sum"], record["step_fill"], record["step_peak"]
     gain_db, wanted_db = record["gain_db"], record["wanted_db"]
     box_sum, index, previous_peak = record["box_sum"], record["sample_index"], record["previous_peak"]
     limited, reduction_sum, max_reduction = record["limited_samples"], record["reduction_db_sum"], record["max_reduction_db"]
@@ -176,9 +231,11 @@ def _level_kernel(x, out, state, k_filter, sos, taps, steps, recent, history, re
         weighted = biquad_step(sos, 1, biquad_step(sos, 0, sample, k_filter), k_filter)
         step_sum += weighted * weighted
         step_fill += 1
+        step_peak = max(step_peak, abs(sample))
         if step_fill == settings.step_samples:
-            record["step_sum"] = step_sum
-            _close_step(record, steps, recent, settings)
+            record["step_sum"], record["step_peak"] = step_sum, step_peak
+            step_peak = 0.0
+            _close_step(record, steps, recent, peaks, settings)
             step_sum, step_fill, wanted_db = 0.0, 0, record["wanted_db"]
         move = (wanted_db - gain_db) * settings.glide_coef
         gain_db += min(max(move, -settings.max_step_db), settings.max_step_db)
@@ -202,11 +259,12 @@ def _level_kernel(x, out, state, k_filter, sos, taps, steps, recent, history, re
         out[n] = history[(index - half - lookahead) & mask] * gain
         if gain < 0.99999:
             reduction_db = -20.0 * np.log10(gain)
+            histogram[min(int(reduction_db * HISTOGRAM_BINS_PER_DB), histogram.shape[0] - 1)] += 1
             limited += 1
             reduction_sum += reduction_db
             max_reduction = max(max_reduction, reduction_db)
         index = (index + 1) % (history.shape[0] * window)
-    record["step_sum"], record["step_fill"] = step_sum, step_fill
+    record["step_sum"], record["step_fill"], record["step_peak"] = step_sum, step_fill, step_peak
     record["gain_db"], record["box_sum"], record["sample_index"] = gain_db, box_sum, index
     record["previous_peak"] = previous_peak
     record["limited_samples"], record["reduction_db_sum"], record["max_reduction_db"] = limited, reduction_sum, max_reduction
@@ -235,9 +293,11 @@ class LevelStage:
         self._state[0]["box_sum"] = float(window)  # the envelope starts at unity gain
         self._steps = np.zeros(self._kernel_settings.steps_per_block)
         self._recent = np.zeros(s.recent_blocks)
+        self._peaks = np.zeros(max(1, round(s.peak_hold_s / STEP_S)))
         self._history = np.zeros(1 << int(np.ceil(np.log2(self.latency_samples + half + 1))))
         self._required = np.ones(window)
         self._envelope = np.ones(window)
+        self._histogram = np.zeros(24 * HISTOGRAM_BINS_PER_DB + 1, dtype=np.int64)
 
     def prime(self, samples: np.ndarray) -> None:
         """Start the AGC from the integrated loudness of ``samples`` (n,): music about to be
@@ -249,8 +309,12 @@ class LevelStage:
         record["slow_square"] = mean_square_of(lufs)
         self._recent[:] = record["slow_square"]
         record["blocks_passed"] = self._recent.size
-        limit = self.settings.max_gain_db
-        record["wanted_db"] = record["gain_db"] = min(max(self.settings.target_lufs - lufs, -limit), limit)
+        record["peak_held"] = float(np.max(np.abs(samples)))
+        record["primed_steps"] = record["steps_done"] + samples.size // self._kernel_settings.step_samples
+        self._peaks[:] = record["peak_held"]
+        aim, shortfall = _capped_aim(self.settings.target_lufs - lufs, record["peak_held"], self._kernel_settings)
+        record["wanted_db"] = record["gain_db"] = aim
+        record["shortfall_db"] = shortfall
 
     def process(self, samples: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Level ``samples`` (n,) into ``out`` (n,) float32 (a new array when None), delayed
@@ -258,13 +322,26 @@ class LevelStage:
         x = np.ascontiguousarray(samples, dtype=np.float32)
         if out is None:
             out = np.empty(x.shape, dtype=np.float32)
-        _level_kernel(x, out, self._state, self._k_filter, self._sos, self._taps, self._steps, self._recent, self._history,
-                      self._required, self._envelope, self._kernel_settings)
+        _level_kernel(x, out, self._state, self._k_filter, self._sos, self._taps, self._steps, self._recent, self._peaks, self._history,
+                      self._required, self._envelope, self._histogram, self._kernel_settings)
         return out
 
     def flush(self) -> np.ndarray:
         """Push the held-back ``latency_samples`` out (by feeding silence)."""
         return self.process(np.zeros(self.latency_samples, dtype=np.float32))
+
+    def reduction_percentile_db(self, percent: float) -> float:
+        """The limiter's gain reduction (dB, to 0.1 dB) that ``percent`` % of the output samples
+        so far stayed at or under (unlimited samples count as 0 dB)."""
+        total = int(self._state[0]["output_samples"])
+        if total == 0:
+            return 0.0
+        unlimited = total - int(self._histogram.sum())
+        wanted = percent / 100.0 * total
+        if wanted <= unlimited:
+            return 0.0
+        index = int(np.searchsorted(np.cumsum(self._histogram) + unlimited, wanted))
+        return (index + 1) / HISTOGRAM_BINS_PER_DB
 
     @property
     def stats(self) -> LevelStats:
@@ -275,4 +352,5 @@ class LevelStage:
             limited_fraction=limited / max(int(record["output_samples"]), 1),
             mean_reduction_db=float(record["reduction_db_sum"]) / limited if limited else 0.0,
             max_reduction_db=float(record["max_reduction_db"]),
+            shortfall_lu=float(record["shortfall_db"]),
         )

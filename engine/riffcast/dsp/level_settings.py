@@ -23,6 +23,9 @@ class LevelSettings:
     true_peak_dbtp: float = -1.0
     lookahead_samples: int = 128
     release_s: float = 0.08
+    peak_limiting_db: float = 2.0  # the most the AGC's aim leaves the limiter to take off the held peak
+    peak_hold_s: float = 10.0
+    peak_release_db_per_s: float = 0.5
 
     def __post_init__(self) -> None:
         if not -40.0 <= self.target_lufs <= -5.0:

@@ -100,6 +100,10 @@ class StationMetrics:
         self.loudness_gain_db = Gauge(
             "riffcast_loudness_gain_db", "Gain the loudness stage applies now to hold --loudness", registry=r
         )
+        self.loudness_shortfall_lu = Gauge(
+            "riffcast_loudness_shortfall_lu", "How far under --loudness the peaks hold the level now (0: on target)",
+            registry=r,
+        )
         self.limiter_active_ratio = Gauge(
             "riffcast_limiter_active_ratio", "Share of the samples so far that the true-peak limiter turned down", registry=r
         )
@@ -115,6 +119,7 @@ class StationMetrics:
         nothing = float("nan")
         self.loudness_gain_db.set_function(lambda: getattr(level(), "agc_gain_db", nothing))
         self.limiter_active_ratio.set_function(lambda: getattr(level(), "limited_fraction", nothing))
+        self.loudness_shortfall_lu.set_function(lambda: getattr(level(), "shortfall_lu", nothing))
         self.limiter_max_reduction_db.set_function(lambda: getattr(level(), "max_reduction_db", nothing))
 
     def watch_outputs(self, outputs: Callable[[], Iterable[OutputReport]], listeners: Callable[[], ListenerCounts],

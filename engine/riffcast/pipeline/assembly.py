@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from riffcast.dsp.bandwidth_settings import BandwidthSettings
 from riffcast.dsp.codec import SpectrogramChunk, mel_from_pixels
 from riffcast.dsp.level_settings import LevelSettings
 from riffcast.dsp.params import SpectrogramParams
@@ -46,12 +47,13 @@ class StreamAssembly:
     def __init__(
         self, params: SpectrogramParams, *, layout: StreamLayout = WHOLE_CHUNKS,
         level: LevelSettings | None = LevelSettings(),
+        bandwidth: BandwidthSettings | None = BandwidthSettings(),
     ) -> None:
         if layout.chunk_columns != params.chunk_columns:
             raise ValueError(f"the layout's images must be {params.chunk_columns} columns wide")
         self.params = params
         self.layout = layout
-        self.stitcher = Stitcher(params, crossfade_columns=layout.crossfade_columns, level=level)
+        self.stitcher = Stitcher(params, crossfade_columns=layout.crossfade_columns, level=level, bandwidth=bandwidth)
         self.placed = 0  # images placed so far
         self.stitched = 0  # images stitched so far
 

@@ -36,6 +36,7 @@ from typing import Callable
 
 import numpy as np
 
+from riffcast.dsp.bandwidth_settings import BandwidthSettings
 from riffcast.dsp.level_settings import LevelSettings
 from riffcast.dsp.params import SpectrogramParams
 from riffcast.ops.memory import release_free_memory
@@ -84,6 +85,7 @@ class Feed:
         (default: 2.5 s for whole chunks; for windows, :func:`window_low_water_s` of the
         recent stitch times).
     level: the output level stage (loudness target, true-peak ceiling).
+    bandwidth: the band above 10 kHz, synthesised (None: left empty).
     """
 
     def __init__(
@@ -96,12 +98,13 @@ class Feed:
         low_water_s: float | None = None,
         kept_chunks: int = 8,
         level: LevelSettings | None = LevelSettings(),
+        bandwidth: BandwidthSettings | None = BandwidthSettings(),
     ) -> None:
         self.params = params
         layout = producer.layout
         self.producer_thread = ProducerThread(producer, self._accept, lead_chunks=lead_chunks * layout.windows_per_chunk,
                                               rewind=self._rewind_for_steer)
-        self.assembly = StreamAssembly(params, layout=layout, level=level)
+        self.assembly = StreamAssembly(params, layout=layout, level=level, bandwidth=bandwidth)
         self.ring = PcmRing(round(ring_s * params.sample_rate))
         if low_water_s is None and layout.whole_chunks:
             low_water_s = CHUNK_LOW_WATER_S

@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from riffcast.dsp.bandwidth_settings import BandwidthSettings
 from riffcast.dsp.level import LevelStats
 from riffcast.dsp.level_settings import LevelSettings
 from riffcast.dsp.params import SpectrogramParams
@@ -41,6 +42,8 @@ class RenderSummary:
             text += (f"; loudness gain {self.level.agc_gain_db:+.1f} dB, limiter active "
                      f"{100 * self.level.limited_fraction:.0f} % of the time (mean {self.level.mean_reduction_db:.1f} dB, "
                      f"max {self.level.max_reduction_db:.1f} dB)")
+            if self.level.shortfall_lu > 0.05:
+                text += f"; {self.level.shortfall_lu:.1f} LU under the target, where the peaks allow no more gain"
         return text
 
 
@@ -71,18 +74,19 @@ def render(
     playlist: Sequence[PlaylistEntry] = (),
     on_chunk: Callable[[ProducedChunk], None] = lambda chunk: None,
     level: LevelSettings | None = LevelSettings(),
+    bandwidth: BandwidthSettings | None = BandwidthSettings(),
 ) -> tuple[np.ndarray, RenderSummary]:
     """Render ``duration_s`` of the stream → float32 mono samples at ``params.sample_rate``.
 
     ``producer`` starts where its walk is (the playlist's first entry, if there is one); the
     playlist's entries follow by stream time (see :func:`schedule`). ``level``: the output level
-    stage (None: none, the raw stitched stream).
+    stage (None: none, the raw stitched stream); ``bandwidth``: the band above 10 kHz (None: none).
     """
     if not math.isfinite(duration_s) or duration_s <= 0:
         raise ValueError(f"duration must be a positive number of seconds, got {duration_s!r}")
     started = time.perf_counter()
     total_samples = round(duration_s * params.sample_rate)
-    assembly = StreamAssembly(params, layout=producer.layout, level=level)
+    assembly = StreamAssembly(params, layout=producer.layout, level=level, bandwidth=bandwidth)
     chunks = assembly.chunks_for(total_samples)
     steering = schedule(playlist, assembly, chunks)
     blocks = []

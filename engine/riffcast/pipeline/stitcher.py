@@ -19,7 +19,10 @@ Per chunk:
 3. **Phase** with :class:`riffcast.dsp.phase.PhaseStream`, which carries phase and the
    overlap-add tail across the boundary; its iterations keep each frame's mel
    (``magnitude_step``, :mod:`riffcast.dsp.mel_projection`).
-4. **Level stage** (:mod:`riffcast.dsp.level`): loudness AGC to ``level.target_lufs`` (primed
+4. **Bandwidth extension** (:mod:`riffcast.dsp.bandwidth`, unless ``bandwidth`` is None): the
+   band from 10 kHz to ``bandwidth.top_hz`` replicated from below and shaped by an envelope
+   predicted from the columns just inverted.
+5. **Level stage** (:mod:`riffcast.dsp.level`, unless ``level`` is None): loudness AGC to ``level.target_lufs`` (primed
    with the first chunk's loudness, so the stream starts at the target) and true-peak limiter.
 
 Crossfade (window mode, ``crossfade_columns`` = C; see :mod:`riffcast.pipeline.layout`): each push
@@ -30,8 +33,8 @@ Checkpoints: :meth:`Stitcher.checkpoint` copies the whole state between two push
 :meth:`Stitcher.restore` goes back to it, so the feed can replace pushes whose samples have
 not been played yet: the stream continues from the checkpoint as if they never came.
 
-Latency: ``latency_samples`` = phase look-ahead + limiter look-ahead (+ C columns in window
-mode) = 3528 + 136 samples (83 ms) with the defaults.
+Latency: ``latency_samples`` = phase look-ahead + the extension's 2 hops + limiter look-ahead
+(+ C columns in window mode) = 3528 + 882 + 136 samples (103 ms) with the defaults.
 
 Kernels: the phase and level stages run numba kernels, loaded from numba's on-disk cache
 (a third of a second) or, on a machine's first run, compiled (about ten seconds). A new
@@ -50,6 +53,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from riffcast.dsp.bandwidth import BandwidthStage
+from riffcast.dsp.bandwidth_model import EnvelopeModel
+from riffcast.dsp.bandwidth_settings import BandwidthSettings
 from riffcast.dsp.codec import SpectrogramChunk
 from riffcast.dsp.level import LevelSettings, LevelStage, LevelStats
 from riffcast.dsp.mel import MelInverter, mel_filterbank
@@ -62,6 +68,7 @@ from riffcast.dsp.phase_settings import (
     DEFAULT_ITERATIONS,
     DEFAULT_LOOKAHEAD_FRAMES,
 )
+from riffcast.pipeline.join_level import join_gain_db, overlap_gain_db
 
 # Absolute mel maximum given to a first chunk of unknown level: about what music peaking
 # near −6 dBFS produces. The level stage takes the stream to its target loudness from there.
@@ -110,6 +117,7 @@ class Stitcher:
         crossfade_columns: int = 0,
         fft_oversampling: int = DEFAULT_FFT_OVERSAMPLING,
         magnitude_step: MagnitudeStep = MagnitudeStep.BANDS,
+        bandwidth: BandwidthSettings | None = None,
     ) -> None:
         if not 0 <= crossfade_columns < params.chunk_columns:
             raise ValueError(f"crossfade_columns must be in [0, {params.chunk_columns}), got {crossfade_columns}")
@@ -132,6 +140,7 @@ class Stitcher:
             active_bins=self._inverter.active_bins,
         )
         self._level = LevelStage(params.sample_rate, level) if level is not None else None
+        self._bandwidth = BandwidthStage(params, bandwidth) if bandwidth is not None else None
         prepare_kernels(self._phase, level, params.sample_rate)
         self._delay_to_drop = self._level.latency_samples if self._level else 0
         self._level_primed = False
@@ -142,6 +151,13 @@ class Stitcher:
         self.join_gains_db: deque[float] = deque(maxlen=64)  # the last level changes at joins, for diagnostics
 
     _SHARED = frozenset({"params", "crossfade_columns", "join_columns", "max_join_db", "_inverter"})
+
+    def set_bandwidth(self, bandwidth: BandwidthSettings | None, model: EnvelopeModel | None = None) -> None:
+        """Change the bandwidth extension (None: off; ``model``: another envelope model than
+        the shipped one) before the first push."""
+        if self._position or self._tail_mel is not None:
+            raise RuntimeError("the bandwidth extension is set before the first push")
+        self._bandwidth = BandwidthStage(self.params, bandwidth, model) if bandwidth is not None else None
 
     def checkpoint(self) -> StitcherCheckpoint:
         """The state now, between pushes (about 1 ms to copy)."""
@@ -157,12 +173,17 @@ class Stitcher:
     def latency_samples(self) -> int:
         """Samples held back behind the end of the pushed columns."""
         limiter = self._level.latency_samples if self._level else 0
-        return self._phase.latency_samples + limiter + self.crossfade_columns * self.params.hop_samples
+        extension = self._bandwidth.latency_samples if self._bandwidth else 0
+        return self._phase.latency_samples + extension + limiter + self.crossfade_columns * self.params.hop_samples
 
     @property
     def level_stats(self) -> LevelStats | None:
         """What the level stage has done so far (None without one)."""
         return self._level.stats if self._level is not None else None
+
+    @property
+    def level_stage(self) -> LevelStage | None:
+        return self._level
 
     def push(self, chunk: SpectrogramChunk) -> PcmBlock:
         """Add one chunk; return the samples that became final.
@@ -181,17 +202,23 @@ class Stitcher:
         self._gain_db = self._chunk_gain_db(mel, chunk.max_value)
         self._tail_mel = mel[:, -self.join_columns :].copy()
         absolute = mel * np.float32(10.0 ** (self._gain_db / 20.0))
-        return self._emit(self._phase.push(self._inverter(self._crossfade(absolute))))
+        return self._emit(self._phase.push(self._invert(self._crossfade(absolute))))
 
     def flush(self) -> PcmBlock:
         """End of stream: return every remaining sample (the stream is then
         ``columns × hop_samples`` samples long)."""
         samples = []
         if self._held is not None:
-            samples.append(self._phase.push(self._inverter(self._held)))
+            samples.append(self._phase.push(self._invert(self._held)))
             self._held = None
         samples.append(self._phase.flush())
         return self._emit(np.concatenate(samples), final=True)
+
+    def _invert(self, absolute: np.ndarray) -> np.ndarray:
+        """The stream's next columns (absolute mel) → linear magnitude; the extension reads them too."""
+        if self._bandwidth is not None:
+            self._bandwidth.add_columns(absolute)
+        return self._inverter(absolute)
 
     def _crossfade(self, absolute: np.ndarray) -> np.ndarray:
         """Crossfade: the columns to invert now, holding this push's last C back."""
@@ -222,6 +249,10 @@ class Stitcher:
         return self._gain_db + change_db
 
     def _emit(self, samples: np.ndarray, *, final: bool = False) -> PcmBlock:
+        if self._bandwidth is not None:
+            samples = self._bandwidth.process(samples)
+            if final:
+                samples = np.concatenate([samples, self._bandwidth.flush()])
         if self._level is not None:
             if not self._level_primed and samples.size:
                 # The first chunk, heard in full before any of it is emitted: the level stage
@@ -343,57 +374,3 @@ def kernels_cache_cold() -> bool:
     except Exception:  # noqa: BLE001 - see the docstring
         return False
     return False
-
-
-def join_gain_db(before: np.ndarray, after: np.ndarray, max_db: float, *, bin_columns: int = 50) -> float:
-    """Gain (dB) for ``after`` so its level continues ``before`` across a join.
-
-    before, after: (n_mels, columns) mel magnitude just before and just after the join, each
-    on its own image's scale. Their energy (Σ mel²) in bins of ``bin_columns`` is fitted, in
-    dB, by one straight line per side with a common slope, and the gain closes the gap
-    between the two lines at the join: the level continues and a crescendo going through
-    the join is kept. Clamped to ±``max_db``; 0 when either side is silent.
-
-    With 400 columns each side it recovers the true scale of consecutive chunks of
-    synthetic music to 0.9 dB rms, steady or swelling by ±6 dB; matching plain energy over
-    2 s did 0.7 dB on steady music but 2.2 dB on the swell (see the tests).
-    """
-    before_db, before_t = _binned_energy_db(before, bin_columns, ending=True)
-    after_db, after_t = _binned_energy_db(after, bin_columns, ending=False)
-    if before_db is None or after_db is None:
-        return 0.0
-    n_before, n_after = before_db.size, after_db.size
-    design = np.zeros((n_before + n_after, 3))
-    design[:n_before, 0] = 1.0
-    design[n_before:, 1] = 1.0
-    design[:, 2] = np.concatenate([before_t, after_t]) if n_before + n_after >= 3 else 0.0
-    levels = np.concatenate([before_db, after_db])
-    (offset_before, offset_after, _), *_ = np.linalg.lstsq(design, levels, rcond=None)
-    return float(np.clip(offset_before - offset_after, -max_db, max_db))
-
-
-def overlap_gain_db(before: np.ndarray, after: np.ndarray, max_db: float) -> float:
-    """Gain (dB) for ``after`` when it repaints the same columns as ``before`` (crossfade):
-    the ratio of their mel energies, clamped to ±``max_db``; 0 when either is silent."""
-    energy_before = float(np.sum(np.square(before, dtype=np.float64)))
-    energy_after = float(np.sum(np.square(after, dtype=np.float64)))
-    if energy_before <= 0.0 or energy_after <= 0.0:
-        return 0.0
-    return float(np.clip(10.0 * np.log10(energy_before / energy_after), -max_db, max_db))
-
-
-def _binned_energy_db(mel: np.ndarray, bin_columns: int, *, ending: bool) -> tuple[np.ndarray | None, np.ndarray]:
-    """Energy (dB) of consecutive column bins and their centres in columns from the join.
-
-    ``ending``: the bins end at the join (the previous chunk), else they start there.
-    None when any bin is silent.
-    """
-    width = mel.shape[1]
-    count = max(1, width // bin_columns)
-    size = width // count
-    part = mel[:, width - count * size :] if ending else mel[:, : count * size]
-    energy = np.sum(np.square(part, dtype=np.float64).reshape(mel.shape[0], count, size), axis=(0, 2))
-    if np.any(energy <= 0.0):
-        return None, np.zeros(0)
-    centres = (np.arange(count) + 0.5) * size
-    return 10.0 * np.log10(energy), (centres - count * size if ending else centres)

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from riffcast.delivery.icecast import parse_target
-from riffcast.loudness_options import level_from_args
+from riffcast.loudness_options import bandwidth_from_args, level_from_args
 from riffcast.ops.limits import listener_cap, raise_open_files_limit
 from riffcast.steering.options import Plan, plan_from_args
 from riffcast.steering.programme import Programme
@@ -136,7 +136,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise ValueError(f"--osc-port must be from 0 to 65535, got {args.osc_port}")
     check_address(args.host, args.port)  # before the generator's banner and its seconds of start-up
     frame = frame_samples(args.frame_ms, params.sample_rate)
-    level = level_from_args(args)
+    level, bandwidth = level_from_args(args), bandwidth_from_args(args)
     icecast = tuple(parse_target(url) for url in args.icecast or ())
     tls = tls_context(args.tls_cert, args.tls_key)
     if not 1 <= args.lead_chunks <= 8:
@@ -190,7 +190,7 @@ def run_serve(args: argparse.Namespace) -> int:
         generator = FaultyGenerator(generator, faults)
         print(f"riffcast serve: injecting faults: {args.inject_faults}", file=sys.stderr)
     producer = ChunkProducer(generator, walk, seed_image, layout=layout_from_args(args, generator))
-    feed = Feed(producer, params, lead_chunks=args.lead_chunks, level=level)
+    feed = Feed(producer, params, lead_chunks=args.lead_chunks, level=level, bandwidth=bandwidth)
     sinks = [RecordingSink(args.record, params.sample_rate, split_s=record_split_s)] if args.record else []
     if args.play:
         sinks.append(SpeakerSink(params.sample_rate))
