@@ -76,7 +76,7 @@ def test_protocol_conformance_and_pacing(station):
     assert all(np.diff([frame.server_time for _, frame in frames]) >= 0)
     # now_playing: the current chunk first (at or before the hello position), then chunk starts.
     assert events and events[0]["type"] == "now_playing" and events[0]["position"] <= hello["position"]
-    assert {"type", "position", "prompts", "seed", "alpha", "image", "image_position"} == set(events[0])
+    assert {"type", "position", "prompts", "seed", "alpha", "image", "image_position", "bpm", "key"} == set(events[0])
     assert events[0]["image_position"] == events[0]["position"]  # the first image is a whole chunk
     assert all(event["position"] % 225792 == 0 for event in events)
     with urllib.request.urlopen(station.http + events[-1]["image"], timeout=5) as response:

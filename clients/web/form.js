@@ -1,6 +1,7 @@
 /**
- * The steering form: weighted prompts (rows added and removed), seed and transition length,
- * filled from the station's status until the operator edits it, sent as a steer request.
+ * The steering form: weighted prompts (rows added and removed), seed and transition length, and
+ * the musical controls (tempo, key, brightness, drums, bass), filled from the station's status
+ * until the operator edits it, sent as a steer request.
  */
 
 import { $ } from "./page.js";
@@ -17,6 +18,19 @@ export function describeAck(positionSamples, heardSamples, sampleRate) {
   if (heardSamples === null || heardSamples === undefined) return `heard from position ${positionSamples}`;
   const inS = (positionSamples - heardSamples) / sampleRate;
   return `heard from position ${positionSamples}, ≈ ${Math.max(0, inS).toFixed(1)} s from now`;
+}
+
+/** The 24 keys the station takes, as it names them; "" (free) first. */
+export const KEYS = ["", ..."C Db D Eb E F F# G Ab A Bb B".split(" ").map((tonic) => `${tonic} major`),
+  ..."C C# D Eb E F F# G G# A Bb B".split(" ").map((tonic) => `${tonic} minor`)];
+
+/**
+ * The musical controls of a steer from the form's values.
+ * @param {{bpm: string, key: string, brightness: string, drums: string, bass: string}} values
+ * @returns {{bpm: number|null, key: string|null, brightness: number, drums: string, bass: string}}
+ */
+export function controlsFromForm({ bpm, key, brightness, drums, bass }) {
+  return { bpm: bpm === "" ? null : Number(bpm), key: key === "" ? null : key, brightness: Number(brightness), drums, bass };
 }
 
 export class SteerForm {
@@ -37,6 +51,9 @@ export class SteerForm {
       event.preventDefault();
       this.steer();
     });
+    $("key").replaceChildren(...KEYS.map((key) => Object.assign(document.createElement("option"), {
+      value: key, textContent: key || "free",
+    })));
     $("add-prompt").addEventListener("click", () => {
       this.rows.push({ text: "", weight: 1 });
       this.render();
@@ -85,6 +102,9 @@ export class SteerForm {
     this.rows = status.prompts.map(({ text, weight }) => ({ text, weight }));
     this.render();
     $("transition").value = status.transition_chunks ?? $("transition").value;
+    if (status.bpm !== undefined) $("bpm").value = status.bpm ?? "";
+    if (status.key !== undefined) $("key").value = status.key ?? "";
+    for (const name of ["brightness", "drums", "bass"]) if (status[name] !== undefined) $(name).value = status[name];
   }
 
   async steer() {
@@ -93,7 +113,8 @@ export class SteerForm {
       .filter(({ text }) => text);
     if (!prompts.length) return this.result("enter at least one prompt", "error");
     const seed = $("seed").value === "" ? undefined : Number($("seed").value);
-    const request = steerRequest({ prompts, transitionChunks: Number($("transition").value), seed });
+    const controls = controlsFromForm(Object.fromEntries(["bpm", "key", "brightness", "drums", "bass"].map((name) => [name, $(name).value])));
+    const request = steerRequest({ prompts, transitionChunks: Number($("transition").value), seed, ...controls });
     this.result("steering…", "muted");
     try {
       const reply = await this.control.request(request);

@@ -232,12 +232,21 @@ export function controlSubprotocols(token) {
  * @param {number} [settings.guidance]
  * @param {string} [settings.negativePrompt]
  * @param {number} [settings.transitionChunks]  chunks (5.12 s each) over which to move there
- * @returns {object}
+ * @param {number|null} [settings.bpm]  40…240 beats per minute; null: free (the prompts' tempo)
+ * @param {string|null} [settings.key]  "A minor", "F# major", "Bb major" …; null: free
+ * @param {number} [settings.brightness]  −1 dark … 0 as painted … +1 bright
+ * @param {"on"|"off"|"only"} [settings.drums]
+ * @param {"on"|"off"|"only"} [settings.bass]
+ * @returns {object}  (with only musical controls and no prompts, the station keeps its prompts)
  */
-export function steerRequest({ prompts, prompt, seed, denoising, guidance, negativePrompt, transitionChunks }) {
-  if ((prompts === undefined) === (prompt === undefined)) throw new TypeError("give either prompts or prompt");
+export function steerRequest({ prompts, prompt, seed, denoising, guidance, negativePrompt, transitionChunks,
+  bpm, key, brightness, drums, bass }) {
+  const controls = { bpm, key, brightness, drums, bass };
+  const onlyControls = Object.values(controls).some((value) => value !== undefined);
+  if (prompts !== undefined && prompt !== undefined) throw new TypeError("give either prompts or prompt");
+  if (prompts === undefined && prompt === undefined && !onlyControls) throw new TypeError("give either prompts or prompt");
   const request = { type: "steer", prompts, prompt, transition_chunks: transitionChunks, seed, denoising, guidance,
-    negative_prompt: negativePrompt };
+    negative_prompt: negativePrompt, ...controls };
   return Object.fromEntries(Object.entries(request).filter(([, value]) => value !== undefined));
 }
 

@@ -97,12 +97,13 @@ def hello(
 
 
 def now_playing(*, position: int, prompts: list[tuple[str, float]], seed: int, alpha: float, image: str,
-                image_position: int | None = None) -> str:
+                image_position: int | None = None, bpm: float | None = None, key: str | None = None) -> str:
     """The event sent when an image (a chunk, or a window) starts being heard at ``position``.
 
     prompts: (text, weight) pairs; image: URL path of its spectrogram PNG; image_position: the
     sample position of the picture's first column (earlier than ``position`` for a window,
-    whose picture begins with its context; default ``position``).
+    whose picture begins with its context; default ``position``); bpm, key: the musical controls
+    asked for what is heard (None: free).
     """
     return json.dumps(
         {
@@ -113,6 +114,8 @@ def now_playing(*, position: int, prompts: list[tuple[str, float]], seed: int, a
             "alpha": alpha,
             "image": image,
             "image_position": position if image_position is None else image_position,
+            "bpm": bpm,
+            "key": key,
         }
     )
 

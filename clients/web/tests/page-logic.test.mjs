@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { describeAck } from "../form.js";
+import { KEYS, controlsFromForm, describeAck } from "../form.js";
 import { ringSettings } from "../listener.js";
 import { describeStatus } from "../page.js";
 import { pageUrl, socketUrl } from "../urls.js";
@@ -41,6 +41,15 @@ describe("texts", () => {
     assert.equal(describeAck(441000, null, 44100), "heard from position 441000");
     assert.equal(describeAck(441000, 88200, 44100), "heard from position 441000, ≈ 8.0 s from now");
     assert.equal(describeAck(441000, 500000, 44100), "heard from position 441000, ≈ 0.0 s from now");
+  });
+
+  it("turns the form's musical controls into steer fields: empty tempo and key are free", () => {
+    assert.deepEqual(controlsFromForm({ bpm: "", key: "", brightness: "-0.5", drums: "off", bass: "on" }),
+      { bpm: null, key: null, brightness: -0.5, drums: "off", bass: "on" });
+    assert.deepEqual(controlsFromForm({ bpm: "94", key: "F# major", brightness: "0", drums: "on", bass: "only" }),
+      { bpm: 94, key: "F# major", brightness: 0, drums: "on", bass: "only" });
+    assert.equal(KEYS.length, 25);
+    assert.ok(KEYS.includes("Bb major") && KEYS.includes("C# minor"));
   });
 
   it("sums up the station's status", () => {

@@ -152,6 +152,7 @@ describe("control", () => {
     assert.deepEqual(steerRequest({ prompt: "jazz", denoising: 0.75, guidance: 7, negativePrompt: "" }),
       { type: "steer", prompt: "jazz", denoising: 0.75, guidance: 7, negative_prompt: "" });
     assert.throws(() => steerRequest({}), TypeError);
+    assert.deepEqual(steerRequest({ bpm: 94, key: null, drums: "off" }), { type: "steer", bpm: 94, key: null, drums: "off" });
     assert.throws(() => steerRequest({ prompt: "a", prompts: [{ text: "b" }] }), TypeError);
   });
 

@@ -4,7 +4,9 @@ A prompt's genre words (``GENRE_WORDS``) pick the groove and instruments, mood w
 mode, density, brightness and tempo, and "90 bpm" / "in D minor" are honoured exactly;
 anything not named comes from a hash of the text, so every prompt has one deterministic
 style. Weighted prompts average their numeric fields and take everything else from the
-heaviest, and :func:`chunk_style` moves a transition's style and seed with ``alpha``.
+heaviest, and :func:`chunk_style` moves a transition's style and seed with ``alpha``. A
+target's musical controls (``bpm``, ``key``, ``brightness``, ``drums``, ``bass``) win over what
+its prompts say (:func:`style_for_target`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from riffcast.generation.types import ChunkRequest
-from riffcast.steering.targets import Target
+from riffcast.steering.targets import KeyMode, Part, Target
 
 MIN_BPM, MAX_BPM = 30.0, 300.0
 
@@ -129,6 +131,9 @@ class Style:
     sevenths: chords of four notes instead of triads. beats_per_bar: 4 or 3.
     kit, band: the drums' and the other instruments' sound; ``None`` takes the groove's
         (``DEFAULT_KITS``, ``DEFAULT_BANDS``).
+    tilt: the brightness control, −1 … 1: the painted image's spectral tilt
+        (:mod:`~riffcast.generation.controls`; 0: none).
+    drum_part, bass_part: the drums and the bass on, off (muted) or only (soloed).
     """
 
     tempo_bpm: float = 100.0
@@ -145,8 +150,15 @@ class Style:
     beats_per_bar: int = 4
     kit: Kit | None = None
     band: Band | None = None
+    tilt: float = 0.0
+    drum_part: Part = Part.ON
+    bass_part: Part = Part.ON
 
     def __post_init__(self) -> None:
+        if not -1.0 <= self.tilt <= 1.0:
+            raise ValueError(f"tilt must be in [-1, 1], got {self.tilt!r}")
+        object.__setattr__(self, "drum_part", Part(self.drum_part))
+        object.__setattr__(self, "bass_part", Part(self.bass_part))
         if not MIN_BPM <= self.tempo_bpm <= MAX_BPM:
             raise ValueError(f"tempo must be {MIN_BPM:g}–{MAX_BPM:g} bpm, got {self.tempo_bpm!r}")
         if self.root not in range(12) or self.mode not in _values(Mode) or self.beats_per_bar not in (3, 4):
@@ -342,12 +354,27 @@ def blend_styles(weighted: Sequence[tuple[Style, float]]) -> Style:
         swing=_mean([s.swing for s in styles], weights),
         density=_mean([s.density for s in styles], weights),
         brightness=_mean([s.brightness for s in styles], weights),
+        tilt=_mean([s.tilt for s in styles], weights),
     )
 
 
+BRIGHTNESS_TONE = 0.5  # the style's brightness (0–1: filter cut-offs, overtones) moved per unit of the control
+_KEY_MODES = {KeyMode.MAJOR: Mode.MAJOR, KeyMode.MINOR: Mode.MINOR}
+
+
+@lru_cache(maxsize=256)
 def style_for_target(target: Target) -> Style:
-    """The blend of a target's weighted prompts."""
-    return blend_styles([(style_from_prompt(p.text), p.weight) for p in target.prompts])
+    """The blend of a target's weighted prompts, then its musical controls, which win over the
+    prompts: ``bpm`` sets the tempo exactly, ``key`` the tonic and mode, ``brightness`` moves the
+    style's brightness by ``BRIGHTNESS_TONE`` per unit and tilts the spectrum, ``drums`` and
+    ``bass`` mute or solo those parts."""
+    style = blend_styles([(style_from_prompt(p.text), p.weight) for p in target.prompts])
+    if target.bpm is not None:
+        style = replace(style, tempo_bpm=float(target.bpm))
+    if target.key is not None:
+        style = replace(style, root=target.key.tonic, mode=_KEY_MODES[target.key.mode])
+    brightness = float(np.clip(style.brightness + BRIGHTNESS_TONE * target.brightness, 0.0, 1.0))
+    return replace(style, brightness=brightness, tilt=target.brightness, drum_part=target.drums, bass_part=target.bass)
 
 
 def chunk_style(request: ChunkRequest) -> tuple[Style, int]:
@@ -361,9 +388,7 @@ def chunk_style(request: ChunkRequest) -> tuple[Style, int]:
     notes begun before it under the old settings end at the chunk boundary.
     """
     start, end = style_for_target(request.start), style_for_target(request.end)
-    alpha = request.alpha
-    blended = blend_styles([(start, 1.0 - alpha), (end, alpha)])
-    switched = alpha > 0.5
+    blended = blend_styles([(start, 1.0 - request.alpha), (end, request.alpha)])
+    switched = request.alpha > 0.5
     tempo = end.tempo_bpm if switched else start.tempo_bpm
-    seed = request.end.seed if switched else request.start.seed
-    return replace(blended, tempo_bpm=tempo), seed
+    return replace(blended, tempo_bpm=tempo), request.end.seed if switched else request.start.seed

@@ -4,7 +4,9 @@ A prompt chooses a style (:mod:`riffcast.generation.style`), the seed chooses th
 it (:mod:`riffcast.generation.compose`), and the voices render it
 (:mod:`riffcast.generation.voices`); an image is exactly the stretch of one endless song at
 its stream columns, so consecutive images continue each other. This module only paints:
-render the columns asked for, encode them, and return the image.
+render the columns asked for (across a transition's change on the bar grid:
+:mod:`riffcast.generation.changes`), encode them (tilted by the brightness control:
+:mod:`riffcast.generation.controls`), and return the image.
 """
 
 from __future__ import annotations
@@ -12,10 +14,14 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from riffcast.dsp.codec import CHUNK_CONTEXT_COLUMNS, chunk_pixels
+import numpy as np
+
+from riffcast.dsp.codec import CHUNK_CONTEXT_COLUMNS, audio_to_mel, pixels_from_mel
 from riffcast.dsp.params import RIFFUSION_V1, SpectrogramParams
+from riffcast.generation.changes import change_point, render_across
+from riffcast.generation.controls import tilt_mel, transition_styles
 from riffcast.generation.style import chunk_style
-from riffcast.generation.types import ChunkRequest, Interrupted, PaintedChunk
+from riffcast.generation.types import BarGrid, ChunkRequest, Interrupted, PaintedChunk
 from riffcast.generation.voices import render_audio
 
 
@@ -29,6 +35,11 @@ class SynthGenerator:
     negative prompt are ignored: the song continues by itself. The edge columns are computed
     from the real audio on either side (not padding), so the images equal one continuous
     spectrogram cut into pieces. Deterministic: the same request always paints the same image.
+
+    With the request's ``switch_column`` known, the transition's new settings take over on the
+    first bar line at or after it (a phrase line for a seed change), on the bar grid of
+    ``request.grid``; the painted chunk reports the new settings' grid as ``next_grid``. Without
+    it, the whole image plays the start's or the end's settings by ``alpha`` (bars from 0).
     """
 
     name = "synth"
@@ -40,14 +51,29 @@ class SynthGenerator:
         """Render the requested columns' audio, then encode it; raises :class:`Interrupted` in between."""
         p = self.params
         began = time.perf_counter()
-        style, seed = chunk_style(request)
         keep = request.keep_columns
         columns = request.init_image.shape[1] - keep
         start = (request.start_column + keep - CHUNK_CONTEXT_COLUMNS) * p.hop_samples
-        audio = render_audio(style, seed, start, (columns + 2 * CHUNK_CONTEXT_COLUMNS) * p.hop_samples, p.sample_rate)
+        samples = (columns + 2 * CHUNK_CONTEXT_COLUMNS) * p.hop_samples
+        audio, tilt, next_grid = self._render(request, start, samples)
         rendered = time.perf_counter()
         if should_stop():
             raise Interrupted(f"synth image {request.index} went stale")
+        mel = audio_to_mel(audio, p)[:, CHUNK_CONTEXT_COLUMNS : CHUNK_CONTEXT_COLUMNS + columns]
         image = request.init_image.copy()
-        image[:, keep:] = chunk_pixels(audio, p, columns)
-        return PaintedChunk(image, {"render": rendered - began, "encode": time.perf_counter() - rendered})
+        image[:, keep:] = pixels_from_mel(tilt_mel(mel, tilt, p), p)
+        return PaintedChunk(image, {"render": rendered - began, "encode": time.perf_counter() - rendered}, next_grid)
+
+    def _render(self, request: ChunkRequest, start: int, samples: int) -> tuple[np.ndarray, float, BarGrid | None]:
+        """(audio of samples [start, start + samples), the brightness tilt, the new settings' grid)."""
+        p = self.params
+        if request.switch_column is None:
+            style, seed = chunk_style(request)
+            return render_audio(style, seed, start, samples, p.sample_rate), style.tilt, None
+        before, after = transition_styles(request)
+        end = None if request.end_column is None else request.end_column * p.hop_samples
+        change = change_point(before, after, request.grid, request.switch_column * p.hop_samples, p.sample_rate,
+                              transition_sample=request.transition_column * p.hop_samples, end_sample=end)
+        audio = render_across((before, request.start.seed), request.grid, (after, request.end.seed), change,
+                              start, samples, p.sample_rate)
+        return audio, before.tilt, change

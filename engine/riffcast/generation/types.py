@@ -21,6 +21,16 @@ class Interrupted(Exception):
 
 
 @dataclass(frozen=True)
+class BarGrid:
+    """Where a tempo's bars lie in the stream: bar number ``bar`` begins at stream sample
+    ``sample`` (the bars before and after it follow at the tempo's bar length). The default is
+    the grid from the stream's start."""
+
+    sample: int = 0
+    bar: int = 0
+
+
+@dataclass(frozen=True)
 class ChunkRequest:
     """One chunk to paint: the blend ``alpha`` (0 → ``start``, 1 → ``end``) of two targets.
 
@@ -31,6 +41,15 @@ class ChunkRequest:
         0 paints everything.
     index: the image's number in the stream (for logs and determinism checks).
     start_column: the stream column of the image's first column (a column is one hop).
+    transition_column: the stream column where the current transition began bringing new music.
+    switch_column: the stream column where the current transition's settings switch from
+        ``start``'s to ``end``'s (its first image with alpha > 0.5 starts its new columns there);
+        a generator that keeps time moves the switch to the next bar line at or after it. None:
+        unknown (switch with the whole image when alpha passes 0.5).
+    end_column: the stream column where the current transition ends (the next one begins),
+        if no steer comes first; None when unknown.
+    grid: where ``start``'s tempo's bar grid lies (reported by the generator in
+        :attr:`PaintedChunk.next_grid` at the transition before).
     """
 
     start: Target
@@ -40,6 +59,10 @@ class ChunkRequest:
     keep_columns: int = 0
     index: int = 0
     start_column: int = 0
+    transition_column: int = 0
+    switch_column: int | None = None
+    end_column: int | None = None
+    grid: BarGrid = BarGrid()
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.alpha) or not 0.0 <= self.alpha <= 1.0:
@@ -56,10 +79,14 @@ class PaintedChunk:
 
     image: (512, 512) uint8 greyscale, Riffusion's convention (as ``ChunkRequest.init_image``).
     timings_s: seconds per stage, e.g. ``{"text": …, "denoise": …, "decode": …}``.
+    next_grid: where the transition's ``end`` settings' bars lie (from the bar line where they
+        take over), for the requests of the next transition; None from a generator that does
+        not keep a bar grid.
     """
 
     image: np.ndarray
     timings_s: dict[str, float] = field(default_factory=dict)
+    next_grid: BarGrid | None = None
 
 
 class Generator(Protocol):

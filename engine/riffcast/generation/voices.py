@@ -17,9 +17,11 @@ import numpy as np
 
 from riffcast.generation import filters, instruments, kits
 from riffcast.generation.compose import PAD_TAIL_S, Event, Voice, bar_events, bar_seconds
+from riffcast.generation.controls import audible
 from riffcast.generation.grooves import DRUM_SECONDS
 from riffcast.generation.harmony import MAX_CHORD_BARS
 from riffcast.generation.style import Kit, Style
+from riffcast.generation.types import BarGrid
 
 VOICE_GAIN = {Voice.KICK: 0.9, Voice.SNARE: 0.45, Voice.HAT: 0.16, Voice.OPEN_HAT: 0.12, Voice.RIDE: 0.12, Voice.CRASH: 0.1, Voice.TOM: 0.35,
               Voice.BASS: 0.4, Voice.SUB: 0.55, Voice.UPRIGHT: 0.5, Voice.PAD: 0.07, Voice.KEYS: 0.09, Voice.PIANO: 0.08,
@@ -264,17 +266,20 @@ def mix_events(placed: Iterable[tuple[int, Event]], start_sample: int, n_samples
 # --------------------------------------------------------------------------- mixing and rendering
 
 
-def _reach_seconds(style: Style) -> float:
+def reach_seconds(style: Style) -> float:
     """Upper bound on how long after its bar's start an event can still sound."""
     return (MAX_CHORD_BARS + 1) * bar_seconds(style) + PAD_TAIL_S + max(DRUM_SECONDS.values()) + 1.0
 
 
-def _placed(style: Style, seed: int, bars: range, bar_samples: float, sample_rate: int) -> list[tuple[int, Event]]:
-    """The events of ``bars`` at absolute sample positions; bar ``b`` starts at b · ``bar_samples``."""
+def placed_events(style: Style, seed: int, bars: range, bar_samples: float, sample_rate: int,
+                  grid: BarGrid = BarGrid()) -> list[tuple[int, Event]]:
+    """The audible events (the style's drum and bass parts) of ``bars`` at absolute sample
+    positions; bar ``b`` starts at ``grid.sample`` + (b − ``grid.bar``) · ``bar_samples``."""
     return [
-        (round(bar * bar_samples) + round(event.time_s * sample_rate), event)
+        (grid.sample + round((bar - grid.bar) * bar_samples) + round(event.time_s * sample_rate), event)
         for bar in bars
         for event in bar_events(style, seed, bar)
+        if audible(event.voice, style)
     ]
 
 
@@ -286,9 +291,9 @@ def render_audio(style: Style, seed: int, start_sample: int, n_samples: int, sam
     into the window that spans both.
     """
     bar_samples = bar_seconds(style) * sample_rate
-    first = max(0, math.floor((start_sample - _reach_seconds(style) * sample_rate) / bar_samples))
+    first = max(0, math.floor((start_sample - reach_seconds(style) * sample_rate) / bar_samples))
     last = math.floor((start_sample + n_samples - 1) / bar_samples)
-    placed = _placed(style, seed, range(first, last + 1), bar_samples, sample_rate)
+    placed = placed_events(style, seed, range(first, last + 1), bar_samples, sample_rate)
     return mix_events(placed, start_sample, n_samples, sample_rate)
 
 
@@ -299,7 +304,7 @@ def render_loop(style: Style, seed: int, bars: int, n_samples: int, sample_rate:
     past the end wrap around to the start, so the loop played back to back is continuous.
     """
     bar_samples = n_samples / bars
-    placed = _placed(style, seed, range(bars), bar_samples, sample_rate)
+    placed = placed_events(style, seed, range(bars), bar_samples, sample_rate)
     end = max((position + event_samples(event, sample_rate) for position, event in placed), default=n_samples)
     laps = -(-max(end, n_samples) // n_samples)
     linear = _mix(placed, 0, laps * n_samples, sample_rate)

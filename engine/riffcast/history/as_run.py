@@ -41,15 +41,12 @@ def utc_iso(time_s: float) -> str:
 
 def target_fields(target: Target) -> dict[str, Any]:
     """A target's settings as the log and ``/history`` name them."""
-    fields: dict[str, Any] = {
+    fields = {
         "prompts": [{"text": prompt.text, "weight": prompt.weight} for prompt in target.prompts],
         "seed": target.seed, "denoising": target.denoising, "guidance": target.guidance,
     }
-    for control in ("bpm", "key", "brightness", "drums", "bass"):  # the musical controls, where targets carry them
-        if hasattr(target, control):
-            value = getattr(target, control)
-            fields[control] = value.value if isinstance(value, enum.Enum) else value
-    return fields
+    return {**fields, "bpm": target.bpm, "key": target.key_name, "brightness": target.brightness,
+            "drums": target.drums.value, "bass": target.bass.value}
 
 
 def image_line(aired: Aired, *, generator: str, model: str, steer_id: Any = None) -> dict[str, Any]:

@@ -14,6 +14,13 @@ Rewinding: the producer remembers, for each of its last images, what it was just
 painting it (walk position, the image before it); :meth:`ChunkProducer.rewind` goes back
 there, so a steer can have images that were painted but not yet played painted again.
 
+Changes on the beat grid: each request says where its transition's settings switch
+(``switch_column``: where its first image with alpha > 0.5 brings new music), where the
+transition ends (``end_column``) and the bar grid of the transition's start settings (``grid``:
+the ``next_grid`` the generator reported for the transition before), so a generator that keeps
+time can land the change on a bar line. All are worked out from the walk's position, so a
+rewind paints the same requests again.
+
 Faults: a generation that raises or returns a NaN-born or blank image is retried once, then
 replaced by the last good image again (the stitcher joins it like any other) and counted.
 """
@@ -28,7 +35,8 @@ from typing import Callable
 
 import numpy as np
 
-from riffcast.generation.types import ChunkRequest, Generator, Interrupted, PaintedChunk
+from riffcast.dsp.params import RIFFUSION_V1
+from riffcast.generation.types import BarGrid, ChunkRequest, Generator, Interrupted, PaintedChunk
 from riffcast.pipeline.layout import WHOLE_CHUNKS, StreamLayout
 from riffcast.steering.walk import Step, Walk, WalkPosition
 
@@ -36,6 +44,7 @@ log = logging.getLogger(__name__)
 
 BLANK_SPREAD = 2  # an image whose pixels span fewer levels than this is blank
 PAINT_HISTORY = 8  # recent paint times kept for the estimate
+HOP_SAMPLES = RIFFUSION_V1.hop_samples  # a column of every generator's images
 MARKS_KEPT = 32  # the last images that can be painted again (a steer replaces at most these)
 
 
@@ -74,6 +83,8 @@ class ProducerMark:
     walk_fresh: bool
     previous: np.ndarray | None
     last_good: np.ndarray | None
+    grid: BarGrid = BarGrid()
+    next_grid: BarGrid | None = None
 
 
 class ChunkProducer:
@@ -99,6 +110,8 @@ class ChunkProducer:
         self._previous: np.ndarray | None = None
         self._marks: deque[ProducerMark] = deque(maxlen=MARKS_KEPT)
         self._paint_s: deque[float] = deque(maxlen=PAINT_HISTORY)
+        self._grid = BarGrid()  # the bar grid of the current transition's start settings
+        self._next_grid: BarGrid | None = None  # … of its end settings, as the generator reported it
 
     @property
     def chunks_made(self) -> int:
@@ -135,9 +148,18 @@ class ChunkProducer:
         step = self.walk.peek()
         init_image, keep = self._init_image()
         index = self.chunks_made
+        mark = ProducerMark(index, self.walk.position, self.walk.fresh, self._previous, self._last_good,
+                            self._grid, self._next_grid)
+        first, switch, end = self._transition_images(index)
+        if first == index:  # a new transition: its start settings' bars are where the last one's end took over …
+            landed = self._next_grid is not None and self._next_grid.sample <= self.layout.start_column(index) * HOP_SAMPLES
+            self._grid = self._next_grid if landed else self._grid  # … unless a steer came first: the bars go on
+            self._next_grid = None
         request = ChunkRequest(step.start, step.end, step.alpha, init_image, keep_columns=keep, index=index,
-                               start_column=self.layout.image_start_column(index))
-        mark = ProducerMark(index, self.walk.position, self.walk.fresh, self._previous, self._last_good)
+                               start_column=self.layout.image_start_column(index),
+                               transition_column=self.layout.start_column(first),
+                               switch_column=self.layout.start_column(switch), end_column=self.layout.start_column(end),
+                               grid=self._grid)
         started = time.perf_counter()
         try:
             painted = self._paint_with_retry(request, should_stop)
@@ -153,6 +175,7 @@ class ChunkProducer:
         else:
             self._last_good = painted.image
             self._paint_s.append(wall_s)
+            self._next_grid = painted.next_grid
         self._previous = painted.image
         self._marks.append(mark)
         self.counters.chunks += 1
@@ -173,6 +196,17 @@ class ChunkProducer:
         self.counters.chunks = index
         self.walk.restore(mark.walk, mark.walk_fresh)
         self._previous, self._last_good = mark.previous, mark.last_good
+        self._grid, self._next_grid = mark.grid, mark.next_grid
+
+    def _transition_images(self, index: int) -> tuple[int, int, int]:
+        """For image ``index`` (the next), the indices of its transition's first image, of the
+        first whose alpha passes 0.5 (where the settings switch) and of the next transition's
+        first image (if no steer comes): from the walk's position, in steps of a window."""
+        at, step = self.walk.position, self.walk.step_chunks
+        taken = 0 if at.taken >= at.transition_chunks else round(at.taken / step)
+        first = index - taken
+        steps = round(at.transition_chunks / step)
+        return first, first + steps // 2, first + steps
 
     def _paint_with_retry(self, request: ChunkRequest, should_stop: Callable[[], bool]) -> PaintedChunk | None:
         for attempt in (1, 2):

@@ -62,7 +62,8 @@ def health(station: Station) -> dict:
 
 
 def settings(station: Station) -> dict:
-    """Where the station is heading: the target and transition length."""
+    """Where the station is heading: the target (with its musical controls: ``bpm`` a float or
+    None, ``key`` a name such as "A minor" or None) and the transition length."""
     target = station.feed.heading_to
     return {
         "prompts": [{"text": p.text, "weight": p.weight} for p in target.prompts],
@@ -71,6 +72,11 @@ def settings(station: Station) -> dict:
         "denoising": target.denoising,
         "guidance": target.guidance,
         "transition_chunks": station.feed.transition_chunks,
+        "bpm": target.bpm,
+        "key": target.key_name,
+        "brightness": target.brightness,
+        "drums": target.drums.value,
+        "bass": target.bass.value,
     }
 
 

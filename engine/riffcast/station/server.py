@@ -82,10 +82,11 @@ class StationConfig:
 def now_playing_event(record: ChunkRecord, picture: ChunkRecord) -> str:
     """The event for ``record``, showing ``picture`` (see :meth:`Feed.picture_for`)."""
     step = record.step
-    seed = step.end.seed if step.alpha >= 0.5 else step.start.seed
+    heard = step.end if step.alpha >= 0.5 else step.start  # seed, bpm and key switch half-way
     return protocol.now_playing(
-        position=record.position, prompts=heard_prompts(step), seed=seed, alpha=round(step.alpha, 4),
-        image=routes.chunk_path(picture.serial), image_position=picture.image_position,
+        position=record.position, prompts=heard_prompts(step), seed=heard.seed, alpha=round(step.alpha, 4),
+        image=routes.chunk_path(picture.serial), image_position=picture.image_position, bpm=heard.bpm,
+        key=heard.key_name,
     )
 
 

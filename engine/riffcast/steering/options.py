@@ -33,6 +33,11 @@ def add_steering_arguments(parser: argparse.ArgumentParser) -> None:
     music.add_argument("--denoising", type=float, default=0.75, help="img2img strength 0–1 (default 0.75)")
     music.add_argument("--guidance", type=float, default=7.0, help="classifier-free guidance (default 7)")
     music.add_argument("--transition-chunks", type=int, default=4, help="chunks per transition (default 4)")
+    music.add_argument("--bpm", type=float, default=None, help="tempo, 40–240 beats per minute (default: the prompt's)")
+    music.add_argument("--key", default=None, help="key, e.g. 'A minor', 'F# major', 'Bb major' (default: the prompt's)")
+    music.add_argument("--brightness", type=float, default=0.0, help="-1 dark … 0 as painted … +1 bright (default 0)")
+    music.add_argument("--drums", default="on", help="drums: on, off or only (default on)")
+    music.add_argument("--bass", default="on", help="bass: on, off or only (default on)")
     music.add_argument("--seed-image", default=None, help="a built-in bed (see `riffcast seeds`), an image or an audio file")
 
 
@@ -57,6 +62,8 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
         "prompts": [{"text": text} for text in args.prompt or [DEFAULT_PROMPT]],
         "seed": args.seed, "negative_prompt": args.negative_prompt, "denoising": args.denoising,
         "guidance": args.guidance, "transition_chunks": args.transition_chunks,
+        **{name: getattr(args, name, None) for name in ("bpm", "key", "brightness", "drums", "bass")
+           if getattr(args, name, None) is not None},
     }
     steer = steer_from_fields(fields, Target.from_text(DEFAULT_PROMPT))
     if not args.playlist:

@@ -12,6 +12,11 @@ Addresses (docs/osc.md), each validated exactly like ``/control`` — through
 | ``/riffcast/denoising`` | ``f`` | … with this denoising |
 | ``/riffcast/guidance`` | ``f`` | … with this guidance |
 | ``/riffcast/transition`` | ``i`` | … reached over this many chunks |
+| ``/riffcast/bpm`` | ``f`` | … at this tempo (40–240 bpm) |
+| ``/riffcast/key`` | ``s`` | … in this key ("A minor", "F# major", "Bb major") |
+| ``/riffcast/brightness`` | ``f`` | … this bright (−1 … 1, 0 as painted) |
+| ``/riffcast/drums`` | ``s`` | … with the drums "on", "off" or "only" |
+| ``/riffcast/bass`` | ``s`` | … with the bass "on", "off" or "only" |
 | ``/riffcast/steer`` | ``s`` | a JSON ``steer`` request, as on ``/control`` |
 
 OSC bundles are opened (their time tags are ignored: a steer applies at once). Each datagram is
@@ -33,7 +38,9 @@ from riffcast.steering.osc_scan import scan_datagram
 from riffcast.steering.targets import Target
 
 PREFIX = "/riffcast/"
-SETTING_ADDRESSES = {"seed": "seed", "denoising": "denoising", "guidance": "guidance", "transition": "transition_chunks"}
+SETTING_ADDRESSES = {"seed": "seed", "denoising": "denoising", "guidance": "guidance", "transition": "transition_chunks",
+                     "bpm": "bpm", "key": "key", "brightness": "brightness", "drums": "drums", "bass": "bass"}
+FREE_CONTROLS = frozenset({"bpm", "key"})  # a nil argument (type tag N) frees them
 
 
 class RefusalReason(enum.Enum):
@@ -103,6 +110,8 @@ def _fields(name: str, arguments: tuple[Any, ...], current: Target) -> dict[str,
         _count(arguments, len(prompts), f"one weight for each of the {len(prompts)} current prompts")
         return {"prompts": [{**prompt, "weight": weight} for prompt, weight in zip(prompts, arguments)]}
     _count(arguments, 1, "one value")
+    if arguments[0] is None and name not in FREE_CONTROLS:
+        raise ValueError("expected a value, got nil")
     return {"prompts": prompts, SETTING_ADDRESSES[name]: arguments[0]}
 
 

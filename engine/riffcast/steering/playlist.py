@@ -8,6 +8,14 @@ seed = 7                          # optional, as are the rest
 denoising = 0.75
 guidance = 7.0
 transition_chunks = 4
+bpm = 94                          # musical controls, optional too: bpm 40–240,
+key = "A minor"                   # one of 24 keys, brightness −1…1,
+brightness = -0.3                 # drums and bass "on" | "off" | "only"
+drums = "off"
+
+[[target]]                        # an entry with only musical controls keeps the prompts
+bpm = 120
+duration_s = 60
 ```
 """
 

@@ -2,7 +2,8 @@
 from, where it heads, how far along) and place in the playlist. Written atomically every few
 seconds and at exit: a new temporary file of a random name beside it (created exclusively, so a
 planted link is never followed), synced, then renamed over it. Version 1 files (the target only)
-still load. Anything that is not a valid state — unreadable, over :data:`MAX_STATE_BYTES`, nested
+still load, and so do files saved before the musical controls (``bpm``, ``key``,
+``brightness``, ``drums``, ``bass``) existed: their targets get the controls' defaults. Anything that is not a valid state — unreadable, over :data:`MAX_STATE_BYTES`, nested
 too deep, wrong types, out of range, not finite — is a :class:`StateError`.
 
 A state is only resumed for the same configuration (``configured``: a fingerprint of the
@@ -72,7 +73,11 @@ def check_state_path(path: Path) -> None:
 
 def save_state(path: Path, state: StationState) -> None:
     """Replace ``path`` with ``state`` atomically (a crash leaves the old state or the new one)."""
-    data = json.dumps({"version": STATE_VERSION, **asdict(state)}, indent=1).encode()
+    document = asdict(state)
+    for end in ("start", "end"):  # a key is saved by its name ("A minor"), parts by theirs ("off")
+        target: Target = getattr(state.walk, end)
+        document["walk"][end].update(key=target.key_name, drums=target.drums.value, bass=target.bass.value)
+    data = json.dumps({"version": STATE_VERSION, **document}, indent=1).encode()
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(descriptor, "wb") as file:
