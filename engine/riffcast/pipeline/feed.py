@@ -175,6 +175,11 @@ class Feed:
                 return None
             return self.ring.read(position, count)
 
+    def ready_to_play(self) -> bool:
+        """The first samples are stitched and the stitcher's kernels loaded: playback can start
+        without the compiling of a machine's first run making the generator late."""
+        return self.assembly.stitcher.kernels_ready and self.end > 0
+
     def lead_samples(self) -> int:
         with self._lock:
             return max(0, self.ring.end - self._playhead)
@@ -337,6 +342,9 @@ class Feed:
         """Stitch the image placed at ``position`` (the next placed); ``fallback``: it repeats an
         earlier image (the producer's, or the feed's underrun repeat)."""
         started = time.perf_counter()
+        # A stitch that waited for a first run's compiling says nothing of how long stitching takes:
+        # counted, it would raise the low water mark for the next images and repeat the fallback.
+        kernels_ready = self.assembly.stitcher.kernels_ready
         before = (self._last_image, self._last_step) if self._last_image is not None else None
         mark = self.assembly.mark()
         block = self.assembly.stitch(image)
@@ -351,7 +359,8 @@ class Feed:
             self._ledger.stitched(mark.slot, mark, record, before)
         self._last_image, self._last_step = image, step
         elapsed_s = time.perf_counter() - started
-        self._stitch_s.append(elapsed_s)
+        if kernels_ready:
+            self._stitch_s.append(elapsed_s)
         self.on_stitched(elapsed_s)
         release_free_memory()  # once per image (about 1 ms): keeps resident memory flat for weeks
 

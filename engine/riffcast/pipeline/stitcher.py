@@ -141,7 +141,7 @@ class Stitcher:
         )
         self._level = LevelStage(params.sample_rate, level) if level is not None else None
         self._bandwidth = BandwidthStage(params, bandwidth) if bandwidth is not None else None
-        prepare_kernels(self._phase, level, params.sample_rate)
+        self._kernels = prepare_kernels(self._phase, level, params.sample_rate)
         self._delay_to_drop = self._level.latency_samples if self._level else 0
         self._level_primed = False
         self._tail_mel: np.ndarray | None = None  # last columns of the previous chunk, its own scale
@@ -150,7 +150,12 @@ class Stitcher:
         self._position = 0
         self.join_gains_db: deque[float] = deque(maxlen=64)  # the last level changes at joins, for diagnostics
 
-    _SHARED = frozenset({"params", "crossfade_columns", "join_columns", "max_join_db", "_inverter"})
+    _SHARED = frozenset({"params", "crossfade_columns", "join_columns", "max_join_db", "_inverter", "_kernels"})
+
+    @property
+    def kernels_ready(self) -> bool:
+        """Its numba kernels are loaded (compiled, on a machine's first run): stitching runs at speed."""
+        return not self._kernels.is_alive()
 
     def set_bandwidth(self, bandwidth: BandwidthSettings | None, model: EnvelopeModel | None = None) -> None:
         """Change the bandwidth extension (None: off; ``model``: another envelope model than

@@ -226,7 +226,7 @@ class Station:
             self.feed.stop(timeout_s=0.3)
 
     async def _clock(self) -> None:
-        while not self.pacer.may_start(self.feed.end):
+        while not (self.feed.ready_to_play() and self.pacer.may_start(self.feed.end)):
             if self.feed.fatal:
                 raise StationFailure(f"the generator failed before the first chunk: {self.feed.fatal}")
             await asyncio.sleep(START_POLL_S)
