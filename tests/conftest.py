@@ -52,6 +52,16 @@ def music_mel(music, params) -> np.ndarray:
     return audio_to_mel(music, params)[:, : 3 * params.chunk_columns]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (the README's ``-n 2 --dist loadgroup``), every ``system`` and
+    ``benchmark`` test runs on one worker, one after another, as they would alone: stations,
+    servers and benchmarks never compete with each other for the machine; the in-process tier runs
+    beside them on the other worker."""
+    for item in items:
+        if item.get_closest_marker("system") or item.get_closest_marker("benchmark"):
+            item.add_marker(pytest.mark.xdist_group("processes"))
+
+
 @pytest.fixture(autouse=True)
 def _processes_only_in_system_tests(request, monkeypatch):
     """Fail an in-process test (neither ``system`` nor ``benchmark``) that starts a process."""

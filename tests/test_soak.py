@@ -1,4 +1,4 @@
-"""CI's short soak: ``benchmarks/soak.py`` with 40 listeners joining and leaving for 25 s.
+"""CI's short soak: ``benchmarks/soak.py`` with 40 listeners joining and leaving for 18 s.
 
 A real ``riffcast serve --generator synth`` and a client process; about 40 s. The 30-minute run
 and its numbers are the benchmark's (``python benchmarks/soak.py``).
@@ -36,7 +36,7 @@ def soak():
 
 @pytest.fixture(scope="module")
 def result(soak):
-    return soak.soak(seconds=25.0, listeners=40, warmup_s=8.0, mean_lifetime_s=4.0, peer=False,
+    return soak.soak(seconds=18.0, listeners=40, warmup_s=6.0, mean_lifetime_s=4.0, peer=False,
                      abrupt_fraction=0.3, stall_fraction=0.03, seed=7, after_rss_s=0.0)
 
 
@@ -44,7 +44,7 @@ def test_listeners_joined_and_left_every_way(result):
     c = result.clients
     assert c.connect_failures == 0, c.failure_examples
     assert c.client_errors == 0, c.client_error_examples
-    assert c.joins >= 2 * 40, "the population should turn over more than twice in 25 s"
+    assert c.joins >= 2 * 40, "the population should turn over more than twice in 18 s"
     assert c.leaves["clean"] > 0 and c.leaves["rst"] > 0 and c.leaves["fin"] > 0
     assert 30 <= result.listeners_gauge_mean <= 41
 
