@@ -68,7 +68,7 @@ class Station:
         if "--generator" not in args:
             command += ["--generator", "synth"]
         if token is not None:
-            command += ["--control-token", token]
+            command.append(f"--control-token={token}")  # one word: a token may begin with "-"
         environment = {k: v for k, v in os.environ.items() if k != "RIFFCAST_CONTROL_TOKEN"} | (env or {})
         self._log_file = open(log_path, "wb") if log_path is not None else None
         self.process = subprocess.Popen([*command, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

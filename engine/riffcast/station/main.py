@@ -35,7 +35,10 @@ def control_token(given: str | None) -> tuple[str, bool]:
 
     token = given if given is not None else os.environ.get(TOKEN_ENV)
     if token is None:
-        return secrets.token_urlsafe(24), True
+        made = secrets.token_urlsafe(24)
+        while made.startswith("-"):  # pasted after --control-token, it would read as an option
+            made = secrets.token_urlsafe(24)
+        return made, True
     if len(token) < MIN_TOKEN_CHARS or not valid_token(token):
         # The player sends it as the subprotocol "bearer.<token>": HTTP token characters only.
         raise ValueError(f"the control token must be at least {MIN_TOKEN_CHARS} characters among A-Z a-z 0-9 "
