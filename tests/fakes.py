@@ -1,8 +1,10 @@
 """Fakes shared by tests: a generator that paints images encoding its requests and misbehaves
-on cue (``PatternGenerator``), and the seed image it starts from (``SEED_IMAGE``)."""
+on cue (``PatternGenerator``), the seed image it starts from (``SEED_IMAGE``), and a receiver
+that stopped reading (``StalledTransport``, ``StalledConnection``)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -50,3 +52,33 @@ class PatternGenerator:
         image = SEED_IMAGE.copy()
         image[0, :4] = (request.index % 256, request.start.seed % 256, request.end.seed % 256, int(request.alpha * 100))
         return PaintedChunk(image, {"paint": 0.0})
+
+
+class StalledTransport:
+    """A socket whose peer stopped reading: its write buffer stays full."""
+
+    def __init__(self) -> None:
+        self.aborted = False
+
+    def get_extra_info(self, name, default=None):
+        return default
+
+    def set_protocol(self, protocol) -> None: ...
+    def write(self, data: bytes) -> None: ...
+
+    def get_write_buffer_size(self) -> int:
+        return 10**7
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+class StalledConnection:
+    """A WebSocket connection over a :class:`StalledTransport`; ``closed`` is set when it is closed."""
+
+    def __init__(self) -> None:
+        self.transport = StalledTransport()
+        self.closed = asyncio.Event()
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed.set()

@@ -17,6 +17,7 @@ from riffcast.delivery.http_stream import LiveMp3
 from riffcast.delivery.websocket import PcmListeners
 from riffcast.ops.dead_air import Air, DeadAirWatch
 
+from fakes import StalledConnection, StalledTransport
 from helpers import eventually
 from station import running_station
 
@@ -57,28 +58,11 @@ def test_a_burst_of_silence_after_a_frozen_process_counts_by_its_audio_not_its_w
     assert "20.0 s of silence" in watch.problem(100.0)
 
 
-class _StalledTransport:
-    """A socket whose peer stopped reading: its write buffer stays full."""
-
-    def __init__(self) -> None:
-        self.aborted = False
-
-    def get_extra_info(self, name, default=None):
-        return default
-
-    def set_protocol(self, protocol) -> None: ...
-    def write(self, data: bytes) -> None: ...
-
-    def get_write_buffer_size(self) -> int:
-        return 10**7
-
-    def abort(self) -> None:
-        self.aborted = True
 
 
 def test_three_hundred_stalled_live_mp3_readers_are_closed_with_one_log_line(caplog):
     live = LiveMp3("station", policy=BacklogPolicy(backlog_s=2.0, stall_close_s=5.0))
-    transports = [_StalledTransport() for _ in range(300)]
+    transports = [StalledTransport() for _ in range(300)]
     for transport in transports:
         live.attach(transport, icy=False, recent=[], title="t")
     packets = [Packet(0, b"\xff" * 417)]
@@ -90,19 +74,12 @@ def test_three_hundred_stalled_live_mp3_readers_are_closed_with_one_log_line(cap
     assert len(caplog.records) == 1, [record.getMessage() for record in caplog.records]
 
 
-class _StalledConnection:
-    def __init__(self) -> None:
-        self.transport = _StalledTransport()
-        self.closed = asyncio.Event()
-
-    async def close(self, code: int, reason: str) -> None:
-        self.closed.set()
 
 
 def test_three_hundred_stalled_websocket_listeners_are_closed_with_one_log_line(caplog):
-    async def scenario() -> list[_StalledConnection]:
+    async def scenario() -> list[StalledConnection]:
         listeners = PcmListeners(BacklogPolicy(backlog_s=1.0, stall_close_s=5.0))
-        connections = [_StalledConnection() for _ in range(300)]
+        connections = [StalledConnection() for _ in range(300)]
         for connection in connections:
             listeners.add(listeners.listener(connection, "s16le"))
         for now_s in (0.0, 6.0):

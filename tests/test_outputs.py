@@ -17,6 +17,8 @@ from riffcast.delivery.output import Block
 from riffcast.delivery.websocket import OpusListeners, PcmListeners
 from riffcast.ops.metrics import ListenerCounts, StationMetrics
 
+from fakes import StalledConnection, StalledTransport
+
 POLICY = BacklogPolicy(backlog_s=1.0, stall_close_s=5.0)
 
 
@@ -30,32 +32,8 @@ def test_a_receiver_is_sent_to_within_its_backlog_dropped_beyond_it_and_closed_a
     assert lag.judge(5000, 8.0) is Verdict.DROP and lag.judge(5000, 12.0) is Verdict.DROP
 
 
-class _Stalled:
-    """A transport whose peer reads nothing: its buffer stays full."""
-
-    def __init__(self) -> None:
-        self.aborted = False
-
-    def get_extra_info(self, name, default=None):
-        return default
-
-    def set_protocol(self, protocol) -> None: ...
-    def write(self, data: bytes) -> None: ...
-
-    def get_write_buffer_size(self) -> int:
-        return 10**7
-
-    def abort(self) -> None:
-        self.aborted = True
 
 
-class _StalledConnection:
-    def __init__(self) -> None:
-        self.transport = _Stalled()
-        self.closed = asyncio.Event()
-
-    async def close(self, code: int, reason: str) -> None:
-        self.closed.set()
 
 
 def _value(text: str, name: str, output: str) -> float:
@@ -65,13 +43,13 @@ def _value(text: str, name: str, output: str) -> float:
 
 
 def test_each_output_counts_the_seconds_it_dropped_and_metrics_show_them_by_output():
-    async def scenario() -> tuple[PcmListeners, OpusListeners, LiveMp3, list[_StalledConnection]]:
+    async def scenario() -> tuple[PcmListeners, OpusListeners, LiveMp3, list[StalledConnection]]:
         pcm, opus, mp3 = PcmListeners(POLICY), OpusListeners(POLICY), LiveMp3("station", policy=POLICY)
-        connections = [_StalledConnection() for _ in range(3)]
+        connections = [StalledConnection() for _ in range(3)]
         for connection, sample_format in zip(connections, ("s16le", "f32le")):
             pcm.add(pcm.listener(connection, sample_format))
         opus.add(opus.listener(connections[2], "opus"))
-        transport = _Stalled()
+        transport = StalledTransport()
         mp3.attach(transport, icy=False, recent=[], title="t")
         for tick in range(10):  # 1 s of blocks, a tenth of a second apart: both PCM listeners behind
             pcm.write(Block(tick * 4410, np.zeros(4410, np.float32), 0.0))
