@@ -56,10 +56,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (the README's ``-n 2 --dist loadgroup``), every ``system`` and
     ``benchmark`` test runs on one worker, one after another, as they would alone: stations,
     servers and benchmarks never compete with each other for the machine; the in-process tier runs
-    beside them on the other worker."""
+    beside them on the other worker, and :data:`LAST_OF_THE_PROCESSES` at the end of the group."""
     for item in items:
         if item.get_closest_marker("system") or item.get_closest_marker("benchmark"):
             item.add_marker(pytest.mark.xdist_group("processes"))
+    items.sort(key=lambda item: item.path.name in LAST_OF_THE_PROCESSES)  # stable: the rest keep their order
+
+
+LAST_OF_THE_PROCESSES = frozenset({"test_browser.py"})
+"""Test files that judge real-time playback in a browser sharing the machine's cores: the
+processes group runs them last, when the in-process tier beside it has long finished (on CI's two
+cores a Chromium audio thread starved by numba and torch there played 0.84 × real time)."""
 
 
 @pytest.fixture(autouse=True)

@@ -78,6 +78,18 @@ def stats(page: Page) -> dict:
     return page.evaluate("({...window.riffcast.stats})")
 
 
+def listen(page: Page, seconds: float) -> tuple[int, float, dict]:
+    """Samples played over about ``seconds``, the seconds that took on the page's own clock
+    (``performance.now()``, read in the same evaluate as the stats, so that a slow DevTools round
+    trip on a loaded machine counts on neither side), and the stats after."""
+    snapshot = "({stats: {...window.riffcast.stats}, nowMs: performance.now()})"
+    before = page.evaluate(snapshot)
+    page.wait_for_timeout(seconds * 1000)
+    after = page.evaluate(snapshot)
+    played = after["stats"]["playedSamples"] - before["stats"]["playedSamples"]
+    return played, (after["nowMs"] - before["nowMs"]) / 1000, after["stats"]
+
+
 def test_page_plays_the_stream_without_gaps_and_steers(station):
     with headless_chromium() as browser:
         check_playing_and_steering(station, browser.new_page())
@@ -90,11 +102,9 @@ def test_page_plays_pcm_where_it_is_asked_for(station):
         page.evaluate("window.riffcast.options.format = 's16le'")  # what a browser without WebCodecs gets
         page.click("#play")
         wait_for(page, "window.riffcast.stats.state === 'playing'", timeout=15_000)
-        started, before = time.monotonic(), stats(page)
-        page.wait_for_timeout(2000)
-        elapsed, after = time.monotonic() - started, stats(page)
+        played, elapsed, after = listen(page, 2.0)
         assert after["format"] == "s16le"
-        assert after["playedSamples"] - before["playedSamples"] >= 0.85 * SAMPLE_RATE * elapsed, after
+        assert played >= 0.85 * SAMPLE_RATE * elapsed, (played, elapsed, after)
         assert after["gaps"] == 0, after
 
 
@@ -109,11 +119,9 @@ def test_page_from_another_machine_plays_live_mp3(station):
         assert page.evaluate("window.isSecureContext") is False
         page.click("#play")
         wait_for(page, "window.riffcast.stats.state === 'playing'", timeout=20_000)
-        started, before = time.monotonic(), stats(page)
-        page.wait_for_timeout(3000)
-        elapsed, after = time.monotonic() - started, stats(page)
+        played, elapsed, after = listen(page, 3.0)
         assert after["format"] == "mp3" and after["station"] == station.health()["station"]
-        assert after["playedSamples"] - before["playedSamples"] >= 0.8 * SAMPLE_RATE * elapsed, after
+        assert played >= 0.8 * SAMPLE_RATE * elapsed, (played, elapsed, after)
         wait_for(page, "window.riffcast.stats.nowPlaying !== null", timeout=10_000)
         assert page.inner_text("#now-playing-prompts").strip()
         assert errors == [], errors
@@ -137,11 +145,8 @@ def check_playing_and_steering(station, page: Page) -> None:
     page.click("#play")
     wait_for(page, "window.riffcast.stats.state === 'playing'", timeout=15_000)
 
-    # Real-time playback: what the worklet played over a wall-clock window, no gaps, no underruns.
-    started, before = time.monotonic(), stats(page)
-    page.wait_for_timeout(PLAY_SECONDS * 1000)
-    elapsed, after = time.monotonic() - started, stats(page)
-    played = after["playedSamples"] - before["playedSamples"]
+    # Real-time playback: what the worklet played over a window of the page's clock, no gaps, no underruns.
+    played, elapsed, after = listen(page, PLAY_SECONDS)
     assert 0.85 * SAMPLE_RATE * elapsed <= played <= 1.15 * SAMPLE_RATE * elapsed, (played, elapsed, after)
     assert after["format"] == "opus", after  # Chromium decodes Opus with WebCodecs
     assert after["gaps"] == 0, after
