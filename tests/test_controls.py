@@ -169,8 +169,9 @@ def test_now_playing_and_status_announce_bpm_and_key():
     for alpha, bpm, key in ((0.25, 100.0, "A minor"), (0.75, 120.0, "Bb major")):
         record = SimpleNamespace(step=Step(CURRENT, end, alpha, True), position=44100)
         picture = SimpleNamespace(serial=3, image_position=0)
-        event = json.loads(now_playing_event(record, picture))
+        event = json.loads(now_playing_event(record, picture, 88200))
         assert (event["type"], event["bpm"], event["key"], event["position"]) == ("now_playing", bpm, key, 44100)
+        assert event["next_downbeat"] == 88200
     station = SimpleNamespace(feed=SimpleNamespace(heading_to=steer_from_fields({"bpm": None}, end).target,
                                                    transition_chunks=4))
     settings = reports.settings(station)

@@ -45,9 +45,12 @@ def test_now_playing_event():
     assert event == {
         "type": "now_playing", "position": 225792, "prompts": [{"text": "jazz", "weight": 1.0}],
         "seed": 4, "alpha": 0.25, "image": "/chunks/225792.png", "image_position": 225792, "bpm": None, "key": None,
+        "next_downbeat": None,
     }
     controlled = json.loads(now_playing(position=0, prompts=[], seed=4, alpha=0.0, image="/c.png", bpm=94.0, key="A minor"))
     assert (controlled["bpm"], controlled["key"]) == (94.0, "A minor")
+    timed = json.loads(now_playing(position=0, prompts=[], seed=4, alpha=0.0, image="/c.png", next_downbeat=88200))
+    assert timed["next_downbeat"] == 88200
     window = json.loads(now_playing(position=253_575, prompts=[], seed=4, alpha=0.0, image="/c.png", image_position=56_007))
     assert window["image_position"] == 56_007  # a window's picture: its 448 context columns first
 

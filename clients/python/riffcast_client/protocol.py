@@ -97,13 +97,15 @@ def hello(
 
 
 def now_playing(*, position: int, prompts: list[tuple[str, float]], seed: int, alpha: float, image: str,
-                image_position: int | None = None, bpm: float | None = None, key: str | None = None) -> str:
+                image_position: int | None = None, bpm: float | None = None, key: str | None = None,
+                next_downbeat: int | None = None) -> str:
     """The event sent when an image (a chunk, or a window) starts being heard at ``position``.
 
     prompts: (text, weight) pairs; image: URL path of its spectrogram PNG; image_position: the
     sample position of the picture's first column (earlier than ``position`` for a window,
     whose picture begins with its context; default ``position``); bpm, key: the musical controls
-    asked for what is heard (None: free).
+    asked for what is heard (None: free); next_downbeat: the stream position of the first
+    downbeat at or after ``position`` (None: the music keeps no known beat).
     """
     return json.dumps(
         {
@@ -116,8 +118,17 @@ def now_playing(*, position: int, prompts: list[tuple[str, float]], seed: int, a
             "image_position": position if image_position is None else image_position,
             "bpm": bpm,
             "key": key,
+            "next_downbeat": next_downbeat,
         }
     )
+
+
+def beat(*, position: int, bar: int, beat: int, bpm: float) -> str:
+    """The event sent on ``/stream`` before the frame that holds a beat: beat ``beat`` (1 = the
+    downbeat) of bar ``bar`` is heard at stream sample ``position``, at ``bpm``."""
+    if position < 0 or beat < 1:
+        raise ProtocolError(f"a beat needs a position ≥ 0 and a beat number ≥ 1, got {position}, {beat}")
+    return json.dumps({"type": "beat", "position": position, "bar": bar, "beat": beat, "bpm": round(bpm, 3)})
 
 
 def encode_frame(position: int, server_time: float, samples: np.ndarray, sample_format: str) -> bytes:

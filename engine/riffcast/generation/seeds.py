@@ -38,6 +38,7 @@ from riffcast.dsp.codec import (
     pixels_from_mel,
 )
 from riffcast.dsp.params import RIFFUSION_V1, SpectrogramParams
+from riffcast.generation.beats import BeatGrid
 from riffcast.generation.style import BassStyle, DrumFamily, KeysStyle, LeadVoice, Mode, Style
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
@@ -143,6 +144,16 @@ def _audio_seed(path: Path, params: SpectrogramParams) -> np.ndarray:
     audio = read_audio(path, params.sample_rate)
     looped = np.resize(audio, params.chunk_samples)  # repeats shorter audio from its start
     return pixels_from_mel(audio_to_mel(looped, params), params)
+
+
+def bed_beats(spec: str) -> BeatGrid | None:
+    """The beat grid of the seed ``spec`` from the stream's start (a bed is rolled to the stream's
+    phase, so images painted from it keep its beats): a built-in bed with drums; None for a bed
+    without a beat, a path (someone's image or audio: its tempo is unknown) or an unknown name."""
+    bed = next((bed for bed in BEDS if bed.name == spec), None)
+    if bed is None or _STYLES[bed.name].drums is DrumFamily.NONE:
+        return None
+    return BeatGrid(0, 0, bed.tempo_bpm, bed.beats_per_bar)
 
 
 def load_seed(spec: str, params: SpectrogramParams = RIFFUSION_V1) -> np.ndarray:

@@ -18,9 +18,10 @@ import numpy as np
 
 from riffcast.dsp.codec import CHUNK_CONTEXT_COLUMNS, audio_to_mel, pixels_from_mel
 from riffcast.dsp.params import RIFFUSION_V1, SpectrogramParams
+from riffcast.generation.beats import BeatGrid
 from riffcast.generation.changes import change_point, render_across
 from riffcast.generation.controls import tilt_mel, transition_styles
-from riffcast.generation.style import chunk_style
+from riffcast.generation.style import Style, chunk_style
 from riffcast.generation.types import BarGrid, ChunkRequest, Interrupted, PaintedChunk
 from riffcast.generation.voices import render_audio
 
@@ -55,25 +56,35 @@ class SynthGenerator:
         columns = request.init_image.shape[1] - keep
         start = (request.start_column + keep - CHUNK_CONTEXT_COLUMNS) * p.hop_samples
         samples = (columns + 2 * CHUNK_CONTEXT_COLUMNS) * p.hop_samples
-        audio, tilt, next_grid = self._render(request, start, samples)
+        audio, tilt, next_grid, beats = self._render(request, start, samples)
         rendered = time.perf_counter()
         if should_stop():
             raise Interrupted(f"synth image {request.index} went stale")
         mel = audio_to_mel(audio, p)[:, CHUNK_CONTEXT_COLUMNS : CHUNK_CONTEXT_COLUMNS + columns]
         image = request.init_image.copy()
         image[:, keep:] = pixels_from_mel(tilt_mel(mel, tilt, p), p)
-        return PaintedChunk(image, {"render": rendered - began, "encode": time.perf_counter() - rendered}, next_grid)
+        timings_s = {"render": rendered - began, "encode": time.perf_counter() - rendered}
+        return PaintedChunk(image, timings_s, next_grid, beats)
 
-    def _render(self, request: ChunkRequest, start: int, samples: int) -> tuple[np.ndarray, float, BarGrid | None]:
-        """(audio of samples [start, start + samples), the brightness tilt, the new settings' grid)."""
+    def _render(self, request: ChunkRequest, start: int, samples: int
+                ) -> tuple[np.ndarray, float, BarGrid | None, tuple[BeatGrid, ...]]:
+        """(audio of samples [start, start + samples), the brightness tilt, the new settings'
+        grid, the beat grids the audio follows)."""
         p = self.params
         if request.switch_column is None:
             style, seed = chunk_style(request)
-            return render_audio(style, seed, start, samples, p.sample_rate), style.tilt, None
+            audio = render_audio(style, seed, start, samples, p.sample_rate)
+            return audio, style.tilt, None, (beat_grid(BarGrid(), style),)
         before, after = transition_styles(request)
         end = None if request.end_column is None else request.end_column * p.hop_samples
         change = change_point(before, after, request.grid, request.switch_column * p.hop_samples, p.sample_rate,
                               transition_sample=request.transition_column * p.hop_samples, end_sample=end)
         audio = render_across((before, request.start.seed), request.grid, (after, request.end.seed), change,
                               start, samples, p.sample_rate)
-        return audio, before.tilt, change
+        beats = (beat_grid(request.grid, before), beat_grid(change, after))
+        return audio, before.tilt, change, beats if change.sample < start + samples else beats[:1]
+
+
+def beat_grid(bars: BarGrid, style: Style) -> BeatGrid:
+    """The beats of ``style``'s tempo and meter on the bar grid ``bars``."""
+    return BeatGrid(bars.sample, bars.bar, style.tempo_bpm, style.beats_per_bar)

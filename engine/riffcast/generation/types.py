@@ -13,6 +13,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from riffcast.generation.beats import BeatGrid
 from riffcast.steering.targets import Target
 
 
@@ -82,11 +83,15 @@ class PaintedChunk:
     next_grid: where the transition's ``end`` settings' bars lie (from the bar line where they
         take over), for the requests of the next transition; None from a generator that does
         not keep a bar grid.
+    beats: the beat grids the image's music follows, in order, each from its ``sample`` on (the
+        first from the image's start; a change inside the image adds one): the beat clock.
+        Empty from a generator that does not keep time.
     """
 
     image: np.ndarray
     timings_s: dict[str, float] = field(default_factory=dict)
     next_grid: BarGrid | None = None
+    beats: tuple[BeatGrid, ...] = ()
 
 
 class Generator(Protocol):

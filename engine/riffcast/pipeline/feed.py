@@ -39,6 +39,7 @@ import numpy as np
 from riffcast.dsp.bandwidth_settings import BandwidthSettings
 from riffcast.dsp.level_settings import LevelSettings
 from riffcast.dsp.params import SpectrogramParams
+from riffcast.generation.beats import BeatGrid
 from riffcast.ops.memory import release_free_memory
 from riffcast.pipeline.assembly import StreamAssembly
 from riffcast.pipeline.lead import FEED_POLL_S, rewind_safety_s, window_low_water_s
@@ -296,7 +297,7 @@ class Feed:
                     item.answer.set_result(self._rewind(item.request))
                     continue
                 chunk = item.chunk
-                self._stitch(item.position, chunk.image, chunk.step, chunk.fallback)
+                self._stitch(item.position, chunk.image, chunk.step, chunk.fallback, chunk.beats)
                 self._maybe_fall_back()  # a burst of rewinds must not starve the fallback check
         except BaseException as error:
             self.error = error
@@ -325,6 +326,8 @@ class Feed:
         if self._last_image is None or self.lead_samples() >= self.low_water_s * self.params.sample_rate:
             return
         with self._lock:
+            if self.assembly.placed > self.assembly.stitched:
+                return  # an image is placed and on its way: a repeat now would take its slot
             position = self._place(None)
         self.underruns += 1
         self.on_underrun()
@@ -338,9 +341,10 @@ class Feed:
         self._ledger.placed(slot, position, producer_index)
         return position
 
-    def _stitch(self, position: int, image: np.ndarray, step: Step, fallback: bool) -> None:
+    def _stitch(self, position: int, image: np.ndarray, step: Step, fallback: bool,
+                beats: tuple[BeatGrid, ...] = ()) -> None:
         """Stitch the image placed at ``position`` (the next placed); ``fallback``: it repeats an
-        earlier image (the producer's, or the feed's underrun repeat)."""
+        earlier image (the producer's, or the feed's underrun repeat); ``beats``: its beat grids."""
         started = time.perf_counter()
         # A stitch that waited for a first run's compiling says nothing of how long stitching takes:
         # counted, it would raise the low water mark for the next images and repeat the fallback.
@@ -352,7 +356,7 @@ class Feed:
         announced = layout.whole_chunks or step.new_settings or fallback or mark.slot % layout.windows_per_chunk == 0
         record = ChunkRecord(position, step, image, fallback,
                              layout.image_start_column(mark.slot) * self.params.hop_samples, self._serial, announced,
-                             self.assembly.start_sample(mark.slot + 1) - position)
+                             self.assembly.start_sample(mark.slot + 1) - position, beats)
         self._serial += 1
         with self._lock:
             self.ring.write(block.position, block.samples)

@@ -36,6 +36,7 @@ from typing import Callable
 import numpy as np
 
 from riffcast.dsp.params import RIFFUSION_V1
+from riffcast.generation.beats import BeatGrid
 from riffcast.generation.types import BarGrid, ChunkRequest, Generator, Interrupted, PaintedChunk
 from riffcast.pipeline.layout import WHOLE_CHUNKS, StreamLayout
 from riffcast.steering.walk import Step, Walk, WalkPosition
@@ -55,6 +56,8 @@ class ProducedChunk:
     image: (512, 512) uint8 greyscale, Riffusion's convention.
     fallback: True when generation failed and this repeats the last good image.
     wall_s: seconds spent painting it, retries included.
+    beats: the beat grids its music follows (:attr:`PaintedChunk.beats`; the seed bed's for a
+    generator that keeps no time); empty for a fallback, whose repeat is off the grid.
     """
 
     index: int
@@ -63,6 +66,7 @@ class ProducedChunk:
     fallback: bool = False
     timings_s: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
+    beats: tuple[BeatGrid, ...] = ()
 
 
 @dataclass
@@ -97,6 +101,7 @@ class ChunkProducer:
         seed_image: np.ndarray,
         *,
         layout: StreamLayout = WHOLE_CHUNKS,
+        bed_beats: BeatGrid | None = None,
     ) -> None:
         if seed_image.shape[1] != layout.chunk_columns:
             raise ValueError(f"the seed image must be {layout.chunk_columns} columns wide, got {seed_image.shape[1]}")
@@ -105,6 +110,7 @@ class ChunkProducer:
         walk.step_chunks = 1.0 / layout.windows_per_chunk
         self.seed_image = seed_image
         self.layout = layout
+        self.bed_beats = bed_beats  # the seed bed's beats: an image from the bed at its phase keeps them
         self.counters = ProducerCounters()
         self._last_good: np.ndarray | None = None
         self._previous: np.ndarray | None = None
@@ -179,7 +185,8 @@ class ChunkProducer:
         self._previous = painted.image
         self._marks.append(mark)
         self.counters.chunks += 1
-        return ProducedChunk(index, step, painted.image, fallback, painted.timings_s, wall_s)
+        beats = () if fallback else painted.beats or ((self.bed_beats,) if self.bed_beats else ())
+        return ProducedChunk(index, step, painted.image, fallback, painted.timings_s, wall_s, beats)
 
     def rewind(self, index: int) -> None:
         """Go back to just before image ``index`` was painted (from :attr:`oldest_rewindable`

@@ -10,6 +10,7 @@ from functools import cached_property
 import numpy as np
 from PIL import Image
 
+from riffcast.generation.beats import BeatGrid
 from riffcast.steering.walk import Step
 
 
@@ -26,6 +27,8 @@ class ChunkRecord:
     fallback: True when this repeats the previous image because the generator was late
     or failed.
     samples: the stream samples its new audio fills, from ``position`` (the next image starts there).
+    beats: the beat grids its music follows (:attr:`~riffcast.generation.types.PaintedChunk.beats`);
+    empty when unknown (a fallback repeat, a generator that keeps no time).
     """
 
     position: int
@@ -36,6 +39,7 @@ class ChunkRecord:
     serial: int
     announced: bool
     samples: int
+    beats: tuple[BeatGrid, ...] = ()
 
     @cached_property
     def png(self) -> bytes:

@@ -112,7 +112,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from riffcast.dsp.params import RIFFUSION_V1 as params
     from riffcast.generation.faults import FaultyGenerator, parse_faults
     from riffcast.generation.options import generator_from_args
-    from riffcast.generation.seeds import DEFAULT_BED, load_seed
+    from riffcast.generation.seeds import DEFAULT_BED, bed_beats, load_seed
     from riffcast.pipeline.feed import Feed
     from riffcast.pipeline.layout_options import check_layout_arguments, layout_from_args
     from riffcast.pipeline.producer import ChunkProducer
@@ -181,7 +181,8 @@ def run_serve(args: argparse.Namespace) -> int:
         from riffcast_client.player import check_output_device
 
         check_output_device(hint="(leave out --play to serve without this machine's sound card)")
-    seed_image = load_seed(args.seed_image or DEFAULT_BED, params)
+    seed = args.seed_image or DEFAULT_BED
+    seed_image = load_seed(seed, params)
     osc_socket = None
     if args.osc_port is not None:
         from riffcast.station.osc_endpoint import bind_osc_socket
@@ -192,7 +193,8 @@ def run_serve(args: argparse.Namespace) -> int:
     if faults:
         generator = FaultyGenerator(generator, faults)
         print(f"riffcast serve: injecting faults: {args.inject_faults}", file=sys.stderr)
-    producer = ChunkProducer(generator, walk, seed_image, layout=layout_from_args(args, generator))
+    producer = ChunkProducer(generator, walk, seed_image, layout=layout_from_args(args, generator),
+                             bed_beats=bed_beats(seed))
     feed = Feed(producer, params, lead_chunks=args.lead_chunks, level=level, bandwidth=bandwidth)
     sinks = [RecordingSink(args.record, params.sample_rate, split_s=record_split_s)] if args.record else []
     if args.play:

@@ -8,6 +8,7 @@ import resource
 from typing import Any, Protocol
 
 from riffcast.ops.health import Assessment
+from riffcast.pipeline.beat_clock import next_downbeat_heard
 
 
 class Station(Protocol):
@@ -86,6 +87,7 @@ def status(station: Station) -> dict:
         "position": station.position or 0, **settings(station), "lead_s": round(station.lead_s, 3),
         "listeners": station.stream_listeners, "underruns": station.feed.underruns, "generator": station.generator_name,
         "generator_ok": station.generator_ok,
+        "next_downbeat": next_downbeat_heard(station.feed.records(), station.position or 0, station.params.sample_rate),
     }
 
 

@@ -31,6 +31,7 @@ from riffcast.delivery.icecast import IcecastTarget
 from riffcast.delivery.output import Block, Output, OutputReport
 from riffcast.delivery.outputs import EncodedOutputs, title_of
 from riffcast.delivery.websocket import PcmListeners, shrink_send_buffer
+from riffcast.generation.beats import Beat
 from riffcast.history.as_run import Source
 from riffcast.history.log_file import AsRunLog
 from riffcast.history.segments import parse_query, report_text, segments
@@ -39,6 +40,7 @@ from riffcast.ops.dead_air import Air, DeadAirWatch, air_of
 from riffcast.ops.health import Assessment, assess
 from riffcast.ops.metrics import ListenerCounts, StationMetrics
 from riffcast.ops.ratelimit import TokenBucket
+from riffcast.pipeline.beat_clock import beats_heard, next_downbeat_heard
 from riffcast.pipeline.feed import Feed
 from riffcast.pipeline.records import Aired, ChunkRecord
 from riffcast.station import http, reports, routes
@@ -79,15 +81,19 @@ class StationConfig:
     tls: ssl.SSLContext | None = None  # HTTPS and WSS on the port, when set
 
 
-def now_playing_event(record: ChunkRecord, picture: ChunkRecord) -> str:
+def now_playing_event(record: ChunkRecord, picture: ChunkRecord, next_downbeat: int | None) -> str:
     """The event for ``record``, showing ``picture`` (see :meth:`Feed.picture_for`)."""
     step = record.step
     heard = step.end if step.alpha >= 0.5 else step.start  # seed, bpm and key switch half-way
     return protocol.now_playing(
         position=record.position, prompts=heard_prompts(step), seed=heard.seed, alpha=round(step.alpha, 4),
         image=routes.chunk_path(picture.serial), image_position=picture.image_position, bpm=heard.bpm,
-        key=heard.key_name,
+        key=heard.key_name, next_downbeat=next_downbeat,
     )
+
+
+def beat_event(beat: Beat) -> str:
+    return protocol.beat(position=beat.position, bar=beat.bar, beat=beat.beat, bpm=beat.bpm)
 
 
 class Station:
@@ -142,7 +148,8 @@ class Station:
     # -- what the station reports ----------------------------------------------------------
     def now_playing(self, record: ChunkRecord) -> str:
         """The ``now_playing`` event of ``record``, with the picture that shows it."""
-        return now_playing_event(record, self.feed.picture_for(record))
+        downbeat = next_downbeat_heard(self.feed.records(), record.position, self.params.sample_rate)
+        return now_playing_event(record, self.feed.picture_for(record), downbeat)
 
     @property
     def lead_s(self) -> float:
@@ -282,7 +289,9 @@ class Station:
         announced = self._announcements.new([r for r in records if r.announced], position, tick.end)
         if announced:
             self._title = title_of(heard_prompts(announced[-1].step))
-        events = tuple(self.now_playing(r) for r in announced)
+        beats = beats_heard(records, position, tick.end, self.params.sample_rate)
+        events = tuple(event for _, _, event in sorted(  # before the frame, in the order they are heard
+            [(r.position, 0, self.now_playing(r)) for r in announced] + [(b.position, 1, beat_event(b)) for b in beats]))
         return Block(position, samples, emitted_s, events, self._title, aired)
 
     def _emitted_history(self, seconds: float = 1.0) -> list[tuple[int, np.ndarray]]:

@@ -1,0 +1,48 @@
+"""The beat clock of the stream as placed: the beats heard in a stretch, and the next downbeat,
+read from the images' records (each carries the beat grids its music follows). Sans I/O.
+
+What is heard at a position is the record the ledger names there (the newest placed at or before
+it, as :meth:`~riffcast.pipeline.ledger.ImageLedger.record_at`), up to the next record's position.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterator, Sequence
+
+from riffcast.generation.beats import Beat, beats_between, next_downbeat
+from riffcast.pipeline.records import ChunkRecord
+
+
+def heard_spans(records: Sequence[ChunkRecord], start: int, stop: float) -> Iterator[tuple[int, float, ChunkRecord | None]]:
+    """The stretches of samples [start, stop) and the record heard in each (None: none known),
+    in order → (from, to, record). ``records``: placement order, as the ledger keeps them."""
+    edges = sorted({record.position for record in records if start < record.position < stop})
+    for begin, end in zip([start, *edges], [*edges, stop]):
+        heard = None
+        for record in records:
+            if record.position <= begin:
+                heard = record
+        yield begin, end, heard
+
+
+def beats_heard(records: Sequence[ChunkRecord], start: int, stop: int, sample_rate: int) -> list[Beat]:
+    """The beats at stream samples [start, stop), in order; a stretch whose image keeps no beat
+    (a fallback repeat, a generator without a grid) has none."""
+    beats = []
+    for begin, end, record in heard_spans(records, start, stop):
+        if record is not None and record.beats:
+            beats += beats_between(record.beats, begin, end, sample_rate)
+    return beats
+
+
+def next_downbeat_heard(records: Sequence[ChunkRecord], position: int, sample_rate: int) -> int | None:
+    """The first downbeat at or after stream sample ``position`` (past the last image, its grid
+    goes on); None when a stretch before it keeps no beat, or nothing is known at ``position``."""
+    for begin, end, record in heard_spans(records, position, math.inf):
+        if record is None or not record.beats:
+            return None
+        downbeat = next_downbeat(record.beats, begin, sample_rate)
+        if downbeat is not None and downbeat < end:
+            return downbeat
+    return None
