@@ -18,7 +18,7 @@ from riffcast.steering.targets import Target
 from riffcast.steering.walk import Step
 from riffcast_client import protocol
 
-from station import TOKEN, running_station
+from station import TOKEN, running_station, steer
 
 RATE = 44100
 
@@ -106,8 +106,14 @@ async def listen(station, seconds: float) -> tuple[list[dict], dict[int, np.ndar
 def test_a_station_sends_a_beat_before_the_frame_that_holds_it_on_the_beats_of_its_audio(tmp_path):
     import librosa
 
-    with running_station(tmp_path, "--prompt", "techno", "--bpm", "120") as station:
-        events, frames, order = asyncio.run(listen(station, 14.0))
+    async def listen_and_steer(station):
+        async def steer_later() -> dict:
+            await asyncio.sleep(6.0)
+            return await steer(station, "deep house, warm organ")
+        return await asyncio.gather(listen(station, 14.0), steer_later())
+
+    with running_station(tmp_path, "--prompt", "techno", "--bpm", "120", "--key", "A minor") as station:
+        (events, frames, order), ack = asyncio.run(listen_and_steer(station))
         status = asyncio.run(control_status(station))
     beats = [e for e in events if e["type"] == "beat"]
     assert len(beats) >= 20, events[:5]
@@ -118,6 +124,9 @@ def test_a_station_sends_a_beat_before_the_frame_that_holds_it_on_the_beats_of_i
     assert all(b == a % 4 + 1 for a, b in zip(numbers, numbers[1:])), numbers
     bars = [b["bar"] for b in beats if b["beat"] == 1]
     assert bars == list(range(bars[0], bars[0] + len(bars)))
+
+    # The steer is acknowledged on a beat: heard from the first beat at or after where it can start.
+    assert ack["type"] == "ack" and ack["position"] in set(positions.tolist()), (ack, positions)
 
     # Each beat arrives before the frame that holds it.
     frame = len(next(iter(frames.values())))

@@ -12,13 +12,13 @@ import pytest
 from riffcast.dsp.codec import mel_from_pixels
 from riffcast.dsp.mel import hz_to_mel, mel_to_hz
 from riffcast.dsp.params import RIFFUSION_V1 as P
-from riffcast.generation.changes import RING_S, bar_start, change_point, render_across
+from riffcast.generation.changes import RING_S, Change, bar_start, change_point, landing, render_across
 from riffcast.generation.controls import BASS_VOICES, audible, transition_styles
 from riffcast.generation.grid import DRUMS, Voice, bar_seconds
 from riffcast.generation.style import Mode, style_for_target
 from riffcast.generation.synth import SynthGenerator
 from riffcast.generation.types import BarGrid, ChunkRequest, PaintedChunk
-from riffcast.generation.voices import placed_events, render_audio
+from riffcast.generation.voices import mix_events, placed_events, render_audio
 from riffcast.pipeline.producer import ChunkProducer
 from riffcast.steering.targets import Part, Target
 from riffcast.steering.walk import Walk
@@ -106,7 +106,7 @@ def test_before_the_change_the_old_song_plays_on_and_after_it_the_new_tempo_from
     request, before, after = _tempo_change()
     change = change_point(before[0], after[0], request.grid, request.switch_column * P.hop_samples, SR)
     lo, hi = change.sample - 2 * SR, change.sample + 3 * SR
-    across = render_across(before, request.grid, after, change, lo, hi - lo, SR)
+    across = render_across(before, request.grid, after, Change(change.sample, change), lo, hi - lo, SR)
     old = render_audio(before[0], 3, lo, hi - lo, SR)
     assert np.array_equal(across[: change.sample - lo], old[: change.sample - lo])  # held notes are not cut early
     kicks = sorted(p for p, e in placed_events(after[0], 3, range(change.bar, change.bar + 2),
@@ -115,19 +115,60 @@ def test_before_the_change_the_old_song_plays_on_and_after_it_the_new_tempo_from
     beat = round(60 / after[0].tempo_bpm * SR)
     assert abs(kicks[1] - kicks[0] - beat) <= 1 or (kicks[1] - kicks[0]) % beat <= 1
     tail = across[change.sample - lo + round(RING_S * SR) + 64:]
-    new_only = render_across(after, change, after, change, change.sample + round(RING_S * SR) + 64, tail.size, SR)
+    new_only = render_across(after, change, after, Change(change.sample, change), change.sample + round(RING_S * SR) + 64,
+                             tail.size, SR)
     assert np.allclose(tail, new_only, atol=1e-6)  # the old notes have rung out
 
 
 def test_changes_are_deterministic_and_windows_join_exactly():
     request, before, after = _tempo_change()
-    change = change_point(before[0], after[0], request.grid, request.switch_column * P.hop_samples, SR)
-    whole = render_across(before, request.grid, after, change, change.sample - SR, 2 * SR, SR)
-    halves = [render_across(before, request.grid, after, change, change.sample - SR + k * SR, SR, SR) for k in (0, 1)]
+    change = landing(before[0], after[0], request.grid, SR, transition_sample=request.transition_column * P.hop_samples,
+                     switch_sample=request.switch_column * P.hop_samples)
+    whole = render_across(before, request.grid, after, change, change.at_sample - SR, 2 * SR, SR)
+    halves = [render_across(before, request.grid, after, change, change.at_sample - SR + k * SR, SR, SR) for k in (0, 1)]
     assert np.array_equal(np.concatenate(halves), whole)
     synth = SynthGenerator()
     first, second = synth.paint(request), synth.paint(request)
-    assert np.array_equal(first.image, second.image) and first.next_grid == second.next_grid == change
+    assert np.array_equal(first.image, second.image) and first.next_grid == second.next_grid == change.grid
+
+
+def test_a_steer_that_keeps_time_lands_on_the_first_beat_and_one_that_does_not_on_the_first_bar_line():
+    grid, rate = BarGrid(0, 0), SR
+    house = style_for_target(Target.from_text("house music", bpm=120, key="A minor"))  # beats of 0.5 s, bars of 2 s
+    organ = style_for_target(Target.from_text("jazz organ", bpm=120, key="A minor"))
+    assert house != organ and (house.tempo_bpm, house.root, house.mode) == (organ.tempo_bpm, organ.root, organ.mode)
+    change = landing(house, organ, grid, rate, transition_sample=5 * SR + 1, switch_sample=8 * SR)
+    assert change.at_sample == round(5.5 * SR) and change.grid == BarGrid(4 * SR, 2) and not change.on_bar_line
+    faster = style_for_target(Target.from_text("house music", bpm=128, key="A minor"))
+    change = landing(house, faster, grid, rate, transition_sample=5 * SR + 1, switch_sample=8 * SR)
+    assert change.at_sample == 6 * SR and change.grid == BarGrid(6 * SR, 3) and change.on_bar_line
+    other_key = style_for_target(Target.from_text("house music", bpm=120, key="F# major"))
+    assert landing(house, other_key, grid, rate, transition_sample=5 * SR + 1, switch_sample=8 * SR).at_sample == 6 * SR
+    seed_only = landing(house, house, grid, rate, transition_sample=5 * SR, switch_sample=15 * SR, end_sample=25 * SR)
+    assert seed_only.at_sample == 16 * SR  # the walk's seed change: a phrase line, as before
+
+
+def test_across_a_change_on_a_beat_the_old_bar_plays_up_to_it_and_the_new_part_from_it():
+    start = Target.from_text("house music", bpm=120, key="A minor", seed=3)
+    end = Target.from_text("techno", bpm=120, key="A minor", seed=5)
+    request = ChunkRequest(start, end, 0.25, BLANK, start_column=1024, transition_column=1024, switch_column=1536,
+                           end_column=2048, grid=BarGrid(0, 0))
+    before, after = transition_styles(request)
+    change = landing(before, after, request.grid, SR, transition_sample=1024 * P.hop_samples, switch_sample=1536 * P.hop_samples)
+    assert not change.on_bar_line and change.at_sample % round(0.5 * SR) in (0, 1, round(0.5 * SR) - 1)
+    lo, hi = change.at_sample - 2 * SR, change.at_sample + 3 * SR
+    across = render_across((before, 3), request.grid, (after, 5), change, lo, hi - lo, SR)
+    split = change.at_sample - round(0.03 * SR) - lo
+    old = render_audio(before, 3, lo, hi - lo, SR)
+    assert np.array_equal(across[:split], old[:split])  # the old song up to the beat
+    ring = change.at_sample + round(RING_S * SR) + 64 - lo
+    bars = range(change.grid.bar, change.grid.bar + 4)
+    new = [(position, event) for position, event in placed_events(after, 5, bars, bar_seconds(after) * SR, SR, change.grid)
+           if position >= split + lo]
+    assert new and min(position for position, _ in new) - change.at_sample < 0.01 * SR  # the new part from the beat
+    assert np.allclose(across[ring:], mix_events(new, lo + ring, hi - lo - ring, SR), atol=1e-6)  # then it alone
+    halves = [render_across((before, 3), request.grid, (after, 5), change, lo + k * SR, SR, SR) for k in (0, 1)]
+    assert np.array_equal(np.concatenate(halves), across[: 2 * SR])  # windows join exactly
 
 
 def test_the_producer_carries_the_bar_grid_from_one_transition_to_the_next():

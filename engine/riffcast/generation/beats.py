@@ -77,11 +77,17 @@ def beats_between(grids: Sequence[BeatGrid], start: int, stop: int, sample_rate:
     return beats
 
 
-def next_downbeat(grids: Sequence[BeatGrid], position: int, sample_rate: int) -> int | None:
-    """The first downbeat at or after stream sample ``position`` of the music that follows
-    ``grids`` (the last grid goes on past the others); None without a grid."""
+def next_beat(grids: Sequence[BeatGrid], position: int, sample_rate: int, *, downbeat: bool = False) -> int | None:
+    """The first beat (the first downbeat when ``downbeat``) at or after stream sample
+    ``position`` of the music that follows ``grids`` (the last grid goes on past the others);
+    None without a grid."""
     for begin, end, grid in grid_spans(grids, position, math.inf):
-        downbeat = grid.beat_position(grid.first_beat_from(begin, sample_rate, downbeat=True), sample_rate)
-        if downbeat < end:
-            return downbeat
+        beat = grid.beat_position(grid.first_beat_from(begin, sample_rate, downbeat=downbeat), sample_rate)
+        if beat < end:
+            return beat
     return None
+
+
+def next_downbeat(grids: Sequence[BeatGrid], position: int, sample_rate: int) -> int | None:
+    """:func:`next_beat`'s first downbeat."""
+    return next_beat(grids, position, sample_rate, downbeat=True)

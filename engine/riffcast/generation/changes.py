@@ -1,22 +1,24 @@
 """Changes on the beat grid: where a transition's new settings take over, and the audio across it.
 
-A transition switches from its ``start`` settings to its ``end`` settings at the producer's
-switch column (:attr:`~riffcast.generation.types.ChunkRequest.switch_column`). The synth moves
-that moment to the first bar line at or after it on the old tempo's grid — or, when only the
-seed changes, to an 8-bar phrase line inside the transition (the first after the switch, else the
-last before it) — so the old bar (or phrase) is always played whole. The new tempo's bars are anchored there and the bar
-count carries on, so the beat stays continuous through any tempo change. Notes begun before the
-change ring into it and are released ``RING_S`` after it. Pure functions of their arguments:
-every image of the transition computes the same change.
+A transition of new settings (a steer, a playlist entry) takes over on the old grid's first beat
+at or after the transition's first new sample (the steer's acknowledged position is that beat),
+or, when it changes the tempo, the meter or the key, on the first bar line at or after it. A
+seed-only change (the endless seed walk) waits for an 8-bar phrase line inside the transition
+(the first after the producer's switch column, where alpha passes 0.5, else the last before it),
+so the phrase is played whole. The new settings' bars are anchored on a bar line and the bar
+count carries on, so the beat stays continuous through any change. Notes begun before the change
+ring into it and are released ``RING_S`` after it. Pure functions of their arguments: every
+image of the transition computes the same change.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from riffcast.generation.beats import BeatGrid
 from riffcast.generation.compose import Event
 from riffcast.generation.grid import DRUMS, bar_seconds
 from riffcast.generation.harmony import PHRASE_BARS
@@ -25,6 +27,20 @@ from riffcast.generation.types import BarGrid
 from riffcast.generation.voices import event_samples, mix_events, placed_events, reach_seconds
 
 RING_S = 0.5  # how long a note held over a change rings on after it, seconds (≥ every voice's release)
+LOOSE_S = 0.03  # a change on a beat takes the new part's notes from this much before it (≥ every kit's looseness)
+
+
+@dataclass(frozen=True)
+class Change:
+    """Where a transition's new settings take over: from stream sample ``at_sample`` (a beat, a
+    bar line or a phrase line), their bars on ``grid`` (whose bar line is at or before it)."""
+
+    at_sample: int
+    grid: BarGrid
+
+    @property
+    def on_bar_line(self) -> bool:
+        return self.at_sample == self.grid.sample
 
 
 def bar_samples(style: Style, sample_rate: int) -> float:
@@ -64,6 +80,33 @@ def change_point(before: Style, after: Style, grid: BarGrid, switch_sample: int,
     return BarGrid(bar_start(grid, before, bar, sample_rate), bar)
 
 
+def keeps_time(before: Style, after: Style) -> bool:
+    """The change keeps the tempo, the meter and the key: it can land on any beat."""
+    return (before.tempo_bpm, before.beats_per_bar, before.root, before.mode) == \
+        (after.tempo_bpm, after.beats_per_bar, after.root, after.mode)
+
+
+def landing(before: Style, after: Style, grid: BarGrid, sample_rate: int, *, transition_sample: int,
+            switch_sample: int, end_sample: int | None = None) -> Change:
+    """Where ``after`` takes over from ``before`` (whose bars lie on ``grid``) in a transition
+    whose new music starts at ``transition_sample`` (see the module docstring): a seed-only change
+    on a phrase line (:func:`change_point` from ``switch_sample``), a change that keeps time on the
+    first beat at or after ``transition_sample``, any other on the first bar line at or after it."""
+    if before == after:
+        bar = change_point(before, after, grid, switch_sample, sample_rate, transition_sample=transition_sample,
+                           end_sample=end_sample)
+        return Change(bar.sample, bar)
+    if not keeps_time(before, after):
+        bar = change_point(before, after, grid, transition_sample, sample_rate)
+        return Change(bar.sample, bar)
+    beats = BeatGrid(grid.sample, grid.bar, before.tempo_bpm, before.beats_per_bar)
+    index = beats.first_beat_from(transition_sample, sample_rate)
+    bar = grid.bar + index // before.beats_per_bar
+    line = bar_start(grid, before, bar, sample_rate)
+    return Change(line if index % before.beats_per_bar == 0 else beats.beat_position(index, sample_rate),
+                  BarGrid(line, bar))
+
+
 def _bars(grid: BarGrid, style: Style, start: int, stop: int, sample_rate: int) -> range:
     """The bars of ``grid`` whose events can sound in samples [start, stop). Bars before the
     grid's own start belonged to other settings and are left out — unless the grid starts
@@ -85,19 +128,26 @@ def _released(placed: list[tuple[int, Event]], change: int, sample_rate: int) ->
     return out
 
 
-def render_across(before: tuple[Style, int], grid: BarGrid, after: tuple[Style, int], change: BarGrid,
+def render_across(before: tuple[Style, int], grid: BarGrid, after: tuple[Style, int], change: Change,
                   start_sample: int, n_samples: int, sample_rate: int = 44100) -> np.ndarray:
     """Samples [start_sample, start_sample + n_samples) of the song that plays ``before``
-    (style, seed) on ``grid`` up to the bar ``change.bar`` and ``after`` from there, its bars
-    anchored at ``change.sample``. float32 mono through the master stage; adjacent windows
-    concatenate exactly (see :func:`~riffcast.generation.voices.render_audio`)."""
+    (style, seed) on ``grid`` until ``change.at_sample`` and ``after`` from there, its bars on
+    ``change.grid``: on a bar line, whole bars either side; on a beat inside a bar, that bar's old
+    notes before the beat and its new ones from the beat (less ``LOOSE_S``, for early hands).
+    float32 mono through the master stage; adjacent windows concatenate exactly (see
+    :func:`~riffcast.generation.voices.render_audio`)."""
     stop = start_sample + n_samples
     old_style, old_seed = before
     new_style, new_seed = after
+    new_grid, last_old_bar = change.grid, change.grid.bar + (0 if change.on_bar_line else 1)
     old_bars = _bars(grid, old_style, start_sample, stop, sample_rate)
-    old_bars = range(old_bars.start, min(old_bars.stop, change.bar))
-    new_bars = _bars(change, new_style, start_sample, stop, sample_rate)
-    new_bars = range(max(new_bars.start, change.bar), new_bars.stop)
+    old_bars = range(old_bars.start, min(old_bars.stop, last_old_bar))
+    new_bars = _bars(new_grid, new_style, start_sample, stop, sample_rate)
+    new_bars = range(max(new_bars.start, new_grid.bar), new_bars.stop)
     old = placed_events(old_style, old_seed, old_bars, bar_samples(old_style, sample_rate), sample_rate, grid)
-    new = placed_events(new_style, new_seed, new_bars, bar_samples(new_style, sample_rate), sample_rate, change)
-    return mix_events(_released(old, change.sample, sample_rate) + new, start_sample, n_samples, sample_rate)
+    new = placed_events(new_style, new_seed, new_bars, bar_samples(new_style, sample_rate), sample_rate, new_grid)
+    if not change.on_bar_line:
+        split = change.at_sample - round(LOOSE_S * sample_rate)
+        old = [(position, event) for position, event in old if position < split]
+        new = [(position, event) for position, event in new if position >= split]
+    return mix_events(_released(old, change.at_sample, sample_rate) + new, start_sample, n_samples, sample_rate)

@@ -86,6 +86,7 @@ class FaultyGenerator:
         self.inner = inner
         self.faults = faults
         self.name = f"{inner.name} (with injected faults)"
+        self.lands_on_beats = getattr(inner, "lands_on_beats", False)
         self.injected = 0
         self._struck: set[tuple[FaultKind, int]] = set()  # crash and stall strike once per chunk
 

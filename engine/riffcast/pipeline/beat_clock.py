@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Iterator, Sequence
 
-from riffcast.generation.beats import Beat, beats_between, next_downbeat
+from riffcast.generation.beats import Beat, beats_between, next_beat
 from riffcast.pipeline.records import ChunkRecord
 
 
@@ -36,13 +36,20 @@ def beats_heard(records: Sequence[ChunkRecord], start: int, stop: int, sample_ra
     return beats
 
 
-def next_downbeat_heard(records: Sequence[ChunkRecord], position: int, sample_rate: int) -> int | None:
-    """The first downbeat at or after stream sample ``position`` (past the last image, its grid
-    goes on); None when a stretch before it keeps no beat, or nothing is known at ``position``."""
+def next_beat_heard(records: Sequence[ChunkRecord], position: int, sample_rate: int, *,
+                    downbeat: bool = False) -> int | None:
+    """The first beat (downbeat when ``downbeat``) at or after stream sample ``position`` (past
+    the last image, its grid goes on); None when a stretch before it keeps no beat, or nothing is
+    known at ``position``."""
     for begin, end, record in heard_spans(records, position, math.inf):
         if record is None or not record.beats:
             return None
-        downbeat = next_downbeat(record.beats, begin, sample_rate)
-        if downbeat is not None and downbeat < end:
-            return downbeat
+        beat = next_beat(record.beats, begin, sample_rate, downbeat=downbeat)
+        if beat is not None and beat < end:
+            return beat
     return None
+
+
+def next_downbeat_heard(records: Sequence[ChunkRecord], position: int, sample_rate: int) -> int | None:
+    """:func:`next_beat_heard`'s first downbeat."""
+    return next_beat_heard(records, position, sample_rate, downbeat=True)

@@ -42,6 +42,7 @@ from riffcast.dsp.params import SpectrogramParams
 from riffcast.generation.beats import BeatGrid
 from riffcast.ops.memory import release_free_memory
 from riffcast.pipeline.assembly import StreamAssembly
+from riffcast.pipeline.beat_clock import next_beat_heard
 from riffcast.pipeline.lead import FEED_POLL_S, rewind_safety_s, window_low_water_s
 from riffcast.pipeline.ledger import ImageLedger
 from riffcast.pipeline.producer import ChunkProducer, ProducedChunk
@@ -236,13 +237,22 @@ class Feed:
 
     def steer(self, target: Target, transition_chunks: int | None = None) -> Future[int]:
         """Head for ``target`` as soon as it can be heard → a future of the stream position
-        where the first image painted towards it starts (see the module docstring and
+        it is heard from (:meth:`heard_from`; see the module docstring and
         :meth:`ProducerThread.steer`)."""
         position: Future[int] = Future()
         position.set_running_or_notify_cancel()  # cannot be cancelled by a caller that stops waiting
         first_chunk = self.producer_thread.steer(target, transition_chunks)
-        first_chunk.add_done_callback(lambda done: position.set_result(self.position_of_chunk(done.result())))
+        first_chunk.add_done_callback(lambda done: position.set_result(self.heard_from(done.result())))
         return position
+
+    def heard_from(self, index: int) -> int:
+        """Where a steer whose first image is the producer's ``index`` is heard from: the image's
+        start, or for a generator whose changes land on beats the first beat at or after it."""
+        position = self.position_of_chunk(index)
+        if not getattr(self.producer_thread.producer.generator, "lands_on_beats", False):
+            return position
+        beat = next_beat_heard(self.records(), position, self.params.sample_rate)
+        return position if beat is None else beat
 
     def position_of_chunk(self, index: int) -> int:
         """Where the producer's chunk ``index`` starts (or will, if no fallback comes first)."""
