@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Iterator, Sequence
 
-from riffcast.generation.beats import Beat, beats_between, next_beat
+from riffcast.generation.beats import Beat, BeatGrid, beats_between, grid_spans, next_beat
 from riffcast.pipeline.records import ChunkRecord
 
 
@@ -53,3 +53,16 @@ def next_beat_heard(records: Sequence[ChunkRecord], position: int, sample_rate: 
 def next_downbeat_heard(records: Sequence[ChunkRecord], position: int, sample_rate: int) -> int | None:
     """:func:`next_beat_heard`'s first downbeat."""
     return next_beat_heard(records, position, sample_rate, downbeat=True)
+
+
+def beat_count_at(records: Sequence[ChunkRecord], position: int, sample_rate: int) -> tuple[float, BeatGrid] | None:
+    """Where stream sample ``position`` lies on the beat clock: (beats counted from bar 0's
+    downbeat, as bar × beats per bar + the beat in the bar, fractional; the grid that rules
+    there), or None where no beat is known. Continuous through a tempo change on a bar line."""
+    for _, _, record in heard_spans(records, position, position + 1):
+        if record is None or not record.beats:
+            return None
+        _, _, grid = next(grid_spans(record.beats, position, position + 1))
+        beats = grid.bar * grid.beats_per_bar + (position - grid.sample) / grid.beat_samples(sample_rate)
+        return beats, grid
+    return None

@@ -29,6 +29,19 @@ MIN_TOKEN_CHARS = 8
 STOP_DEADLINE_S = 8.0  # a shutdown takes under 2 s; past this, stacks are printed and the process exits
 
 
+
+def link_latency_s(args) -> float | None:
+    """``--link``'s latency in seconds (None without ``--link``); one line and nothing started when
+    the latency is out of range or Link's binding is missing."""
+    if not 0 <= args.link_latency_ms <= 10_000:
+        raise ValueError(f"--link-latency-ms must be from 0 to 10000, got {args.link_latency_ms:g}")
+    if not args.link:
+        return None
+    from riffcast.station.link import load_aalink
+
+    load_aalink()
+    return args.link_latency_ms / 1000.0
+
 def control_token(given: str | None) -> tuple[str, bool]:
     """The token from the option or the environment, or a new random one → (token, generated)."""
     from riffcast.station.http import valid_token
@@ -202,7 +215,7 @@ def run_serve(args: argparse.Namespace) -> int:
     config = StationConfig(
         control_token=token, name=args.station, host=args.host, port=args.port, frame_samples=frame,
         max_listeners=cap.listeners, allowed_origins=tuple(args.allow_origin or ()), icecast=icecast,
-        tls=tls,
+        tls=tls, link_latency_s=link_latency_s(args),
     )
     generator_name = getattr(generator, "name", type(generator).__name__)
     from riffcast.history.log_file import AsRunLog

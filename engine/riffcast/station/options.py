@@ -82,6 +82,15 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "away, the title follows the prompts heard",
     )
     sinks.add_argument(
+        "--link", action="store_true",
+        help="join the local network's Ableton Link session: its tempo and beat phase follow the music as heard "
+        "(needs pip install 'riffcast[link]'; docs/controls.md)",
+    )
+    sinks.add_argument(
+        "--link-latency-ms", type=float, default=0.0, metavar="MS",
+        help="with --link: how long after the clock emits audio it is heard (a speaker's or player's delay; default 0)",
+    )
+    sinks.add_argument(
         "--inject-faults", metavar="SPEC",
         help="resilience drill: make the generator fail on chosen chunks, e.g. 'raise@2,nan@3,stall:30@5' "
         "(kinds: raise, nan, blank, oom, crash, stall:SECONDS)",

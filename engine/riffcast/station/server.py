@@ -46,6 +46,7 @@ from riffcast.pipeline.records import Aired, ChunkRecord
 from riffcast.station import http, reports, routes
 from riffcast.station.control_socket import serve_control
 from riffcast.station.joins import join_opus, join_pcm
+from riffcast.station.link import LinkFollower
 from riffcast.station.pacer import ANNOUNCED_MEMORY_S, Announcements, Cadence, Pacer, Tick
 from riffcast.steering.walk import heard_prompts
 from riffcast_client import protocol
@@ -79,6 +80,7 @@ class StationConfig:
     allowed_origins: tuple[str, ...] = ()  # origins besides the station's own that may open /control
     icecast: tuple[IcecastTarget, ...] = ()  # mounts to feed as a source client
     tls: ssl.SSLContext | None = None  # HTTPS and WSS on the port, when set
+    link_latency_s: float | None = None  # --link: an Ableton Link peer this far behind the clock; None: off
 
 
 def now_playing_event(record: ChunkRecord, picture: ChunkRecord, next_downbeat: int | None) -> str:
@@ -244,6 +246,8 @@ class Station:
         self.playing.set()
         self.on_playing()
         alive, counted = Cadence(ALIVE_EVERY_S), Cadence(LISTENERS_LOGGED_EVERY_S)
+        link = None if self.config.link_latency_s is None else LinkFollower(self.params.sample_rate,
+                                                                            self.config.link_latency_s)
         for tick in self.pacer.ticks(start_s):
             delay_s = tick.due_s - loop.time()
             if delay_s > 0:
@@ -252,6 +256,8 @@ class Station:
                 raise StationFailure(self.feed.fatal)
             self._tick(tick)
             now_s = loop.time()
+            if link is not None:
+                link.follow(self.feed.records(), now_s - start_s)
             if alive.due(now_s) and self.generator_ok:
                 alive.reported(now_s)
                 self.on_alive()
