@@ -217,9 +217,9 @@ def measure_changes(results: Results, cases: tuple[tuple[str, str, int, int], ..
     import essentia.standard as es
     import librosa
 
+    from riffcast.generation import form
     from riffcast.generation.changes import bar_start, change_point, render_across
     from riffcast.generation.compose import bar_seconds
-    from riffcast.generation import form
     from riffcast.generation.style import DrumFamily, style_from_prompt
     from riffcast.generation.types import BarGrid
 
