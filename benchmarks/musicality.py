@@ -9,6 +9,12 @@
   self-similarity, a Gaussian checkerboard kernel of ±8 s): its 99th percentile over its median.
 - Genre timbre: mean-MFCC distance (frames within 30 dB of the loudest) of the closest pair of
   12 genres against the median distance between two seeds of one genre (2-minute renders).
+- Changes on the grid: seed changes and playlist (prompt) changes switched at arbitrary moments,
+  rendered across the change (``generation.changes``): the change's distance to the synth's own
+  downbeat grid and to the nearest onset librosa detects (an outside check), and the tempo
+  essentia hears in the 8 bars before and after it (windowed tempo).
+- Section lines: the peaks of the novelty curve of the 5-minute renders, in bars from the nearest
+  8-bar line.
 - Speed: 60 s rendered on one core, as one window and as the station paints it (64-column
   images, encoded).
 
@@ -33,10 +39,17 @@ TEMPO_PROMPTS = ("lofi hip hop", "hip hop", "trap", "deep house", "techno", "tra
                  "jungle", "jazz", "blues", "rock", "metal", "reggae", "classical piano")
 TIMBRE_GENRES = ("lofi", "house", "techno", "jazz", "rock", "drum and bass", "reggae", "trap", "metal", "ambient", "disco", "blues")
 FORM_PROMPTS = ("deep house", "lofi hip hop", "rock", "jazz")
+# (from, to, seed from, seed to): a seed change and three playlist changes, each at SWITCHES moments.
+CHANGES = (("lofi hip hop", "lofi hip hop", 0, 1), ("deep house", "jazz trio 140 bpm", 0, 0),
+           ("rock", "lofi hip hop", 2, 3), ("jazz", "drum and bass", 4, 5))
+SWITCHES = 3
+ALIGN_MS = 10.0  # a change lands within this of a downbeat
+ONSET_HOP = 128  # librosa onset detection hop, samples (2.9 ms)
 SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10, 11)}  # minor: natural + leading tone
 PITCH = {name: i for i, name in enumerate(TONICS)} | {"Db": 1, "D#": 3, "Gb": 6, "G#": 8, "A#": 10}
 TARGETS = {"key exact": "≥ 21/24", "key exact, minor": "≥ 10/12", "in-scale chroma": "≥ 0.8", "tempo": "≥ 15/16",
-           "loudness range": "≥ 5 LU", "section contrast": "≥ 4", "timbre ratio": "≥ 2", "speed": "≥ 20× real time"}
+           "loudness range": "≥ 5 LU", "section contrast": "≥ 4", "timbre ratio": "≥ 2", "aligned": f"≤ {ALIGN_MS:g} ms",
+           "windowed tempo": "all", "section lines": "all within ½ bar", "speed": "≥ 20× real time"}
 
 # The CI subset's thresholds (tests/test_compose_benchmark.py), in place of the full run's.
 QUICK_TARGETS = {TARGETS["key exact"]: "≥ 5/6", TARGETS["key exact, minor"]: "≥ 2/3", TARGETS["tempo"]: "≥ 5/6"}
@@ -125,9 +138,16 @@ def measure_tempo(results: Results, prompts: tuple[str, ...], seconds: float) ->
     results.rows += [("tempo exact or double/half (exact)", f"{results.tempo_ok}/{results.tempo_total} ({exact})", TARGETS["tempo"])]
 
 
-def section_contrast(audio: np.ndarray, frame_s: float = 0.5, half_kernel_s: float = 8.0) -> float:
-    """p99 / median of a Foote novelty curve over MFCC + chroma, mean-pooled into blocks of ``frame_s``,
-    with a Gaussian-tapered checkerboard kernel of ± ``half_kernel_s``."""
+def section_contrast(audio: np.ndarray) -> float:
+    """p99 / median of the novelty curve (:func:`novelty_curve`)."""
+    novelty, _ = novelty_curve(audio)
+    return float(np.percentile(novelty, 99) / max(np.median(novelty), 1e-9))
+
+
+def novelty_curve(audio: np.ndarray, frame_s: float = 0.5, half_kernel_s: float = 8.0) -> tuple[np.ndarray, float]:
+    """A Foote novelty curve over MFCC + chroma, mean-pooled into blocks of ``frame_s``, with a
+    Gaussian-tapered checkerboard kernel of ± ``half_kernel_s`` → (novelty ≥ 0, one value per block
+    from the kernel's half width on; the block length in seconds)."""
     import librosa
 
     hop = 2048  # 46 ms analysis frames, mean-pooled into blocks of ``frame_s`` (no aliasing with the beat)
@@ -150,8 +170,18 @@ def section_contrast(audio: np.ndarray, frame_s: float = 0.5, half_kernel_s: flo
     kernel = np.sign(axis[:, None]) * np.sign(axis[None, :]) * taper
     n = ssm.shape[0]
     novelty = np.array([np.sum(kernel * ssm[i - half:i + half, i - half:i + half]) for i in range(half, n - half)])
-    novelty = np.maximum(novelty, 0.0)
-    return float(np.percentile(novelty, 99) / max(np.median(novelty), 1e-9))
+    block_s = block * hop / SR
+    return np.maximum(novelty, 0.0), block_s
+
+
+def novelty_peaks(novelty: np.ndarray, block_s: float, half_kernel_s: float = 8.0, share: float = 0.5) -> np.ndarray:
+    """Times (s, in the audio) of the novelty curve's local maxima above ``share`` of its 99th
+    percentile, at least ``half_kernel_s`` apart (the kernel cannot resolve closer ones)."""
+    from scipy.signal import find_peaks
+
+    peaks, _ = find_peaks(novelty, height=share * np.percentile(novelty, 99), distance=max(1, int(half_kernel_s / block_s)))
+    half = int(half_kernel_s / block_s)
+    return (peaks + half) * block_s
 
 
 def loudness_range(audio: np.ndarray) -> float:
@@ -162,12 +192,69 @@ def loudness_range(audio: np.ndarray) -> float:
 
 
 def measure_form(results: Results, prompts: tuple[str, ...], seconds: float) -> None:
+    from riffcast.generation.compose import bar_seconds
+    from riffcast.generation.harmony import PHRASE_BARS
+    from riffcast.generation.style import style_from_prompt
+
     for prompt in prompts:
         audio = render(prompt, 0, 0.0, seconds)
+        novelty, block_s = novelty_curve(audio)
+        bar_s = bar_seconds(style_from_prompt(prompt))
+        bars = novelty_peaks(novelty, block_s) / bar_s
+        off = np.abs(bars - PHRASE_BARS * np.round(bars / PHRASE_BARS))
+        contrast = float(np.percentile(novelty, 99) / max(np.median(novelty), 1e-9))
         results.rows += [
             (f"loudness range, {seconds / 60:g} min of {prompt!r}", f"{loudness_range(audio):.1f} LU", TARGETS["loudness range"]),
-            (f"section contrast (novelty p99/median), {prompt!r}", f"{section_contrast(audio):.2f}", TARGETS["section contrast"]),
+            (f"section contrast (novelty p99/median), {prompt!r}", f"{contrast:.2f}", TARGETS["section contrast"]),
+            (f"novelty peaks on an 8-bar line (± ½ bar), {prompt!r}: bars off (max)",
+             f"{int(np.sum(off <= 0.5))}/{off.size} ({off.max():.2f})", TARGETS["section lines"]),
         ]
+
+
+def measure_changes(results: Results, cases: tuple[tuple[str, str, int, int], ...], switches: int) -> None:
+    """Seed and playlist changes switched at ``switches`` arbitrary moments each: where they land
+    (the synth's grid, and librosa's onsets as an outside check) and the tempo before and after."""
+    import essentia.standard as es
+    import librosa
+
+    from riffcast.generation import form
+    from riffcast.generation.changes import bar_start, change_point, render_across
+    from riffcast.generation.compose import bar_seconds
+    from riffcast.generation.style import DrumFamily, style_from_prompt
+    from riffcast.generation.types import BarGrid
+
+    grid_ms, onset_ms, tempo_ok, total = [], [], 0, 0
+    for number, (before_text, after_text, seed_before, seed_after) in enumerate(cases):
+        before, after = style_from_prompt(before_text), style_from_prompt(after_text)
+        draw = np.random.default_rng(number)
+        for switch_s in draw.uniform(30.0, 90.0, switches):
+            switch = int(switch_s * SR)
+            change = change_point(before, after, BarGrid(), switch, SR, transition_sample=switch - 5 * SR,
+                                  end_sample=switch + 20 * SR)
+            lead = int(8 * bar_seconds(before) * SR)
+            audio = render_across((before, seed_before), BarGrid(), (after, seed_after), change,
+                                  change.sample - lead, lead + int(8 * bar_seconds(after) * SR), SR)
+            bar = round(change.sample / (bar_seconds(before) * SR))
+            grid_ms.append(1000.0 * abs(change.sample - bar_start(BarGrid(), before, bar, SR)) / SR)
+            if form.arrangement(form.place(seed_after, change.bar)).drums and after.drums is not DrumFamily.NONE:
+                onsets = librosa.onset.onset_detect(y=audio, sr=SR, hop_length=ONSET_HOP, units="samples", backtrack=True)
+                onset_ms.append(1000.0 * float(np.min(np.abs(onsets - lead))) / SR if onsets.size else float("inf"))
+            heard = [es.RhythmExtractor2013(method="multifeature")(part)[0] for part in (audio[:lead], audio[lead:])]
+            fits = [any(abs(bpm / style.tempo_bpm * factor - 1.0) <= 0.04 for factor in (1.0, 2.0, 0.5))
+                    for bpm, style in zip(heard, (before, after))]
+            total += 1
+            tempo_ok += all(fits)
+            if not all(fits):
+                results.misses.append(f"windowed tempo: {before_text!r} → {after_text!r} at {switch_s:.1f} s: asked "
+                                      f"{before.tempo_bpm:.0f} → {after.tempo_bpm:.0f}, heard {heard[0]:.1f} → {heard[1]:.1f}")
+    results.rows += [
+        (f"seed and playlist changes ({total}): from the synth's downbeat, max", f"{max(grid_ms):.2f} ms", TARGETS["aligned"]),
+        (f"… from the nearest onset librosa detects, {len(onset_ms)} changes into a bar with drums: median (max)",
+         f"{np.median(onset_ms):.1f} ms ({max(onset_ms):.1f})",
+         TARGETS["aligned"]),
+        ("windowed tempo (8 bars before / after the change) as asked, ×2/½ allowed", f"{tempo_ok}/{total}",
+         TARGETS["windowed tempo"]),
+    ]
 
 
 def mean_mfcc(audio: np.ndarray, gate_db: float = 30.0) -> np.ndarray:
@@ -237,6 +324,7 @@ def run(quick: bool = False) -> Results:
     measure_keys(results, TONICS, 30.0)
     measure_tempo(results, TEMPO_PROMPTS, 30.0)
     measure_form(results, FORM_PROMPTS, 300.0)
+    measure_changes(results, CHANGES, SWITCHES)
     measure_timbre(results, TIMBRE_GENRES, 120.0)
     return results
 

@@ -81,7 +81,7 @@ BASS_PATTERNS: dict[BassStyle, tuple[tuple[tuple[int, int, int], ...], ...]] = {
     BassStyle.OCTAVE: (tuple((s, 2, 12 * ((s // 2) % 2)) for s in range(0, 16, 2)),),
     BassStyle.WALTZ: (((0, 4, 0),), ((0, 4, 0), (8, 4, 7))),
 }
-BASS_GATE = 0.9  # notes sound for this fraction of their slot
+BASS_GATE = 1.0  # notes sound for their whole slot: legato (gaps between low notes smear them over the semitones around)
 BASS_ACCENT = (0.95, 0.8)  # velocity on the beat, off it
 
 
@@ -119,20 +119,25 @@ PAD_TAIL_S = 0.4  # pads overlap the next chord by this much
 STAB_STEPS, WALTZ_STEPS = (2, 6, 10, 14), (4, 8)
 MIN_CHORD_S = 0.12
 CHUG_LOW, CHUG_GATE = 40, 0.6  # metal's power chords: root in [E2, D#3], sounding 60 % of an 8th
-CHUG_VELOCITY = (2.2, 1.8)  # on the beat, off it: the guitars are the wall of a metal mix
+CHUG_VELOCITY = (3.0, 2.5)  # on the beat, off it: the guitars are the wall of a metal mix
 COMP_RHYTHMS = (((0, 6, 1.0), (6, 4, 0.7), (12, 4, 0.6)), ((0, 3, 1.0), (3, 5, 0.7), (10, 6, 0.8)),
                 ((0, 8, 1.0), (10, 6, 0.7)), ((2, 4, 0.8), (8, 6, 1.0)))
 
 
-def _voicing(style: Style, seed: int, bar: int, degree: int) -> tuple[int, ...]:
-    """The chord of ``degree`` in the inversion the seed picks for this section (lowest notes up an octave)."""
+VOICING_CENTRE = CHORD_LOW + 14  # MIDI: the chords' voicings stay around D4 (for C3 as CHORD_LOW)
+
+
+def _voicing(style: Style, degree: int) -> tuple[int, ...]:
+    """The chord of ``degree`` in the inversion (lowest notes up an octave) whose mean pitch lies
+    nearest ``VOICING_CENTRE``: chords move by small steps (voice leading), and every seed's chords
+    sit in one register, so a genre keeps its sound from seed to seed."""
     notes = chord_pitches(style.root, style.mode, CHORD_LOW, degree, 4 if style.sevenths else 3)
-    inversion = pick(seed, (*form.material(form.place(seed, bar)), Salt.VOICING), len(notes))
-    return tuple(sorted(n + 12 * (i < inversion) for i, n in enumerate(notes)))
+    inversions = [tuple(sorted(n + 12 * (i < inversion) for i, n in enumerate(notes))) for inversion in range(len(notes))]
+    return min(inversions, key=lambda voicing: abs(sum(voicing) / len(voicing) - VOICING_CENTRE))
 
 
 def _keys_events(style: Style, seed: int, bar: int, degree: int) -> list[Event]:
-    notes = _voicing(style, seed, bar, degree)
+    notes = _voicing(style, degree)
     step_s = step_seconds(style)
     if style.keys is KeysStyle.PAD and style.band is Band.METAL:  # palm-muted power chords in 8ths
         low = bass_pitch(style.root, style.mode, CHUG_LOW, degree)

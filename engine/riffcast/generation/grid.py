@@ -62,7 +62,6 @@ class Salt(enum.IntEnum):
     PHRASE = 7
     FORM = 8
     TIMING = 9
-    VOICING = 10
 
 
 def rng(seed: int, keys: tuple[int, ...]) -> np.random.Generator:

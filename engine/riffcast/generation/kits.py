@@ -48,11 +48,13 @@ class KitSound:
 
 KITS: dict[Kit, KitSound] = {
     Kit.EIGHT_OH_EIGHT: KitSound(0.9, 3.5, 2.5, 0.0, 0.3, (900.0, 5000.0), 14.0, 0.15, 0.001, True, 6500.0, 45.0, True, 0.001),
-    Kit.ACOUSTIC: KitSound(0.35, 11.0, 3.0, 0.35, 0.28, (1000.0, 8000.0), 16.0, 0.5, 0.001, False, 7000.0, 55.0, False, 0.007),
-    Kit.BRUSHED: KitSound(0.3, 14.0, 2.0, 0.0, 0.35, (2500.0, 9000.0), 9.0, 0.08, 0.012, False, 8500.0, 28.0, False, 0.009),
-    Kit.BREAKBEAT: KitSound(0.28, 15.0, 3.5, 0.5, 0.22, (1400.0, 6000.0), 20.0, 0.45, 0.001, False, 5500.0, 75.0, False, 0.005),
-    Kit.ELECTRONIC: KitSound(0.45, 8.0, 3.0, 0.25, 0.25, (2000.0, 9000.0), 18.0, 0.3, 0.001, False, 8000.0, 50.0, True, 0.0),
+    Kit.ACOUSTIC: KitSound(0.6, 5.5, 3.0, 0.2, 0.28, (1000.0, 8000.0), 16.0, 0.5, 0.001, False, 7000.0, 55.0, False, 0.007),
+    Kit.BRUSHED: KitSound(0.5, 7.0, 2.0, 0.0, 0.35, (2500.0, 9000.0), 9.0, 0.08, 0.012, False, 8500.0, 28.0, False, 0.009),
+    Kit.BREAKBEAT: KitSound(0.5, 7.5, 3.5, 0.3, 0.22, (1400.0, 6000.0), 20.0, 0.45, 0.001, False, 5500.0, 75.0, False, 0.005),
+    Kit.ELECTRONIC: KitSound(0.6, 4.5, 4.5, 0.15, 0.25, (2000.0, 9000.0), 18.0, 0.3, 0.001, False, 8000.0, 50.0, True, 0.0),
 }
+# Kick decays are slow enough (≤ 7.5/s) for the tuned body to ring as a note at the tonic: a kick of
+# 90 ms (11/s) was a thud spread over the semitones around it (issue 26: in-scale chroma with drums).
 METAL_HZ = (205.3, 304.4, 369.6, 522.7, 540.0, 800.0)  # the six square oscillators of an 808's metal voices
 
 
