@@ -218,10 +218,11 @@ def measure_changes(results: Results, cases: tuple[tuple[str, str, int, int], ..
     import librosa
 
     from riffcast.generation import form
-    from riffcast.generation.changes import bar_start, change_point, render_across
+    from riffcast.generation.changes import bar_start, change_at, render_across
     from riffcast.generation.compose import bar_seconds
     from riffcast.generation.style import DrumFamily, style_from_prompt
     from riffcast.generation.types import BarGrid
+    from riffcast.steering.walk import Landing
 
     grid_ms, onset_ms, tempo_ok, total = [], [], 0, 0
     for number, (before_text, after_text, seed_before, seed_after) in enumerate(cases):
@@ -229,14 +230,15 @@ def measure_changes(results: Results, cases: tuple[tuple[str, str, int, int], ..
         draw = np.random.default_rng(number)
         for switch_s in draw.uniform(30.0, 90.0, switches):
             switch = int(switch_s * SR)
-            change = change_point(before, after, BarGrid(), switch, SR, transition_sample=switch - 5 * SR,
-                                  end_sample=switch + 20 * SR)
+            # A transition begins at ``switch`` (an entry's, or the seed walk's) and passes alpha 0.5 5 s later.
+            change = change_at(before, after, BarGrid(), SR, transition_sample=switch, switch_sample=switch + 5 * SR,
+                               end_sample=switch + 20 * SR, landing=Landing.BAR)
             lead = int(8 * bar_seconds(before) * SR)
             audio = render_across((before, seed_before), BarGrid(), (after, seed_after), change,
-                                  change.sample - lead, lead + int(8 * bar_seconds(after) * SR), SR)
-            bar = round(change.sample / (bar_seconds(before) * SR))
-            grid_ms.append(1000.0 * abs(change.sample - bar_start(BarGrid(), before, bar, SR)) / SR)
-            if form.arrangement(form.place(seed_after, change.bar)).drums and after.drums is not DrumFamily.NONE:
+                                  change.at_sample - lead, lead + int(8 * bar_seconds(after) * SR), SR)
+            bar = round(change.at_sample / (bar_seconds(before) * SR))
+            grid_ms.append(1000.0 * abs(change.at_sample - bar_start(BarGrid(), before, bar, SR)) / SR)
+            if form.arrangement(form.place(seed_after, change.grid.bar)).drums and after.drums is not DrumFamily.NONE:
                 onsets = librosa.onset.onset_detect(y=audio, sr=SR, hop_length=ONSET_HOP, units="samples", backtrack=True)
                 onset_ms.append(1000.0 * float(np.min(np.abs(onsets - lead))) / SR if onsets.size else float("inf"))
             heard = [es.RhythmExtractor2013(method="multifeature")(part)[0] for part in (audio[:lead], audio[lead:])]

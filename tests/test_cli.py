@@ -17,6 +17,7 @@ from PIL import Image
 from riffcast.dsp.codec import image_from_mel, save_png
 from riffcast.dsp.params import RIFFUSION_V1 as P
 from riffcast.generation.demo_music import render_demo_song
+from riffcast.pipeline.stitcher import COMPILE_NOTE
 
 pytestmark = pytest.mark.system
 
@@ -40,8 +41,10 @@ def riffcast(cwd: Path, *args: str, script: bool = False, flags: tuple[str, ...]
 
 
 def assert_ok(result: subprocess.CompletedProcess) -> None:
+    """Exit 0 and nothing on stderr but, once per machine, the kernels' compile note (which command
+    compiles them first depends on the order the tests run in, in parallel)."""
     assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
+    assert result.stderr in ("", COMPILE_NOTE + "\n"), result.stderr
 
 
 def assert_error(result: subprocess.CompletedProcess, command: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 from riffcast.dsp.codec import mel_from_pixels
 from riffcast.dsp.mel import hz_to_mel, mel_to_hz
 from riffcast.dsp.params import RIFFUSION_V1 as P
-from riffcast.generation.changes import RING_S, Change, bar_start, change_point, landing, render_across
+from riffcast.generation.changes import RING_S, Change, bar_start, change_at, change_point, render_across
 from riffcast.generation.controls import BASS_VOICES, audible, transition_styles
 from riffcast.generation.grid import DRUMS, Voice, bar_seconds
 from riffcast.generation.style import Mode, style_for_target
@@ -21,7 +21,7 @@ from riffcast.generation.types import BarGrid, ChunkRequest, PaintedChunk
 from riffcast.generation.voices import mix_events, placed_events, render_audio
 from riffcast.pipeline.producer import ChunkProducer
 from riffcast.steering.targets import Part, Target
-from riffcast.steering.walk import Walk
+from riffcast.steering.walk import Landing, Walk
 
 SR = P.sample_rate
 BLANK = np.zeros((P.n_mels, P.chunk_columns), dtype=np.uint8)
@@ -122,7 +122,7 @@ def test_before_the_change_the_old_song_plays_on_and_after_it_the_new_tempo_from
 
 def test_changes_are_deterministic_and_windows_join_exactly():
     request, before, after = _tempo_change()
-    change = landing(before[0], after[0], request.grid, SR, transition_sample=request.transition_column * P.hop_samples,
+    change = change_at(before[0], after[0], request.grid, SR, transition_sample=request.transition_column * P.hop_samples,
                      switch_sample=request.switch_column * P.hop_samples)
     whole = render_across(before, request.grid, after, change, change.at_sample - SR, 2 * SR, SR)
     halves = [render_across(before, request.grid, after, change, change.at_sample - SR + k * SR, SR, SR) for k in (0, 1)]
@@ -137,15 +137,17 @@ def test_a_steer_that_keeps_time_lands_on_the_first_beat_and_one_that_does_not_o
     house = style_for_target(Target.from_text("house music", bpm=120, key="A minor"))  # beats of 0.5 s, bars of 2 s
     organ = style_for_target(Target.from_text("jazz organ", bpm=120, key="A minor"))
     assert house != organ and (house.tempo_bpm, house.root, house.mode) == (organ.tempo_bpm, organ.root, organ.mode)
-    change = landing(house, organ, grid, rate, transition_sample=5 * SR + 1, switch_sample=8 * SR)
+    change = change_at(house, organ, grid, rate, transition_sample=5 * SR + 1, switch_sample=8 * SR)
     assert change.at_sample == round(5.5 * SR) and change.grid == BarGrid(4 * SR, 2) and not change.on_bar_line
     faster = style_for_target(Target.from_text("house music", bpm=128, key="A minor"))
-    change = landing(house, faster, grid, rate, transition_sample=5 * SR + 1, switch_sample=8 * SR)
+    change = change_at(house, faster, grid, rate, transition_sample=5 * SR + 1, switch_sample=8 * SR)
     assert change.at_sample == 6 * SR and change.grid == BarGrid(6 * SR, 3) and change.on_bar_line
     other_key = style_for_target(Target.from_text("house music", bpm=120, key="F# major"))
-    assert landing(house, other_key, grid, rate, transition_sample=5 * SR + 1, switch_sample=8 * SR).at_sample == 6 * SR
-    seed_only = landing(house, house, grid, rate, transition_sample=5 * SR, switch_sample=15 * SR, end_sample=25 * SR)
+    assert change_at(house, other_key, grid, rate, transition_sample=5 * SR + 1, switch_sample=8 * SR).at_sample == 6 * SR
+    seed_only = change_at(house, house, grid, rate, transition_sample=5 * SR, switch_sample=15 * SR, end_sample=25 * SR)
     assert seed_only.at_sample == 16 * SR  # the walk's seed change: a phrase line, as before
+    entry = change_at(house, organ, grid, rate, transition_sample=5 * SR + 1, switch_sample=8 * SR, landing=Landing.BAR)
+    assert entry.at_sample == 6 * SR and entry.on_bar_line  # a playlist entry: the first bar line
 
 
 def test_across_a_change_on_a_beat_the_old_bar_plays_up_to_it_and_the_new_part_from_it():
@@ -154,7 +156,7 @@ def test_across_a_change_on_a_beat_the_old_bar_plays_up_to_it_and_the_new_part_f
     request = ChunkRequest(start, end, 0.25, BLANK, start_column=1024, transition_column=1024, switch_column=1536,
                            end_column=2048, grid=BarGrid(0, 0))
     before, after = transition_styles(request)
-    change = landing(before, after, request.grid, SR, transition_sample=1024 * P.hop_samples, switch_sample=1536 * P.hop_samples)
+    change = change_at(before, after, request.grid, SR, transition_sample=1024 * P.hop_samples, switch_sample=1536 * P.hop_samples)
     assert not change.on_bar_line and change.at_sample % round(0.5 * SR) in (0, 1, round(0.5 * SR) - 1)
     lo, hi = change.at_sample - 2 * SR, change.at_sample + 3 * SR
     across = render_across((before, 3), request.grid, (after, 5), change, lo, hi - lo, SR)

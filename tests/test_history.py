@@ -40,18 +40,18 @@ def test_each_aired_image_is_one_line_with_its_span_settings_and_steer(tmp_path)
     path = tmp_path / "as-run.jsonl"
     log = AsRunLog(path, generator="synth", model="")
     log.steered(source=Source.CONTROL, steer_id="s-1", target=Target.from_text("rain", seed=9),
-                transition_chunks=2, position=2 * IMAGE, utc_s=T0)
+                transition_chunks=2, position=2 * IMAGE + 1000, utc_s=T0)  # acked on a beat inside image 2
     log.write(_block([_record(0), _record(1)], T0))
     log.write(_block([_record(2, "rain", 9)], T0 + 2 * IMAGE / RATE))
     log.listeners({"ws-pcm": 3, "mp3": 1}, utc_s=T0 + 2)
     log.close()
     steer, *images, counts = _lines(path)
     fields = steer.pop("fields")
-    assert steer == {"type": "steer", "utc": utc_iso(T0), "position": 2 * IMAGE, "source": "control", "id": "s-1"}
+    assert steer == {"type": "steer", "utc": utc_iso(T0), "position": 2 * IMAGE + 1000, "source": "control", "id": "s-1"}
     assert (fields["prompts"], fields["seed"], fields["transition_chunks"]) == ([{"text": "rain", "weight": 1.0}], 9, 2)
     assert {"denoising", "guidance"} <= set(fields) and "token" not in json.dumps(fields)
     assert [(i["position"], i["samples"]) for i in images] == [(0, IMAGE), (IMAGE, IMAGE), (2 * IMAGE, IMAGE)]
-    assert [i["steer"] for i in images] == [None, None, "s-1"]  # the steer's first image names it
+    assert [i["steer"] for i in images] == [None, None, "s-1"]  # the image it is first heard in names it
     assert images[2]["prompts"] == [{"text": "rain", "weight": 1.0}] and images[2]["seed"] == 9
     assert images[1]["utc"] == utc_iso(T0 + IMAGE / RATE) and images[0]["generator"] == "synth"
     assert counts == {"type": "listeners", "utc": utc_iso(T0 + 2), "count": 4, "by_output": {"ws-pcm": 3, "mp3": 1}}
@@ -161,7 +161,7 @@ def test_a_station_logs_what_it_airs_and_serves_it_as_history(tmp_path):
     images = [line for line in lines if line["type"] == "image"]
     assert [(s["id"], s["position"], s["source"]) for s in steers] == [("evening-1", ack["position"], "control")]
     first = next(image for image in images if image["steer"] == "evening-1")
-    assert first["position"] == ack["position"]  # the transition's first image (at alpha 0: the old prompt)
+    assert first["position"] <= ack["position"] < first["position"] + first["samples"]  # heard from its ack, here
     assert all(a["position"] + a["samples"] == b["position"] for a, b in zip(images, images[1:]))  # contiguous
     assert [line["type"] for line in lines].count("listeners") >= 1
     found = history["segments"]

@@ -1,8 +1,9 @@
 """Changes on the beat grid: where a transition's new settings take over, and the audio across it.
 
-A transition of new settings (a steer, a playlist entry) takes over on the old grid's first beat
-at or after the transition's first new sample (the steer's acknowledged position is that beat),
-or, when it changes the tempo, the meter or the key, on the first bar line at or after it. A
+A live steer's new settings take over on the old grid's first beat at or after the transition's
+first new sample (the steer's acknowledged position is that beat), or, when they change the
+tempo, the meter or the key, on the first bar line at or after it; a playlist entry's on that bar
+line always. A
 seed-only change (the endless seed walk) waits for an 8-bar phrase line inside the transition
 (the first after the producer's switch column, where alpha passes 0.5, else the last before it),
 so the phrase is played whole. The new settings' bars are anchored on a bar line and the bar
@@ -25,6 +26,7 @@ from riffcast.generation.harmony import PHRASE_BARS
 from riffcast.generation.style import Style
 from riffcast.generation.types import BarGrid
 from riffcast.generation.voices import event_samples, mix_events, placed_events, reach_seconds
+from riffcast.steering.walk import Landing
 
 RING_S = 0.5  # how long a note held over a change rings on after it, seconds (≥ every voice's release)
 LOOSE_S = 0.03  # a change on a beat takes the new part's notes from this much before it (≥ every kit's looseness)
@@ -86,17 +88,18 @@ def keeps_time(before: Style, after: Style) -> bool:
         (after.tempo_bpm, after.beats_per_bar, after.root, after.mode)
 
 
-def landing(before: Style, after: Style, grid: BarGrid, sample_rate: int, *, transition_sample: int,
-            switch_sample: int, end_sample: int | None = None) -> Change:
+def change_at(before: Style, after: Style, grid: BarGrid, sample_rate: int, *, transition_sample: int,
+              switch_sample: int, end_sample: int | None = None, landing: Landing = Landing.BEAT) -> Change:
     """Where ``after`` takes over from ``before`` (whose bars lie on ``grid``) in a transition
     whose new music starts at ``transition_sample`` (see the module docstring): a seed-only change
     on a phrase line (:func:`change_point` from ``switch_sample``), a change that keeps time on the
-    first beat at or after ``transition_sample``, any other on the first bar line at or after it."""
+    first beat at or after ``transition_sample`` (``landing`` BEAT: a live steer), any other on the
+    first bar line at or after it."""
     if before == after:
         bar = change_point(before, after, grid, switch_sample, sample_rate, transition_sample=transition_sample,
                            end_sample=end_sample)
         return Change(bar.sample, bar)
-    if not keeps_time(before, after):
+    if landing is Landing.BAR or not keeps_time(before, after):
         bar = change_point(before, after, grid, transition_sample, sample_rate)
         return Change(bar.sample, bar)
     beats = BeatGrid(grid.sample, grid.bar, before.tempo_bpm, before.beats_per_bar)

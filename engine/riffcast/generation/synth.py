@@ -19,7 +19,7 @@ import numpy as np
 from riffcast.dsp.codec import CHUNK_CONTEXT_COLUMNS, audio_to_mel, pixels_from_mel
 from riffcast.dsp.params import RIFFUSION_V1, SpectrogramParams
 from riffcast.generation.beats import BeatGrid
-from riffcast.generation.changes import landing, render_across
+from riffcast.generation.changes import change_at, render_across
 from riffcast.generation.controls import tilt_mel, transition_styles
 from riffcast.generation.style import Style, chunk_style
 from riffcast.generation.types import BarGrid, ChunkRequest, Interrupted, PaintedChunk
@@ -38,9 +38,9 @@ class SynthGenerator:
     spectrogram cut into pieces. Deterministic: the same request always paints the same image.
 
     With the request's columns known, the transition's new settings take over on the first beat
-    at or after its first new sample (a bar line for a change of tempo, meter or key, a phrase
-    line for a seed change: :func:`~riffcast.generation.changes.landing`), on the bar grid of
-    ``request.grid``; the painted chunk reports the new settings' grid as ``next_grid``. Without
+    at or after its first new sample (a bar line for a playlist entry or a change of tempo, meter
+    or key, a phrase line for a seed change: :func:`~riffcast.generation.changes.change_at`), on
+    the bar grid of ``request.grid``; the painted chunk reports the new settings' grid as ``next_grid``. Without
     it, the whole image plays the start's or the end's settings by ``alpha`` (bars from 0).
     """
 
@@ -79,8 +79,9 @@ class SynthGenerator:
             return audio, style.tilt, None, (beat_grid(BarGrid(), style),)
         before, after = transition_styles(request)
         end = None if request.end_column is None else request.end_column * p.hop_samples
-        change = landing(before, after, request.grid, p.sample_rate, transition_sample=request.transition_column * p.hop_samples,
-                         switch_sample=request.switch_column * p.hop_samples, end_sample=end)
+        change = change_at(before, after, request.grid, p.sample_rate,
+                           transition_sample=request.transition_column * p.hop_samples,
+                           switch_sample=request.switch_column * p.hop_samples, end_sample=end, landing=request.landing)
         audio = render_across((before, request.start.seed), request.grid, (after, request.end.seed), change,
                               start, samples, p.sample_rate)
         beats = (beat_grid(request.grid, before), beat_grid(change.grid, after))

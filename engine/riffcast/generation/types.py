@@ -15,6 +15,7 @@ import numpy as np
 
 from riffcast.generation.beats import BeatGrid
 from riffcast.steering.targets import Target
+from riffcast.steering.walk import Landing
 
 
 class Interrupted(Exception):
@@ -51,6 +52,8 @@ class ChunkRequest:
         if no steer comes first; None when unknown.
     grid: where ``start``'s tempo's bar grid lies (reported by the generator in
         :attr:`PaintedChunk.next_grid` at the transition before).
+    landing: where the transition's new settings may take over — on a beat (a live steer) or a
+        bar line (a playlist entry) — for a generator that keeps time.
     """
 
     start: Target
@@ -64,6 +67,7 @@ class ChunkRequest:
     switch_column: int | None = None
     end_column: int | None = None
     grid: BarGrid = BarGrid()
+    landing: Landing = Landing.BEAT
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.alpha) or not 0.0 <= self.alpha <= 1.0:

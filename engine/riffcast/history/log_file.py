@@ -67,7 +67,7 @@ class AsRunLog:
         self.failed: str | None = None  # why lines are being dropped; None while the log writes
         self._memory: deque[dict[str, Any]] = deque(maxlen=memory_lines)
         self._memory_lock = threading.Lock()
-        self._steers: dict[int, Any] = {}  # ack position → steer id, until its first image airs (writer thread)
+        self._steers: dict[int, Any] = {}  # ack position → steer id, until the image heard there airs (writer thread)
         self._queue: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         self._fd: int | None = None
         self._part_end_s: float | None = None
@@ -118,10 +118,11 @@ class AsRunLog:
     def _take(self, item: dict[str, Any]) -> None:
         if item["kind"] == "image":
             aired = item["aired"]
-            line = image_line(aired, generator=self.generator, model=self.model,
-                              steer_id=self._steers.pop(aired.record.position, None))
+            start, end = aired.record.position, aired.record.position + aired.record.samples
+            heard = [steer for position, steer in sorted(self._steers.items()) if start <= position < end]
+            line = image_line(aired, generator=self.generator, model=self.model, steer_id=heard[-1] if heard else None)
             self._steers = {position: steer for position, steer in self._steers.items()
-                            if position > aired.record.position}  # steers replaced before they aired
+                            if position >= end}  # the others aired here, or were replaced before they aired
             kept = {**line, "serial": aired.record.serial, "utc_s": aired.utc_s}
             time_s = aired.utc_s
         else:

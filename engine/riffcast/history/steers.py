@@ -9,11 +9,12 @@ from typing import Any, Protocol
 from riffcast.history.as_run import Source
 from riffcast.history.log_file import AsRunLog
 from riffcast.steering.targets import Target
-from riffcast.steering.walk import WalkPosition
+from riffcast.steering.walk import Landing, WalkPosition
 
 
 class Steerable(Protocol):
-    def steer(self, target: Target, transition_chunks: int | None = None) -> Future[int]: ...
+    def steer(self, target: Target, transition_chunks: int | None = None,
+              landing: Landing = Landing.BEAT) -> Future[int]: ...
 
     def latest_target(self) -> Target: ...
 
@@ -30,8 +31,10 @@ class LoggedSteering:
         self.source = source
 
     def steer(self, target: Target, transition_chunks: int | None = None, steer_id: Any = None) -> Future[int]:
-        """As :meth:`Feed.steer`; the steer is logged with its ack position when it is known."""
-        future = self.feed.steer(target, transition_chunks)
+        """As :meth:`Feed.steer` (a playlist entry lands on a bar line, the others on a beat); the
+        steer is logged with its ack position when it is known."""
+        landing = Landing.BAR if self.source is Source.PLAYLIST else Landing.BEAT
+        future = self.feed.steer(target, transition_chunks, landing)
 
         def logged(done: Future[int]) -> None:
             self.as_run.steered(source=self.source, steer_id=steer_id, target=target,

@@ -50,7 +50,7 @@ from riffcast.pipeline.producer_thread import ProducerThread, RewindRequest, Rew
 from riffcast.pipeline.records import ChunkRecord
 from riffcast.pipeline.ring import PcmRing
 from riffcast.steering.targets import Target
-from riffcast.steering.walk import Step, WalkPosition
+from riffcast.steering.walk import Landing, Step, WalkPosition
 
 log = logging.getLogger(__name__)
 
@@ -235,23 +235,25 @@ class Feed:
         counters = self.producer_thread.producer.counters
         return counters.retries + counters.fallbacks
 
-    def steer(self, target: Target, transition_chunks: int | None = None) -> Future[int]:
+    def steer(self, target: Target, transition_chunks: int | None = None,
+              landing: Landing = Landing.BEAT) -> Future[int]:
         """Head for ``target`` as soon as it can be heard → a future of the stream position
         it is heard from (:meth:`heard_from`; see the module docstring and
         :meth:`ProducerThread.steer`)."""
         position: Future[int] = Future()
         position.set_running_or_notify_cancel()  # cannot be cancelled by a caller that stops waiting
-        first_chunk = self.producer_thread.steer(target, transition_chunks)
-        first_chunk.add_done_callback(lambda done: position.set_result(self.heard_from(done.result())))
+        first_chunk = self.producer_thread.steer(target, transition_chunks, landing)
+        first_chunk.add_done_callback(lambda done: position.set_result(self.heard_from(done.result(), landing)))
         return position
 
-    def heard_from(self, index: int) -> int:
+    def heard_from(self, index: int, landing: Landing = Landing.BEAT) -> int:
         """Where a steer whose first image is the producer's ``index`` is heard from: the image's
-        start, or for a generator whose changes land on beats the first beat at or after it."""
+        start, or for a generator whose changes land on beats the first beat (bar line, for
+        ``landing`` BAR) at or after it."""
         position = self.position_of_chunk(index)
         if not getattr(self.producer_thread.producer.generator, "lands_on_beats", False):
             return position
-        beat = next_beat_heard(self.records(), position, self.params.sample_rate)
+        beat = next_beat_heard(self.records(), position, self.params.sample_rate, downbeat=landing is Landing.BAR)
         return position if beat is None else beat
 
     def position_of_chunk(self, index: int) -> int:

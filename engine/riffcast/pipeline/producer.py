@@ -165,7 +165,7 @@ class ChunkProducer:
                                start_column=self.layout.image_start_column(index),
                                transition_column=self.layout.start_column(first),
                                switch_column=self.layout.start_column(switch), end_column=self.layout.start_column(end),
-                               grid=self._grid)
+                               grid=self._grid, landing=self.walk.landing)
         started = time.perf_counter()
         try:
             painted = self._paint_with_retry(request, should_stop)

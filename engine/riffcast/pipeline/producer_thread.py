@@ -22,6 +22,7 @@ from typing import Callable
 from riffcast.generation.types import Interrupted
 from riffcast.pipeline.producer import ChunkProducer, ProducedChunk
 from riffcast.steering.targets import Target
+from riffcast.steering.walk import Landing
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class PendingSteer:
     target: Target
     transition_chunks: int | None
     futures: list[Future[int]]  # shared with the steer that replaces this one (appended to)
+    landing: Landing = Landing.BEAT
 
     def resolve(self, index: int) -> None:
         for future in self.futures:
@@ -108,7 +110,8 @@ class ProducerThread(threading.Thread):
             thread._pending = self._pending or self._applying
         return thread
 
-    def steer(self, target: Target, transition_chunks: int | None = None) -> Future[int]:
+    def steer(self, target: Target, transition_chunks: int | None = None,
+              landing: Landing = Landing.BEAT) -> Future[int]:
         """Head for ``target`` as soon as possible (see the module docstring). Returns a future
         resolved, when the target is applied, with the index of the first image painted
         towards it. A steer replaced before it was applied resolves with the same index as the
@@ -120,7 +123,7 @@ class ProducerThread(threading.Thread):
         with self._condition:
             futures = self._pending.futures if self._pending is not None else []
             futures.append(future)
-            self._pending = PendingSteer(target, transition_chunks, futures)
+            self._pending = PendingSteer(target, transition_chunks, futures, landing)
             self._condition.notify_all()
         return future
 
@@ -190,7 +193,7 @@ class ProducerThread(threading.Thread):
         producer = self.producer
         rewound = self.rewind(RewindRequest(producer.paint_estimate_s, producer.oldest_rewindable, producer.chunks_made))
         producer.rewind(rewound.index)
-        producer.walk.steer(steer.target, steer.transition_chunks)
+        producer.walk.steer(steer.target, steer.transition_chunks, steer.landing)
         with self._condition:
             self._waiting = max(0, self._waiting - rewound.discarded)
             self._applying = None

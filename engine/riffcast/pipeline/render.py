@@ -18,6 +18,7 @@ from riffcast.dsp.params import SpectrogramParams
 from riffcast.pipeline.assembly import StreamAssembly
 from riffcast.pipeline.producer import ChunkProducer, ProducedChunk
 from riffcast.steering.playlist import PlaylistEntry
+from riffcast.steering.walk import Landing
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def render(
     blocks = []
     for index in range(chunks):
         if index in steering:
-            producer.walk.steer(steering[index].target, steering[index].transition_chunks)
+            producer.walk.steer(steering[index].target, steering[index].transition_chunks, Landing.BAR)
         chunk = producer.next_chunk()
         assembly.place()
         blocks.append(assembly.stitch(chunk.image).samples)

@@ -11,9 +11,18 @@ image takes a quarter step, so a transition lasts as long and alpha moves in fin
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, replace
 
 from riffcast.steering.targets import Target, check_transition_chunks
+
+
+class Landing(enum.Enum):
+    """Where a transition's new settings take over, for a generator that keeps a beat grid: a
+    live steer on the first beat it can, a playlist entry on the first bar line."""
+
+    BEAT = "beat"
+    BAR = "bar"
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,7 @@ class Walk:
         self.position = WalkPosition(target, target.with_seed(target.seed + 1), 0, transition_chunks)
         self.step_chunks = 1.0 / steps_per_chunk
         self._fresh = True
+        self.landing = Landing.BEAT  # the last steer's
 
     @classmethod
     def resume(cls, position: WalkPosition, *, steps_per_chunk: int = 1) -> Walk:
@@ -87,11 +97,13 @@ class Walk:
     def transition_chunks(self) -> int:
         return self.position.transition_chunks
 
-    def steer(self, target: Target, transition_chunks: int | None = None) -> None:
-        """Head for ``target`` from the next chunk on, over ``transition_chunks`` chunks."""
+    def steer(self, target: Target, transition_chunks: int | None = None, landing: Landing = Landing.BEAT) -> None:
+        """Head for ``target`` from the next chunk on, over ``transition_chunks`` chunks, its
+        settings taking over at ``landing``."""
         chunks = self.position.transition_chunks if transition_chunks is None else transition_chunks
         self.position = WalkPosition(self.position.end, target, 0, chunks)
         self._fresh = True
+        self.landing = landing
 
     def peek(self) -> Step:
         """The next chunk's step, without taking it (a chunk may be interrupted and redone)."""
