@@ -7,8 +7,9 @@ applies from the next chunk painted), for the synth and for tiny-random on the C
 - **Latency** of a steer: (ack position − the live position when the ack arrives) / 44 100 —
   how far behind what listeners hear now the steered audio starts. One listener follows the
   live edge; ``heard`` is the time from the ack's arrival to the arrival of the frame holding
-  the ack position, and ``exact`` counts steers whose ``now_playing`` at the ack position names
-  the new prompt. Steers at random moments, 0.5–3 s apart.
+  the ack position, and ``exact`` counts steers whose ``now_playing`` heard at the ack position
+  (the synth acknowledges the first beat in or after the steer's first image) names the new
+  prompt. Steers at random moments, 0.5–3 s apart.
 - **Sweep**: 30 s of 10 steers a second (a fader moving between two prompts): images painted,
   underruns, gaps at a listener, distinct blends heard (``now_playing``).
 - **Predicted** for full-size Riffusion: the rewind margin with a given paint time (the
@@ -111,7 +112,8 @@ async def measure_latency(station: Station, steers: int, rng: random.Random) -> 
             frame = max((p for p in heard.arrivals if p <= position), default=None)
             arrived = heard.arrivals.get(frame, math.nan) if frame is not None else math.nan
             await asyncio.sleep(0.1)  # the now_playing of that frame comes with it
-            event = next((e for e in heard.events if e.get("position") == position), {})
+            started = [e for e in heard.events if e.get("type") == "now_playing" and e.get("position", math.inf) <= position]
+            event = max(started, key=lambda e: e["position"], default={})  # heard at the ack (a beat inside its image)
             exact = any(p["text"] == prompt for p in event.get("prompts", []))
             results.append(Steered((position - live) / RATE, arrived - acked, exact))
     stop.set()
