@@ -40,14 +40,15 @@ def test_each_aired_image_is_one_line_with_its_span_settings_and_steer(tmp_path)
     path = tmp_path / "as-run.jsonl"
     log = AsRunLog(path, generator="synth", model="")
     log.steered(source=Source.CONTROL, steer_id="s-1", target=Target.from_text("rain", seed=9),
-                transition_chunks=2, position=2 * IMAGE + 1000, utc_s=T0)  # acked on a beat inside image 2
+                transition_chunks=2, position=2 * IMAGE + 1000, image=2, utc_s=T0)  # acked on a beat inside image 2
     log.write(_block([_record(0), _record(1)], T0))
     log.write(_block([_record(2, "rain", 9)], T0 + 2 * IMAGE / RATE))
     log.listeners({"ws-pcm": 3, "mp3": 1}, utc_s=T0 + 2)
     log.close()
     steer, *images, counts = _lines(path)
     fields = steer.pop("fields")
-    assert steer == {"type": "steer", "utc": utc_iso(T0), "position": 2 * IMAGE + 1000, "source": "control", "id": "s-1"}
+    assert steer == {"type": "steer", "utc": utc_iso(T0), "position": 2 * IMAGE + 1000, "source": "control", "id": "s-1",
+                     "image": 2}
     assert (fields["prompts"], fields["seed"], fields["transition_chunks"]) == ([{"text": "rain", "weight": 1.0}], 9, 2)
     assert {"denoising", "guidance"} <= set(fields) and "token" not in json.dumps(fields)
     assert [(i["position"], i["samples"]) for i in images] == [(0, IMAGE), (IMAGE, IMAGE), (2 * IMAGE, IMAGE)]

@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     from riffcast import __version__
     from riffcast.dsp.phase_settings import DEFAULT_ITERATIONS
     from riffcast.generation.options import add_generator_arguments
+    from riffcast.history.replay_command import add_replay_command
     from riffcast.loudness_options import add_bandwidth_argument, add_loudness_argument
     from riffcast.steering.options import add_steering_arguments
 
@@ -97,6 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--force", action="store_true", help="overwrite an existing output file")
     render.add_argument("--quiet", action="store_true", help="no progress bar")
     render.set_defaults(run=_run_render)
+
+    add_replay_command(commands)
 
     seeds = commands.add_parser("seeds", help="list the built-in seed images (beds)")
     seeds.set_defaults(run=_run_seeds)

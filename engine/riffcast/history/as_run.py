@@ -6,7 +6,8 @@
   model, whether it was a fallback, and the id of the steer whose first image it is;
 - ``steer``: a steer taken — when, its ack position, where from (:class:`Source`), its id and
   the settings it asked for (never a token);
-- ``listeners``: once a minute, the listeners by output.
+- ``listeners``: once a minute, the listeners by output;
+- ``run``: once at each start, what ``riffcast replay`` needs to paint the run's images again.
 
 Images painted and then replaced by a steer never air, so they are never logged.
 """
@@ -43,7 +44,8 @@ def target_fields(target: Target) -> dict[str, Any]:
     """A target's settings as the log and ``/history`` name them."""
     fields = {
         "prompts": [{"text": prompt.text, "weight": prompt.weight} for prompt in target.prompts],
-        "seed": target.seed, "denoising": target.denoising, "guidance": target.guidance,
+        "seed": target.seed, "negative_prompt": target.negative_prompt, "denoising": target.denoising,
+        "guidance": target.guidance,
     }
     return {**fields, "bpm": target.bpm, "key": target.key_name, "brightness": target.brightness,
             "drums": target.drums.value, "bass": target.bass.value}
@@ -59,18 +61,24 @@ def image_line(aired: Aired, *, generator: str, model: str, steer_id: Any = None
         **target_fields(heard),
         "prompts": [{"text": text, "weight": weight} for text, weight in heard_prompts(step)],
         "alpha": round(step.alpha, 4), "generator": generator, "model": model, "fallback": record.fallback,
-        "steer": steer_id,
+        "steer": steer_id, "index": record.index,
     }
 
 
 def steer_line(*, utc_s: float, position: int, source: Source, steer_id: Any, target: Target,
-               transition_chunks: int | None) -> dict[str, Any]:
-    """The ``steer`` line of a steer acknowledged at ``position``."""
+               transition_chunks: int | None, image: int | None = None) -> dict[str, Any]:
+    """The ``steer`` line of a steer acknowledged at ``position`` (its first image: the producer's ``image``)."""
     fields = target_fields(target)
     if transition_chunks is not None:
         fields["transition_chunks"] = transition_chunks
     return {"type": "steer", "utc": utc_iso(utc_s), "position": position, "source": source.value, "id": steer_id,
-            "fields": fields}
+            "fields": fields, "image": image}
+
+
+def run_line(*, utc_s: float, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``run`` line a station writes when it starts: what a replay needs to paint and stitch
+    its images again (generator, model, seed image, layout, the walk it starts from, the audio chain)."""
+    return {"type": "run", "utc": utc_iso(utc_s), **settings}
 
 
 def listeners_line(*, utc_s: float, by_output: Mapping[str, int]) -> dict[str, Any]:

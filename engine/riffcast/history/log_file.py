@@ -26,7 +26,7 @@ from typing import Any, Mapping
 
 from riffcast.delivery.archive import candidates, part_path
 from riffcast.delivery.output import Block, OutputReport
-from riffcast.history.as_run import Source, image_line, listeners_line, steer_line
+from riffcast.history.as_run import Source, image_line, listeners_line, run_line, steer_line
 from riffcast.steering.targets import Target
 
 log = logging.getLogger(__name__)
@@ -83,11 +83,16 @@ class AsRunLog:
             self._queue.put({"kind": "image", "aired": aired})
 
     def steered(self, *, source: Source, steer_id: Any, target: Target, transition_chunks: int | None,
-                position: int, utc_s: float | None = None) -> None:
-        """A steer was acknowledged at stream ``position``."""
+                position: int, image: int | None = None, utc_s: float | None = None) -> None:
+        """A steer was acknowledged at stream ``position``, its first image the producer's ``image``."""
         line = steer_line(utc_s=time.time() if utc_s is None else utc_s, position=position, source=source,
-                          steer_id=steer_id, target=target, transition_chunks=transition_chunks)
+                          steer_id=steer_id, target=target, transition_chunks=transition_chunks, image=image)
         self._queue.put({"kind": "steer", "line": line})
+
+    def started(self, settings: Mapping[str, Any], utc_s: float | None = None) -> None:
+        """The station starts with ``settings`` (see :func:`~riffcast.history.as_run.run_line`)."""
+        self._queue.put({"kind": "line", "line": run_line(utc_s=time.time() if utc_s is None else utc_s,
+                                                          settings=settings)})
 
     def listeners(self, by_output: Mapping[str, int], utc_s: float | None = None) -> None:
         self._queue.put({"kind": "line", "line": listeners_line(utc_s=time.time() if utc_s is None else utc_s,

@@ -8,13 +8,14 @@ from typing import Any, Protocol
 
 from riffcast.history.as_run import Source
 from riffcast.history.log_file import AsRunLog
+from riffcast.pipeline.records import SteerHeard
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Landing, WalkPosition
 
 
 class Steerable(Protocol):
     def steer(self, target: Target, transition_chunks: int | None = None,
-              landing: Landing = Landing.BEAT) -> Future[int]: ...
+              landing: Landing = Landing.BEAT) -> Future[SteerHeard]: ...
 
     def latest_target(self) -> Target: ...
 
@@ -34,14 +35,17 @@ class LoggedSteering:
         """As :meth:`Feed.steer` (a playlist entry lands on a bar line, the others on a beat); the
         steer is logged with its ack position when it is known."""
         landing = Landing.BAR if self.source is Source.PLAYLIST else Landing.BEAT
-        future = self.feed.steer(target, transition_chunks, landing)
+        position: Future[int] = Future()
+        position.set_running_or_notify_cancel()  # as the feed's: a caller that stops waiting changes nothing
 
-        def logged(done: Future[int]) -> None:
+        def logged(done: Future[SteerHeard]) -> None:
+            heard = done.result()
             self.as_run.steered(source=self.source, steer_id=steer_id, target=target,
-                                transition_chunks=transition_chunks, position=done.result())
+                                transition_chunks=transition_chunks, position=heard.position, image=heard.image)
+            position.set_result(heard.position)
 
-        future.add_done_callback(logged)
-        return future
+        self.feed.steer(target, transition_chunks, landing).add_done_callback(logged)
+        return position
 
     def latest_target(self) -> Target:
         return self.feed.latest_target()

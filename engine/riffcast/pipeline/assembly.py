@@ -19,6 +19,7 @@ from riffcast.dsp.bandwidth_settings import BandwidthSettings
 from riffcast.dsp.codec import SpectrogramChunk, mel_from_pixels
 from riffcast.dsp.level_settings import LevelSettings
 from riffcast.dsp.params import SpectrogramParams
+from riffcast.dsp.phase_settings import DEFAULT_ITERATIONS
 from riffcast.pipeline.layout import WHOLE_CHUNKS, StreamLayout
 from riffcast.pipeline.stitcher import PcmBlock, Stitcher, StitcherCheckpoint
 
@@ -48,12 +49,14 @@ class StreamAssembly:
         self, params: SpectrogramParams, *, layout: StreamLayout = WHOLE_CHUNKS,
         level: LevelSettings | None = LevelSettings(),
         bandwidth: BandwidthSettings | None = BandwidthSettings(),
+        iterations: int = DEFAULT_ITERATIONS,
     ) -> None:
         if layout.chunk_columns != params.chunk_columns:
             raise ValueError(f"the layout's images must be {params.chunk_columns} columns wide")
         self.params = params
         self.layout = layout
-        self.stitcher = Stitcher(params, crossfade_columns=layout.crossfade_columns, level=level, bandwidth=bandwidth)
+        self.stitcher = Stitcher(params, crossfade_columns=layout.crossfade_columns, level=level, bandwidth=bandwidth,
+                                 iterations=iterations)
         self.placed = 0  # images placed so far
         self.stitched = 0  # images stitched so far
 

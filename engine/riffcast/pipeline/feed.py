@@ -47,7 +47,7 @@ from riffcast.pipeline.lead import FEED_POLL_S, rewind_safety_s, window_low_wate
 from riffcast.pipeline.ledger import ImageLedger
 from riffcast.pipeline.producer import ChunkProducer, ProducedChunk
 from riffcast.pipeline.producer_thread import ProducerThread, RewindRequest, Rewound
-from riffcast.pipeline.records import ChunkRecord
+from riffcast.pipeline.records import ChunkRecord, SteerHeard
 from riffcast.pipeline.ring import PcmRing
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Landing, Step, WalkPosition
@@ -236,14 +236,15 @@ class Feed:
         return counters.retries + counters.fallbacks
 
     def steer(self, target: Target, transition_chunks: int | None = None,
-              landing: Landing = Landing.BEAT) -> Future[int]:
-        """Head for ``target`` as soon as it can be heard → a future of the stream position
-        it is heard from (:meth:`heard_from`; see the module docstring and
+              landing: Landing = Landing.BEAT) -> Future[SteerHeard]:
+        """Head for ``target`` as soon as it can be heard → a future of the stream position it
+        is heard from (:meth:`heard_from`) and its first image (see the module docstring and
         :meth:`ProducerThread.steer`)."""
-        position: Future[int] = Future()
+        position: Future[SteerHeard] = Future()
         position.set_running_or_notify_cancel()  # cannot be cancelled by a caller that stops waiting
         first_chunk = self.producer_thread.steer(target, transition_chunks, landing)
-        first_chunk.add_done_callback(lambda done: position.set_result(self.heard_from(done.result(), landing)))
+        first_chunk.add_done_callback(
+            lambda done: position.set_result(SteerHeard(self.heard_from(done.result(), landing), done.result())))
         return position
 
     def heard_from(self, index: int, landing: Landing = Landing.BEAT) -> int:
@@ -309,7 +310,7 @@ class Feed:
                     item.answer.set_result(self._rewind(item.request))
                     continue
                 chunk = item.chunk
-                self._stitch(item.position, chunk.image, chunk.step, chunk.fallback, chunk.beats)
+                self._stitch(item.position, chunk.image, chunk.step, chunk.fallback, chunk.beats, chunk.index)
                 self._maybe_fall_back()  # a burst of rewinds must not starve the fallback check
         except BaseException as error:
             self.error = error
@@ -354,7 +355,7 @@ class Feed:
         return position
 
     def _stitch(self, position: int, image: np.ndarray, step: Step, fallback: bool,
-                beats: tuple[BeatGrid, ...] = ()) -> None:
+                beats: tuple[BeatGrid, ...] = (), index: int | None = None) -> None:
         """Stitch the image placed at ``position`` (the next placed); ``fallback``: it repeats an
         earlier image (the producer's, or the feed's underrun repeat); ``beats``: its beat grids."""
         started = time.perf_counter()
@@ -368,7 +369,7 @@ class Feed:
         announced = layout.whole_chunks or step.new_settings or fallback or mark.slot % layout.windows_per_chunk == 0
         record = ChunkRecord(position, step, image, fallback,
                              layout.image_start_column(mark.slot) * self.params.hop_samples, self._serial, announced,
-                             self.assembly.start_sample(mark.slot + 1) - position, beats)
+                             self.assembly.start_sample(mark.slot + 1) - position, beats, index)
         self._serial += 1
         with self._lock:
             self.ring.write(block.position, block.samples)

@@ -40,11 +40,21 @@ class ChunkRecord:
     announced: bool
     samples: int
     beats: tuple[BeatGrid, ...] = ()
+    index: int | None = None  # the producer's number for the image; None for the feed's underrun repeat
 
     @cached_property
     def png(self) -> bytes:
         """The image as PNG bytes, encoded the first time it is asked for (by a listener)."""
         return encode_png(self.image)
+
+
+@dataclass(frozen=True)
+class SteerHeard:
+    """Where a steer is heard from (stream ``position``) and the producer's first image painted
+    for it (``image``: where a replay applies it)."""
+
+    position: int
+    image: int
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,17 @@ STOP_DEADLINE_S = 8.0  # a shutdown takes under 2 s; past this, stacks are print
 
 
 
+def run_settings(args, producer, seed: str, generator_name: str, sample_rate: int) -> dict:
+    """The as-run log's ``run`` line: what ``riffcast replay`` needs to paint and stitch this run's
+    images again (riffcast.history.replay)."""
+    from riffcast.steering.state import walk_document
+
+    return {"generator": generator_name, "model": args.model if generator_name == "riffusion" else "",
+            "seed_image": seed, "window_columns": producer.layout.window_columns,
+            "crossfade_columns": producer.layout.crossfade_columns, "walk": walk_document(producer.walk.position),
+            "loudness": args.loudness, "bandwidth": args.bandwidth, "sample_rate": sample_rate}
+
+
 def link_latency_s(args) -> float | None:
     """``--link``'s latency in seconds (None without ``--link``); one line and nothing started when
     the latency is out of range or Link's binding is missing."""
@@ -222,6 +233,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     as_run = AsRunLog(args.as_run, generator=generator_name, model=args.model if generator_name == "riffusion" else "",
                       split_s=record_split_s)
+    as_run.started(run_settings(args, producer, seed, generator_name, params.sample_rate))
     station = Station(config, feed, generator_name=generator_name, sinks=sinks, as_run=as_run)
     station.checks.append(programme.problem)
     from riffcast.station.systemd import notifier

@@ -71,12 +71,24 @@ def check_state_path(path: Path) -> None:
         raise OSError(f"{path.parent}: cannot write the state file there ({error.strerror or error})") from None
 
 
+def walk_document(walk: WalkPosition) -> dict:
+    """A walk position as JSON-ready fields (as ``--state`` and the as-run log's ``run`` line save it)."""
+    document = asdict(walk)
+    for end in ("start", "end"):  # a key is saved by its name ("A minor"), parts by theirs ("off")
+        target: Target = getattr(walk, end)
+        document[end].update(key=target.key_name, drums=target.drums.value, bass=target.bass.value)
+    return document
+
+
+def walk_from_document(fields: dict) -> WalkPosition:
+    """:func:`walk_document`'s inverse (ValueError, TypeError or KeyError on a damaged one)."""
+    fields = dict(fields)
+    return WalkPosition(_target(fields.pop("start")), _target(fields.pop("end")), **fields)
+
+
 def save_state(path: Path, state: StationState) -> None:
     """Replace ``path`` with ``state`` atomically (a crash leaves the old state or the new one)."""
-    document = asdict(state)
-    for end in ("start", "end"):  # a key is saved by its name ("A minor"), parts by theirs ("off")
-        target: Target = getattr(state.walk, end)
-        document["walk"][end].update(key=target.key_name, drums=target.drums.value, bass=target.bass.value)
+    document = {**asdict(state), "walk": walk_document(state.walk)}
     data = json.dumps({"version": STATE_VERSION, **document}, indent=1).encode()
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -114,8 +126,7 @@ def load_state(path: Path) -> StationState | None:
             chunks = document.pop("transition_chunks")
             walk = WalkPosition(target, target, chunks, chunks)
         elif version == STATE_VERSION:
-            fields = document.pop("walk")
-            walk = WalkPosition(_target(fields.pop("start")), _target(fields.pop("end")), **fields)
+            walk = walk_from_document(document.pop("walk"))
         else:
             raise StateError(f"{path}: state from another riffcast version")
         return StationState(walk=walk, **document)

@@ -1,0 +1,96 @@
+"""``riffcast replay``: a stretch a real station aired, painted and stitched again from its as-run log,
+against the station's own recording of it; and the plan read from a log, in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import soundfile
+from websockets.asyncio.client import connect
+
+from riffcast.history.as_run import utc_iso
+from riffcast.history.replay import plan
+from riffcast.history.segments import parse_time
+
+from station import TOKEN, running_station
+
+RATE = 44100
+
+
+def _utc(text: str) -> float:
+    return parse_time(text, "utc")
+
+
+RUN = {"type": "run", "utc": "2026-12-07T10:00:00.000Z", "generator": "synth", "model": "", "seed_image": "boom-bap-94",
+       "window_columns": 64, "crossfade_columns": 64, "loudness": -16.0, "bandwidth": 16000.0, "sample_rate": RATE,
+       "walk": {"start": {"prompts": [{"text": "jazz", "weight": 1.0}], "seed": 1}, "end": {"prompts": [{"text": "jazz", "weight": 1.0}], "seed": 2},
+                "taken": 0, "transition_chunks": 4}}
+
+
+def _image(index, position, utc_s, fallback=False):
+    return {"type": "image", "utc": utc_iso(utc_s), "position": position, "samples": 28224,
+            "index": None if fallback else index, "fallback": fallback}
+
+
+def _steer(image, prompt, source="control"):
+    return {"type": "steer", "utc": "2026-12-07T10:00:01.000Z", "position": 0, "source": source, "id": None, "image": image,
+            "fields": {"prompts": [{"text": prompt, "weight": 1.0}], "seed": 5, "denoising": 0.75, "guidance": 7.0,
+                       "transition_chunks": 1}}
+
+
+def test_the_plan_takes_the_run_of_the_range_its_steers_and_its_images():
+    t0 = _utc(RUN["utc"])
+    lines = [RUN, _steer(3, "rain"), _steer(3, "snow"), _steer(40, "later"),
+             *[_image(i, i * 28224, t0 + i * 0.64) for i in range(10)], _image(None, 10 * 28224, t0 + 6.4, fallback=True)]
+    found = plan(lines, t0 + 2.0, t0 + 6.5, utc_s=_utc)
+    assert (found.first, found.last, found.repeats) == (3, 9, 1)  # images 3 … 9 overlap [2 s, 6.5 s); one repeat
+    assert found.position == 3 * 28224
+    assert [(s.image, s.target.prompts[0].text) for s in found.steers] == [(3, "snow"), (40, "later")]  # the last per image
+    assert found.walk.end.seed == 2 and found.run["window_columns"] == 64
+    with pytest.raises(ValueError, match="no aired image"):
+        plan(lines, t0 + 100, t0 + 200, utc_s=_utc)
+    with pytest.raises(ValueError, match="later than"):
+        plan(lines, t0 + 5, t0 + 5, utc_s=_utc)
+
+
+async def _steer_at(station, moments):
+    async with connect(f"{station.control_url}?token={TOKEN}") as control:
+        started = time.monotonic()
+        for at_s, fields in moments:
+            await asyncio.sleep(max(0.0, started + at_s - time.monotonic()))
+            await control.send(json.dumps({"type": "steer", "transition_chunks": 1, **fields}))
+            assert json.loads(await control.recv())["type"] == "ack"
+
+
+@pytest.mark.system
+def test_a_replayed_stretch_is_what_the_station_aired(tmp_path):
+    log, recording, clip = tmp_path / "as-run.jsonl", tmp_path / "aired.wav", tmp_path / "clip.wav"
+    with running_station(tmp_path, "--as-run", str(log), "--record", str(recording)) as station:
+        asyncio.run(_steer_at(station, [(2.0, {"prompt": "evening jazz, rain", "seed": 4}),
+                                        (6.0, {"bpm": 128, "key": "D minor"}), (9.0, {"prompt": "deep house"})]))
+        time.sleep(6.0)
+        underruns = station.health().get("underruns", 0)
+    lines = [json.loads(text) for text in log.read_text().splitlines()]
+    images = [line for line in lines if line["type"] == "image"]
+    assert sum(line["type"] == "steer" and line["image"] is not None for line in lines) == 3
+    middle = [line for line in images if 6.0 * RATE <= line["position"] <= 13.0 * RATE]
+    since, until = middle[0]["utc"], middle[-1]["utc"]
+    done = subprocess.run([sys.executable, "-m", "riffcast", "replay", "--as-run", str(log), "--from", since, "--to", until,
+                           "-o", str(clip)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    replayed, rate = soundfile.read(clip, dtype="float32")
+    aired, _ = soundfile.read(recording, dtype="float32")
+    start = int(done.stdout.split("from stream position ")[1].split()[0])
+    assert start in [line["position"] for line in middle[:2]], (start, done.stdout)
+    assert rate == RATE and replayed.size >= 5 * RATE
+    if underruns == 0 and not any(line["fallback"] for line in images):
+        heard = aired[start:start + replayed.size]
+        assert np.array_equal(replayed, heard), (np.abs(replayed - heard).max(), done.stdout)  # sample for sample
+    else:
+        pytest.fail(f"the station underran ({underruns}): this machine is too loaded to compare the audio")
