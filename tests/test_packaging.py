@@ -73,7 +73,7 @@ def venv(tmp_path_factory, dist: Path) -> Path:
 @pytest.fixture(scope="module")
 def riffusion_venv(tmp_path_factory, dist: Path) -> Path:
     """A fresh virtual environment with the wheels and the ``riffusion`` extra. ``--no-compile``: byte-compiling
-    all of torch, transformers and diffusers took most of the install (107 of 128 s here, against 22 s
+    all of torch, transformers and diffusers took most of the install (128 s here with it, 22 s
     without); the test imports a fraction of them, compiled as it goes."""
     folder = tmp_path_factory.mktemp("venv-riffusion")
     (wheel,) = dist.glob("riffcast-*.whl")
