@@ -196,7 +196,7 @@ class Station:
         create_connection = functools.partial(routes.StationConnection, router=routes.Router(self))
         if self.config.tls is not None:  # TLS, and plain HTTP answered in words (riffcast.station.tls_port)
             create_connection = answering_plain_http(create_connection, self.config.tls,
-                                                     timeout_s=self.config.open_timeout_s)
+                                                     timeout_s=self.config.open_timeout_s, shutdown_timeout_s=0.5)
         try:
             async with serve(
                 self._handle, self.config.host, self.config.port, process_request=self._process_request,

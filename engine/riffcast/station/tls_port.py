@@ -16,6 +16,7 @@ import os
 import re
 import socket
 import ssl
+import sys
 from typing import Callable
 
 TLS_HANDSHAKE = 0x16  # the content type of a TLS record that opens a connection
@@ -61,16 +62,20 @@ class _UntilAttached(asyncio.Protocol):
 class TlsOrPlainHttp(asyncio.Protocol):
     """One accepted connection on the TLS port (see the module docstring). ``inner``: the
     station's protocol for this connection, attached once TLS is up; ``timeout_s``: for the
-    first byte and the TLS handshake together, or for a plain request's head.
+    first byte and the TLS handshake together, or for a plain request's head;
+    ``shutdown_timeout_s``: for the TLS close (Python 3.11 and later; 30 s before).
 
     Other attributes are the inner connection's: websockets hands this object, as the
     connection its factory made, to ``select_subprotocol``, which reads ``request``.
     """
 
-    def __init__(self, inner: asyncio.Protocol, context: ssl.SSLContext, *, timeout_s: float) -> None:
+    def __init__(
+        self, inner: asyncio.Protocol, context: ssl.SSLContext, *, timeout_s: float, shutdown_timeout_s: float,
+    ) -> None:
         self.inner = inner
         self.context = context
         self.timeout_s = timeout_s
+        self.shutdown_timeout_s = shutdown_timeout_s
         self.transport: asyncio.Transport | None = None
         self._peek: socket.socket | None = None
         self._deadline: asyncio.TimerHandle | None = None
@@ -113,11 +118,11 @@ class TlsOrPlainHttp(asyncio.Protocol):
         assert self.transport is not None
         waiting = _UntilAttached()
         loop = asyncio.get_running_loop()
+        timeouts = {"ssl_handshake_timeout": max(0.1, self._until - loop.time())}  # one budget with the first byte
+        if sys.version_info >= (3, 11):
+            timeouts["ssl_shutdown_timeout"] = self.shutdown_timeout_s
         try:
-            tls = await loop.start_tls(
-                self.transport, waiting, self.context, server_side=True,
-                ssl_handshake_timeout=max(0.1, self._until - loop.time()),  # one budget with the first byte
-            )
+            tls = await loop.start_tls(self.transport, waiting, self.context, server_side=True, **timeouts)
         except (OSError, ssl.SSLError, asyncio.TimeoutError):  # start_tls closed the connection
             return
         tls.set_protocol(self.inner)
@@ -167,11 +172,14 @@ class TlsOrPlainHttp(asyncio.Protocol):
 
 def answering_plain_http(
     create_connection: Callable[..., asyncio.Protocol], context: ssl.SSLContext, *, timeout_s: float,
+    shutdown_timeout_s: float,
 ) -> Callable[..., asyncio.Protocol]:
     """``create_connection`` for ``websockets.serve`` (called with ``ssl=None``) that puts each
-    connection behind :class:`TlsOrPlainHttp`."""
+    connection behind :class:`TlsOrPlainHttp` (the timeouts ``serve(ssl=…)`` would give the TLS
+    layer: its open and close timeouts)."""
 
     def create(*args: object, **kwargs: object) -> asyncio.Protocol:
-        return TlsOrPlainHttp(create_connection(*args, **kwargs), context, timeout_s=timeout_s)
+        return TlsOrPlainHttp(create_connection(*args, **kwargs), context, timeout_s=timeout_s,
+                              shutdown_timeout_s=shutdown_timeout_s)
 
     return create
