@@ -87,7 +87,8 @@ def make_venv(venv: Path, extra: str | None) -> None:
 
 
 def inventory(venv: Path) -> dict[str, Dist]:
-    result = subprocess.run([str(venv / "bin" / "python"), "-c", _INVENTORY], capture_output=True, text=True, check=True)
+    python = str(venv / "bin" / "python")
+    result = subprocess.run([python, "-c", _INVENTORY], capture_output=True, text=True, check=True)
     dists = {}
     for row in json.loads(result.stdout):
         requires = tuple((normalise(name), extra) for name, extra in row["requires"])
@@ -133,7 +134,8 @@ def report(venv: Path, extra: str | None) -> str:
         lines.append(f"| {dist.name}{mark} | {dist.version} | {dist.size_bytes / MIB:.1f} | "
                      f"{100 * dist.size_bytes / total:.1f} % | {dropped} |")
     rest = total - listed
-    lines.append(f"| (in no RECORD: folders, the interpreter's links) | | {rest / MIB:.1f} | {100 * rest / total:.1f} % | |")
+    lines.append(f"| (in no RECORD: folders, the interpreter's links) | | {rest / MIB:.1f} | "
+                 f"{100 * rest / total:.1f} % | |")
     return "\n".join(lines)
 
 

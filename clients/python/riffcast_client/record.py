@@ -1,4 +1,5 @@
-"""Record a stream to an audio file (any of :mod:`riffcast_client.output_file`'s formats) so that the file's time line matches the stream's.
+"""Record a stream to an audio file (any of :mod:`riffcast_client.output_file`'s formats) so that
+the file's time line matches the stream's.
 
 The first frame received is time zero. A frame that starts after the end of the previous one
 (frames dropped, connection down) is preceded by silence for the missing positions. A frame
