@@ -137,11 +137,21 @@ def test_the_token_is_in_no_url_and_the_page_keeps_its_content_security_policy(s
         check_token_stays_out_of_urls(station, browser.new_page())
 
 
+ACK = """() => {
+    const result = document.getElementById('steer-result');
+    return { text: result.textContent.trim(), position: Number(result.dataset.position),
+             playedPosition: window.riffcast.stats.playedPosition };
+}"""
+
+
 def check_playing_and_steering(station, page: Page) -> None:
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
     page.goto(f"{station.http}/#token={TOKEN}")
+    # Before the first picture: words in its place, never a broken-image icon (an <img> without a picture).
+    assert not page.is_visible("#spectrogram") and page.get_attribute("#spectrogram", "src") is None
+    assert "appears here once you press Play" in page.inner_text("#spectrogram-waiting")
     page.click("#play")
     wait_for(page, "window.riffcast.stats.state === 'playing'", timeout=15_000)
 
@@ -161,6 +171,9 @@ def check_playing_and_steering(station, page: Page) -> None:
         " return img.complete && img.naturalWidth > 0 && !document.getElementById('playhead').hidden; })()",
         timeout=10_000,
     )
+    assert page.is_visible("#spectrogram") and not page.is_visible("#spectrogram-waiting")
+    assert re.fullmatch(r"\d+:\d\d\.\d of the stream", page.inner_text("#now-playing-position")), \
+        page.inner_text("#now-playing-position")  # a stream time, not a sample position
     picture = page.evaluate(
         """() => {
             const img = document.getElementById('spectrogram');
@@ -177,27 +190,31 @@ def check_playing_and_steering(station, page: Page) -> None:
     assert abs(picture["left"] - expected) < 0.05, (picture, expected)
     assert page.inner_text("#now-playing-prompts").strip()
 
-    # Steer from the page; the prompt is heard after the station's lead.
+    # Steer from the page; the prompt is heard after the station's lead, counted down in seconds.
+    assert page.input_value("#transition") == "2"  # the form's own default, not the station's 4 (form.js)
     page.fill("#prompt-0-text", STEER_PROMPT)
     page.fill("#prompt-0-weight", "1")
-    page.fill("#transition", "2")
     page.click("#steer")
-    wait_for(page, 
-        "document.getElementById('steer-result').className !== 'muted'"
-        " && document.getElementById('steer-result').textContent !== ''",
-        timeout=15_000,
-    )
-    ack = page.inner_text("#steer-result")
-    match = re.fullmatch(r"heard from position (\d+), ≈ [\d.]+ s from now", ack.strip())
-    assert match, ack
+    wait_for(page, "document.getElementById('steer-result').dataset.position !== undefined", timeout=15_000)
+    ack = page.evaluate(ACK)
+    match = re.fullmatch(rf"“{STEER_PROMPT}” heard (?:in (\d+\.\d) s|now)", ack["text"])
+    assert match and "position" not in ack["text"], ack
+    position = ack["position"]
+    lead_s = (position - ack["playedPosition"]) / SAMPLE_RATE
+    assert abs(float(match.group(1) or 0) - max(0.0, lead_s)) < 1.0, ack  # the countdown is the time to wait
+    if match.group(1) and float(match.group(1)) > 1.5:  # still counting down a second later
+        page.wait_for_timeout(1000)
+        later = re.fullmatch(rf"“{STEER_PROMPT}” heard (?:in (\d+\.\d) s|now)", page.evaluate(ACK)["text"])
+        assert later and float(later.group(1) or 0) < float(match.group(1)), (ack, later)
     wait_for(page, 
         "text => window.riffcast.stats.nowPlaying?.prompts.some(p => p.text === text)",
         arg=STEER_PROMPT,
         timeout=90_000,
     )
+    assert page.evaluate(ACK)["text"] == f"“{STEER_PROMPT}” heard now"
     heard = stats(page)
     assert STEER_PROMPT in page.inner_text("#now-playing-prompts")
-    assert heard["nowPlaying"]["position"] >= int(match.group(1)), (heard, ack)
+    assert heard["nowPlaying"]["position"] >= position, (heard, ack)
     # Shown when heard, not when the event arrived ahead of the audio.
     assert heard["playedPosition"] >= heard["nowPlaying"]["position"] - 0.2 * SAMPLE_RATE, heard
     assert heard["gaps"] == 0, heard
@@ -219,6 +236,7 @@ def check_token_handling(station, page: Page) -> None:
     wait_for(page, "document.getElementById('station-status').textContent.startsWith('Station:')",
                            timeout=10_000)
     assert page.input_value("#prompt-0-text")  # the form starts from the station's settings
+    assert page.input_value("#transition") == "2"  # but a steer from the page blends in over 2 chunks (form.js)
 
 
 CSP_VIOLATIONS = """

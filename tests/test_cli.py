@@ -47,9 +47,10 @@ def assert_ok(result: subprocess.CompletedProcess) -> None:
     assert result.stderr in ("", COMPILE_NOTE + "\n"), result.stderr
 
 
-def assert_error(result: subprocess.CompletedProcess, command: str) -> str:
-    """One line on stderr, ``riffcast COMMAND: error: …``, exit code 1; returns the line."""
-    assert result.returncode == 1, result.stderr
+def assert_error(result: subprocess.CompletedProcess, command: str, code: int = 1) -> str:
+    """One line on stderr, ``riffcast COMMAND: error: …``, exit code ``code`` (2: an output file it
+    cannot write, riffcast_client.output_file); returns the line."""
+    assert result.returncode == code, result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"riffcast {command}: error:"), lines[0]
@@ -191,12 +192,13 @@ def _song(folder: Path) -> None:
 
 
 ERROR_CASES = {
-    # id: (set-up, arguments, text the error line must contain)
+    # id: (set-up, arguments, text the error line must contain); exit code 2 for an audio file that cannot
+    # be written (tests/test_recording_formats.py), 1 otherwise
     "encode-missing-input": (None, ["encode", "missing.wav", "-o", "out.png"], "missing.wav"),
     "decode-missing-input": (None, ["decode", "missing.png", "-o", "out.wav"], "missing.png"),
     "decode-wrong-size": (_wrong_size_image, ["decode", "small.png", "-o", "out.wav"], "512"),
     "encode-unreadable-audio": (_text_wav, ["encode", "notes.wav", "-o", "out.png"], "notes.wav"),
-    "decode-mp3-output": (_spectrogram, ["decode", "a.png", "-o", "out.mp3"], ".mp3"),
+    "decode-aac-output": (_spectrogram, ["decode", "a.png", "-o", "out.aac"], "-o out.aac: unknown audio format"),
     "decode-output-exists": (_spectrogram_and_existing_wav, ["decode", "a.png", "-o", "out.wav"], "--force"),
     "encode-output-exists": (_song_and_existing_png, ["encode", "song.wav", "-o", "out.png"], "--force"),
     "encode-output-not-png": (_song, ["encode", "song.wav", "-o", "out.jpg"], ".png"),
@@ -210,7 +212,7 @@ def test_errors_are_one_line_and_write_nothing(tmp_path: Path, case: str) -> Non
         setup(tmp_path)
     before = snapshot(tmp_path)
     result = riffcast(tmp_path, *args)
-    line = assert_error(result, args[0])
+    line = assert_error(result, args[0], 2 if args[0] == "decode" and "output" in case else 1)
     assert expected in line
     assert snapshot(tmp_path) == before  # nothing written, existing files unchanged
     assert result.stdout == ""

@@ -18,6 +18,7 @@ import soundfile
 from websockets.asyncio.server import ServerConnection
 
 from riffcast_client.cli import ListenSession, StatusLine, run_listen
+from riffcast_client.output_file import OutputFileError
 from riffcast_client.protocol import ProtocolError, now_playing
 from riffcast_client.stream import Listener, backoff_delay
 
@@ -447,7 +448,7 @@ def test_listen_refuses_play_and_no_play_together():
 def test_listen_refuses_an_existing_recording_before_connecting(tmp_path):
     out = tmp_path / "out.wav"
     out.write_bytes(b"precious")
-    with pytest.raises(FileExistsError, match="--force"):
+    with pytest.raises(OutputFileError, match="--force"):
         run_listen(listen_args(f"ws://127.0.0.1:{free_port()}/stream", "--no-play", "--record", str(out)))
     assert out.read_bytes() == b"precious"
 

@@ -10,6 +10,7 @@ import soundfile
 
 from riffcast_client.cli import describe
 from riffcast_client.jitter import JitterBuffer
+from riffcast_client.output_file import OutputFileError
 from riffcast_client.protocol import ProtocolError, hello
 from riffcast_client.record import StreamRecorder, Timeline
 from riffcast_client.sequence import FrameSequencer
@@ -176,12 +177,12 @@ def test_recording_continues_a_restarted_stream_at_the_end_of_the_file(tmp_path)
 def test_recording_refuses_to_overwrite_and_writes_nothing_before_audio(tmp_path):
     existing = tmp_path / "old.wav"
     existing.write_bytes(b"keep me")
-    with pytest.raises(FileExistsError, match="--force"):
+    with pytest.raises(OutputFileError, match="--record .*old.wav: the file exists; pass --force"):
         StreamRecorder(existing)
     assert existing.read_bytes() == b"keep me"
-    with pytest.raises(ValueError, match=r"\.wav"):
-        StreamRecorder(tmp_path / "out.mp3")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(OutputFileError, match=r"unknown audio format '\.aac'; end the name in one of \.wav"):
+        StreamRecorder(tmp_path / "out.aac")
+    with pytest.raises(OutputFileError, match="no such folder"):
         StreamRecorder(tmp_path / "missing" / "out.wav")
     StreamRecorder(tmp_path / "never.wav").close()  # no audio, no file
     assert not (tmp_path / "never.wav").exists()

@@ -285,7 +285,7 @@ def test_write_audio_clips(tmp_path: Path) -> None:
     np.testing.assert_allclose(back, [1.0, -1.0, 0.5], atol=1.0 / 32767)
 
 
-@pytest.mark.parametrize("name", ["out.mp3", "out.xyz", "out"])
+@pytest.mark.parametrize("name", ["out.aac", "out.xyz", "out"])
 def test_write_audio_unknown_suffix(tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     with pytest.raises(AudioFileError, match="unknown audio format"):

@@ -2,10 +2,13 @@
 (``python -m build``: the wheel is built from the sdist, so the sdist must hold everything), installed
 into a fresh virtual environment without torch; there ``riffcast serve`` plays the synth to a
 listener (the installed ``riffcast-listen``) and serves every file of the browser player, and
-``--generator riffusion`` says in one line which extra to install.
+``--generator riffusion`` says in one line which extra to install. A second fresh environment gets
+the wheel with ``[riffusion]`` (torch pinned to the local CPU wheel, ``torch==2.13.0``: an unpinned
+torch pulls gigabytes of CUDA) and paints the tiny-random model there.
 
 About 40 s on the 2-core CI machine once pip's cache holds the dependencies (the first run
-downloads them)."""
+downloads them), and the ``[riffusion]`` environment about 85 s more (a 22 s install and a 63 s render
+measured here on a shared 2-core machine, the environment without torch taking 99 s beside it)."""
 
 from __future__ import annotations
 
@@ -32,8 +35,14 @@ ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "clients" / "web"
 PORT_LINE = re.compile(r" on http://127\.0\.0\.1:(\d+)/")
 RIFFUSION = ("torch", "diffusers", "transformers", "accelerate")
+TORCH = "torch==2.13.0"  # the local CPU wheel CI installs (.ci/run)
 SDIST_HOLDS = ("LICENSE", "README.md", ".ci/run", "docs/protocol.md", "tests/conftest.py",
                "benchmarks/harness/station.py", "clients/python/riffcast_client/stream.py", "clients/web/player.js")
+
+
+# Without PYTHONPATH: a checkout on it (and the egg-info a build leaves beside its sources) would count
+# as installed, for pip and for the installed commands alike.
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in ("RIFFCAST_CONTROL_TOKEN", "PYTHONPATH")}
 
 
 def run(*command: str | Path, timeout_s: float = 300, **options) -> subprocess.CompletedProcess:
@@ -57,7 +66,21 @@ def venv(tmp_path_factory, dist: Path) -> Path:
     folder = tmp_path_factory.mktemp("venv")
     run(sys.executable, "-m", "venv", "--without-pip", folder)
     run(sys.executable, "-m", "pip", "--python", folder / "bin" / "python", "install", "--quiet",
-        *sorted(dist.glob("*.whl")))
+        *sorted(dist.glob("*.whl")), env=CLEAN_ENV)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def riffusion_venv(tmp_path_factory, dist: Path) -> Path:
+    """A fresh virtual environment with the wheels and the ``riffusion`` extra. ``--no-compile``: byte-compiling
+    all of torch, transformers and diffusers took most of the install (128 s here with it, 22 s
+    without); the test imports a fraction of them, compiled as it goes."""
+    folder = tmp_path_factory.mktemp("venv-riffusion")
+    (wheel,) = dist.glob("riffcast-*.whl")
+    (client,) = dist.glob("riffcast_client-*.whl")
+    run(sys.executable, "-m", "venv", "--without-pip", folder)
+    run(sys.executable, "-m", "pip", "--python", folder / "bin" / "python", "install", "--quiet", "--no-compile", TORCH,
+        f"{wheel}[riffusion]", client, timeout_s=900, env=CLEAN_ENV)
     return folder
 
 
@@ -81,13 +104,13 @@ def test_the_wheels_install_without_torch(venv: Path, dist: Path):
 
 def test_without_the_riffusion_extra_riffusion_is_one_line_naming_it(venv: Path, tmp_path: Path):
     result = subprocess.run([venv / "bin" / "riffcast", "serve", "--generator", "riffusion", "--port", "0"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+                            cwd=tmp_path, env=CLEAN_ENV, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
     assert "pip install 'riffcast[riffusion]'" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_the_installed_station_plays_to_a_listener_and_serves_the_player(venv: Path, tmp_path: Path):
-    env = {k: v for k, v in os.environ.items() if k not in ("RIFFCAST_CONTROL_TOKEN", "PYTHONPATH")}
+    env = CLEAN_ENV
     station = subprocess.Popen([venv / "bin" / "riffcast", "serve", "--generator", "synth", "--port", "0"], cwd=tmp_path,
                                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True)
@@ -110,6 +133,18 @@ def test_the_installed_station_plays_to_a_listener_and_serves_the_player(venv: P
     finally:
         station.send_signal(signal.SIGTERM)
         assert station.wait(20) == 0, "".join(log)
+
+
+def test_with_the_riffusion_extra_the_tiny_random_model_paints(riffusion_venv: Path, tmp_path: Path):
+    """The installed ``[riffusion]`` extra brings everything Riffusion needs: the tiny-random model,
+    built in memory (no download: the Hub is off), paints 2 images that become audio."""
+    env = CLEAN_ENV | {"HF_HUB_OFFLINE": "1"}
+    result = run(riffusion_venv / "bin" / "riffcast", "render", "--generator", "riffusion", "--model", "tiny-random",
+                 "--steps", "2", "--duration", "6", "--quiet", "--prompt", "jazz piano", "-o", "out.wav",
+                 cwd=tmp_path, env=env, timeout_s=600)
+    assert "generator: riffusion (tiny-random on cpu" in result.stderr, result.stderr
+    audio, rate = soundfile.read(tmp_path / "out.wav", dtype="float32")
+    assert rate == 44100 and audio.shape[0] == 6 * rate and float(abs(audio).max()) > 0.01
 
 
 def _bound_port(station: subprocess.Popen) -> int:

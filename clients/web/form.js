@@ -1,23 +1,40 @@
 /**
  * The steering form: weighted prompts (rows added and removed), seed and transition length, and
  * the musical controls (tempo, key, brightness, drums, bass), filled from the station's status
- * until the operator edits it, sent as a steer request.
+ * until the operator edits it, sent as a steer request; once acknowledged, a countdown to when
+ * the steer is heard ("“jazz” heard in 3.2 s"), redrawn as the stream plays (`tick`).
+ *
+ * The transition is not taken from the station: a steer from the page blends in over the form's
+ * 2 chunks (index.html) — the first chunk heard is already half the new prompt and all of it
+ * arrives 10 s later — where the station's default of 4 (serve --transition-chunks, kept smooth
+ * for playlists) starts at a quarter and takes 20 s, which a newcomer hears as nothing happening.
  */
 
-import { $ } from "./page.js";
+import { $, clockText } from "./page.js";
 import { steerRequest } from "./protocol.js";
 
 /**
- * What an ack means to the operator.
+ * When a steer is heard, in seconds, for a countdown redrawn as the stream plays.
  * @param {number} positionSamples  where the steer is heard from (stream samples)
- * @param {number|null|undefined} heardSamples  the stream position heard now, if known
+ * @param {number|null|undefined} heardSamples  the stream position heard now (null: not playing)
  * @param {number} sampleRate  the stream's (Hz)
- * @returns {string}
+ * @returns {string} "heard in 3.2 s", "heard now", or, not playing, "heard from 1:23.4 of the stream"
  */
 export function describeAck(positionSamples, heardSamples, sampleRate) {
-  if (heardSamples === null || heardSamples === undefined) return `heard from position ${positionSamples}`;
+  if (heardSamples === null || heardSamples === undefined) {
+    return `heard from ${clockText(positionSamples / sampleRate)} of the stream`;
+  }
   const inS = (positionSamples - heardSamples) / sampleRate;
-  return `heard from position ${positionSamples}, ≈ ${Math.max(0, inS).toFixed(1)} s from now`;
+  return inS >= 0.05 ? `heard in ${inS.toFixed(1)} s` : "heard now";
+}
+
+/**
+ * A steer's prompts in a few words: "“jazz”", "“jazz” + 2 more".
+ * @param {{text: string}[]} prompts
+ */
+export function promptsLabel(prompts) {
+  const more = prompts.length > 1 ? ` + ${prompts.length - 1} more` : "";
+  return `“${prompts[0].text}”${more}`;
 }
 
 /** The 24 keys the station takes, as it names them; "" (free) first. */
@@ -45,6 +62,7 @@ export class SteerForm {
     this.heardPosition = heardPosition;
     this.sampleRate = sampleRate;
     this.rows = [{ text: "", weight: 1 }];
+    this.pending = null; // the acknowledged steer not yet heard: {positionSamples, label}
     this.touched = false; // once the operator edits, status no longer fills the form
     $("steer-form").addEventListener("input", () => (this.touched = true));
     $("steer-form").addEventListener("submit", (event) => {
@@ -101,7 +119,6 @@ export class SteerForm {
     if (this.touched) return;
     this.rows = status.prompts.map(({ text, weight }) => ({ text, weight }));
     this.render();
-    $("transition").value = status.transition_chunks ?? $("transition").value;
     if (status.bpm !== undefined) $("bpm").value = status.bpm ?? "";
     if (status.key !== undefined) $("key").value = status.key ?? "";
     for (const name of ["brightness", "drums", "bass"]) if (status[name] !== undefined) $(name).value = status[name];
@@ -115,23 +132,33 @@ export class SteerForm {
     const seed = $("seed").value === "" ? undefined : Number($("seed").value);
     const controls = controlsFromForm(Object.fromEntries(["bpm", "key", "brightness", "drums", "bass"].map((name) => [name, $(name).value])));
     const request = steerRequest({ prompts, transitionChunks: Number($("transition").value), seed, ...controls });
+    this.pending = null;
     this.result("steering…", "muted");
     try {
       const reply = await this.control.request(request);
-      if (reply.type === "ack") this.result(this.ackText(reply.position), "ok");
-      else this.result(reply.error ?? JSON.stringify(reply), "error");
+      if (reply.type !== "ack") return this.result(reply.error ?? JSON.stringify(reply), "error");
+      $("steer-result").dataset.position = reply.position;
+      this.pending = { positionSamples: reply.position, label: promptsLabel(prompts) };
+      this.tick(this.heardPosition() ?? this.control.lastStatus?.position);
     } catch (error) {
       this.result(error.message, "error");
     }
   }
 
-  ackText(positionSamples) {
-    const heard = this.heardPosition() ?? this.control.lastStatus?.position;
-    return describeAck(positionSamples, heard, this.sampleRate());
+  /**
+   * Redraw the countdown of the steer not yet heard (called every animation frame).
+   * @param {number|null|undefined} heardSamples  the stream position heard now (null: not playing)
+   */
+  tick(heardSamples) {
+    if (!this.pending) return;
+    const { positionSamples, label } = this.pending;
+    this.result(`${label} ${describeAck(positionSamples, heardSamples, this.sampleRate())}`, "ok");
+    if (heardSamples !== null && heardSamples !== undefined && heardSamples >= positionSamples) this.pending = null;
   }
 
   result(text, kind) {
     $("steer-result").textContent = text;
     $("steer-result").className = kind;
+    if (kind !== "ok") delete $("steer-result").dataset.position;
   }
 }

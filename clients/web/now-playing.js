@@ -1,9 +1,10 @@
 /**
- * The "Now playing" section: the prompts, seed and alpha of the chunk being heard, its
- * spectrogram and the playhead over it.
+ * The "Now playing" section: the prompts, seed and alpha of the chunk being heard, where it
+ * starts (stream time), its spectrogram and the playhead over it.
  */
 
-import { $ } from "./page.js";
+import { $, clockText } from "./page.js";
+import { streamSampleRate } from "./stats.js";
 import { pictureSamples } from "./timeline.js";
 import { pageUrl } from "./urls.js";
 
@@ -21,8 +22,14 @@ export function showNowPlaying(event) {
   );
   $("now-playing-seed").textContent = event.seed;
   $("now-playing-alpha").textContent = Number(event.alpha).toFixed(2);
-  $("now-playing-position").textContent = event.position;
-  $("spectrogram").src = pageUrl(event.image);
+  $("now-playing-position").textContent = `${clockText(event.position / streamSampleRate())} of the stream`;
+  const image = $("spectrogram");
+  // Shown once a picture has loaded: before that, the words in its place, never a broken image.
+  image.onload = () => {
+    image.hidden = false;
+    $("spectrogram-waiting").hidden = true;
+  };
+  image.src = pageUrl(event.image);
 }
 
 /** Fetch an event's picture now: the station keeps only the last few chunks' pictures. */

@@ -63,3 +63,16 @@ export function describeStatus(status) {
   ];
   return `Station: ${figures.join(" · ")}`;
 }
+
+/**
+ * A stream time for people: "0:07.3", "12:34.5" or "1:02:03.4".
+ * @param {number} seconds
+ * @returns {string}
+ */
+export function clockText(seconds) {
+  const tenths = Math.max(0, Math.round(seconds * 10));
+  const hours = Math.floor(tenths / 36000);
+  const minutes = Math.floor(tenths / 600) % 60;
+  const rest = ((tenths % 600) / 10).toFixed(1).padStart(4, "0");
+  return hours ? `${hours}:${String(minutes).padStart(2, "0")}:${rest}` : `${minutes}:${rest}`;
+}

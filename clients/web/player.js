@@ -88,6 +88,7 @@ function main() {
   const draw = () => {
     const heard = listener?.heardPosition() ?? null;
     if (heard !== null) timeline.update(heard);
+    if (heard !== null) form.tick(heard);
     drawPlayhead(timeline.playheadFraction(heard, shownPictureSamples(streamSampleRate())));
     requestAnimationFrame(draw);
   };

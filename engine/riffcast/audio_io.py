@@ -1,4 +1,5 @@
-"""Audio files in and out (libsndfile through soundfile; resampling with soxr)."""
+"""Audio files in and out (libsndfile through soundfile; resampling with soxr). Writing follows the
+one rule for every output file (:mod:`riffcast_client.output_file`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ import numpy as np
 import soundfile
 import soxr
 
-# Output container by file suffix; anything else is refused with the list.
-_SUBTYPES = {".wav": "PCM_16", ".flac": "PCM_16", ".ogg": "VORBIS"}
+from riffcast_client.output_file import write_file
 
 
 class AudioFileError(ValueError):
@@ -35,18 +35,11 @@ def read_audio(path: Path, sample_rate: int) -> np.ndarray:
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
-def check_writable_suffix(path: Path) -> None:
-    """Raise ``AudioFileError`` unless ``path`` ends in a suffix :func:`write_audio` knows."""
-    if path.suffix.lower() not in _SUBTYPES:
-        known = ", ".join(sorted(_SUBTYPES))
-        raise AudioFileError(f"{path}: unknown audio format {path.suffix!r} (use {known})")
-
-
 def write_audio(path: Path, samples: np.ndarray, sample_rate: int) -> None:
-    """Write mono float samples (clipped to ±1) as 16-bit WAV/FLAC or Vorbis OGG by suffix."""
-    check_writable_suffix(path)
-    clipped = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
+    """Write mono float samples (clipped to ±1) to ``path``, replacing it; the extension picks the
+    format, as for every file riffcast writes (:mod:`riffcast_client.output_file`). AudioFileError
+    with the path for anything that cannot be written; nothing is left behind then."""
     try:
-        soundfile.write(str(path), clipped, sample_rate, subtype=_SUBTYPES[path.suffix.lower()])
-    except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
-        raise AudioFileError(f"{path}: cannot write ({error})") from None
+        write_file(path, samples, sample_rate, force=True)
+    except (ValueError, OSError) as error:
+        raise AudioFileError(" ".join(str(error).split())) from None

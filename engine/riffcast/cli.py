@@ -29,7 +29,12 @@ def _main(argv: list[str] | None) -> int:
     except BrokenPipeError:  # `riffcast seeds | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail
         return 1
-    except (OSError, ValueError) as error:
+    except ValueError as error:
+        from riffcast_client.output_file import EXIT_BAD_OUTPUT, OutputFileError
+
+        print(f"riffcast {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_OUTPUT if isinstance(error, OutputFileError) else 1
+    except OSError as error:
         print(f"riffcast {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -53,11 +58,14 @@ def _parser() -> argparse.ArgumentParser:
     from riffcast.history.replay_command import add_replay_command
     from riffcast.loudness_options import add_bandwidth_argument, add_loudness_argument
     from riffcast.steering.options import add_steering_arguments
+    from riffcast_client.output_file import EXTENSIONS
 
     parser = argparse.ArgumentParser(
         prog="riffcast", description="Riffusion spectrograms → one seamless music stream."
     )
     parser.add_argument("--version", action="version", version=f"riffcast {__version__}")
+    output_help = (f"the audio file to write: {EXTENSIONS} (the extension picks the format); an existing file is "
+                   "refused unless --force")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     encode = commands.add_parser(
@@ -75,12 +83,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Decode Riffusion spectrogram images, stitched seamlessly in the order given.",
     )
     decode.add_argument("images", type=Path, nargs="+", help="PNG or JPEG, 512 pixels high")
-    decode.add_argument("-o", "--output", type=Path, required=True, help="OUT.wav (or .flac, .ogg)")
+    decode.add_argument("-o", "--output", type=Path, required=True, help=output_help)
     decode.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS,
                         help=f"phase iterations per 40 ms round (default {DEFAULT_ITERATIONS})")
     add_loudness_argument(decode, default=None)
     add_bandwidth_argument(decode)
-    decode.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    decode.add_argument("--force", action="store_true", help="replace an existing output file")
     decode.set_defaults(run=_run_decode)
 
     render = commands.add_parser(
@@ -90,12 +98,12 @@ def _parser() -> argparse.ArgumentParser:
         "--playlist is followed by stream time. Same arguments → same file, bit for bit.",
     )
     render.add_argument("--duration", type=float, default=30.0, help="seconds of audio (default 30)")
-    render.add_argument("-o", "--output", type=Path, required=True, help="OUT.wav (or .flac, .ogg)")
+    render.add_argument("-o", "--output", type=Path, required=True, help=output_help)
     add_steering_arguments(render)
     add_generator_arguments(render)
     add_loudness_argument(render)
     add_bandwidth_argument(render)
-    render.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    render.add_argument("--force", action="store_true", help="replace an existing output file")
     render.add_argument("--quiet", action="store_true", help="no progress bar")
     render.set_defaults(run=_run_render)
 
@@ -161,16 +169,15 @@ def _run_encode(args: argparse.Namespace) -> int:
 def _run_decode(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from riffcast.audio_io import check_writable_suffix, write_audio
     from riffcast.dsp.codec import chunk_from_image, open_image
     from riffcast.dsp.params import RIFFUSION_V1 as params
     from riffcast.loudness_options import bandwidth_from_args, level_from_args
     from riffcast.pipeline.stitcher import Stitcher
+    from riffcast_client.output_file import check_output_file, write_file
 
     if args.iterations < 0:
         raise ValueError("--iterations must be ≥ 0")
-    check_writable_suffix(args.output)
-    _refuse_overwrite([args.output], args.force)
+    check_output_file(args.output, "-o", force=args.force)
     level = level_from_args(args)
     bandwidth = bandwidth_from_args(args)
     chunks = []
@@ -182,7 +189,7 @@ def _run_decode(args: argparse.Namespace) -> int:
     stitcher = Stitcher(params, iterations=args.iterations, level=level, bandwidth=bandwidth)
     blocks = [stitcher.push(chunk) for chunk in chunks] + [stitcher.flush()]
     samples = np.concatenate([block.samples for block in blocks])
-    write_audio(args.output, samples, params.sample_rate)
+    write_file(args.output, samples, params.sample_rate, option="-o", force=args.force)
     print(f"{len(chunks)} image(s) → {args.output} ({samples.size / params.sample_rate:.2f} s)")
     return 0
 
@@ -198,7 +205,6 @@ def _run_render(args: argparse.Namespace) -> int:
 def _render(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from riffcast.audio_io import check_writable_suffix, write_audio
     from riffcast.dsp.params import RIFFUSION_V1 as params
     from riffcast.generation.options import generator_from_args
     from riffcast.generation.seeds import DEFAULT_BED, load_seed
@@ -208,10 +214,10 @@ def _render(args: argparse.Namespace) -> int:
     from riffcast.pipeline.render import render
     from riffcast.station.main import plan_in_option_words
     from riffcast.steering.walk import Walk
+    from riffcast_client.output_file import check_output_file, write_file
 
     # Check everything the user gave before anything runs.
-    check_writable_suffix(args.output)
-    _refuse_overwrite([args.output], args.force)
+    check_output_file(args.output, "-o", force=args.force)
     if not (0 < args.duration <= 24 * 3600):
         raise ValueError("--duration must be between 0 and 86400 seconds")
     plan = plan_in_option_words(args)
@@ -235,7 +241,7 @@ def _render(args: argparse.Namespace) -> int:
             print(f"riffcast render: interrupted after {bar.n} of {total} images; nothing written to {args.output}",
                   file=sys.stderr)
             return 130
-    write_audio(args.output, samples, params.sample_rate)
+    write_file(args.output, samples, params.sample_rate, option="-o", force=args.force)
     print(f"{args.output}: {summary.describe()}")
     return 0
 

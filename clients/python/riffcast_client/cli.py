@@ -2,7 +2,8 @@
 
 Wired into the ``riffcast`` command by :func:`add_listen_arguments` and :func:`run_listen`.
 Errors are raised as OSError/ValueError with one clear line (the command prints it and exits
-with status 1); a recording is finalised on every way out, Ctrl-C included.
+with status 1; 2 for a --record file it cannot write, :class:`OutputFileError`); a recording is
+finalised on every way out, Ctrl-C included.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from typing import Any, TextIO
 
 from riffcast_client.executor import DaemonThreadExecutor
 from riffcast_client.jitter import JitterBuffer
+from riffcast_client.output_file import EXIT_BAD_OUTPUT, EXTENSIONS, OutputFileError, check_output_file
 from riffcast_client.protocol import SAMPLE_DTYPES
 from riffcast_client.rawpcm import RawPcmWriter
-from riffcast_client.record import StreamRecorder, Timeline, check_output_path
+from riffcast_client.record import StreamRecorder, Timeline
 from riffcast_client.stream import Listener, ListenerState, UntrustedCertificate
 from riffcast_client.tls import UNTRUSTED_HINT, client_context
 
@@ -36,10 +38,11 @@ def add_listen_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments of ``riffcast listen``."""
     parser.add_argument("url", help="the station's stream, ws://HOST:PORT/stream (http://HOST:PORT/ works too)")
     parser.add_argument(
-        "--record", type=Path, metavar="FILE.wav",
-        help="write what arrives to a WAV file; missing stretches become silence, so its time line matches the stream's",
+        "--record", type=Path, metavar="FILE",
+        help=f"write what arrives to an audio file, the extension picking the format ({EXTENSIONS}); missing "
+        "stretches become silence, so its time line matches the stream's. An existing file is refused unless --force",
     )
-    parser.add_argument("--force", action="store_true", help="overwrite an existing --record file")
+    parser.add_argument("--force", action="store_true", help="replace an existing --record file")
     parser.add_argument(
         "--output", choices=["-"], metavar="-",
         help="write raw PCM (s16le, the station's rate and channels, gaps as silence) to standard output, for "
@@ -73,7 +76,7 @@ def run_listen(args: argparse.Namespace) -> int:
     listener = Listener(args.url, args.format)
     listener.ssl_context = client_context(listener.url, args.cacert, args.insecure)
     if args.record is not None:
-        check_output_path(args.record, force=args.force)
+        check_output_file(args.record, "--record", force=args.force)
     device = _device(args.device)
     if args.play and args.no_play:
         raise ValueError("give --play or --no-play, not both")
@@ -378,6 +381,9 @@ def main(argv: list[str] | None = None, prog: str = "riffcast-listen") -> int:
     args = parser.parse_args(argv)
     try:
         return run_listen(args)
+    except OutputFileError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_OUTPUT
     except (OSError, ValueError) as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 1

@@ -1,4 +1,5 @@
-"""Record a stream to WAV so that the file's time line matches the stream's.
+"""Record a stream to an audio file (any of :mod:`riffcast_client.output_file`'s formats) so that
+the file's time line matches the stream's.
 
 The first frame received is time zero. A frame that starts after the end of the previous one
 (frames dropped, connection down) is preceded by silence for the missing positions. A frame
@@ -17,7 +18,8 @@ from typing import Callable
 
 import numpy as np
 
-from riffcast_client.recording import WavRecorder
+from riffcast_client.output_file import check_output_file
+from riffcast_client.recording import AudioRecorder
 from riffcast_client.sequence import NEW_STREAM_S, origin
 
 # Longest stretch filled with silence (s); a longer forward jump is treated like a new stream.
@@ -91,23 +93,12 @@ class Timeline:
         return Placement(silence, frames, restarted)
 
 
-def check_output_path(path: Path, *, force: bool = False) -> Path:
-    """Refuse, before anything is written, a path that cannot take a new recording."""
-    path = Path(path)
-    if path.suffix.lower() != ".wav":
-        raise ValueError(f"{path}: a recording must be a .wav file")
-    if path.is_dir():
-        raise IsADirectoryError(f"{path}: is a directory")
-    if path.exists() and not force:
-        raise FileExistsError(f"{path}: exists (use --force to overwrite)")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"{path.parent}: no such directory")
-    return path
-
-
 class StreamRecorder:
-    """Frames at absolute stream positions → a 16-bit WAV (see the module docstring).
+    """Frames at absolute stream positions → an audio file, the extension picking the format
+    (see the module docstring); a ``.wav`` is a plain 16-bit WAV (up to 4 GiB, 13.5 h at 44.1 kHz).
 
+    The path is checked at once (:func:`riffcast_client.output_file.check_output_file`: an
+    existing file only with ``force``, which then replaces it; ``option`` names it in errors).
     The file is created with the first frame (its sample rate and channels come from the
     stream), so nothing is written when nothing arrives. Its header is kept valid every
     ``sync_every_s`` while it grows; ``close()`` finalises it. max_seconds: stop growing there.
@@ -115,9 +106,10 @@ class StreamRecorder:
 
     def __init__(
         self, path: Path | str, *, force: bool = False, max_seconds: float | None = None,
-        sync_every_s: float = 1.0, log: Callable[[str], None] | None = None,
+        sync_every_s: float = 1.0, log: Callable[[str], None] | None = None, option: str | None = "--record",
     ) -> None:
-        self.path = check_output_path(Path(path), force=force)
+        self.path = check_output_file(path, option, force=force)
+        self.option = option
         self.force = force
         self.max_seconds = max_seconds
         self.sync_every_s = sync_every_s
@@ -125,16 +117,16 @@ class StreamRecorder:
         self.timeline: Timeline | None = None
         self.gaps_filled = 0  # forward jumps filled with silence
         self.restarts = 0  # backward (or huge) jumps: a new stream continued the file
-        self._wav: WavRecorder | None = None
+        self._file: AudioRecorder | None = None
 
     @property
     def sample_rate(self) -> int | None:
-        return self._wav.sample_rate if self._wav else None
+        return self._file.sample_rate if self._file else None
 
     @property
     def seconds(self) -> float:
         """Length of the file so far."""
-        return self._wav.frames_written / self._wav.sample_rate if self._wav else 0.0
+        return self._file.frames_written / self._file.sample_rate if self._file else 0.0
 
     @property
     def full(self) -> bool:
@@ -146,14 +138,15 @@ class StreamRecorder:
         emitted by the server at ``server_time`` (Unix s; sizes the silence before a new stream)."""
         samples = np.asarray(samples, dtype=np.float32)
         channels = 1 if samples.ndim == 1 else samples.shape[1]
-        if self._wav is None:
+        if self._file is None:
             max_frames = None if self.max_seconds is None else round(self.max_seconds * sample_rate)
             self.timeline = Timeline(sample_rate=sample_rate, max_frames=max_frames)
-            check_output_path(self.path, force=self.force)  # nothing appeared there meanwhile
-            self._wav = WavRecorder(self.path, sample_rate, channels, sync_every_s=self.sync_every_s)
-        elif (sample_rate, channels) != (self._wav.sample_rate, self._wav.channels):
+            check_output_file(self.path, self.option, force=self.force)  # nothing appeared there meanwhile
+            self._file = AudioRecorder(self.path, sample_rate, channels, sync_every_s=self.sync_every_s,
+                                      exclusive=not self.force, rf64=False)
+        elif (sample_rate, channels) != (self._file.sample_rate, self._file.channels):
             raise ValueError(
-                f"the station changed from {self._wav.sample_rate} Hz × {self._wav.channels} to "
+                f"the station changed from {self._file.sample_rate} Hz × {self._file.channels} to "
                 f"{sample_rate} Hz × {channels} channel(s); {self.path} cannot continue"
             )
         assert self.timeline is not None
@@ -173,14 +166,14 @@ class StreamRecorder:
                 "filled with silence"
             )
         if placement.silence:
-            self._wav.write_silence(placement.silence)
+            self._file.write_silence(placement.silence)
         if placement.keep:
-            self._wav.write(samples[: placement.keep])
+            self._file.write(samples[: placement.keep])
 
     def close(self) -> None:
         """Finalise the file (the header covers every sample). Safe to call twice."""
-        if self._wav is not None:
-            self._wav.close()
+        if self._file is not None:
+            self._file.close()
 
     def __enter__(self) -> StreamRecorder:
         return self

@@ -1,12 +1,16 @@
 """An audio file that stays readable while it grows; the extension picks the format.
 
-Used by the station's ``--record`` archive (see :mod:`riffcast.delivery.archive` for its parts) and by
-``riffcast listen --record``. Every ``sync_every_s`` of audio the file on disk is brought up to
-date, so a process killed without warning (SIGKILL, power cut) leaves a readable file:
+Used by the station's ``--record`` archive (see :mod:`riffcast.delivery.archive` for its parts), by
+``riffcast listen --record`` and, for whole files, by ``render -o`` and ``decode -o``
+(:mod:`riffcast_client.output_file`: the formats and the overwrite rule they share). Every
+``sync_every_s`` of audio the file on disk is brought up to date, so a process killed without
+warning (SIGKILL, power cut) leaves a readable file:
 
-- ``.wav``: 16-bit PCM, written as RF64 with libsndfile's auto-downgrade: a plain RIFF/WAVE
-  file (WAVE_FORMAT_EXTENSIBLE, a JUNK chunk reserving room for the ds64 chunk) while it is
-  under 4 GiB, RF64 beyond. The header is rewritten at each sync: at most ``sync_every_s`` lost.
+- ``.wav``: 16-bit PCM. The station's archive writes RF64 with libsndfile's auto-downgrade: a
+  plain RIFF/WAVE file (WAVE_FORMAT_EXTENSIBLE, a JUNK chunk reserving room for the ds64 chunk)
+  while it is under 4 GiB, RF64 beyond; ``rf64=False`` (listen, render, decode under 4 GiB): a
+  plain WAV with a 44-byte header. The header is rewritten at each sync: at most
+  ``sync_every_s`` lost.
 - ``.flac``: 16-bit FLAC; the STREAMINFO length is kept current (:mod:`riffcast_client.growing`).
 - ``.ogg`` (Vorbis) and ``.opus`` (Ogg Opus, 48 kHz: other rates are resampled with soxr):
   Ogg pages are written as the encoder fills them; a kill loses the page being filled.
@@ -99,7 +103,7 @@ class AudioRecorder:
 
     samples: (frames,) mono or (frames, channels) float32, at ``sample_rate`` Hz.
     exclusive: create the file only if it does not exist (FileExistsError otherwise) — the
-    archive never overwrites anything; False: overwrite (``riffcast listen --force``).
+    archive never overwrites anything; False: replace it (``riffcast listen --force``).
     rf64: a ``.wav`` file turns RF64 past 4 GiB; False: a plain WAV with a 44-byte header,
     limited to 4 GiB (13.5 h of 16-bit mono at 44.1 kHz).
     """
@@ -226,13 +230,3 @@ class AudioRecorder:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-class WavRecorder(AudioRecorder):
-    """``riffcast listen --record``: a plain 16-bit WAV (44-byte header, up to 4 GiB) that
-    replaces an existing file (``riffcast listen`` checks before, and refuses one unless
-    ``--force``)."""
-
-    def __init__(self, path: Path | str, sample_rate: int, channels: int = 1, *, sync_every_s: float = 1.0) -> None:
-        if Path(path).suffix.lower() != ".wav":
-            raise ValueError(f"{one_line(path)}: a recording must be a .wav file")
-        super().__init__(path, sample_rate, channels, sync_every_s=sync_every_s, exclusive=False, rf64=False)

@@ -39,6 +39,7 @@ MAX_MESSAGE_BYTES = 4 * 2**20
 # HTTP answers worth retrying (the server is starting, overloaded or briefly away); any
 # other refusal of the WebSocket upgrade is a wrong URL, and retrying cannot fix it.
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+_TLS_ONLY = b"This station speaks HTTPS on this port"  # a station's answer to ws:// on its TLS port
 # Recent audio kept to recognise a server's pre-roll after a reconnection: 10 s at 44.1 kHz.
 RESEND_HISTORY_FRAMES = 441_000
 # Seconds to wait for the server's side of a close before dropping the connection.
@@ -241,6 +242,10 @@ class Listener:
                 raise ValueError(f"{self.url}: {error}") from None
             except InvalidStatus as error:
                 status = error.response.status_code
+                if status == 400 and error.response.body.startswith(_TLS_ONLY):  # riffcast.station.tls_port
+                    secure = urllib.parse.urlsplit(self.url)._replace(scheme="wss").geturl()
+                    raise ProtocolError(f"{self.url}: the station speaks TLS on this port: use {secure} "
+                                        "(with --cacert FILE for a self-signed certificate)") from None
                 if status not in _RETRY_STATUS:
                     raise ProtocolError(
                         f"{self.url} refused the stream: HTTP {status} (is this a riffcast/1 /stream URL?)"

@@ -2,9 +2,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { KEYS, controlsFromForm, describeAck } from "../form.js";
+import { KEYS, controlsFromForm, describeAck, promptsLabel } from "../form.js";
 import { ringSettings } from "../listener.js";
-import { describeStatus } from "../page.js";
+import { clockText, describeStatus } from "../page.js";
 import { pageUrl, socketUrl } from "../urls.js";
 
 describe("urls", () => {
@@ -37,10 +37,22 @@ describe("ringSettings", () => {
 });
 
 describe("texts", () => {
-  it("says when a steer is heard", () => {
-    assert.equal(describeAck(441000, null, 44100), "heard from position 441000");
-    assert.equal(describeAck(441000, 88200, 44100), "heard from position 441000, ≈ 8.0 s from now");
-    assert.equal(describeAck(441000, 500000, 44100), "heard from position 441000, ≈ 0.0 s from now");
+  it("says when a steer is heard in seconds, never as a sample position", () => {
+    assert.equal(describeAck(441000, 88200, 44100), "heard in 8.0 s");
+    assert.equal(describeAck(441000, 441000 - 2205, 44100), "heard in 0.1 s");
+    assert.equal(describeAck(441000, 441000 - 2000, 44100), "heard now");
+    assert.equal(describeAck(441000, 500000, 44100), "heard now");
+    assert.equal(describeAck(441000, null, 44100), "heard from 0:10.0 of the stream"); // not playing
+  });
+
+  it("writes stream times as a clock and prompts in a few words", () => {
+    assert.equal(clockText(0), "0:00.0");
+    assert.equal(clockText(7.34), "0:07.3");
+    assert.equal(clockText(754.5), "12:34.5");
+    assert.equal(clockText(3723.4), "1:02:03.4");
+    assert.equal(clockText(59.96), "1:00.0");
+    assert.equal(promptsLabel([{ text: "jazz" }]), "“jazz”");
+    assert.equal(promptsLabel([{ text: "jazz" }, { text: "rain" }, { text: "piano" }]), "“jazz” + 2 more");
   });
 
   it("turns the form's musical controls into steer fields: empty tempo and key are free", () => {

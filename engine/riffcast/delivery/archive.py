@@ -1,5 +1,6 @@
 """The station's archive (``riffcast serve --record PATH [--record-split DURATION]``): parts
-beside PATH, never overwriting or truncating anything.
+beside PATH, never overwriting or truncating anything (the station runs unattended and restarts
+by itself; the one-shot commands' rule, :mod:`riffcast_client.output_file`, refuses instead).
 
 - Without a split, one part: PATH itself, or — PATH exists (a restart) — the first free
   ``STEM.1.EXT``, ``STEM.2.EXT``, … beside it.
@@ -18,16 +19,15 @@ sample). Split times keep counting through the gap. See :mod:`riffcast.delivery.
 from __future__ import annotations
 
 import contextlib
-import errno
 import math
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
+from riffcast_client.output_file import check_output_file
 from riffcast_client.recording import AudioRecorder, one_line, record_format
 
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -48,24 +48,11 @@ def parse_duration(text: str, option: str = "--record-split") -> float:
 
 
 def check_record_path(path: Path) -> None:
-    """Refuse, before anything runs, a PATH the archive cannot be written beside: an unknown
-    extension (ValueError), PATH a folder, its folder missing, not a folder or not writable
-    (OSError). Each message is one line. An existing PATH is fine: it is never touched."""
-    path = Path(path)
-    record_format(path)
-    folder = path.parent
-    if path.is_dir():
-        raise IsADirectoryError(f"{one_line(path)}: is a folder; --record needs a file name")
-    if not folder.exists():
-        raise FileNotFoundError(f"{one_line(folder)}: no such folder for the recording")
-    if not folder.is_dir():
-        raise NotADirectoryError(f"{one_line(folder)}: not a folder, so it cannot hold the recording")
-    try:
-        with tempfile.TemporaryFile(dir=folder, prefix=".riffcast-check-"):
-            pass
-    except OSError as error:
-        reason = error.strerror or errno.errorcode.get(error.errno or 0, str(error))
-        raise OSError(f"{one_line(folder)}: cannot write the recording there ({one_line(reason)})") from None
+    """Refuse, before anything runs, a PATH the archive cannot be written beside, with one line
+    naming ``--record`` (:class:`riffcast_client.output_file.OutputFileError`: an unknown
+    extension, PATH a folder, its folder missing, not a folder or not writable). An existing PATH
+    is fine: it is never touched, the next part goes beside it."""
+    check_output_file(path, "--record", archive=True)
 
 
 def utc_stamp(time_s: float) -> str:

@@ -48,6 +48,7 @@ from riffcast.station.control_socket import serve_control
 from riffcast.station.joins import join_opus, join_pcm
 from riffcast.station.link import LinkFollower
 from riffcast.station.pacer import ANNOUNCED_MEMORY_S, Announcements, Cadence, Pacer, Tick
+from riffcast.station.tls_port import answering_plain_http
 from riffcast.steering.walk import heard_prompts
 from riffcast_client import protocol
 
@@ -201,13 +202,17 @@ class Station:
     async def run(self, stop: asyncio.Event, *, on_ready=lambda station: None) -> None:
         """Serve until ``stop`` is set, then close listeners with 1001 and the sinks."""
         self.feed.start()
+        create_connection = functools.partial(routes.StationConnection, router=routes.Router(self))
+        if self.config.tls is not None:  # TLS, and plain HTTP answered in words (riffcast.station.tls_port)
+            create_connection = answering_plain_http(create_connection, self.config.tls,
+                                                     timeout_s=self.config.open_timeout_s, shutdown_timeout_s=0.5)
         try:
             async with serve(
                 self._handle, self.config.host, self.config.port, process_request=self._process_request,
                 process_response=routes.process_response, select_subprotocol=routes.select_subprotocol,
-                create_connection=functools.partial(routes.StationConnection, router=routes.Router(self)),
+                create_connection=create_connection,
                 compression=None, max_size=self.config.max_message_bytes, close_timeout=0.5,
-                open_timeout=self.config.open_timeout_s, ssl=self.config.tls,
+                open_timeout=self.config.open_timeout_s,
                 ping_interval=20, ping_timeout=20, max_queue=4,
             ) as server:
                 self.bound_port = server.sockets[0].getsockname()[1]
