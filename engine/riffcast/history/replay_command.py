@@ -23,7 +23,7 @@ def add_replay_command(commands) -> None:
     replay.add_argument("--from", dest="since", required=True, metavar="ISO",
                         help="UTC start, e.g. 2026-12-07T21:14:03Z")
     replay.add_argument("--to", dest="until", required=True, metavar="ISO", help="UTC end")
-    replay.add_argument("-o", "--output", type=Path, required=True, help="OUT.wav (or .flac, .ogg)")
+    replay.add_argument("-o", "--output", type=Path, required=True, help="OUT.wav (or .flac, .ogg, .opus, .mp3)")
     replay.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS,
                         help=f"phase iterations per 40 ms round (default {DEFAULT_ITERATIONS}, as the station)")
     replay.add_argument("--force", action="store_true", help="overwrite an existing output file")
@@ -47,7 +47,6 @@ def read_lines(path: Path) -> list[dict]:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    from riffcast.audio_io import check_writable_suffix, write_audio
     from riffcast.dsp.bandwidth_settings import BandwidthSettings
     from riffcast.dsp.level_settings import LevelSettings
     from riffcast.dsp.params import RIFFUSION_V1 as params
@@ -57,10 +56,9 @@ def run_replay(args: argparse.Namespace) -> int:
     from riffcast.history.segments import parse_time
     from riffcast.pipeline.assembly import StreamAssembly
     from riffcast.pipeline.layout_options import layout_from
+    from riffcast_client.output_file import check_output_file, write_file
 
-    check_writable_suffix(args.output)
-    if args.output.exists() and not args.force:
-        raise FileExistsError(f"{args.output} exists; pass --force to overwrite")
+    check_output_file(args.output, "-o", force=args.force)  # the one rule for every audio file (docs/outputs.md)
     since_s, until_s = parse_time(args.since, "--from"), parse_time(args.until, "--to")
     found = plan(read_lines(args.as_run), since_s, until_s, utc_s=lambda text: parse_time(text, "utc"))
     run = found.run
@@ -75,7 +73,7 @@ def run_replay(args: argparse.Namespace) -> int:
     assembly = StreamAssembly(params, layout=layout, level=level, bandwidth=bandwidth, iterations=args.iterations)
     audio = replay(found, generator=generator, seed_image=load_seed(run["seed_image"], params), layout=layout,
                    assembly=assembly)
-    write_audio(args.output, audio, params.sample_rate)
+    write_file(args.output, audio, params.sample_rate, option="-o", force=args.force)
     repeats = f"; {found.repeats} underrun repeat(s) in the range painted as the generator would have" \
         if found.repeats else ""
     print(f"{args.output}: {audio.size / params.sample_rate:.2f} s from stream position {found.position} "
