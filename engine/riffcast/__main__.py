@@ -2,6 +2,9 @@
 
 import sys
 
-from riffcast.cli import main
+try:
+    from riffcast.cli import main
+except KeyboardInterrupt:  # Ctrl-C while the command line itself is imported: nothing has run
+    sys.exit(130)
 
 sys.exit(main())

@@ -14,6 +14,9 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     try:
+        from riffcast.ops.interrupts import watch_interrupts
+
+        watch_interrupts()
         return _main(argv)
     except KeyboardInterrupt:  # Ctrl-C while starting (imports, parsing) or anywhere outside a command
         return 130
@@ -24,6 +27,10 @@ def _main(argv: list[str] | None) -> int:
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # the subcommand's usage, not the top level's, with the option that was meant
         _unknown_arguments(parser, args.command, unknown)
+    from riffcast.ops.interrupts import interrupted_while_starting
+
+    if interrupted_while_starting():  # a Ctrl-C came while the parser's imports ran
+        raise KeyboardInterrupt
     try:
         return int(args.run(args) or 0)
     except BrokenPipeError:  # `riffcast seeds | head`: the reader left; say nothing more

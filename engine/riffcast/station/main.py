@@ -18,6 +18,7 @@ from pathlib import Path
 
 from riffcast.delivery.icecast import parse_target
 from riffcast.loudness_options import bandwidth_from_args, level_from_args
+from riffcast.ops.interrupts import interrupted_while_starting
 from riffcast.ops.limits import listener_cap, raise_open_files_limit
 from riffcast.steering.options import Plan, plan_from_args
 from riffcast.steering.programme import Programme
@@ -290,6 +291,8 @@ async def _serve(station, programme: Programme, generated_token: str | None, osc
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, request_stop)
+    if interrupted_while_starting():  # a Ctrl-C during start-up that Python's import machinery swallowed
+        request_stop()
     loop.set_exception_handler(_quiet_loop_errors())
 
     def announce(station) -> None:
