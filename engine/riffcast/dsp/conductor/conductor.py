@@ -25,7 +25,7 @@ import numpy as np
 
 from riffcast.dsp.conductor.key import MusicalKey, band_centres_hz, chroma, key_scores, semitones_to, shift_pitch
 from riffcast.dsp.conductor.stems import Stem, separate
-from riffcast.dsp.conductor.tempo import append_history, estimate_beats, onset_envelope
+from riffcast.dsp.conductor.tempo import BeatEstimate, append_history, estimate_beats, onset_envelope
 from riffcast.dsp.conductor.tilt import apply_tilt, tilt_for
 from riffcast.dsp.conductor.warp import BeatGrid, SourceWindow, WarpCursor, plan_positions, resample_columns
 from riffcast.dsp.params import SpectrogramParams
@@ -68,6 +68,8 @@ class ConductorState:
     grid: the output beat grid (None: no tempo asked yet).
     cursor: where the warp stopped.
     tilt_db_per_octave: the tilt the last output ended with.
+    key_fixed: the key was heard from the whole source at once (:meth:`Conductor.hear_key`).
+    beats: the source's beats as last estimated (continued by the next estimate).
     """
 
     source: np.ndarray
@@ -78,6 +80,8 @@ class ConductorState:
     grid: BeatGrid | None
     cursor: WarpCursor
     tilt_db_per_octave: float = 0.0
+    key_fixed: bool = False
+    beats: BeatEstimate | None = None
 
     @property
     def source_end(self) -> int:
@@ -104,10 +108,18 @@ class Conductor:
         """The source's key as heard so far."""
         return self.state.key
 
-    def source_beats(self, near_bpm: float | None = None):
-        """The source's beats as heard so far (a :class:`~riffcast.dsp.conductor.tempo.BeatEstimate`)."""
+    def hear_key(self, mel: np.ndarray) -> None:
+        """Take the source's key from ``mel`` (n_mels, columns), all of it at once, and hold it
+        (a decode has every image before it starts)."""
+        pitch_classes = chroma(mel, self.centres_hz)
+        self.state = replace(self.state, pitch_classes=pitch_classes, key=self._held_key(pitch_classes, None),
+                             key_fixed=True)
+
+    def source_beats(self, near_bpm: float | None = None) -> BeatEstimate:
+        """The source's beats as heard so far, continuing the last estimate."""
         state = self.state
-        return estimate_beats(state.envelope, state.source_end - state.envelope.size, self.columns_per_s, near_bpm)
+        return estimate_beats(state.envelope, state.source_end - state.envelope.size, self.columns_per_s, near_bpm,
+                              state.beats)
 
     def conduct(self, mel: np.ndarray, at_column: int, controls: Controls) -> np.ndarray:
         """The columns ``mel`` (n_mels, columns) of stream columns ``[at_column, at_column + columns)``
@@ -170,7 +182,8 @@ class Conductor:
         keep_from = min(keep_from, max(0, int(np.floor(state.cursor.next_source)) - LOOKBACK_COLUMNS - state.source_start))
         pitch_classes = CHROMA_MEMORY * state.pitch_classes + (1.0 - CHROMA_MEMORY) * chroma(mel, self.centres_hz)
         self.state = replace(state, source=source[:, keep_from:], source_start=at_column - kept.shape[1] + keep_from,
-                             envelope=envelope, pitch_classes=pitch_classes, key=self._held_key(pitch_classes, state.key))
+                             envelope=envelope, pitch_classes=pitch_classes,
+                             key=state.key if state.key_fixed else self._held_key(pitch_classes, state.key))
 
     @staticmethod
     def _held_key(pitch_classes: np.ndarray, held: MusicalKey | None) -> MusicalKey | None:
@@ -195,6 +208,7 @@ class Conductor:
 
     def _source_grid(self, controls: Controls) -> BeatGrid:
         beats = self.source_beats(controls.bpm)
+        self.state = replace(self.state, beats=beats)
         return BeatGrid(beats.origin_column, beats.period_columns)
 
     def _finish_output(self, positions: np.ndarray, cursor: WarpCursor, controls: Controls) -> np.ndarray:

@@ -44,13 +44,14 @@ def band_centres_hz(params: SpectrogramParams) -> np.ndarray:
 
 
 def chroma(mel: np.ndarray, centres_hz: np.ndarray) -> np.ndarray:
-    """Pitch-class energy of a mel image (n_mels, columns) → (12,) float64, C first, sums to 1
-    (all zeros for silence)."""
+    """Pitch-class weight of a mel image (n_mels, columns) → (12,) float64, C first, sums to 1
+    (all zeros for silence): each band's mean magnitude (not power: chosen on the music set's
+    training pieces, where it agreed with essentia's key most often, 21 of 28 against 18)."""
     used = (centres_hz >= CHROMA_LOW_HZ) & (centres_hz <= CHROMA_HIGH_HZ)
     semitone = 12.0 * np.log2(centres_hz[used] / 440.0) + 9.0  # 0 = C
     lower = np.floor(semitone)
     upper_share = semitone - lower
-    energy = np.asarray(mel, dtype=np.float64)[used].mean(axis=1) ** 2
+    energy = np.asarray(mel, dtype=np.float64)[used].mean(axis=1)
     out = np.zeros(12)
     np.add.at(out, lower.astype(np.int64) % 12, energy * (1.0 - upper_share))
     np.add.at(out, (lower.astype(np.int64) + 1) % 12, energy * upper_share)

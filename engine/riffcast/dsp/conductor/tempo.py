@@ -21,6 +21,7 @@ CANDIDATE_STEP = 0.002  # relative spacing of the candidate periods (0.2 %)
 PHASE_STEP_COLUMNS = 0.25
 PRIOR_BPM = 110.0  # the log-normal tempo prior's centre (free tempo only) …
 PRIOR_OCTAVES = 1.0  # … and its width, in octaves
+MIN_FITTED_BEATS = 6  # onsets a refined period and phase need
 
 
 @dataclass(frozen=True)
@@ -128,11 +129,54 @@ def estimate_phase(envelope: np.ndarray, period_columns: float, first_column: in
     return first_column + float(offsets[int(np.argmax(gathered))])
 
 
+def fit_beats(envelope: np.ndarray, period_columns: float, origin_column: float,
+              first_column: int) -> tuple[float, float]:
+    """(period, origin) refined by the onsets themselves: the envelope's peak near each beat of the
+    estimate (within a quarter period; parabolic interpolation), then a least-squares line through
+    them, beats off it by more than an eighth of a period left out once. The estimate as it was
+    when fewer than :data:`MIN_FITTED_BEATS` peaks are found or the fit moves the period by more
+    than 2 %."""
+    half = period_columns / 4.0
+    first_beat = int(np.ceil((first_column + half - origin_column) / period_columns))
+    beats, places = [], []
+    beat = first_beat
+    while (predicted := origin_column + beat * period_columns - first_column) + half < envelope.size - 1:
+        low, high = max(int(np.floor(predicted - half)), 1), int(np.ceil(predicted + half))
+        peak = low + int(np.argmax(envelope[low : high + 1]))
+        if 0 < peak < envelope.size - 1 and envelope[peak] > 0:
+            left, centre, right = envelope[peak - 1 : peak + 2]
+            curvature = left - 2 * centre + right
+            shift = 0.5 * (left - right) / curvature if curvature < 0 else 0.0
+            beats.append(beat)
+            places.append(first_column + peak + shift)
+        beat += 1
+    if len(beats) < MIN_FITTED_BEATS:
+        return period_columns, origin_column
+    k, t = np.asarray(beats, np.float64), np.asarray(places, np.float64)
+    slope, intercept = np.polyfit(k, t, 1)
+    near = np.abs(t - (intercept + slope * k)) <= period_columns / 8.0
+    if near.sum() >= MIN_FITTED_BEATS:
+        slope, intercept = np.polyfit(k[near], t[near], 1)
+    if abs(slope / period_columns - 1.0) > 0.02:
+        return period_columns, origin_column
+    return float(slope), float(intercept)
+
+
 def estimate_beats(envelope: np.ndarray, first_column: int, columns_per_s: float,
-                   near_bpm: float | None = None) -> BeatEstimate:
+                   near_bpm: float | None = None, previous: BeatEstimate | None = None) -> BeatEstimate:
     """Tempo and phase of ``envelope`` (columns,) whose first value is absolute column
-    ``first_column`` → :class:`BeatEstimate` (origin: the last beat found in the envelope)."""
+    ``first_column`` → :class:`BeatEstimate` (origin: the last beat found in the envelope).
+
+    previous: the estimate before (of the envelope up to a few images ago): within 2 % of its
+    tempo, its beats are continued and refined rather than found again, so the phase cannot
+    jump to the off-beats between one image and the next.
+    """
     period, strength = estimate_period(envelope, columns_per_s, near_bpm)
-    origin = estimate_phase(envelope, period, first_column)
+    if previous is not None and abs(previous.period_columns / period - 1.0) <= 0.02:
+        origin = previous.origin_column
+    else:
+        origin = estimate_phase(envelope, period, first_column)
+    if strength > 0:
+        period, origin = fit_beats(envelope, period, origin, first_column)
     last = origin + np.floor((first_column + envelope.size - 1 - origin) / period) * period
     return BeatEstimate(float(last), float(period), strength)
