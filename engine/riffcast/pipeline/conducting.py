@@ -34,12 +34,15 @@ def conducted_chunks(chunks: Iterable[SpectrogramChunk], controls: Controls,
                      params: SpectrogramParams) -> Iterator[SpectrogramChunk]:
     """Decoded images in stream order → the conducted stream as chunks of any width (the tempo
     stretches it). Levels: images that state their absolute level are conducted at it (so
-    columns from two images can be read side by side); otherwise all are taken as they are."""
+    columns from two images can be read side by side); otherwise all are taken as they are. The
+    source's key is heard from all the images before the first is conducted."""
     chunks = list(chunks)
     absolute = all(chunk.max_value is not None for chunk in chunks)
+    mels = [chunk.mel * np.float32(chunk.max_value) if absolute else chunk.mel for chunk in chunks]
     conductor = Conductor(params)
-    for chunk in chunks:
-        mel = chunk.mel * np.float32(chunk.max_value) if absolute else chunk.mel
+    if controls.key is not None and mels:
+        conductor.hear_key(np.concatenate(mels, axis=1))
+    for mel in mels:
         out = conductor.stretch(mel, controls)
         if out.shape[1]:
             yield SpectrogramChunk(out, 1.0 if absolute else None)
