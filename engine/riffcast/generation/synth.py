@@ -43,6 +43,7 @@ class SynthGenerator:
     """
 
     name = "synth"
+    honours_controls = True  # tempo, key, brightness and parts played natively: no conductor
 
     def __init__(self, params: SpectrogramParams = RIFFUSION_V1) -> None:
         self.params = params
