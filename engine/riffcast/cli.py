@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     from riffcast.generation.options import add_generator_arguments
     from riffcast.history.replay_command import add_replay_command
     from riffcast.loudness_options import add_bandwidth_argument, add_loudness_argument
-    from riffcast.steering.options import add_steering_arguments
+    from riffcast.steering.options import add_control_arguments, add_steering_arguments
     from riffcast_client.output_file import EXTENSIONS
 
     parser = argparse.ArgumentParser(
@@ -95,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"phase iterations per 40 ms round (default {DEFAULT_ITERATIONS})")
     add_loudness_argument(decode, default=None)
     add_bandwidth_argument(decode)
+    add_control_arguments(decode)
     decode.add_argument("--force", action="store_true", help="replace an existing output file")
     decode.set_defaults(run=_run_decode)
 
@@ -179,11 +180,14 @@ def _run_decode(args: argparse.Namespace) -> int:
     from riffcast.dsp.codec import chunk_from_image, open_image
     from riffcast.dsp.params import RIFFUSION_V1 as params
     from riffcast.loudness_options import bandwidth_from_args, level_from_args
+    from riffcast.pipeline.conducting import conducted_chunks, controls_of
     from riffcast.pipeline.stitcher import Stitcher
+    from riffcast.steering.options import controls_target
     from riffcast_client.output_file import check_output_file, write_file
 
     if args.iterations < 0:
         raise ValueError("--iterations must be ≥ 0")
+    controls = controls_of(controls_target(args))
     check_output_file(args.output, "-o", force=args.force)
     level = level_from_args(args)
     bandwidth = bandwidth_from_args(args)
@@ -194,10 +198,13 @@ def _run_decode(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise ValueError(f"{path}: {error}") if str(path) not in str(error) else error
     stitcher = Stitcher(params, iterations=args.iterations, level=level, bandwidth=bandwidth)
+    images = len(chunks)
+    if controls.active:  # tempo, key, brightness or stems asked: the conductor between images and stitcher
+        chunks = list(conducted_chunks(chunks, controls, params))
     blocks = [stitcher.push(chunk) for chunk in chunks] + [stitcher.flush()]
     samples = np.concatenate([block.samples for block in blocks])
     write_file(args.output, samples, params.sample_rate, option="-o", force=args.force)
-    print(f"{len(chunks)} image(s) → {args.output} ({samples.size / params.sample_rate:.2f} s)")
+    print(f"{images} image(s) → {args.output} ({samples.size / params.sample_rate:.2f} s)")
     return 0
 
 

@@ -46,6 +46,7 @@ class SynthGenerator:
 
     name = "synth"
     lands_on_beats = True  # a steer is heard from the first beat at or after its first new sample
+    honours_controls = True  # tempo, key, brightness and parts played natively: no conductor
 
     def __init__(self, params: SpectrogramParams = RIFFUSION_V1) -> None:
         self.params = params

@@ -21,6 +21,11 @@ the ``next_grid`` the generator reported for the transition before), so a genera
 time can land the change on a bar line. All are worked out from the walk's position, so a
 rewind paints the same requests again.
 
+The conductor: for a generator that does not honour the musical controls itself (Riffusion),
+each painted image's stitched columns go through :class:`~riffcast.dsp.conductor.Conductor`
+(tempo, key, brightness, stems) while any control is asked; the image painted, not the one
+conducted, is what the next paint continues from.
+
 Faults: a generation that raises or returns a NaN-born or blank image is retried once, then
 replaced by the last good image again (the stitcher joins it like any other) and counted.
 """
@@ -35,9 +40,12 @@ from typing import Callable
 
 import numpy as np
 
+from riffcast.dsp.codec import mel_from_pixels, pixels_from_mel
+from riffcast.dsp.conductor import Conductor, ConductorState
 from riffcast.dsp.params import RIFFUSION_V1
 from riffcast.generation.beats import BeatGrid
 from riffcast.generation.types import BarGrid, ChunkRequest, Generator, Interrupted, PaintedChunk
+from riffcast.pipeline.conducting import controls_of, honours_controls
 from riffcast.pipeline.layout import WHOLE_CHUNKS, StreamLayout
 from riffcast.steering.walk import Step, Walk, WalkPosition
 
@@ -89,6 +97,7 @@ class ProducerMark:
     last_good: np.ndarray | None
     grid: BarGrid = BarGrid()
     next_grid: BarGrid | None = None
+    conductor: ConductorState | None = None
 
 
 class ChunkProducer:
@@ -118,6 +127,7 @@ class ChunkProducer:
         self._paint_s: deque[float] = deque(maxlen=PAINT_HISTORY)
         self._grid = BarGrid()  # the bar grid of the current transition's start settings
         self._next_grid: BarGrid | None = None  # … of its end settings, as the generator reported it
+        self._conductor = None if honours_controls(generator) else Conductor(RIFFUSION_V1)
 
     @property
     def chunks_made(self) -> int:
@@ -155,7 +165,7 @@ class ChunkProducer:
         init_image, keep = self._init_image()
         index = self.chunks_made
         mark = ProducerMark(index, self.walk.position, self.walk.fresh, self._previous, self._last_good,
-                            self._grid, self._next_grid)
+                            self._grid, self._next_grid, self._conductor.state if self._conductor else None)
         first, switch, end = self._transition_images(index)
         if first == index:  # a new transition: its start settings' bars are where the last one's end took over …
             landed = self._next_grid is not None and self._next_grid.sample <= self.layout.start_column(index) * HOP_SAMPLES
@@ -185,8 +195,30 @@ class ChunkProducer:
         self._previous = painted.image
         self._marks.append(mark)
         self.counters.chunks += 1
-        beats = () if fallback else painted.beats or ((self.bed_beats,) if self.bed_beats else ())
-        return ProducedChunk(index, step, painted.image, fallback, painted.timings_s, wall_s, beats)
+        image = self._conducted(painted.image, index, step)
+        beats = () if fallback else painted.beats or self._conducted_beats(step) or \
+            ((self.bed_beats,) if self.bed_beats else ())
+        return ProducedChunk(index, step, image, fallback, painted.timings_s, wall_s, beats)
+
+    def _conducted_beats(self, step: Step) -> tuple[BeatGrid, ...]:
+        """The beats the conductor put the image on when a tempo is asked (else none): its grid,
+        bars counted from the grid's first beat."""
+        bpm = controls_of(step.end if step.alpha > 0.5 else step.start).bpm
+        grid = self._conductor.state.grid if self._conductor is not None and bpm is not None else None
+        return () if grid is None else (BeatGrid(round(grid.origin_column * HOP_SAMPLES), 0, bpm),)
+
+    def _conducted(self, image: np.ndarray, index: int, step: Step) -> np.ndarray:
+        """``image`` with its stitched columns conducted to the controls of the step's settings
+        (the end target's once alpha passes 0.5), or as it is (no conductor, no control asked)."""
+        controls = controls_of(step.end if step.alpha > 0.5 else step.start)
+        if self._conductor is None or not controls.active:
+            return image
+        first = image.shape[1] - self.layout.stitched_part(image, index).shape[1]
+        mel = mel_from_pixels(image[:, first:], RIFFUSION_V1)
+        out = self._conductor.conduct(mel, self.layout.image_start_column(index) + first, controls)
+        conducted = image.copy()
+        conducted[:, first:] = pixels_from_mel(out, RIFFUSION_V1, max_value=max(float(out.max()), 1e-12))
+        return conducted
 
     def rewind(self, index: int) -> None:
         """Go back to just before image ``index`` was painted (from :attr:`oldest_rewindable`
@@ -204,6 +236,8 @@ class ChunkProducer:
         self.walk.restore(mark.walk, mark.walk_fresh)
         self._previous, self._last_good = mark.previous, mark.last_good
         self._grid, self._next_grid = mark.grid, mark.next_grid
+        if self._conductor is not None and mark.conductor is not None:
+            self._conductor.restore(mark.conductor)
 
     def _transition_images(self, index: int) -> tuple[int, int, int]:
         """For image ``index`` (the next), the indices of its transition's first image, of the

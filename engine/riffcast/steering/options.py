@@ -33,12 +33,25 @@ def add_steering_arguments(parser: argparse.ArgumentParser) -> None:
     music.add_argument("--denoising", type=float, default=0.75, help="img2img strength 0–1 (default 0.75)")
     music.add_argument("--guidance", type=float, default=7.0, help="classifier-free guidance (default 7)")
     music.add_argument("--transition-chunks", type=int, default=4, help="chunks per transition (default 4)")
-    music.add_argument("--bpm", type=float, default=None, help="tempo, 40–240 beats per minute (default: the prompt's)")
-    music.add_argument("--key", default=None, help="key, e.g. 'A minor', 'F# major', 'Bb major' (default: the prompt's)")
-    music.add_argument("--brightness", type=float, default=0.0, help="-1 dark … 0 as painted … +1 bright (default 0)")
-    music.add_argument("--drums", default="on", help="drums: on, off or only (default on)")
-    music.add_argument("--bass", default="on", help="bass: on, off or only (default on)")
+    add_control_arguments(music)
     music.add_argument("--seed-image", default=None, help="a built-in bed (see `riffcast seeds`), an image or an audio file")
+
+
+def add_control_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The musical controls: ``--bpm``, ``--key``, ``--brightness``, ``--drums``, ``--bass``."""
+    parser.add_argument("--bpm", type=float, default=None, help="tempo, 40–240 beats per minute (default: the prompt's)")
+    parser.add_argument("--key", default=None, help="key, e.g. 'A minor', 'F# major', 'Bb major' (default: the prompt's)")
+    parser.add_argument("--brightness", type=float, default=0.0, help="-1 dark … 0 as painted … +1 bright (default 0)")
+    parser.add_argument("--drums", default="on", help="drums: on, off or only (default on)")
+    parser.add_argument("--bass", default="on", help="bass: on, off or only (default on)")
+
+
+def controls_target(args: argparse.Namespace) -> Target:
+    """The options of :func:`add_control_arguments`, checked as every steer is → a target that
+    carries them (its prompt is the default's); ValueError (one line) for a bad value."""
+    fields = {name: getattr(args, name) for name in ("bpm", "key", "brightness", "drums", "bass")
+              if getattr(args, name, None) is not None}
+    return steer_from_fields(fields, Target.from_text(DEFAULT_PROMPT)).target
 
 
 @dataclass(frozen=True)

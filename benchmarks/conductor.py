@@ -1,0 +1,334 @@
+"""The conductor on real music: recordings encoded to Riffusion images, decoded with the musical
+controls (the path of ``riffcast decode --bpm/--key/--brightness/--drums/--bass``), judged from
+the outside (essentia, cross-checked with librosa).
+
+For each 30 s excerpt of the music set (benchmarks/music_set.py; the pieces the bandwidth model
+was trained on and the held-out ones reported apart — the conductor fits nothing, but its
+constants were chosen on the training pieces):
+
+- Tempo: the source's tempo (essentia ``RhythmExtractor2013``, multifeature) and three asks at
+  −13 %, +7 % and +14 % of it → the decode's tempo (essentia; librosa's ``beat_track`` beside it)
+  within 2 % of the ask (and, beside it, allowing an exact double or half).
+- Key: the source's key (essentia ``KeyExtractor``, edma profile) and two asks (with the −13 % and
+  +14 % tempos) shifted by −3 and +5 semitones in the same mode → essentia's key of the decode
+  exact (librosa: the Krumhansl–Kessler key of its CQT chroma, beside it). Beside it, whether
+  the shift the conductor applied (from its own key estimate) is what essentia hears: the
+  source's key moved by that many semitones — the pitch shift judged apart from the key finding.
+- The warp's cost: the spectral convergence of the decoded audio's mel against the mel the
+  stitcher was given, for the +7 % decode (tempo only) and for the same decode without the
+  conductor (dB; lower is better).
+- Joins: the output grid's beats (one every 60/bpm s from 0) in the 1 s around each join of
+  source images in the output (the join's place scaled by the tempo ratio) against the onsets
+  librosa detects (3 ms hop): a join holds when every beat there has an onset within 20 ms (the
+  detector's constant lag, the median offset over the whole decode, removed, as
+  benchmarks/controls.py does). The same at the middle of every image is the control: music
+  with no onset on some beats fails both. (essentia's beat ticks are not used here: its tracker
+  steps its beat period in whole frames, so at most asked tempos its ticks drift ~3 ms a beat
+  and jump back, on the source as much as on the output.)
+- Brightness −1 / 0 / +1 → mean spectral centroid (Hz per step); ``drums off`` → the cut of
+  librosa HPSS's percussive share; ``bass off`` → the cut of the share below 150 Hz.
+- Speed: images → conductor → stitcher against images → stitcher, the same excerpts in the same
+  run (× real time of each).
+
+``--quick`` (CI, no packages): 12 s of the synth's music at 100 bpm in D major, asked at 87 bpm
+in B major and at 107 bpm, brightness and parts on its first 5.12 s.
+Run: ``python benchmarks/conductor.py`` (about 10 minutes on 2 cores) or ``--quick``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from controls import PITCH, centroid_hz, low_db, percussive_db
+
+SR = 44100
+EXCERPT_S = 30.0
+EXCERPT_OFFSET_S = 5.0
+TEMPO_ASKS = ((-0.13, -3), (0.07, None), (0.14, 5))  # (tempo change, key shift or None)
+QUICK_ASKS = TEMPO_ASKS[:2]
+JOIN_WINDOW_S = 0.5  # each side of a join
+BEAT_TOLERANCE_S = 0.020
+TRAINING_EXCERPTS = 8  # training pieces measured (the first ones of the set)
+
+
+@dataclass
+class Decoded:
+    audio: np.ndarray
+    mel: np.ndarray  # what the stitcher was given, absolute
+    seconds: float  # time spent conducting and stitching
+
+
+@dataclass
+class Group:
+    """The figures of one group of excerpts (training or held out)."""
+
+    name: str
+    tempo_ok: int = 0
+    tempo_octave_ok: int = 0
+    librosa_tempo_ok: int = 0
+    tempo_asks: int = 0
+    key_ok: int = 0
+    shift_heard: int = 0  # essentia's output key = essentia's source key moved by the shift applied
+    librosa_key_ok: int = 0
+    key_asks: int = 0
+    joins_ok: int = 0
+    joins: int = 0
+    middles_ok: int = 0  # the control: the same test in the middle of each image
+    convergence_db: list[tuple[float, float]] = field(default_factory=list)  # (plain, warped)
+    misses: list[str] = field(default_factory=list)
+
+
+def images_of(audio: np.ndarray):
+    """Audio → the chunks ``riffcast encode`` writes, read back as ``riffcast decode`` reads them."""
+    from riffcast.dsp.codec import audio_to_mel, chunk_from_image, image_from_mel, split_chunks
+    from riffcast.dsp.params import RIFFUSION_V1 as params
+
+    return [chunk_from_image(image_from_mel(mel, params), params) for mel in split_chunks(audio_to_mel(audio, params), params)]
+
+
+def decode(chunks, **fields) -> Decoded:
+    """``riffcast decode`` of ``chunks`` with the control ``fields`` (level stage off)."""
+    from riffcast.dsp.params import RIFFUSION_V1 as params
+    from riffcast.pipeline.conducting import conducted_chunks, controls_of
+    from riffcast.pipeline.stitcher import Stitcher
+    from riffcast.steering.fields import controls_from_fields
+    from riffcast.steering.targets import Target
+
+    default = Target.from_text("x")
+    controls = controls_of(Target.from_text("x", **controls_from_fields(fields, default)))
+    started = time.perf_counter()
+    stitcher = Stitcher(params, level=None)
+    given = list(conducted_chunks(chunks, controls, params)) if controls.active else list(chunks)
+    audio = np.concatenate([stitcher.push(chunk).samples for chunk in given] + [stitcher.flush().samples])
+    seconds = time.perf_counter() - started
+    mel = np.concatenate([c.mel * np.float32(c.max_value or 1.0) for c in given], axis=1)
+    return Decoded(audio, mel, seconds)
+
+
+def convergence_db(decoded: Decoded) -> float:
+    """Spectral convergence of the audio's mel against the mel given, at the best common scale, dB."""
+    from riffcast.dsp.codec import audio_to_mel
+    from riffcast.dsp.params import RIFFUSION_V1 as params
+
+    heard = audio_to_mel(decoded.audio, params)
+    columns = min(heard.shape[1], decoded.mel.shape[1])
+    heard, given = heard[:, :columns].astype(np.float64), decoded.mel[:, :columns].astype(np.float64)
+    scale = float((heard * given).sum() / max((heard * heard).sum(), 1e-30))
+    return float(20.0 * np.log10(np.linalg.norm(scale * heard - given) / np.linalg.norm(given)))
+
+
+def tempo_and_ticks(audio: np.ndarray) -> tuple[float, np.ndarray]:
+    import essentia.standard as es
+
+    bpm, ticks, *_ = es.RhythmExtractor2013(method="multifeature")(audio.astype(np.float32))
+    return float(bpm), np.asarray(ticks)
+
+
+def librosa_tempo(audio: np.ndarray) -> float:
+    import librosa
+
+    tempo, _ = librosa.beat.beat_track(y=audio.astype(np.float32), sr=SR)
+    return float(np.atleast_1d(tempo)[0])
+
+
+def essentia_key(audio: np.ndarray) -> tuple[int, str]:
+    import essentia.standard as es
+
+    tonic, scale, _ = es.KeyExtractor(profileType="edma", sampleRate=SR)(audio.astype(np.float32))
+    return PITCH[tonic], scale
+
+
+def librosa_key(audio: np.ndarray) -> tuple[int, str]:
+    """Krumhansl–Kessler correlation of librosa's mean CQT chroma."""
+    import librosa
+
+    from riffcast.dsp.conductor.key import estimate_key
+
+    found = estimate_key(librosa.feature.chroma_cqt(y=audio.astype(np.float32), sr=SR).mean(axis=1))
+    return found.tonic, "minor" if found.minor else "major"
+
+
+KEY_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+def onset_times(audio: np.ndarray) -> np.ndarray:
+    import librosa
+
+    hop = 128  # 2.9 ms
+    envelope = librosa.onset.onset_strength(y=audio.astype(np.float32), sr=SR, hop_length=hop)
+    return librosa.onset.onset_detect(onset_envelope=envelope, sr=SR, hop_length=hop, units="time")
+
+
+def beats_held(onsets: np.ndarray, bpm: float, centres_s: list[float], duration_s: float) -> list[bool]:
+    """For each centre: every grid beat within ``JOIN_WINDOW_S`` of it has an onset within 20 ms
+    (after removing the median offset of the onsets nearest the grid's beats)."""
+    period = 60.0 / bpm
+    grid = np.arange(0.0, duration_s, period)
+    if onsets.size == 0:
+        return [False] * len(centres_s)
+    nearest = onsets[np.clip(np.searchsorted(onsets, grid), 1, onsets.size - 1)[:, None] - np.array([1, 0])]
+    offsets = nearest - grid[:, None]
+    offset = offsets[np.arange(grid.size), np.argmin(np.abs(offsets), axis=1)]
+    lag = float(np.median(offset[np.abs(offset) < period / 4])) if np.any(np.abs(offset) < period / 4) else 0.0
+    held = []
+    for centre in centres_s:
+        near = np.abs(grid - centre) <= JOIN_WINDOW_S
+        held.append(bool(near.any()) and bool(np.all(np.abs(offset[near] - lag) <= BEAT_TOLERANCE_S)))
+    return held
+
+
+def applied_shift(chunks, asked: tuple[int, str]) -> int:
+    """The semitones the conductor moves ``chunks`` by to reach ``asked`` (its own key estimate)."""
+    from riffcast.dsp.conductor import Conductor, MusicalKey
+    from riffcast.dsp.conductor.key import semitones_to
+    from riffcast.dsp.params import RIFFUSION_V1 as params
+
+    conductor = Conductor(params)
+    conductor.hear_key(np.concatenate([chunk.mel * np.float32(chunk.max_value) for chunk in chunks], axis=1))
+    return semitones_to(conductor.found_key, MusicalKey(asked[0], asked[1] == "minor"))
+
+
+def measure_excerpt(group: Group, name: str, audio: np.ndarray, speed: list[tuple[float, float, float]],
+                    asks: tuple[tuple[float, int | None], ...]) -> None:
+    chunks = images_of(audio)
+    source_bpm, _ = tempo_and_ticks(audio)
+    source_key = essentia_key(audio)
+    plain = decode(chunks)
+    speed.append((plain.seconds, 0.0, plain.audio.size / SR))
+    for change, shift in asks:
+        ask = round(source_bpm * (1.0 + change), 1)
+        fields: dict = {"bpm": ask}
+        asked_key = None
+        if shift is not None:
+            asked_key = ((source_key[0] + shift) % 12, source_key[1])
+            fields["key"] = f"{KEY_NAMES[asked_key[0]]} {asked_key[1]}"
+        out = decode(chunks, **fields)
+        speed.append((0.0, out.seconds, out.audio.size / SR))
+        heard_bpm, _ = tempo_and_ticks(out.audio)
+        ok = abs(heard_bpm / ask - 1.0) <= 0.02
+        group.tempo_asks += 1
+        group.tempo_ok += ok
+        group.tempo_octave_ok += any(abs(heard_bpm * f / ask - 1.0) <= 0.02 for f in (1.0, 2.0, 0.5))
+        group.librosa_tempo_ok += any(abs(librosa_tempo(out.audio) * f / ask - 1.0) <= 0.02 for f in (1.0, 2.0, 0.5))
+        if not ok:
+            group.misses.append(f"tempo: {name} source {source_bpm:.1f}, asked {ask}, heard {heard_bpm:.1f}")
+        ratio = out.audio.size / max(plain.audio.size, 1)
+        joins = [index * 5.12 * ratio for index in range(1, len(chunks))]
+        middles = [(index + 0.5) * 5.12 * ratio for index in range(len(chunks) - 1)]
+        onsets = onset_times(out.audio)
+        held = beats_held(onsets, ask, joins, out.audio.size / SR)
+        group.joins += len(held)
+        group.joins_ok += sum(held)
+        group.middles_ok += sum(beats_held(onsets, ask, middles, out.audio.size / SR))
+        if asked_key is not None:
+            heard_key = essentia_key(out.audio)
+            group.key_asks += 1
+            group.key_ok += heard_key == asked_key
+            group.librosa_key_ok += librosa_key(out.audio) == asked_key
+            group.shift_heard += heard_key == ((source_key[0] + applied_shift(chunks, asked_key)) % 12, source_key[1])
+            if heard_key != asked_key:
+                group.misses.append(f"key: {name} source {KEY_NAMES[source_key[0]]} {source_key[1]}, asked "
+                                    f"{fields['key']}, heard {KEY_NAMES[heard_key[0]]} {heard_key[1]}")
+        else:
+            group.convergence_db.append((convergence_db(plain), convergence_db(out)))
+
+
+def measure_parts(audio: np.ndarray) -> tuple[list[float], float, float, float]:
+    """Brightness −1/0/+1 centroids, the drums-off percussive cut and the bass-off low cut with
+    the drums off and on (dB)."""
+    chunks = images_of(audio)
+    plain = decode(chunks).audio
+    centroids = [centroid_hz(decode(chunks, brightness=-1.0).audio), centroid_hz(plain),
+                 centroid_hz(decode(chunks, brightness=1.0).audio)]
+    drumless = decode(chunks, drums="off").audio
+    drums_cut = percussive_db(plain) - percussive_db(drumless)
+    bass_cut = low_db(drumless) - low_db(decode(chunks, drums="off", bass="off").audio)
+    bass_cut_with_drums = low_db(plain) - low_db(decode(chunks, bass="off").audio)
+    return centroids, drums_cut, bass_cut, bass_cut_with_drums
+
+
+def excerpts(quick: bool) -> list[tuple[str, str, np.ndarray]]:
+    """(group, name, audio) for every excerpt measured."""
+    if quick:
+        from controls import synth_render
+
+        from riffcast.steering.targets import Target
+
+        return [("synth", "funk 100 bpm D major", synth_render(Target.from_text("funk", seed=1, bpm=100.0, key="D major"), 12.0))]
+    from music_set import TRAINING_PIECES, music_clips
+
+    start, stop = round(EXCERPT_OFFSET_S * SR), round((EXCERPT_OFFSET_S + EXCERPT_S) * SR)
+    found = [("held out", clip.piece.name, clip.samples()[start:stop]) for clip in music_clips(quiet=True)]
+    training = music_clips(quiet=True, pieces=TRAINING_PIECES)[:: max(1, len(TRAINING_PIECES) // TRAINING_EXCERPTS)]
+    return [("training", clip.piece.name, clip.samples()[start:stop]) for clip in training[:TRAINING_EXCERPTS]] + found
+
+
+def run(quick: bool) -> tuple[list[Group], list[tuple[str, str, str]]]:
+    groups: dict[str, Group] = {}
+    speed: list[tuple[float, float, float]] = []
+    decode(images_of(np.zeros(SR, np.float32)), bpm=100.0)  # the stitcher's kernels compile outside the timings
+    for group_name, name, audio in excerpts(quick):
+        group = groups.setdefault(group_name, Group(group_name))
+        measure_excerpt(group, name, audio.astype(np.float32), speed, QUICK_ASKS if quick else TEMPO_ASKS)
+    rows = []
+    for group in groups.values():
+        n, k, j = group.tempo_asks, group.key_asks, group.joins
+        plain = np.mean([c[0] for c in group.convergence_db])
+        warped = np.mean([c[1] for c in group.convergence_db])
+        rows += [(f"{group.name}: tempo within 2 % of the ask (essentia; asks −13/+7/+14 %)",
+                  f"{group.tempo_ok}/{n} ({100 * group.tempo_ok / n:.0f} %)", "≥ 90 %"),
+                 (f"{group.name}: … allowing double/half (essentia / librosa)",
+                  f"{group.tempo_octave_ok}/{n} / {group.librosa_tempo_ok}/{n}", ""),
+                 (f"{group.name}: key exact (essentia edma; shifts −3/+5)", f"{group.key_ok}/{k} ({100 * group.key_ok / k:.0f} %)",
+                  "≥ 75 %"),
+                 (f"{group.name}: … librosa chroma (Krumhansl–Kessler)", f"{group.librosa_key_ok}/{k}", ""),
+                 (f"{group.name}: … the shift applied is heard (essentia: source key moved by it)",
+                  f"{group.shift_heard}/{k}", ""),
+                 (f"{group.name}: spectral convergence, plain decode → warped +7 %", f"{plain:.1f} → {warped:.1f} dB "
+                  f"({warped - plain:+.1f})", "reported"),
+                 (f"{group.name}: joins with an onset within 20 ms of every grid beat (±0.5 s)",
+                  f"{group.joins_ok}/{j} ({100 * group.joins_ok / max(j, 1):.0f} %)", "≥ 90 %"),
+                 (f"{group.name}: … the same mid-image (control)",
+                  f"{group.middles_ok}/{j} ({100 * group.middles_ok / max(j, 1):.0f} %)", "")]
+    parts_audio = excerpts(quick)[-1][2].astype(np.float32)[: round((5.12 if quick else EXCERPT_S) * SR)]
+    centroids, drums_cut, bass_cut, bass_cut_with_drums = measure_parts(parts_audio)
+    steps = np.diff(centroids)
+    rows += [("brightness −1 / 0 / +1: spectral centroid, Hz (per step)",
+              f"{' / '.join(f'{c:.0f}' for c in centroids)} ({', '.join(f'{s:+.0f}' for s in steps)})", "monotonic"),
+             ("drums off: percussive (HPSS) share of the energy cut", f"{drums_cut:.1f} dB", "≥ 12 dB"),
+             ("bass off: share of the energy below 150 Hz cut, drums off", f"{bass_cut:.1f} dB", "≥ 15 dB"),
+             ("bass off: … drums on (the kick stays: drums are not bass)", f"{bass_cut_with_drums:.1f} dB", "")]
+    plain_s = sum(s[0] for s in speed)
+    plain_audio_s = sum(s[2] for s in speed if s[0] > 0)
+    conducted_s = sum(s[1] for s in speed)
+    conducted_audio_s = sum(s[2] for s in speed if s[1] > 0)
+    rows += [("stitcher alone (peer): × real time", f"{plain_audio_s / plain_s:.1f}", ""),
+             ("conductor + stitcher: × real time", f"{conducted_audio_s / conducted_s:.1f}", "≥ 10")]
+    return list(groups.values()), rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="CI: 12 s of the synth's music, one ask")
+    args = parser.parse_args()
+    print(f"# The conductor on {'synth' if args.quick else 'real'} music — {platform.machine()}, "
+          f"{os.cpu_count()} cores{' (quick)' if args.quick else ''}\n")
+    groups, rows = run(args.quick)
+    print("| measure | value | target |")
+    print("|---|---:|---|")
+    for measure, value, target in rows:
+        print(f"| {measure} | {value} | {target} |")
+    for group in groups:
+        for miss in group.misses:
+            print(f"- {group.name}: {miss}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""The conductor (riffcast.dsp.conductor) on synthetic mel images — a click train at a known
+tempo, a chord in a known key, steady tones and clicks for the stems — its place between painter
+and stitcher, ``riffcast decode``'s control options, and CI's quick run of
+``benchmarks/conductor.py``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from riffcast.dsp.codec import audio_to_mel
+from riffcast.dsp.conductor import Conductor, Controls, MusicalKey, Stem
+from riffcast.dsp.conductor.key import band_centres_hz, chroma, estimate_key, semitones_to, shift_pitch
+from riffcast.dsp.conductor.stems import separate
+from riffcast.dsp.conductor.tempo import estimate_beats, onset_envelope
+from riffcast.dsp.conductor.tilt import apply_tilt
+from riffcast.dsp.conductor.warp import BeatGrid
+from riffcast.dsp.params import RIFFUSION_V1 as P
+from riffcast.generation.types import PaintedChunk
+from riffcast.pipeline.conducting import controls_of
+from riffcast.pipeline.layout import StreamLayout
+from riffcast.pipeline.producer import ChunkProducer
+from riffcast.steering.targets import Target
+from riffcast.steering.walk import Walk
+
+from fakes import SEED_IMAGE, PatternGenerator
+
+COLUMNS_PER_S = P.sample_rate / P.hop_samples
+CENTRES_HZ = band_centres_hz(P)
+
+
+def click_train(bpm: float, columns: int, first_column: float = 7.0) -> np.ndarray:
+    """A mel image (512, columns): a quiet floor and a broadband click (decaying over 4 columns)
+    on every beat of ``bpm`` from ``first_column`` on."""
+    mel = np.full((P.n_mels, columns), 1e-3, np.float32)
+    period = 60.0 * COLUMNS_PER_S / bpm
+    for beat in np.arange(first_column, columns, period):
+        at = int(round(beat))
+        for k in range(4):
+            if at + k < columns:
+                mel[:, at + k] += 0.8 ** k
+    return mel
+
+
+def onset_columns(mel: np.ndarray) -> np.ndarray:
+    """Columns where the click train's onsets are (a rise above half the largest)."""
+    envelope = onset_envelope(mel)
+    peaks = np.flatnonzero((envelope > 0.5 * envelope.max()) & (envelope >= np.roll(envelope, 1))
+                           & (envelope >= np.roll(envelope, -1)))
+    return peaks
+
+
+def off_grid_columns(onsets: np.ndarray, grid: BeatGrid) -> np.ndarray:
+    beats = grid.beat_at(onsets.astype(float))
+    return np.abs(beats - np.round(beats)) * grid.period_columns
+
+
+def test_tempo_and_phase_of_a_click_train():
+    mel = click_train(97.0, 1536, first_column=20.0)
+    beats = estimate_beats(onset_envelope(mel), 0, COLUMNS_PER_S, near_bpm=90.0)
+    assert beats.bpm(COLUMNS_PER_S) == pytest.approx(97.0, rel=0.005)
+    phase_error = (beats.origin_column - 20.0) % beats.period_columns
+    assert min(phase_error, beats.period_columns - phase_error) <= 1.5
+    doubled = estimate_beats(onset_envelope(mel), 0, COLUMNS_PER_S, near_bpm=190.0)
+    assert doubled.bpm(COLUMNS_PER_S) == pytest.approx(194.0, rel=0.005)  # the octave nearest the ask
+
+
+def test_fixed_width_warp_puts_every_beat_on_the_grid_across_joins():
+    source = click_train(100.0, 4 * 512)
+    conductor = Conductor(P)
+    out = np.concatenate([conductor.conduct(source[:, i : i + 512], i, Controls(bpm=112.0)) for i in range(0, 2048, 512)],
+                         axis=1)
+    assert out.shape == source.shape
+    grid = conductor.state.grid
+    assert grid.period_columns == pytest.approx(6000.0 / 112.0)
+    onsets = onset_columns(out)[4:]  # after the first beats (the estimate's first image)
+    assert onsets.size >= 25
+    assert np.max(off_grid_columns(onsets, grid)) <= 2.0  # 20 ms
+    intervals = np.diff(onsets)
+    assert np.median(intervals) == pytest.approx(6000.0 / 112.0, abs=1.0)
+
+
+def test_stretch_changes_the_length_by_the_tempo_ratio():
+    source = click_train(100.0, 4 * 512)
+    conductor = Conductor(P)
+    parts = [conductor.stretch(source[:, i : i + 512], Controls(bpm=90.0)) for i in range(0, 2048, 512)]
+    out = np.concatenate(parts + [conductor.finish(Controls(bpm=90.0))], axis=1)
+    assert out.shape[1] == pytest.approx(2048 * 100.0 / 90.0, rel=0.03)
+    onsets = onset_columns(out)[3:]
+    assert np.max(off_grid_columns(onsets, conductor.state.grid)) <= 2.0
+
+
+def test_a_state_restored_conducts_the_same_again():
+    source = click_train(120.0, 1536)
+    conductor = Conductor(P)
+    controls = Controls(bpm=126.0, brightness=0.5)
+    conductor.conduct(source[:, :512], 0, controls)
+    saved = conductor.state
+    first = conductor.conduct(source[:, 512:1024], 512, controls)
+    conductor.restore(saved)
+    np.testing.assert_array_equal(conductor.conduct(source[:, 512:1024], 512, controls), first)
+
+
+def chord_mel(frequencies_hz: tuple[float, ...], seconds: float = 2.0) -> np.ndarray:
+    t = np.arange(int(seconds * P.sample_rate)) / P.sample_rate
+    audio = sum(np.sin(2 * np.pi * f * t) / (1 + i) for i, f in enumerate(frequencies_hz))
+    return audio_to_mel(audio.astype(np.float32), P)
+
+
+A_MINOR_CHORDS = (110.0, 220.0, 261.63, 329.63, 440.0, 293.66, 349.23)  # A, C, E, with D and F under it
+
+
+def test_key_of_a_chord_and_a_true_pitch_shift():
+    mel = chord_mel(A_MINOR_CHORDS)
+    assert estimate_key(chroma(mel, CENTRES_HZ)) == MusicalKey(9, True)
+    up = shift_pitch(mel, 2, CENTRES_HZ)
+    assert estimate_key(chroma(up, CENTRES_HZ)) == MusicalKey(11, True)  # B minor
+    tone = chord_mel((440.0,))
+    row = int(np.argmax(shift_pitch(tone, 3, CENTRES_HZ).mean(axis=1)))
+    assert CENTRES_HZ[row] == pytest.approx(440.0 * 2 ** (3 / 12), rel=0.01)  # each row by its own bins
+    with pytest.raises(ValueError, match="at most ±6"):
+        shift_pitch(mel, 7, CENTRES_HZ)
+
+
+def test_shift_to_an_asked_key_goes_the_short_way_and_keeps_the_mode():
+    assert semitones_to(MusicalKey(9, True), MusicalKey(2, True)) == 5  # A minor → D minor: up 5
+    assert semitones_to(MusicalKey(9, True), MusicalKey(4, True)) == -5  # → E minor: down 5
+    assert semitones_to(MusicalKey(9, True), MusicalKey(2, False)) == 2  # → D major via C major
+
+
+def test_conductor_shifts_to_the_asked_key():
+    mel = np.tile(chord_mel(A_MINOR_CHORDS, 5.12), 1)
+    conductor = Conductor(P)
+    out = conductor.conduct(mel, 0, Controls(key=MusicalKey(7, True)))  # G minor: down 2
+    assert conductor.found_key == MusicalKey(9, True)
+    assert estimate_key(chroma(out, CENTRES_HZ)) == MusicalKey(7, True)
+
+
+def test_tilt_is_smooth_and_pivots_at_1_khz():
+    mel = np.ones((P.n_mels, 100), np.float32)
+    out = apply_tilt(mel, CENTRES_HZ, 0.0, 3.0)
+    high, low = np.argmin(np.abs(CENTRES_HZ - 8000)), np.argmin(np.abs(CENTRES_HZ - 125))
+    assert out[high, 0] == pytest.approx(1.0) and out[low, 0] == pytest.approx(1.0)
+    assert 20 * np.log10(out[high, -1]) == pytest.approx(9.0, abs=0.2)  # 3 octaves × 3 dB
+    assert 20 * np.log10(out[low, -1]) == pytest.approx(-9.0, abs=0.2)
+    assert np.all(np.diff(out[high]) >= 0)
+
+
+def stems_mel() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A steady 80 Hz bass, a steady 600 Hz tone and broadband clicks: (mel, bass rows, click columns)."""
+    mel = np.full((P.n_mels, 512), 1e-4, np.float32)
+    bass = np.abs(CENTRES_HZ - 80.0) < 6
+    mel[bass] = 1.0
+    mel[np.abs(CENTRES_HZ - 600.0) < 10] = 1.0
+    clicks = np.arange(10, 512, 50)
+    mel[:, clicks] += 1.0
+    return mel, bass, clicks
+
+
+def _db(x: np.ndarray) -> float:
+    return float(10 * np.log10(np.sum(x.astype(np.float64) ** 2) + 1e-30))
+
+
+def test_drums_and_bass_off_and_only():
+    mel, bass, clicks = stems_mel()
+    between = np.setdiff1d(np.arange(512), np.concatenate([clicks - 1, clicks, clicks + 1]))
+    top = CENTRES_HZ > 2000  # only clicks up there
+    drumless = separate(mel, CENTRES_HZ, Stem.OFF, Stem.ON)
+    assert _db(mel[top][:, clicks]) - _db(drumless[top][:, clicks]) >= 12.0
+    assert _db(mel[bass][:, between]) - _db(drumless[bass][:, between]) <= 1.0  # the bass plays on
+    bassless = separate(mel, CENTRES_HZ, Stem.ON, Stem.OFF)
+    assert _db(mel[bass][:, between]) - _db(bassless[bass][:, between]) >= 15.0
+    assert _db(mel[top][:, clicks]) - _db(bassless[top][:, clicks]) <= 1.0
+    drums_alone = separate(mel, CENTRES_HZ, Stem.ONLY, Stem.ON)
+    assert _db(mel[bass][:, between]) - _db(drums_alone[bass][:, between]) >= 12.0
+    np.testing.assert_array_equal(separate(mel, CENTRES_HZ, Stem.ON, Stem.ON), mel)
+
+
+class HonestGenerator(PatternGenerator):
+    honours_controls = True
+
+
+@pytest.mark.parametrize("generator, conducted", [(PatternGenerator(), True), (HonestGenerator(), False)])
+def test_the_producer_conducts_only_for_generators_that_ignore_the_controls(generator, conducted):
+    def paint(request, should_stop=lambda: False):
+        image = SEED_IMAGE.copy()
+        image[:, ::60] = 0  # a click every 60 columns (black = loud)
+        return PaintedChunk(image, {})
+
+    generator.paint = paint
+    plain = ChunkProducer(generator, Walk(Target.from_text("x")), SEED_IMAGE).next_chunk().image
+    steered = ChunkProducer(generator, Walk(Target.from_text("x", bpm=120.0, brightness=0.5)), SEED_IMAGE).next_chunk()
+    assert (not np.array_equal(steered.image, plain)) == conducted
+    assert steered.image.shape == plain.shape and steered.image.dtype == np.uint8
+
+
+def test_the_producer_conducts_windows_and_a_rewind_conducts_the_same_again():
+    generator = PatternGenerator()
+
+    def paint(request, should_stop=lambda: False):
+        image = request.init_image.copy()
+        image[:, request.keep_columns :: 50] = 0  # clicks in the new columns
+        return PaintedChunk(image, {})
+
+    generator.paint = paint
+    producer = ChunkProducer(generator, Walk(Target.from_text("x", bpm=132.0, key="E minor")), SEED_IMAGE,
+                             layout=StreamLayout.windows(128))
+    images = [producer.next_chunk().image for _ in range(6)]
+    assert all(image.shape == (512, 512) and image.dtype == np.uint8 for image in images)
+    producer.rewind(4)
+    np.testing.assert_array_equal(producer.next_chunk().image, images[4])
+
+
+def test_controls_of_a_target():
+    controls = controls_of(Target.from_text("x", bpm=94.0, key="Bb minor", brightness=-0.5, drums="off", bass="only"))
+    assert controls == Controls(94.0, MusicalKey(10, True), -0.5, Stem.OFF, Stem.ONLY)
+    assert not controls_of(Target.from_text("x")).active
+
+
+@pytest.mark.parametrize("option, message", [(["--bpm", "0"], "bpm must be in [40, 240]"),
+                                             (["--key", "H minor"], "key must be a tonic"),
+                                             (["--brightness", "3"], "brightness must be in [-1, 1]"),
+                                             (["--drums", "maybe"], 'drums must be "on", "off" or "only"')])
+def test_decode_refuses_bad_controls_in_one_line(tmp_path, capsys, option, message):
+    from riffcast.cli import main
+    from riffcast.dsp.codec import image_from_mel, save_png
+
+    image = tmp_path / "in.png"
+    save_png(image_from_mel(click_train(100.0, 512), P), image)
+    assert main(["decode", str(image), "-o", str(tmp_path / "out.wav"), *option]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("riffcast decode: error:") and message in error and "\n" not in error
+    assert not (tmp_path / "out.wav").exists()
+
+
+@pytest.mark.benchmark
+def test_quick_conductor_benchmark():
+    benchmarks = Path(__file__).resolve().parent.parent / "benchmarks"
+    run = subprocess.run([sys.executable, "conductor.py", "--quick"], cwd=benchmarks, capture_output=True, text=True,
+                         timeout=180)
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in run.stdout.splitlines() if line.startswith("| ")}
+
+    def row(start: str) -> str:
+        return next(value for measure, value in rows.items() if measure.startswith(start))
+
+    tempo_ok, asks = map(int, row("synth: tempo within 2 %").split()[0].split("/"))
+    assert tempo_ok == asks, run.stdout
+    key_ok, key_asks = map(int, row("synth: key exact").split()[0].split("/"))
+    assert key_ok == key_asks, run.stdout
+    centroids = [float(c) for c in row("brightness").split("(")[0].split("/")]
+    assert centroids == sorted(centroids) and len(set(centroids)) == 3, run.stdout
+    assert float(row("bass off").split()[0]) >= 15.0, run.stdout
