@@ -159,3 +159,18 @@ async def control_status(station) -> dict:
             reply = json.loads(await control.recv())
             if reply.get("type") == "status":
                 return reply
+
+
+def test_an_image_keeps_the_beds_beats_or_the_conductors_when_a_tempo_is_asked():
+    from fakes import SEED_IMAGE, PatternGenerator
+
+    from riffcast.pipeline.producer import ChunkProducer
+    from riffcast.steering.walk import Walk
+
+    bed = bed_beats("boom-bap-94")
+    free = ChunkProducer(PatternGenerator(), Walk(Target.from_text("jazz")), SEED_IMAGE, bed_beats=bed)
+    assert free.next_chunk().beats == (bed,)  # a generator without a grid: the bed it starts from
+    asked = ChunkProducer(PatternGenerator(), Walk(Target.from_text("jazz", bpm=100.0)), SEED_IMAGE, bed_beats=bed)
+    chunk = asked.next_chunk()
+    grid = asked._conductor.state.grid
+    assert chunk.beats == (BeatGrid(round(grid.origin_column * 441), 0, 100.0),)  # the conductor's grid at 100 bpm
