@@ -76,6 +76,21 @@ def test_a_restart_never_touches_an_existing_log_and_splits_start_parts_named_by
     assert [len(_lines(part)) for part in hourly.parts] == [1, 1]
 
 
+def test_a_restarted_station_remembers_its_earlier_runs_for_history(tmp_path):
+    path = tmp_path / "as-run.jsonl"
+    first = AsRunLog(path, generator="synth", model="")
+    first.write(_block([_record(0, "dawn"), _record(1, "dawn")], T0))
+    first.close()
+    (tmp_path / "as-run.1.jsonl.bak").write_text("not a part\n")  # beside it, but not the log's
+    second = AsRunLog(path, generator="synth", model="")
+    second.write(_block([_record(0, "dusk")], T0 + 3600))
+    second.close()
+    found = segments(second.lines(), parse_query("limit=10"), sample_rate=RATE)
+    assert [(s["prompts"][0]["text"], s["image"]) for s in found] == [("dawn", None), ("dusk", None)]
+    assert found[0]["samples"] == 2 * IMAGE and found[0]["start"] == utc_iso(T0)
+    assert second.parts == [tmp_path / "as-run.1.jsonl"] and len(_lines(path)) == 2  # the old part untouched
+
+
 def test_a_line_is_in_the_file_as_soon_as_it_is_written(tmp_path):  # what a kill -9 would leave
     path = tmp_path / "as-run.jsonl"
     log = AsRunLog(path, generator="synth", model="")

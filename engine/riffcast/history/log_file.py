@@ -27,6 +27,7 @@ from typing import Any, Mapping
 from riffcast.delivery.archive import candidates, part_path
 from riffcast.delivery.output import Block, OutputReport
 from riffcast.history.as_run import Source, image_line, listeners_line, run_line, steer_line
+from riffcast.history.earlier import earlier_lines
 from riffcast.steering.targets import Target
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,11 @@ class AsRunLog:
         self.lines_dropped = 0
         self.failed: str | None = None  # why lines are being dropped; None while the log writes
         self._memory: deque[dict[str, Any]] = deque(maxlen=memory_lines)
+        if path is not None:  # earlier runs' lines first, for /history
+            try:
+                self._memory.extend(earlier_lines(Path(path), memory_lines))
+            except OSError as error:
+                log.warning("as-run log: earlier parts beside %s not read (%s)", path, error.strerror or error)
         self._memory_lock = threading.Lock()
         self._steers: dict[int, Any] = {}  # ack position → steer id, until the image heard there airs (writer thread)
         self._queue: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()

@@ -74,7 +74,7 @@ def segments(lines: Iterable[Mapping[str, Any]], query: HistoryQuery, *, sample_
             continue
         key = _settings(line)
         merged.append({"start_s": line["utc_s"], "end_s": end_s, "position": line["position"],
-                       "samples": line["samples"], "serial": line["serial"],
+                       "samples": line["samples"], "serial": line.get("serial"),  # None: an earlier run's
                        **{name: line.get(name) for name in SETTINGS}})
     chosen = [s for s in merged if s["end_s"] >= query.since_s and s["start_s"] <= query.until_s][-query.limit :]
     return [{"start": utc_iso(s["start_s"]), "end": utc_iso(s["end_s"]), "position": s["position"],
