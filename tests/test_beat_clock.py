@@ -162,10 +162,10 @@ async def control_status(station) -> dict:
 
 
 def test_an_image_keeps_the_beds_beats_or_the_conductors_when_a_tempo_is_asked():
-    from fakes import SEED_IMAGE, PatternGenerator
-
     from riffcast.pipeline.producer import ChunkProducer
     from riffcast.steering.walk import Walk
+
+    from fakes import SEED_IMAGE, PatternGenerator
 
     bed = bed_beats("boom-bap-94")
     free = ChunkProducer(PatternGenerator(), Walk(Target.from_text("jazz")), SEED_IMAGE, bed_beats=bed)
