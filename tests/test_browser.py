@@ -127,6 +127,18 @@ def test_page_from_another_machine_plays_live_mp3(station):
         assert errors == [], errors
 
 
+def test_the_page_lists_what_aired_in_the_last_hour_with_pictures(station):
+    with headless_chromium() as browser:
+        page = browser.new_page()
+        page.goto(f"{station.http}/")
+        wait_for(page, "document.querySelectorAll('#history-list li').length > 0", timeout=15_000)
+        assert page.is_hidden("#history-empty")
+        newest = page.inner_text("#history-list li:first-child")
+        assert "seed " in newest and newest.strip().split()[0].count(":") >= 1, newest  # a time, then what played
+        wait_for(page, "[...document.querySelectorAll('#history-list img')].some(i => i.complete && i.naturalWidth > 0)",
+                 timeout=15_000)  # the newest segments' pictures, while the station holds them
+
+
 def test_control_needs_the_right_token(station):
     with headless_chromium() as browser:
         check_token_handling(station, browser.new_page())
@@ -211,10 +223,15 @@ def check_playing_and_steering(station, page: Page) -> None:
         arg=STEER_PROMPT,
         timeout=90_000,
     )
-    assert page.evaluate(ACK)["text"] == f"“{STEER_PROMPT}” heard now"
+    # The image that brings the steer starts playing at or before its ack (the first beat in or after
+    # it, for the synth): the countdown reaches "heard now" within a beat or so.
+    wait_for(page, "text => document.getElementById('steer-result').textContent === text",
+             arg=f"“{STEER_PROMPT}” heard now", timeout=3_000)
     heard = stats(page)
     assert STEER_PROMPT in page.inner_text("#now-playing-prompts")
-    assert heard["nowPlaying"]["position"] >= position, (heard, ack)
+    # The steer's first image: the ack is the first beat in or after it (at most a beat later).
+    assert 0 <= position - heard["nowPlaying"]["position"] <= 1.5 * SAMPLE_RATE, (heard, ack)
+    assert heard["playedPosition"] >= position - 0.2 * SAMPLE_RATE, (heard, ack)
     # Shown when heard, not when the event arrived ahead of the audio.
     assert heard["playedPosition"] >= heard["nowPlaying"]["position"] - 0.2 * SAMPLE_RATE, heard
     assert heard["gaps"] == 0, heard

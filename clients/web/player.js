@@ -5,7 +5,8 @@
  * AudioWorklet ring buffer (listener.js, opus.js, worklet.js) — or, where the page is not a
  * secure context, `/live.mp3` in an `<audio>` element (fallback.js) — shows the spectrogram of
  * the chunk being heard with a moving playhead (timeline.js, now-playing.js), and steers the station over the control socket when the page
- * knows the token (control.js, form.js). The wire format is in protocol.js.
+ * knows the token (control.js, form.js), and lists the last hour aired (history.js). The wire
+ * format is in protocol.js.
  *
  * Every URL is relative to the page (urls.js), so the player also works behind a reverse-proxy
  * prefix. Test hooks: `window.riffcast.stats` (figures, read-only) and `window.riffcast.options`
@@ -15,6 +16,7 @@
 import { Control } from "./control.js";
 import { SteerForm } from "./form.js";
 import { Mp3Listener } from "./fallback.js";
+import { watchHistory } from "./history.js";
 import { Listener } from "./listener.js";
 import { drawPlayhead, prefetchPicture, shownPictureSamples, showNowPlaying } from "./now-playing.js";
 import { $, showControlState, showStationStatus } from "./page.js";
@@ -93,6 +95,7 @@ function main() {
     requestAnimationFrame(draw);
   };
   requestAnimationFrame(draw);
+  watchHistory();
 }
 
 main();
