@@ -303,8 +303,8 @@ def main() -> None:
     print("|---|---|---:|---:|")
     for name, audio in (
         ("source audio", music),
-        ("riffcast decode, images with their level (EXIF)", levelled),
-        ("riffcast decode, levels unknown (as the model paints)", model_like),
+        ("riffcast, level stage at −16 LUFS, images with their level (EXIF)", levelled),
+        ("riffcast, level stage at −16 LUFS, levels unknown (as the model paints)", model_like),
         ("original, per-clip normalised", original_normalised),
     ):
         change = jumps(audio)
