@@ -35,6 +35,8 @@ from riffcast.dsp.codec import audio_to_mel, chunk_from_image, image_from_mel, s
 from riffcast.dsp.params import RIFFUSION_V1 as PARAMS
 from riffcast.pipeline.stitcher import Stitcher
 
+from harness.machine import host_description
+
 RATE = PARAMS.sample_rate
 THIRD_OCTAVES_HZ = ((10000.0, 11220.0), (11220.0, 14125.0), (14125.0, 16000.0))
 
@@ -129,6 +131,7 @@ def main() -> None:
 
         pieces = [(clip.piece.name, clip.samples()) for clip in music_clips(args.seconds)
                   if args.only is None or clip.piece.name in args.only]
+    print(f"Machine: {host_description()}.")
     print(f"Model trained on {len(data['trained_on'])} pieces; fixed-slope peer {data['peer_db_per_octave']:.2f} dB/octave.\n")
     print("| piece | decode | centroid ±15 % | 1/3-oct 10–16 kHz error dB | quiet 10 % high band vs original dB "
           "| SC < 10 kHz dB | stitcher CPU s |")

@@ -21,7 +21,10 @@ Metrics:
   energy above 8 kHz of the first difference per 10 ms window, relative to the source's in
   the same window (e_out / (e_src + median e_src), so hi-hats in the music do not count):
   its median over the joins divided by its median over all other windows, and where each
-  join's window ranks among all windows (a click sits at the 100th percentile);
+  join's window ranks among all windows (a click sits at the 100th percentile). Each output
+  with the bandwidth extension off (as the model paints, 10 kHz) and on (``--bandwidth``,
+  16 kHz by default); with it on, also the SC of 10–16 kHz at the joins against the source's,
+  chunk by chunk vs all at once;
 - loudness: EBU R128 loudness (pyloudnorm) of the 3 s before and after each join; the
   change across the join compared with the source's change at the same place.
 
@@ -29,7 +32,8 @@ Window mode (``riffcast.pipeline.layout``): the same mel cut into windows of 64 
 crossfaded, each at its own scale, has its seams measured at every window join.
 
 Run: ``python benchmarks/inversion.py`` (about 4 minutes on 2 cores; ``--seconds`` to change
-the length, ``--threads`` for torch).
+the length, ``--threads`` for torch, ``--bandwidth HZ`` for the extension's top in the seams
+table).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from riffcast.dsp.bandwidth_settings import DEFAULT_BANDWIDTH_HZ, BandwidthSettings
 from riffcast.dsp.codec import SpectrogramChunk, audio_to_mel, chunk_from_image, image_from_mel, split_chunks
 from riffcast.dsp.level_settings import LevelSettings
 from riffcast.dsp.mel import MelInverter, riffusion_filterbank
@@ -73,9 +78,9 @@ class Result:
 
 
 def riffcast_stitcher(chunks: list[SpectrogramChunk], *, iterations: int = DEFAULT_ITERATIONS, level: bool = False,
-                      crossfade_columns: int = 0) -> np.ndarray:
+                      crossfade_columns: int = 0, bandwidth: BandwidthSettings | None = None) -> np.ndarray:
     stitcher = Stitcher(PARAMS, iterations=iterations, level=LevelSettings() if level else None,
-                        crossfade_columns=crossfade_columns)
+                        crossfade_columns=crossfade_columns, bandwidth=bandwidth)
     blocks = [stitcher.push(chunk) for chunk in chunks] + [stitcher.flush()]
     return np.concatenate([block.samples for block in blocks])
 
@@ -169,7 +174,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=30.72, help="length of the music (default 6 chunks)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads")
+    parser.add_argument("--bandwidth", type=float, default=float(DEFAULT_BANDWIDTH_HZ),
+                        help=f"the extension's top in the seams table, Hz (default {DEFAULT_BANDWIDTH_HZ})")
     args = parser.parse_args()
+    extension = BandwidthSettings(top_hz=args.bandwidth)
     import pyloudnorm
     import torch
 
@@ -215,39 +223,56 @@ def main() -> None:
             f"| {torch_time / result.seconds_per_chunk:.1f} |"
         )
 
-    # Seams: the stitcher chunk by chunk vs all at once, and the original's way.
-    whole = riffcast_stitcher([SpectrogramChunk(input_mel / input_mel.max(), float(input_mel.max()))])
+    # Seams: the stitcher chunk by chunk vs all at once, extension off and on, and the original's way.
+    whole_chunk = [SpectrogramChunk(input_mel / input_mel.max(), float(input_mel.max()))]
     original = librosa_audio
     original_normalised = np.concatenate(
         [piece / np.max(np.abs(piece)) * 0.5 for piece in np.split(original, len(chunks))]
     )
     joins = [index * PARAMS.chunk_columns for index in range(1, len(chunks))]
     layout = StreamLayout.windows(WINDOW_COLUMNS)
-    windowed = riffcast_stitcher(windows_of(input_mel, layout), crossfade_columns=layout.crossfade_columns)
+    window_chunks = windows_of(input_mel, layout)
     window_joins = [column for column in (layout.start_column(k) for k in range(1, frames)) if column < frames - SEAM_FRAMES]
-    print()
-    print(f"## Seams (joins at every 5.12 s; windows: every {WINDOW_COLUMNS} columns from 5.12 s on)")
-    print()
-    print("| output | SC ±50 ms at joins, mean (dB) | vs all at once, mean (dB) | worst join vs all at once (dB) | click measure at joins / elsewhere (≤ 1.2) | percentile of each join |")
-    print("|---|---:|---:|---:|---:|---|")
-    whole_magnitude = magnitude_spectrogram(whole, PARAMS)[:BELOW_10K_BINS, :frames]
+    full_truth = magnitude_spectrogram(music, PARAMS)[:, :frames]
+    bin_hz = PARAMS.sample_rate / PARAMS.n_fft
+    high_band = slice(BELOW_10K_BINS, int(min(args.bandwidth, 16000.0) / bin_hz) + 1)  # 10–16 kHz
     source_energy = click_energy(music[: frames * PARAMS.hop_samples])
-    outputs = (
-        ("riffcast, all at once", whole, joins),
-        ("riffcast, chunk by chunk", results[0].audio, joins),
-        (f"riffcast, windows of {WINDOW_COLUMNS} ({layout.crossfade_columns} crossfaded)", windowed, window_joins),
-        ("original: each chunk alone (librosa GLA)", original, joins),
-        ("original, per-clip normalised", original_normalised, joins),
-    )
 
-    def seams_db(magnitude: np.ndarray, places: list[int]) -> np.ndarray:
+    def seams_db(magnitude: np.ndarray, truth_part: np.ndarray, places: list[int]) -> np.ndarray:
         return np.array([spectral_convergence_db(magnitude[:, j - SEAM_FRAMES : j + SEAM_FRAMES],
-                                                 truth[:, j - SEAM_FRAMES : j + SEAM_FRAMES]) for j in places])
+                                                 truth_part[:, j - SEAM_FRAMES : j + SEAM_FRAMES]) for j in places])
 
-    for name, audio, places in outputs:
-        magnitude = magnitude_spectrogram(audio, PARAMS)[:BELOW_10K_BINS, :frames]
-        seams = seams_db(magnitude, places)
-        difference = seams - seams_db(whole_magnitude, places)
+    print()
+    print(f"## Seams (joins at every 5.12 s; windows: every {WINDOW_COLUMNS} columns from 5.12 s on; "
+          f"extension on: --bandwidth {args.bandwidth:g})")
+    print()
+    print("| output | extension | SC ±50 ms at joins, mean (dB) | vs all at once, mean (dB) | worst join vs all at once (dB) "
+          "| 10–16 kHz SC at joins vs all at once, mean / worst (dB) | click measure at joins / elsewhere (≤ 1.2) "
+          "| percentile of each join |")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
+    outputs = []
+    for label, settings in (("off", None), ("on", extension)):
+        whole = riffcast_stitcher(whole_chunk, bandwidth=settings)
+        chunked = results[0].audio if settings is None else riffcast_stitcher(chunks, bandwidth=settings)
+        windowed = riffcast_stitcher(window_chunks, crossfade_columns=layout.crossfade_columns, bandwidth=settings)
+        full_whole = magnitude_spectrogram(whole, PARAMS)[:, :frames]
+        outputs += [("riffcast, all at once", label, whole, joins, full_whole),
+                    ("riffcast, chunk by chunk", label, chunked, joins, full_whole),
+                    (f"riffcast, windows of {WINDOW_COLUMNS} ({layout.crossfade_columns} crossfaded)", label, windowed,
+                     window_joins, full_whole)]
+    outputs += [("original: each chunk alone (librosa GLA)", "off", original, joins, None),
+                ("original, per-clip normalised", "off", original_normalised, joins, None)]
+    off_whole = outputs[0][4]
+    for name, label, audio, places, whole_full in outputs:
+        full = magnitude_spectrogram(audio, PARAMS)[:, :frames]
+        reference = off_whole if whole_full is None else whole_full
+        seams = seams_db(full[:BELOW_10K_BINS], truth, places)
+        difference = seams - seams_db(reference[:BELOW_10K_BINS], truth, places)
+        high = "—"
+        if label == "on":
+            high_difference = (seams_db(full[high_band], full_truth[high_band], places)
+                               - seams_db(reference[high_band], full_truth[high_band], places))
+            high = f"{np.mean(high_difference):+.2f} / {np.max(high_difference):+.2f}"
         relative = click_energy(audio[: frames * PARAMS.hop_samples]) / (source_energy + np.median(source_energy))
         elsewhere = np.delete(relative, places)
         ratio = np.median(relative[places]) / np.median(elsewhere)
@@ -255,8 +280,8 @@ def main() -> None:
         ranks = (" ".join(f"{rank:.0f}" for rank in percentiles) if len(places) <= 8
                  else f"median {np.median(percentiles):.0f}, max {np.max(percentiles):.0f} ({len(places)} joins)")
         print(
-            f"| {name} | {np.mean(seams):.2f} | {np.mean(difference):+.2f} | {np.max(difference):+.2f} "
-            f"| {ratio:.2f} | {ranks} |"
+            f"| {name} | {label} | {np.mean(seams):.2f} | {np.mean(difference):+.2f} | {np.max(difference):+.2f} "
+            f"| {high} | {ratio:.2f} | {ranks} |"
         )
 
     # Loudness across joins.
@@ -278,8 +303,8 @@ def main() -> None:
     print("|---|---|---:|---:|")
     for name, audio in (
         ("source audio", music),
-        ("riffcast decode, images with their level (EXIF)", levelled),
-        ("riffcast decode, levels unknown (as the model paints)", model_like),
+        ("riffcast, level stage at −16 LUFS, images with their level (EXIF)", levelled),
+        ("riffcast, level stage at −16 LUFS, levels unknown (as the model paints)", model_like),
         ("original, per-clip normalised", original_normalised),
     ):
         change = jumps(audio)

@@ -18,9 +18,10 @@ EXIF), decoded back to mel. From that mel, every method rebuilds audio:
   per round, look-ahead frames and iterations per round. The row marked default is what
   ``riffcast decode`` and the station run; "previous default" is what they ran before;
 - **riffcast decode (whole run)**: ``riffcast decode`` itself on the piece's PNGs (reading the
-  images, the default stitcher with its level stage, writing the WAV): its seconds per chunk
-  are the speed figure the issue asks for. Its audio is the default row's, levelled to
-  −16 LUFS, so no convergence is computed for it.
+  images, the default stitcher with the bandwidth extension to 16 kHz and no level stage, as
+  ``decode`` defaults to, writing the WAV): its seconds per chunk are the speed figure the issue
+  asks for; beside it the same with ``--bandwidth off``. No convergence is computed for them
+  (below 10 kHz their audio is the default row's).
 
 Metrics (as ``benchmarks/inversion.py``): spectral convergence of |STFT| below 10 kHz against
 the original's (dB, lower is better), log-spectral distance of the mel against the original's
@@ -28,7 +29,8 @@ mel (dB), and seconds per 5.12 s chunk.
 
 Run: ``python benchmarks/inversion_real.py`` (about 12 minutes on 2 cores with the defaults:
 4 pieces of 15.36 s); ``--clips 7 --seconds 30.72`` for more, ``--first 4 --clips 3`` for the
-three held-out General MIDI pieces.
+three held-out General MIDI pieces; ``--speed``: only the speed of ``riffcast decode`` (with
+and without the extension) against per-chunk GLA32, a few minutes.
 """
 
 from __future__ import annotations
@@ -119,15 +121,19 @@ def riffcast(chunks, setting: PhaseSetting) -> tuple[np.ndarray, float]:
     return np.concatenate([block.samples for block in blocks]), (time.perf_counter() - started) / len(chunks)
 
 
-def decode_run(mels: list[np.ndarray]) -> float:
-    """Seconds per chunk of ``riffcast decode`` on these chunks' PNGs (images written first, untimed)."""
+DECODE_RUNS = (("riffcast decode (whole run)", ()), ("riffcast decode --bandwidth off (whole run)", ("--bandwidth", "off")))
+
+
+def decode_run(mels: list[np.ndarray], options: tuple[str, ...] = ()) -> float:
+    """Seconds per chunk of ``riffcast decode [options]`` on these chunks' PNGs (images written
+    first, untimed)."""
     with tempfile.TemporaryDirectory() as folder:
         paths = [Path(folder) / f"chunk-{index:03d}.png" for index in range(len(mels))]
         for mel, path in zip(mels, paths):
             save_png(image_from_mel(mel, PARAMS), path)
         started = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):  # its one line of summary
-            code = riffcast_main(["decode", *map(str, paths), "-o", str(Path(folder) / "out.wav")])
+            code = riffcast_main(["decode", *map(str, paths), "-o", str(Path(folder) / "out.wav"), *options])
         seconds = time.perf_counter() - started
     if code != 0:
         raise RuntimeError("riffcast decode failed")
@@ -139,7 +145,9 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=4, help="pieces of the music set (default 4)")
     parser.add_argument("--first", type=int, default=0, help="index of the first piece (default 0)")
     parser.add_argument("--seconds", type=float, default=3 * CHUNK_S, help="length of each, ≤ 45 (default 3 chunks)")
+    parser.add_argument("--speed", action="store_true", help="only riffcast decode's speed against per-chunk GLA32")
     args = parser.parse_args()
+    settings = () if args.speed else SETTINGS
     print(f"Machine: {host_description()}.")
     rows: dict[str, list[tuple[float, float, float]]] = {}
     warm = True  # load the numba kernels once, outside the timing
@@ -156,19 +164,22 @@ def main() -> None:
         phase = np.exp(1j * np.angle(stft(original)))[:, :frames]
 
         if warm:
-            for setting in SETTINGS:
+            for setting in settings:
                 riffcast(chunks[:1], setting)
-            decode_run(mels[:1])
+            for _, options in DECODE_RUNS:
+                decode_run(mels[:1], options)
             warm = False
         outputs: dict[str, tuple[np.ndarray, float]] = {}
-        outputs["true phase (bound)"] = (istft(magnitude[:, :frames] * phase, length), float("nan"))
-        started = time.perf_counter()
-        outputs["offline GLA100"] = (offline_gla(magnitude, 100, None), (time.perf_counter() - started) / len(chunks))
+        if not args.speed:
+            outputs["true phase (bound)"] = (istft(magnitude[:, :frames] * phase, length), float("nan"))
+            started = time.perf_counter()
+            outputs["offline GLA100"] = (offline_gla(magnitude, 100, None), (time.perf_counter() - started) / len(chunks))
         gla32, seconds = per_chunk(lambda m, seed: offline_gla(m, 32, None), chunks, normalise_each=False)
         outputs["original per-chunk GLA32"] = (gla32, seconds)
-        for setting in SETTINGS:
+        for setting in settings:
             outputs[setting.name] = riffcast(chunks, setting)
-        rows.setdefault("riffcast decode (whole run)", []).append((float("nan"), float("nan"), decode_run(mels)))
+        for name, options in DECODE_RUNS:
+            rows.setdefault(name, []).append((float("nan"), float("nan"), decode_run(mels, options)))
         line = []
         for name, (audio, seconds) in outputs.items():
             audio = np.pad(audio, (0, max(0, length - audio.size)))[:length]
@@ -179,7 +190,7 @@ def main() -> None:
         print(f"{clip.piece.name}: " + ", ".join(line), flush=True)
 
     reference_speed = np.mean([seconds for _, _, seconds in rows["original per-chunk GLA32"]])
-    gla100 = np.mean([sc for sc, _, _ in rows["offline GLA100"]])
+    gla100 = np.mean([sc for sc, _, _ in rows.get("offline GLA100", [(np.nan, 0, 0)])])
     print()
     print(table.header(["method", "SC <10 kHz, mean (dB)", "vs offline GLA100 (dB)", "LSD mel, mean (dB)",
                         "s per chunk", "× faster than per-chunk GLA32"], "lrrrrr"))
@@ -187,7 +198,7 @@ def main() -> None:
         sc, lsd, seconds = (float(np.mean(column)) for column in zip(*values))
         speed = table.ratio(reference_speed, seconds) if np.isfinite(seconds) else "—"
         known = np.isfinite(sc)
-        print(table.row([name, f"{sc:.2f}" if known else "—", f"{sc - gla100:+.2f}" if known else "—",
+        print(table.row([name, f"{sc:.2f}" if known else "—", f"{sc - gla100:+.2f}" if known and np.isfinite(gla100) else "—",
                          f"{lsd:.2f}" if known else "—", f"{seconds:.3f}" if np.isfinite(seconds) else "—", speed]))
 
 

@@ -248,6 +248,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=7, help="real-music clips used (default all 7)")
     parser.add_argument("--dynamics-only", action="store_true", help="only the dynamics table")
     args = parser.parse_args()
+    print(f"Machine: {host_description()}. Target {TARGET_LUFS:g} LUFS, true peak ≤ −1 dBTP.")
     if args.dynamics_only:
         started = time.perf_counter()
         sources = [("synth render, steered", rendered(["--generator", "synth"], args.render_s, args.change_s, None)[0])]
@@ -255,7 +256,6 @@ def main() -> None:
         dynamics_table(sources)
         print(f"\n{time.perf_counter() - started:.0f} s in all.")
         return
-    print(f"Machine: {host_description()}. Target {TARGET_LUFS:g} LUFS, true peak ≤ −1 dBTP.")
     started = time.perf_counter()
     peer = peer_level_module()
     new_level = LevelSettings(target_lufs=TARGET_LUFS)

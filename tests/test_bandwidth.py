@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 
 from riffcast.dsp.bandwidth import BandwidthStage
-from riffcast.dsp.bandwidth_model import FEATURE_COUNT, feature_groups, features, fixed_slope_model, shipped_model
+from riffcast.dsp.bandwidth_model import (
+    FEATURE_COUNT,
+    FEATURE_EDGES_HZ,
+    SOURCE_GROUP,
+    band_centres_hz,
+    feature_groups,
+    features,
+    fixed_slope_model,
+    group_power,
+    shipped_model,
+)
 from riffcast.dsp.bandwidth_settings import BandwidthSettings
 from riffcast.dsp.codec import SpectrogramChunk, audio_to_mel
 from riffcast.dsp.params import RIFFUSION_V1 as P
@@ -74,6 +84,17 @@ def test_features_do_not_depend_on_the_image_level():
     assert rows.shape == (4, FEATURE_COUNT) and audible.all()
     assert np.allclose(rows, louder, atol=1e-3)
     assert not features(np.zeros((P.n_mels, 2), np.float32), groups)[1].any()
+
+
+def test_feature_groups_sum_the_bands_whose_centres_lie_in_each_group():
+    mel = np.random.default_rng(3).random((P.n_mels, 7)).astype(np.float32)
+    power = group_power(mel, feature_groups(P))
+    centres = band_centres_hz(P)
+    edges = [*zip(FEATURE_EDGES_HZ[:-1], FEATURE_EDGES_HZ[1:]), SOURCE_GROUP, (0.0, np.inf)]
+    assert power.shape == (len(edges), 7)
+    for row, (low, high) in zip(power, edges):
+        bands = (centres >= low) & (centres < high)
+        assert bands.any() and np.allclose(row, np.sum(mel[bands].astype(np.float64) ** 2, axis=0))
 
 
 def test_the_shipped_model_predicts_a_high_band_under_its_source():

@@ -11,7 +11,16 @@ import soundfile
 from riffcast.audio_io import write_audio
 from riffcast.cli import _parser, main
 from riffcast.dsp.bandwidth_settings import BandwidthSettings
-from riffcast.dsp.codec import audio_to_mel, chunk_from_image, image_from_mel, open_image, save_png
+from riffcast.dsp.codec import (
+    SpectrogramChunk,
+    audio_to_mel,
+    chunk_from_image,
+    image_from_mel,
+    mel_from_pixels,
+    open_image,
+    save_png,
+)
+from riffcast.dsp.level_settings import LevelSettings
 from riffcast.dsp.params import RIFFUSION_V1 as P
 from riffcast.loudness_options import bandwidth_from_args, level_from_args
 from riffcast.pipeline.stitcher import Stitcher
@@ -60,19 +69,64 @@ def test_a_value_out_of_range_is_one_line_naming_the_option(tmp_path, capsys, op
     assert capsys.readouterr().err.strip() == message
 
 
-def test_decode_loudness_off_is_the_stitcher_without_a_level_stage(tmp_path: Path):
+@pytest.mark.parametrize("options", [[], ["--loudness", "off"]], ids=["default", "loudness-off"])
+def test_decode_loudness_off_is_the_stitcher_without_a_level_stage(tmp_path: Path, options):
     rng = np.random.default_rng(5)
     t = np.arange(int(0.4 * P.sample_rate)) / P.sample_rate
     audio = (0.2 * np.sin(2 * np.pi * 330 * t) + 0.02 * rng.standard_normal(t.size)).astype(np.float32)
-    save_png(image_from_mel(audio_to_mel(audio, P), P), tmp_path / "a.png")
-    assert main(["decode", str(tmp_path / "a.png"), "-o", str(tmp_path / "cli.wav"), "--iterations", "1"]) == 0
-    stitcher = Stitcher(P, iterations=1, level=None, bandwidth=BandwidthSettings())
-    chunk = chunk_from_image(open_image(tmp_path / "a.png"), P)
-    samples = np.concatenate([stitcher.push(chunk).samples, stitcher.flush().samples])
-    write_audio(tmp_path / "direct.wav", samples, P.sample_rate)
-    cli, _ = soundfile.read(tmp_path / "cli.wav", dtype="int16")
-    direct, _ = soundfile.read(tmp_path / "direct.wav", dtype="int16")
-    assert np.array_equal(cli, direct)  # sample for sample
+    paths = [tmp_path / "a.png", tmp_path / "b.png"]  # two images: a join
+    for path, gain in zip(paths, (1.0, 0.3)):
+        save_png(image_from_mel(audio_to_mel(gain * audio, P), P), path)
+    out = tmp_path / "cli.wav"
+    assert main(["decode", *map(str, paths), "-o", str(out), "--iterations", "1", *options]) == 0
+    chunks = [chunk_from_image(open_image(path), P) for path in paths]
+
+    def stitched(level: LevelSettings | None) -> np.ndarray:
+        stitcher = Stitcher(P, iterations=1, level=level, bandwidth=BandwidthSettings())
+        samples = np.concatenate([stitcher.push(chunk).samples for chunk in chunks] + [stitcher.flush().samples])
+        path = tmp_path / f"direct-{level is None}.wav"
+        write_audio(path, samples, P.sample_rate)
+        return soundfile.read(path, dtype="int16")[0]
+
+    cli = soundfile.read(out, dtype="int16")[0]
+    assert np.array_equal(cli, stitched(None))  # sample for sample
+    assert not np.array_equal(cli, stitched(LevelSettings()))  # a level stage would show
+
+
+def test_serve_loudness_off_plays_the_stitched_sound_unprocessed():
+    """serve's options make its feed (as ``riffcast.station.main`` does); what it plays is the
+    stitcher's output with no level stage, sample for sample."""
+    from riffcast.pipeline.feed import Feed
+    from riffcast.pipeline.producer import ChunkProducer
+    from riffcast.steering.targets import Target
+    from riffcast.steering.walk import Walk
+
+    from fakes import SEED_IMAGE, PatternGenerator
+    from helpers import eventually
+
+    args = _args("serve", "--loudness", "off")
+    producer = ChunkProducer(PatternGenerator(), Walk(Target.from_text("jazz")), SEED_IMAGE)
+    feed = Feed(producer, P, lead_chunks=2, level=level_from_args(args), bandwidth=bandwidth_from_args(args))
+    assert feed.assembly.stitcher.level_stats is None
+    feed.start()
+    try:
+        assert eventually(lambda: len(feed.records()) >= 2 and feed.end >= P.chunk_columns * P.hop_samples, timeout_s=60)
+        images = [record.image for record in feed.records()[:2]]
+        played = feed.read(0, feed.end)
+    finally:
+        feed.stop()
+
+    def stitched(level: LevelSettings | None) -> np.ndarray:
+        stitcher = Stitcher(P, level=level, bandwidth=BandwidthSettings())
+        return np.concatenate([stitcher.push(SpectrogramChunk(mel_from_pixels(image, P), None)).samples
+                               for image in images])
+
+    expected = stitched(None)
+    count = min(played.size, expected.size)
+    assert count >= P.chunk_columns * P.hop_samples
+    assert np.array_equal(played[:count], expected[:count])
+    levelled = stitched(LevelSettings())  # what a level stage would have played instead
+    assert not np.allclose(played[: levelled.size], levelled[: played.size], atol=1e-3)
 
 
 def test_render_summary_says_how_far_the_peaks_held_the_level_under_the_target():

@@ -25,6 +25,8 @@ per column.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.fft
 
@@ -45,12 +47,25 @@ FADE_OUT_HZ = 300.0
 QUIET_FROM_DB = -30.0
 
 
-def high_band_plan(params: SpectrogramParams, top_hz: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The high band on the extension's STFT grid (frame ``2 × hop``) →
+@dataclass(frozen=True)
+class HighBandPlan:
+    """The high band on the extension's STFT grid (frame ``2 × hop``), h bins: where each comes
+    from, its taper, and its dB as a linear blend of two neighbouring bands' dB by frequency
+    (``(1 − blend) · band[lower] + blend · band[lower + 1]``)."""
 
-    (target bins (h,) int, source bins (h,) int, taper (h,) float64 in [0, 1], interpolation
-    (h, bands) float64: each bin's dB as a linear blend of the bands' dB by frequency).
-    """
+    bins: np.ndarray  # (h,) int, target bins
+    sources: np.ndarray  # (h,) int, source bins
+    taper: np.ndarray  # (h,) float64 in [0, 1]
+    lower: np.ndarray  # (h,) int, index of the band below
+    blend: np.ndarray  # (h,) float64 in [0, 1]
+
+    def bin_db(self, band_db: np.ndarray) -> np.ndarray:
+        """Bands' dB (columns, bands) → every bin's (columns, h)."""
+        return band_db[:, self.lower] * (1.0 - self.blend) + band_db[:, self.lower + 1] * self.blend
+
+
+def high_band_plan(params: SpectrogramParams, top_hz: float) -> HighBandPlan:
+    """The :class:`HighBandPlan` of the band from the image's top to ``top_hz``."""
     frame = 2 * params.hop_samples
     bin_hz = params.sample_rate / frame
     first = int(np.ceil(IMAGE_TOP_HZ / bin_hz))
@@ -63,12 +78,9 @@ def high_band_plan(params: SpectrogramParams, top_hz: float) -> tuple[np.ndarray
     taper = np.clip((hz - IMAGE_TOP_HZ) / FADE_IN_HZ, 0.0, 1.0) * np.clip((top_hz - hz) / FADE_OUT_HZ, 0.0, 1.0)
     taper = np.sin(0.5 * np.pi * taper) ** 2
     centres = BANDS_LOW_HZ + BAND_HZ / 2
-    interpolation = np.zeros((bins.size, centres.size))
-    for row, f in enumerate(hz):
-        j = int(np.clip(np.searchsorted(centres, f) - 1, 0, centres.size - 2))
-        t = float(np.clip((f - centres[j]) / (centres[j + 1] - centres[j]), 0.0, 1.0))
-        interpolation[row, j], interpolation[row, j + 1] = 1.0 - t, t
-    return bins, bins - shift_bins, taper, interpolation
+    lower = np.clip(np.searchsorted(centres, hz) - 1, 0, centres.size - 2)
+    blend = np.clip((hz - centres[lower]) / (centres[lower + 1] - centres[lower]), 0.0, 1.0)
+    return HighBandPlan(bins, bins - shift_bins, taper, lower, blend)
 
 
 class BandwidthStage:
@@ -88,7 +100,7 @@ class BandwidthStage:
         self.hop = params.hop_samples
         self.latency_samples = 2 * self.hop
         self._groups = feature_groups(params)
-        self._bins, self._sources, self._taper, self._interpolation = high_band_plan(params, self.settings.top_hz)
+        self._plan = high_band_plan(params, self.settings.top_hz)
         self._window = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(2 * self.hop) / (2 * self.hop))).astype(np.float32)
         tau = self.settings.smoothing_columns
         self._smoothing = 1.0 if tau <= 0 else float(1.0 - np.exp(-1.0 / tau))
@@ -145,7 +157,7 @@ class BandwidthStage:
         frames = np.lib.stride_tricks.sliding_window_view(self._input[offset:], 2 * hop)[::hop][:count]
         spectra = scipy.fft.rfft(frames * self._window, axis=1)
         high = np.zeros_like(spectra)
-        high[:, self._bins] = spectra[:, self._sources] * self._gains(first, count)
+        high[:, self._plan.bins] = spectra[:, self._plan.sources] * self._gains(first, count)
         synthesis = scipy.fft.irfft(high, n=2 * hop, axis=1) * self._window
         added = synthesis[:, :hop].copy()
         added[0] += self._carry
@@ -169,9 +181,9 @@ class BandwidthStage:
         """Linear gains (count, high bins) for frames first … first + count − 1 (a frame past
         the columns known takes the last one's)."""
         if not len(self._ratios):
-            return np.zeros((count, self._bins.size), dtype=np.float32)
+            return np.zeros((count, self._plan.bins.size), dtype=np.float32)
         index = np.clip(np.arange(first, first + count) - self._first_column, 0, len(self._ratios) - 1)
         ratios = self._ratios[index]
         audible = ~np.isnan(ratios[:, 0])
-        gains = np.exp((np.nan_to_num(ratios) @ self._interpolation.T) * (np.log(10.0) / 20.0)) * self._taper
+        gains = np.exp(self._plan.bin_db(np.nan_to_num(ratios)) * (np.log(10.0) / 20.0)) * self._plan.taper
         return (gains * audible[:, None]).astype(np.float32)

@@ -55,19 +55,37 @@ def band_centres_hz(params: SpectrogramParams) -> np.ndarray:
     return edges[1:-1]
 
 
-def feature_groups(params: SpectrogramParams) -> np.ndarray:
-    """(groups, n_mels) 0/1 float32: which mel bands each feature group sums (by centre)."""
+@dataclass(frozen=True)
+class FeatureGroups:
+    """Which mel bands each feature group sums: band index ranges ``[low, high)`` (by centre),
+    one per group of ``FEATURE_EDGES_HZ``, then the source group (``SOURCE_GROUP``), then all
+    bands. The bands are sorted by frequency, so every group is one contiguous range."""
+
+    lows: tuple[int, ...]
+    highs: tuple[int, ...]
+
+
+def feature_groups(params: SpectrogramParams) -> FeatureGroups:
+    """The feature groups of ``params``' mel bands."""
     centres = band_centres_hz(params)
-    lows, highs = FEATURE_EDGES_HZ[:-1], FEATURE_EDGES_HZ[1:]
-    groups = ((centres[None, :] >= lows[:, None]) & (centres[None, :] < highs[:, None])).astype(np.float32)
-    source = ((centres >= SOURCE_GROUP[0]) & (centres < SOURCE_GROUP[1])).astype(np.float32)
-    return np.vstack([groups, source[None, :], np.ones((1, centres.size), np.float32)])
+    edges = np.searchsorted(centres, FEATURE_EDGES_HZ).tolist()
+    source = np.searchsorted(centres, SOURCE_GROUP).tolist()
+    return FeatureGroups(tuple(edges[:-1]) + (source[0], 0), tuple(edges[1:]) + (source[1], centres.size))
+
+
+def group_power(mel: np.ndarray, groups: FeatureGroups) -> np.ndarray:
+    """Mel magnitude (n_mels, columns) → each group's summed power (groups + 2, columns), float64.
+
+    Sums of contiguous slices, not a product with a 0/1 matrix: a matrix product goes to BLAS,
+    whose threads, woken for every image, cost more than the sums on a machine that is busy."""
+    square = np.square(mel, dtype=np.float64)
+    return np.array([square[low:high].sum(axis=0) for low, high in zip(groups.lows, groups.highs)])
 
 
 FEATURE_COUNT = FEATURE_EDGES_HZ.size - 1 + 3  # group shapes, slope, share above 4 kHz, level under the peak
 
 
-def features(mel: np.ndarray, groups: np.ndarray, peak_db: float = -np.inf) -> tuple[np.ndarray, np.ndarray, float]:
+def features(mel: np.ndarray, groups: FeatureGroups, peak_db: float = -np.inf) -> tuple[np.ndarray, np.ndarray, float]:
     """Mel magnitude (n_mels, columns) → (features (columns, FEATURE_COUNT) float64, audible
     (columns,) bool: columns whose 4–10 kHz part is not silence, the recent peak after them).
 
@@ -75,8 +93,7 @@ def features(mel: np.ndarray, groups: np.ndarray, peak_db: float = -np.inf) -> t
     power) before these columns, as the previous call returned it (−inf at the start).
     Scale-free: the same columns at any level give the same features.
     """
-    mel = np.asarray(mel, dtype=np.float32)
-    power = (groups @ (mel * mel)).astype(np.float64)  # (groups + 2, columns)
+    power = group_power(np.asarray(mel, dtype=np.float32), groups)  # (groups + 2, columns)
     total = power[-1]
     source = power[-2]
     floor = 1e-9 * total + 1e-30
@@ -109,7 +126,8 @@ class EnvelopeModel:
     trained_on: tuple[str, ...] = ()
 
     def predict_db(self, feature_rows: np.ndarray) -> np.ndarray:
-        return ((feature_rows - self.mean) / self.scale) @ self.weights + self.bias
+        """(columns, F) → (columns, bands) dB (einsum's own loop: too small a product for BLAS's threads)."""
+        return np.einsum("cf,fb->cb", (feature_rows - self.mean) / self.scale, self.weights) + self.bias
 
     def to_json(self) -> dict:
         return {"bands_low_hz": BANDS_LOW_HZ.tolist(), "band_hz": BAND_HZ,
