@@ -134,6 +134,25 @@ def test_parts_enter_and_leave_with_the_sections():
     assert any(lead & {e.voice for e in bar_events(style, 0, bar)} for bar in b)  # B brings it in
 
 
+def test_lofi_sections_differ_in_their_parts():
+    """Lofi's own form: muffled keys alone, then the beat; a breakdown without it; a build of beat and
+    bass alone; a drop with everything (its comping keys would otherwise make every section alike)."""
+    style = style_from_prompt("lofi hip hop")
+
+    def heard(section: Section, bars: int) -> set[Voice]:
+        return {e.voice for bar in _bars(0, section, bars) for e in bar_events(style, 0, bar)}
+
+    intro = {e.voice for bar in range(8) for e in bar_events(style, 0, bar)}
+    keys, chords, beat = Voice.KEYS, Voice.PAD, {Voice.KICK, Voice.SNARE}
+    assert keys in intro and not (beat | {Voice.BASS}) & intro
+    assert keys in heard(Section.A, 16) and beat <= heard(Section.A, 16)
+    assert keys in heard(Section.BREAKDOWN, 8) and not beat & heard(Section.BREAKDOWN, 8)
+    assert keys not in heard(Section.BUILD, 8) and beat <= heard(Section.BUILD, 8)
+    assert {keys, chords, Voice.BELL, Voice.BASS} | beat <= heard(Section.DROP, 16)
+    rock_build = {e.voice for bar in _bars(0, Section.BUILD, 8) for e in bar_events(style_from_prompt("rock"), 0, bar)}
+    assert Voice.GUITAR in rock_build  # other genres keep their chords in the build
+
+
 # --------------------------------------------------------------------------- feel, kits, determinism
 
 
@@ -151,9 +170,9 @@ def test_drum_timing_is_humanised_by_the_kit_downbeats_stay_on_the_line():
 
 
 def test_each_genre_family_has_its_own_kit_and_the_kits_sound_different():
-    kit_of = {genre: style_from_prompt(genre).kit for genre in ("trap", "rock", "jazz", "jungle", "techno", "lofi")}
+    kit_of = {genre: style_from_prompt(genre).kit for genre in ("trap", "rock", "jazz", "jungle", "techno", "lofi", "metal")}
     assert kit_of == {"trap": Kit.EIGHT_OH_EIGHT, "rock": Kit.ACOUSTIC, "jazz": Kit.BRUSHED, "jungle": Kit.BREAKBEAT,
-                      "techno": Kit.ELECTRONIC, "lofi": Kit.BREAKBEAT}
+                      "techno": Kit.ELECTRONIC, "lofi": Kit.BREAKBEAT, "metal": Kit.METAL}
     assert len({style.kit for style in GENRES.values()}) == len(Kit)
     snares = [kits.snare(kit, 57, SR, 0)[: int(0.2 * SR)] for kit in Kit]
     kicks = [kits.kick(kit, 33, SR)[: int(0.2 * SR)] for kit in Kit]

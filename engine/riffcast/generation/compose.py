@@ -228,7 +228,7 @@ def bar_events(style: Style, seed: int, bar: int) -> list[Event]:
 @lru_cache(maxsize=BAR_CACHE)
 def _bar_events(style: Style, seed: int, bar: int) -> tuple[Event, ...]:
     where = form.place(seed, bar)
-    parts: Arrangement = form.arrangement(where)
+    parts: Arrangement = form.arrangement(where, style.band)
     style = replace(style, brightness=float(np.clip(style.brightness + parts.tone, 0.0, 1.0)))
     degree = chord_degree(style, seed, bar)
     events = drum_events(style, seed, bar, where, parts)
