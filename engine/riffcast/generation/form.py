@@ -130,11 +130,12 @@ def arrangement(where: Place, band: Band = Band.SYNTH) -> Arrangement:
 
 
 # Lofi's own sections: the record starts with muffled keys alone; the breakdown is the muffled keys
-# over held chords, no beat; the build is the beat and the bass alone (no keys, see ``arrangement``);
+# and the melody over held chords, no beat; the build is the beat and the bass alone (no keys, see ``arrangement``);
 # the drop brings everything back at once (keys, held chords, melody, open hats).
 LOFI_SECTIONS = {
     Section.INTRO: Arrangement(drums=False, bass=False, keys=True, lead=False, level_db=LEVEL_DB[Section.INTRO], tone=-0.35),
-    Section.BREAKDOWN: Arrangement(drums=False, bass=False, keys=True, lead=False, level_db=LEVEL_DB[Section.BREAKDOWN], pad=True, tone=-0.35),
+    Section.BREAKDOWN: Arrangement(drums=False, bass=False, keys=True, lead=True, level_db=LEVEL_DB[Section.BREAKDOWN], pad=True,
+                                   tone=-0.35),
     Section.DROP: Arrangement(drums=True, bass=True, keys=True, lead=True, level_db=LEVEL_DB[Section.DROP], pad=True, tone=0.15,
                               open_hats=True),
 }
