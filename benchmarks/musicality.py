@@ -238,7 +238,7 @@ def measure_changes(results: Results, cases: tuple[tuple[str, str, int, int], ..
                                   change.at_sample - lead, lead + int(8 * bar_seconds(after) * SR), SR)
             bar = round(change.at_sample / (bar_seconds(before) * SR))
             grid_ms.append(1000.0 * abs(change.at_sample - bar_start(BarGrid(), before, bar, SR)) / SR)
-            if form.arrangement(form.place(seed_after, change.grid.bar)).drums and after.drums is not DrumFamily.NONE:
+            if form.arrangement(form.place(seed_after, change.grid.bar), after.band).drums and after.drums is not DrumFamily.NONE:
                 onsets = librosa.onset.onset_detect(y=audio, sr=SR, hop_length=ONSET_HOP, units="samples", backtrack=True)
                 onset_ms.append(1000.0 * float(np.min(np.abs(onsets - lead))) / SR if onsets.size else float("inf"))
             heard = [es.RhythmExtractor2013(method="multifeature")(part)[0] for part in (audio[:lead], audio[lead:])]

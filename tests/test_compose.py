@@ -134,6 +134,52 @@ def test_parts_enter_and_leave_with_the_sections():
     assert any(lead & {e.voice for e in bar_events(style, 0, bar)} for bar in b)  # B brings it in
 
 
+def test_bass_lines_are_layered_over_a_held_sub_except_in_lofi_and_jazz():
+    """A produced bass: the line without its fundamental over a steady sine at the chord's root, held for
+    the whole chord (a restruck low note smears its pitch over the semitones around it)."""
+    from riffcast.generation.grid import LAYERED
+    from riffcast.generation.voices import _waveform
+
+    house = style_from_prompt("deep house in A minor")
+    bar = _bars(0, Section.A, 1)[0]
+    events = bar_events(house, 0, bar)
+    held = [e for e in events if e.voice is Voice.SUB]
+    line = [e for e in events if e.voice is Voice.BASS]
+    assert len(held) == 1 and held[0].variant == LAYERED and held[0].dur_s >= bar_seconds(house)
+    assert line and all(e.variant == LAYERED for e in line)
+    note = line[0].pitches
+    for voice in (Voice.SUB, Voice.BASS):
+        spectra = [np.abs(np.fft.rfft(_waveform(voice, note, 1.0, 0.5, variant, SR)[: SR // 2])) for variant in (0, LAYERED)]
+        f0 = round(0.5 * 440.0 * 2.0 ** ((note[0] - 69) / 12))  # the fundamental's bin (0.5 s: 2 Hz bins)
+        if voice is Voice.SUB:  # held: as loud at its end as at its start; plucked: decayed
+            plucked, steady = (_waveform(voice, note, 1.0, 0.5, v, SR) for v in (0, LAYERED))
+            assert np.abs(steady[-SR // 5:-SR // 10]).max() > 0.9 and np.abs(plucked[-SR // 5:-SR // 10]).max() < 0.4
+        else:  # the line's layer leaves its fundamental to the sub
+            assert spectra[1][f0 - 2:f0 + 3].max() < 0.5 * spectra[0][f0 - 2:f0 + 3].max()
+    for genre in ("lofi", "jazz"):
+        style = style_from_prompt(genre)
+        assert not any(e.variant == LAYERED for e in bar_events(style, 0, bar) if e.voice in (Voice.SUB, Voice.BASS))
+
+
+def test_lofi_sections_differ_in_their_parts():
+    """Lofi's own form: muffled keys alone, then the beat; a breakdown of keys and melody without it; a
+    build of beat and bass alone; a drop with everything (its comping keys would otherwise make every section alike)."""
+    style = style_from_prompt("lofi hip hop")
+
+    def heard(section: Section, bars: int) -> set[Voice]:
+        return {e.voice for bar in _bars(0, section, bars) for e in bar_events(style, 0, bar)}
+
+    intro = {e.voice for bar in range(8) for e in bar_events(style, 0, bar)}
+    keys, chords, beat = Voice.KEYS, Voice.PAD, {Voice.KICK, Voice.SNARE}
+    assert keys in intro and not (beat | {Voice.BASS}) & intro
+    assert keys in heard(Section.A, 16) and beat <= heard(Section.A, 16)
+    assert {keys, Voice.BELL} <= heard(Section.BREAKDOWN, 8) and not beat & heard(Section.BREAKDOWN, 8)
+    assert keys not in heard(Section.BUILD, 8) and beat <= heard(Section.BUILD, 8)
+    assert {keys, chords, Voice.BELL, Voice.BASS} | beat <= heard(Section.DROP, 16)
+    rock_build = {e.voice for bar in _bars(0, Section.BUILD, 8) for e in bar_events(style_from_prompt("rock"), 0, bar)}
+    assert Voice.GUITAR in rock_build  # other genres keep their chords in the build
+
+
 # --------------------------------------------------------------------------- feel, kits, determinism
 
 
@@ -151,9 +197,9 @@ def test_drum_timing_is_humanised_by_the_kit_downbeats_stay_on_the_line():
 
 
 def test_each_genre_family_has_its_own_kit_and_the_kits_sound_different():
-    kit_of = {genre: style_from_prompt(genre).kit for genre in ("trap", "rock", "jazz", "jungle", "techno", "lofi")}
+    kit_of = {genre: style_from_prompt(genre).kit for genre in ("trap", "rock", "jazz", "jungle", "techno", "lofi", "metal")}
     assert kit_of == {"trap": Kit.EIGHT_OH_EIGHT, "rock": Kit.ACOUSTIC, "jazz": Kit.BRUSHED, "jungle": Kit.BREAKBEAT,
-                      "techno": Kit.ELECTRONIC, "lofi": Kit.BREAKBEAT}
+                      "techno": Kit.ELECTRONIC, "lofi": Kit.BREAKBEAT, "metal": Kit.METAL}
     assert len({style.kit for style in GENRES.values()}) == len(Kit)
     snares = [kits.snare(kit, 57, SR, 0)[: int(0.2 * SR)] for kit in Kit]
     kicks = [kits.kick(kit, 33, SR)[: int(0.2 * SR)] for kit in Kit]

@@ -20,6 +20,7 @@ import numpy as np
 from riffcast.generation import form
 from riffcast.generation.form import Arrangement, Place, Section
 from riffcast.generation.grid import (
+    LAYERED,
     STEPS_PER_BEAT,
     Event,
     Salt,
@@ -83,6 +84,8 @@ BASS_PATTERNS: dict[BassStyle, tuple[tuple[tuple[int, int, int], ...], ...]] = {
 }
 BASS_GATE = 1.0  # notes sound for their whole slot: legato (gaps between low notes smear them over the semitones around)
 BASS_ACCENT = (0.95, 0.8)  # velocity on the beat, off it
+SUB_HOLD_TAIL_S = 0.05  # the held sub overlaps the next chord's by this much (a crossfade)
+SUB_HOLD_GAIN = 1.0  # its velocity (Voice.SUB's level)
 
 
 def _bass_voice(style: Style) -> Voice:
@@ -91,10 +94,26 @@ def _bass_voice(style: Style) -> Voice:
     return Voice.UPRIGHT if style.band is Band.JAZZ else Voice.BASS
 
 
+def _sub_hold(style: Style, seed: int, bar: int, root: int) -> list[Event]:
+    """A steady sine at the chord's root, held for the whole chord, under a bass line whose own
+    fundamental is filtered out (the sub and mid layers of a produced bass): the line keeps its
+    rhythm, and the lowest octave holds still. Low notes restruck every 8th have their pitch smeared
+    over the semitones around them (an amplitude change of 4 Hz is more than a semitone at 55 Hz), so the
+    gated bass made the key unclear in the low octave (issue 26: in-scale chroma with drums). Not in
+    lofi, whose warm bass keeps its own fundamental: a sub stating every bar's chord there made the
+    chord changes inside a section as strong as the changes between sections."""
+    if not _chord_starts(style, seed, bar):
+        return []
+    return [Event(0.0, Voice.SUB, _chord_run(style, seed, bar) * bar_seconds(style) + SUB_HOLD_TAIL_S, SUB_HOLD_GAIN, (root,),
+                  variant=LAYERED)]
+
+
 def _bass_events(style: Style, seed: int, bar: int, degree: int, where: Place) -> list[Event]:
     step_s = step_seconds(style)
     root = bass_pitch(style.root, style.mode, BASS_LOW, degree)
     voice = _bass_voice(style)
+    layered = voice is Voice.BASS and style.band is not Band.LOFI
+    held = _sub_hold(style, seed, bar, root) if layered else []
     if style.bass is BassStyle.SUSTAIN:
         if not _chord_starts(style, seed, bar):
             return []
@@ -107,12 +126,13 @@ def _bass_events(style: Style, seed: int, bar: int, degree: int, where: Place) -
         passing = root + (third if u[0] < 0.5 else 2), root + (fifth if u[1] < 0.6 else 12)
         line = (root, *passing, target + (1 if u[2] < 0.5 else -1))  # … then a half step into the next root
         notes = line[: style.beats_per_bar - 1] + line[-1:]
-        return [Event(step_time(style, 4 * i), voice, BASS_GATE * 4 * step_s, BASS_ACCENT[i > 0], (p,), tone=style.brightness)
-                for i, p in enumerate(notes)]
+        return held + [Event(step_time(style, 4 * i), voice, BASS_GATE * 4 * step_s, BASS_ACCENT[i > 0], (p,),
+                             variant=int(layered) * LAYERED, tone=style.brightness) for i, p in enumerate(notes)]
     variants = BASS_PATTERNS[style.bass]
     pattern = variants[pick(seed, (*form.material(where), Salt.BASS), len(variants))]
-    return [Event(step_time(style, s), voice, BASS_GATE * n * step_s, BASS_ACCENT[s % STEPS_PER_BEAT != 0], (root + interval,),
-                  tone=style.brightness) for s, n, interval in pattern if s < steps_per_bar(style)]
+    return held + [Event(step_time(style, s), voice, BASS_GATE * n * step_s, BASS_ACCENT[s % STEPS_PER_BEAT != 0],
+                         (root + interval,), variant=int(layered) * LAYERED, tone=style.brightness)
+                   for s, n, interval in pattern if s < steps_per_bar(style)]
 
 
 PAD_TAIL_S = 0.4  # pads overlap the next chord by this much
@@ -228,7 +248,7 @@ def bar_events(style: Style, seed: int, bar: int) -> list[Event]:
 @lru_cache(maxsize=BAR_CACHE)
 def _bar_events(style: Style, seed: int, bar: int) -> tuple[Event, ...]:
     where = form.place(seed, bar)
-    parts: Arrangement = form.arrangement(where)
+    parts: Arrangement = form.arrangement(where, style.band)
     style = replace(style, brightness=float(np.clip(style.brightness + parts.tone, 0.0, 1.0)))
     degree = chord_degree(style, seed, bar)
     events = drum_events(style, seed, bar, where, parts)

@@ -5,7 +5,8 @@ drawn per cycle from the seed: A (16 bars: groove and chords), B (16: the melody
 breakdown (8: held chords and the melody only, quiet), build (8: drums and bass come back, a
 snare roll, loudness rising), drop (16: everything over held chords, loudest).
 Every boundary falls on a multiple of 8 bars from stream time 0. A section's
-:class:`Arrangement` says which parts play and how loud (dB), bar by bar.
+:class:`Arrangement` says which parts play and how loud (dB), bar by bar. Lofi has a form of its
+own (``LOFI_SECTIONS``): its comping keys and crackle would otherwise make every section sound alike.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from functools import lru_cache
 
 from riffcast.generation.grid import Salt, pick
 from riffcast.generation.harmony import PHRASE_BARS
-from riffcast.generation.style import Choice
+from riffcast.generation.style import Band, Choice
 
 
 class Section(Choice):
@@ -108,9 +109,11 @@ def place(seed: int, bar: int) -> Place:
     raise AssertionError("a cycle's sections fill its bars")
 
 
-def arrangement(where: Place) -> Arrangement:
-    """The parts and level of the bar at ``where``."""
+def arrangement(where: Place, band: Band = Band.SYNTH) -> Arrangement:
+    """The parts and level of the bar at ``where`` for ``band`` (lofi has a form of its own)."""
     section = where.section
+    if band is Band.LOFI and section in LOFI_SECTIONS:
+        return LOFI_SECTIONS[section]
     if section is Section.INTRO:
         return Arrangement(drums=True, bass=True, keys=True, lead=False, level_db=LEVEL_DB[section], light_drums=True)
     if section is Section.BREAKDOWN:
@@ -118,12 +121,24 @@ def arrangement(where: Place) -> Arrangement:
     if section is Section.BUILD:
         rise = where.bar / max(where.bars - 1, 1)
         level = BUILD_DB[0] + (BUILD_DB[1] - BUILD_DB[0]) * rise
-        return Arrangement(drums=True, bass=where.bar >= where.bars // 2, keys=True, lead=False, level_db=level,
+        return Arrangement(drums=True, bass=where.bar >= where.bars // 2, keys=band is not Band.LOFI, lead=False, level_db=level,
                            light_drums=True, build_roll=True)
     # A is the groove and the chords; B adds the melody; the drop all of it over held chords
     return Arrangement(drums=True, bass=True, keys=True, lead=section is not Section.A, level_db=LEVEL_DB[section],
                        pad=section is Section.DROP, tone=0.15 if section is Section.DROP else 0.0,
                        open_hats=section is not Section.A)
+
+
+# Lofi's own sections: the record starts with muffled keys alone; the breakdown is the muffled keys
+# and the melody over held chords, no beat; the build is the beat and the bass alone (no keys, see ``arrangement``);
+# the drop brings everything back at once (keys, held chords, melody, open hats).
+LOFI_SECTIONS = {
+    Section.INTRO: Arrangement(drums=False, bass=False, keys=True, lead=False, level_db=LEVEL_DB[Section.INTRO], tone=-0.35),
+    Section.BREAKDOWN: Arrangement(drums=False, bass=False, keys=True, lead=True, level_db=LEVEL_DB[Section.BREAKDOWN], pad=True,
+                                   tone=-0.35),
+    Section.DROP: Arrangement(drums=True, bass=True, keys=True, lead=True, level_db=LEVEL_DB[Section.DROP], pad=True, tone=0.15,
+                              open_hats=True),
+}
 
 
 def material(where: Place) -> tuple[int, int]:

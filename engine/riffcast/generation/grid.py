@@ -98,6 +98,7 @@ class Voice(Choice):
     VINYL = "vinyl"
 
 
+LAYERED = 1  # Event.variant of a layered bass: Voice.SUB held steady under a Voice.BASS line without its fundamental
 DRUMS = frozenset({Voice.KICK, Voice.SNARE, Voice.HAT, Voice.OPEN_HAT, Voice.RIDE, Voice.CRASH, Voice.TOM})
 
 
@@ -107,7 +108,8 @@ class Event:
 
     gain: velocity 0–1 and beyond for accents (the voice's own level is applied when mixing).
     pitches: MIDI notes (one for melodic voices, several for chords; a drum's tuning, or none).
-    variant: which take of a drum sound. tone: the style's brightness (0–1) when composed.
+    variant: which take of a drum sound; for ``Voice.SUB`` and ``Voice.BASS``, ``LAYERED`` makes them
+    the two layers of a produced bass (a sub held steady, a line without its fundamental). tone: the style's brightness (0–1) when composed.
     kit: the drum kit's name (``Kit`` value) for drums, "" otherwise.
     """
 

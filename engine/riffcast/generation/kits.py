@@ -1,4 +1,4 @@
-"""Drum kits: a procedural sound per kit (808, acoustic, brushed jazz, breakbeat, electronic).
+"""Drum kits: a procedural sound per kit (808, acoustic, brushed jazz, breakbeat, electronic, metal).
 
 Each kit is a :class:`KitSound` of a few numbers; the drums are made from them and from the
 drum's tuning (a MIDI note, the key's tonic: the kick's and snare's pitch say the key instead of
@@ -52,9 +52,11 @@ KITS: dict[Kit, KitSound] = {
     Kit.BRUSHED: KitSound(0.5, 7.0, 2.0, 0.0, 0.35, (2500.0, 9000.0), 9.0, 0.08, 0.012, False, 8500.0, 28.0, False, 0.009),
     Kit.BREAKBEAT: KitSound(0.5, 7.5, 3.5, 0.3, 0.22, (1400.0, 6000.0), 20.0, 0.45, 0.001, False, 5500.0, 75.0, False, 0.005),
     Kit.ELECTRONIC: KitSound(0.6, 4.5, 4.5, 0.15, 0.25, (2000.0, 9000.0), 18.0, 0.3, 0.001, False, 8000.0, 50.0, True, 0.0),
+    Kit.METAL: KitSound(0.3, 14.0, 4.0, 0.9, 0.3, (1800.0, 10000.0), 12.0, 0.7, 0.001, False, 9000.0, 35.0, False, 0.003),
 }
 # Kick decays are slow enough (≤ 7.5/s) for the tuned body to ring as a note at the tonic: a kick of
 # 90 ms (11/s) was a thud spread over the semitones around it (issue 26: in-scale chroma with drums).
+# Metal's kick is the exception: a tight, clicky beater that stays distinct in 8th-note double kicks.
 METAL_HZ = (205.3, 304.4, 369.6, 522.7, 540.0, 800.0)  # the six square oscillators of an 808's metal voices
 
 

@@ -90,6 +90,7 @@ class Kit(Choice):
     BRUSHED = "brushed"
     BREAKBEAT = "breakbeat"
     ELECTRONIC = "electronic"
+    METAL = "metal"
 
 
 class Band(Choice):
@@ -224,7 +225,7 @@ GENRES: dict[str, Style] = {
                    drums=DrumFamily.ROCK, bass=BassStyle.WALKING, keys=KeysStyle.COMP, lead=LeadVoice.TRIANGLE, band=Band.JAZZ),
     "rock": Style(tempo_bpm=120, mode=Mode.MAJOR, swing=0.0, density=0.75, brightness=0.75,
                   drums=DrumFamily.ROCK, bass=BassStyle.ROOT8, keys=KeysStyle.PAD, lead=LeadVoice.SAW),
-    "metal": Style(tempo_bpm=150, mode=Mode.MINOR, swing=0.0, density=0.9, brightness=0.85,
+    "metal": Style(tempo_bpm=150, mode=Mode.MINOR, swing=0.0, density=0.9, brightness=0.85, kit=Kit.METAL,
                    drums=DrumFamily.ROCK, bass=BassStyle.ROOT8, keys=KeysStyle.PAD, lead=LeadVoice.SAW, band=Band.METAL),
     "punk": Style(tempo_bpm=175, mode=Mode.MAJOR, swing=0.0, density=0.9, brightness=0.8,
                   drums=DrumFamily.ROCK, bass=BassStyle.ROOT8, keys=KeysStyle.PAD, lead=LeadVoice.SAW),

@@ -18,6 +18,7 @@ import numpy as np
 from riffcast.generation import filters, instruments, kits
 from riffcast.generation.compose import PAD_TAIL_S, Event, Voice, bar_events, bar_seconds
 from riffcast.generation.controls import audible
+from riffcast.generation.grid import LAYERED
 from riffcast.generation.grooves import DRUM_SECONDS
 from riffcast.generation.harmony import MAX_CHORD_BARS
 from riffcast.generation.style import Kit, Style
@@ -40,6 +41,8 @@ WAVEFORM_CACHE = 192
 NYQUIST_GUARD = 0.45  # filter edges stay below this fraction of the sample rate
 SNARE_BAND_HZ = (1000.0, 8000.0)
 HAT_HIGHPASS_HZ = 7000.0
+MID_BASS_HIGHPASS = 1.5  # × the note: the bass line's mid layer leaves its fundamental to the held sub
+HELD_SUB_FADE_S = 0.05
 
 
 # --------------------------------------------------------------------------- instruments
@@ -109,6 +112,19 @@ def bass_note(freq_hz: float, dur_s: float, sr: int, sos: np.ndarray) -> np.ndar
     n = max(int(dur_s * sr), 2)
     saw = 2.0 * ((freq_hz * np.arange(n) / sr) % 1.0) - 1.0
     return filters.sosfilt(sos, saw) * envelope(n, sr, 0.005, 0.03, 2.0)
+
+
+def _mid_bass(freq_hz: float, dur_s: float, sr: int, low: np.ndarray) -> np.ndarray:
+    """The bass line's mid layer: :func:`bass_note` (through ``low``) without its fundamental (a
+    high-pass at 1.5× the note: −7 dB there), over the held sub (``Voice.SUB`` of variant ``LAYERED``) that
+    carries the chord's root."""
+    return filters.sosfilt(butter_sos("highpass", MID_BASS_HIGHPASS * freq_hz, sr), bass_note(freq_hz, dur_s, sr, low))
+
+
+def _held_sub(freq_hz: float, dur_s: float, sr: int) -> np.ndarray:
+    """A steady sine (no decay: its pitch stays sharp in the lowest octave), faded in and out over 50 ms."""
+    n = max(int(dur_s * sr), 2)
+    return np.sin(2.0 * np.pi * freq_hz * np.arange(n) / sr) * envelope(n, sr, HELD_SUB_FADE_S, HELD_SUB_FADE_S)
 
 
 def pad_chord(notes: tuple[int, ...], dur_s: float, sr: int) -> np.ndarray:
@@ -210,9 +226,10 @@ def _waveform(voice: Voice, pitches: tuple[int, ...], dur_s: float, tone: float,
     elif voice is Voice.VINYL:
         wave = instruments.vinyl(dur_s, sr, variant)
     elif voice is Voice.BASS:
-        wave = bass_note(freq, dur_s, sr, butter_sos("lowpass", 180.0 + 600.0 * tone, sr))
+        low = butter_sos("lowpass", 180.0 + 600.0 * tone, sr)
+        wave = _mid_bass(freq, dur_s, sr, low) if variant == LAYERED else bass_note(freq, dur_s, sr, low)
     elif voice is Voice.SUB:
-        wave = _sub_note(freq, dur_s, sr)
+        wave = _held_sub(freq, dur_s, sr) if variant == LAYERED else _sub_note(freq, dur_s, sr)
     elif voice is Voice.PAD:
         wave = pad_chord(pitches, dur_s, sr)
     elif voice is Voice.KEYS:
