@@ -297,7 +297,12 @@ def _interrupted(tmp_path: Path, args: list[str], after: Callable[[Path], bool])
     while not after(err) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.02)
     process.send_signal(signal.SIGINT)
-    return process.wait(30), err.read_text()
+    try:
+        return process.wait(30), err.read_text()
+    except subprocess.TimeoutExpired:
+        process.kill()  # never leave a station running behind a failed test
+        process.wait()
+        raise
 
 
 @pytest.mark.parametrize("delay_s", [0.1, 0.3, 0.5])
