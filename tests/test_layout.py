@@ -178,3 +178,14 @@ def test_ruff_finds_nothing():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "engine", "clients", "tests", "benchmarks"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_wheel_lists_every_package_folder():
+    """pyproject.toml names the wheel's packages one by one: a new folder left out installs
+    without it (found by the packaging test only after a build)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {"riffcast" + "".join(f".{part}" for part in init.parent.relative_to(ENGINE / "riffcast").parts)
+               for init in (ENGINE / "riffcast").rglob("__init__.py")}
+    assert folders - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
