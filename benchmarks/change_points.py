@@ -5,7 +5,7 @@ every ``HOP_SAMPLES`` samples (frame ``i`` is centred on sample ``i · HOP_SAMPL
 with librosa. A change point is one rule for every feature: the single split of the frames
 that a least-squares fit of a step (``Shape.STEP``: a constant, then another) or of a hinge
 (``Shape.HINGE``: a constant, then a line from it — a blend that starts there) explains best,
-searched over the whole window. Tempo is found by fitting beat grids to the onset envelope instead
+searched from a given time on (the steer's), in the way the steer moves it. Tempo is found by fitting beat grids to the onset envelope instead
 (:func:`tempo_change_s`).
 """
 
@@ -100,14 +100,16 @@ def timbre(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     return (mfcc - mfcc.mean(axis=0)) / (mfcc.std(axis=0) + 1e-9)
 
 
-def change_point(values: np.ndarray, shape: Shape, sample_rate: int, margin_frames: int = 8) -> ChangePoint:
-    """The least-squares change point of ``values`` (frames, dims): for every split ``c`` (at
-    least ``margin_frames`` from either end) a regression on a constant and ``x_c`` — 1 from
-    ``c`` on (STEP) or the frames since ``c`` (HINGE) — summed over the dimensions; the split
-    with the least residual wins."""
+def change_point(values: np.ndarray, shape: Shape, sample_rate: int, *, from_s: float = 0.0, sign: int = 0,
+                 margin_frames: int = 8) -> ChangePoint:
+    """The least-squares change point of ``values`` (frames, dims): for every split ``c`` at
+    least ``from_s`` seconds into the window (and ``margin_frames`` from either end) a
+    regression on a constant and ``x_c`` — 1 from ``c`` on (STEP) or the frames since ``c``
+    (HINGE) — summed over the dimensions; of the splits whose change goes the way ``sign``
+    says (+1 up, −1 down, 0 either; one dimension), the one with the least residual wins."""
     frames = values.shape[0]
     index = np.arange(frames, dtype=np.float64)
-    splits = np.arange(margin_frames, frames - margin_frames)
+    splits = np.arange(max(margin_frames, round(from_s * sample_rate / HOP_SAMPLES)), frames - margin_frames)
     if shape is Shape.STEP:
         regressors = (index[None, :] >= splits[:, None]).astype(np.float64)
     else:
@@ -117,7 +119,11 @@ def change_point(values: np.ndarray, shape: Shape, sample_rate: int, margin_fram
     sxx = (x * x).sum(axis=1)  # (splits,)
     sxy = x @ y  # (splits, dims)
     residual = (y * y).sum() - ((sxy ** 2).sum(axis=1) / sxx)
+    if sign:
+        residual = np.where(np.sign(sxy[:, 0]) == sign, residual, np.inf)
     best = int(np.argmin(residual))
+    if not np.isfinite(residual[best]):
+        return ChangePoint(float("nan"), 0.0)
     slope = sxy[best] / sxx[best]  # per dimension: the step's size, or the line's slope per frame
     size = slope if shape is Shape.STEP else slope * (frames - splits[best])
     spread = np.sqrt(max(residual[best], 1e-12) / (frames * values.shape[1]))
@@ -138,7 +144,7 @@ def tempo_change_s(envelope: np.ndarray, old_beat_s: float, new_beat_s: float, b
     """Where the beat goes from ``old_beat_s`` to ``new_beat_s`` apart, by beat grids fitted to
     the onset ``envelope`` (its largest value within ONSET_TOLERANCE_S of each beat): the old
     grid's phase is the one whose beats in the first ``before_s`` are strongest; every frame
-    after its first beat is a candidate change, and the candidate whose grid (old beats before
+    from ``before_s`` on is a candidate change, and the candidate whose grid (old beats before
     it, new beats from it) is strongest on average wins (the earliest of equals). ``effect``:
     that average over the envelope's (pooled) mean."""
     from scipy.ndimage import maximum_filter1d
@@ -157,7 +163,7 @@ def tempo_change_s(envelope: np.ndarray, old_beat_s: float, new_beat_s: float, b
 
     old_grid = beats(phase, old_step)
     best, best_score = -1, -np.inf
-    for candidate in range(phase + round(old_step), frames - round(new_step)):
+    for candidate in range(max(early, phase + round(old_step)), frames - round(new_step)):
         grid = np.concatenate([old_grid[old_grid < candidate - tolerance],
                                beats(candidate, new_step)])
         score = pooled[grid].mean()

@@ -3,13 +3,17 @@ detected in the audio a listener receives.
 
 One ``riffcast serve --generator synth`` on 127.0.0.1 (``--prompt funk --bpm 100 --key
 'A minor'``: funk's beat is the one the tempo rule below tells best). A listener keeps every
-frame; a control socket sends, every ``SPACING_S`` (``BLEND_S`` more between two brightness steers: numeric settings blend with alpha over the transition), the next steer of a round (each with
-``transition_chunks`` 1): ``brightness`` +1 and back to 0, ``bpm`` 100 ↔ 130, ``key`` A minor
-↔ D# minor, the prompt to jazz and back to funk, ``drums`` off, ``bass`` off (the drums still
-off: with them on, the kick fills the low band), ``bass`` on, ``drums`` on. For each steer, in
-the received audio from ``BEFORE_S`` before the live position when it was sent (the listener's
-newest sample) to ``AFTER_S`` after it, the change is found by one stated rule per control
-(``change_points.py``: a least-squares change point over the whole window, or beat grids):
+frame; a control socket sends the steers of a round one window apart (below; ``BLEND_S`` more
+between two brightness steers: numeric settings blend with alpha over the transition), each
+with ``transition_chunks`` 1: ``brightness`` +1 and back to 0, ``bpm`` 100 ↔ 130, ``key``
+A minor ↔ D# minor, the prompt to jazz and back to funk, ``drums`` off, ``bass`` off (the
+drums still off: with them on, the kick fills the low band), ``bass`` on, ``drums`` on. For
+each steer, the received audio from ``BEFORE_S`` before the live position when it was sent
+(the listener's newest sample) to ``AFTER_S`` after it (one bar more for bpm and key, which
+land on a bar line) is searched for the change by one stated rule per control
+(``change_points.py``: a least-squares change point, from the send on and in the way the
+steer moves the feature — so a section of the song's form that ends before the steer, or a
+change against it, is not taken for it — or beat grids):
 
 - brightness: the log spectral centroid per frame, a hinge (the blend starts there);
 - drums: the HPSS percussive energy per frame (dB), a step;
@@ -39,12 +43,12 @@ import math
 import time
 from dataclasses import dataclass, field
 
+import change_points as cp
 import numpy as np
 from websockets.asyncio.client import connect
 
 from riffcast_client import protocol
 
-import change_points as cp
 from harness.endpoints import prometheus_value
 from harness.machine import host_description
 from harness.station import Station
@@ -52,8 +56,7 @@ from harness.table import header, row
 
 RATE = 44100
 TOKEN = "control-latency-token"
-BEFORE_S, AFTER_S = 2.5, 4.5
-SPACING_S = BEFORE_S + AFTER_S + 0.5
+BEFORE_S, AFTER_S = 2.0, 5.5
 BLEND_S = 5.12  # a transition of one chunk
 MIN_EFFECT = 0.5
 MIN_GRID_STRENGTH = 1.2
@@ -71,6 +74,12 @@ class Steer:
     control: str
     fields: dict
     bar_s: float
+
+    @property
+    def after_s(self) -> float:
+        """How much audio after the send is searched: AFTER_S, and one bar more for a change that
+        lands on a bar line (bpm, key)."""
+        return AFTER_S + (self.bar_s if self.control in ("bpm", "key") else 0.0)
 
 
 def rounds(count: int, quick: bool) -> list[Steer]:
@@ -149,13 +158,24 @@ async def steer_all(station: Station, steers: list[Steer]) -> tuple[Heard, list[
                 raise RuntimeError(f"steer {steer.fields} refused: {reply}")
             sent.append(Sent(steer, live, int(reply["position"])))
             if number + 1 == len(steers):
-                await asyncio.sleep(AFTER_S + 0.5)  # its window, received
+                await asyncio.sleep(steer.after_s + 0.5)  # its window, received
             else:
                 following = steers[number + 1].control
-                await asyncio.sleep(SPACING_S + (BLEND_S if steer.control == following == "brightness" else 0.0))
+                blend_s = BLEND_S if steer.control == following == "brightness" else 0.0
+                await asyncio.sleep(BEFORE_S + steer.after_s + 0.5 + blend_s)
     stop.set()
     await listening
     return heard, sent
+
+
+def expected_sign(steer: Steer) -> int:
+    """Which way the steer moves its feature: +1 up, −1 down, 0 (the prompt's MFCCs) either."""
+    value = next(iter(steer.fields.values()))
+    if steer.control == "brightness":
+        return 1 if value > 0 else -1
+    if steer.control in ("drums", "bass"):
+        return -1 if value == "off" else 1
+    return 1 if steer.control == "key" else 0
 
 
 def detect_s(sent: Sent, audio: np.ndarray) -> float:
@@ -175,7 +195,7 @@ def detect_s(sent: Sent, audio: np.ndarray) -> float:
         values = {"brightness": cp.log_centroid, "drums": cp.percussive_db, "bass": cp.low_share_db,
                   "prompt": cp.timbre}[control](audio, RATE)
     shape = cp.Shape.HINGE if control == "brightness" else cp.Shape.STEP
-    found = cp.change_point(values, shape, RATE)
+    found = cp.change_point(values, shape, RATE, from_s=BEFORE_S, sign=expected_sign(sent.steer))
     return found.at_s - BEFORE_S if found.effect >= MIN_EFFECT else math.nan
 
 
@@ -200,7 +220,7 @@ def run(count: int, quick: bool) -> tuple[list[Measured], int, int]:
     measured = []
     for one in sent:
         start = one.live - round(BEFORE_S * RATE)
-        audio = heard.audio(start, one.live + round(AFTER_S * RATE))
+        audio = heard.audio(start, one.live + round(one.steer.after_s * RATE))
         bar_s = one.steer.bar_s if one.steer.control in ("bpm", "key") else 0.0
         measured.append(Measured(one.steer.control, detect_s(one, audio), (one.ack - one.live) / RATE, TARGET_S + bar_s))
     return measured, underruns, heard.gaps

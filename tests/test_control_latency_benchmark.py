@@ -17,7 +17,7 @@ pytestmark = pytest.mark.benchmark
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 CONTROLS = ("brightness", "drums", "bass", "bpm", "key", "prompt")
-AFTER_S = 4.5  # the window the benchmark searches after each steer
+AFTER_S = 5.5  # the audio the benchmark searches after each steer (one bar more for bpm and key)
 ON_THE_ACK_S = 0.75  # a part or prompt change found this near the ack's position (a beat and a note's ring)
 
 
@@ -31,10 +31,10 @@ def test_quick_control_latency_is_measured_on_the_output():
         _, steers, found, output_p50, _, ack_p50, lag, limit, _ = rows[control]
         assert found == f"{steers}/{steers}" == "1/1", run.stdout  # every change found in the audio
         output_s, ack_s, lag_s = float(output_p50), float(ack_p50), float(lag)
-        assert 0.0 < ack_s < AFTER_S and 0.0 < output_s < AFTER_S, run.stdout  # heard after it was sent
+        bar_s = float(re.search(r"≤ ([\d.]+)", limit).group(1)) - 1.5  # 0 but for bpm and key
+        assert 0.0 < ack_s < AFTER_S and 0.0 < output_s < AFTER_S + bar_s, run.stdout  # heard after it was sent
         if control in ("drums", "bass", "prompt"):
             assert abs(lag_s) <= ON_THE_ACK_S, run.stdout
         elif control in ("bpm", "key"):
-            bar_s = float(re.search(r"≤ ([\d.]+)", limit).group(1)) - 1.5
             assert -0.2 <= lag_s <= bar_s + ON_THE_ACK_S, run.stdout  # on the first bar line after the ack
     assert "underruns: 0, gaps at the listener: 0" in run.stdout, run.stdout
