@@ -1,8 +1,8 @@
 """Where a control's change is heard in received audio: frame features and least-squares change points.
 
 Pure functions over a mono float32 window of audio (``sample_rate`` Hz); features are framed
-every ``HOP_SAMPLES`` samples (frame ``i`` is centred on sample ``i · HOP_SAMPLES``), estimated
-with librosa. A change point is one rule for every feature: the single split of the frames
+every ``HOP_SAMPLES`` samples (frame ``i`` is centred on sample ``i · HOP_SAMPLES``; energies
+averaged over ``SMOOTH_FRAMES``), estimated with librosa. A change point is one rule for every feature: the single split of the frames
 that a least-squares fit of a step (``Shape.STEP``: a constant, then another) or of a hinge
 (``Shape.HINGE``: a constant, then a line from it — a blend that starts there) explains best,
 searched from a given time on (the steer's), in the way the steer moves it. Tempo is found by fitting beat grids to the onset envelope instead
@@ -17,6 +17,7 @@ from enum import Enum
 import numpy as np
 
 HOP_SAMPLES = 512
+SMOOTH_FRAMES = 25  # energies are averaged over this many frames (0.29 s at 44.1 kHz), centred
 N_FFT = 4096
 BASS_HZ = 150.0
 ONSET_TOLERANCE_S = 0.035  # a beat's onset strength is the largest this near it
@@ -50,27 +51,36 @@ def _spectrum(audio: np.ndarray) -> np.ndarray:
     return np.abs(librosa.stft(audio.astype(np.float32), n_fft=N_FFT, hop_length=HOP_SAMPLES))
 
 
+def _smoothed(energy: np.ndarray) -> np.ndarray:
+    """``energy`` (…, frames) averaged over SMOOTH_FRAMES frames along the last axis."""
+    from scipy.ndimage import uniform_filter1d
+
+    return uniform_filter1d(energy.astype(np.float64), SMOOTH_FRAMES, axis=-1, mode="nearest")
+
+
 def log_centroid(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """(frames, 1) log2 of each frame's spectral centroid (octaves above 1 Hz)."""
+    """(frames, 1) log2 of the spectral centroid of each frame's smoothed power (octaves above 1 Hz)."""
     import librosa
 
-    centroid = librosa.feature.spectral_centroid(S=_spectrum(audio), sr=sample_rate)[0]
-    return np.log2(centroid + 1.0)[:, None]
+    power = _smoothed(_spectrum(audio) ** 2)
+    frequencies = librosa.fft_frequencies(sr=sample_rate, n_fft=N_FFT)
+    return np.log2((frequencies @ power) / (power.sum(axis=0) + 1e-12) + 1.0)[:, None]
 
 
 def percussive_db(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """(frames, 1) each frame's percussive energy (librosa HPSS of the magnitudes, its defaults), dB."""
+    """(frames, 1) each frame's smoothed percussive energy (librosa HPSS of the magnitudes, its
+    defaults), dB."""
     import librosa
 
     _, percussive = librosa.decompose.hpss(_spectrum(audio))
-    return (10.0 * np.log10((percussive.astype(np.float64) ** 2).sum(axis=0) + 1e-10))[:, None]
+    return (10.0 * np.log10(_smoothed((percussive.astype(np.float64) ** 2).sum(axis=0)) + 1e-10))[:, None]
 
 
 def low_share_db(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """(frames, 1) each frame's share of energy below BASS_HZ, dB."""
+    """(frames, 1) each frame's share of the (smoothed) energy below BASS_HZ, dB."""
     import librosa
 
-    power = _spectrum(audio).astype(np.float64) ** 2
+    power = _smoothed(_spectrum(audio).astype(np.float64) ** 2)
     low = power[librosa.fft_frequencies(sr=sample_rate, n_fft=N_FFT) < BASS_HZ].sum(axis=0)
     return (10.0 * np.log10((low + 1e-12) / (power.sum(axis=0) + 1e-12)))[:, None]
 

@@ -8,8 +8,8 @@ between two brightness steers: numeric settings blend with alpha over the transi
 with ``transition_chunks`` 1: ``brightness`` +1 and back to 0, ``bpm`` 100 ↔ 130, ``key``
 A minor ↔ D# minor, the prompt to jazz and back to funk, ``drums`` off, ``bass`` off (the
 drums still off: with them on, the kick fills the low band), ``bass`` on, ``drums`` on. For
-each steer, the received audio from ``BEFORE_S`` before the live position when it was sent
-(the listener's newest sample) to ``AFTER_S`` after it (one bar more for bpm and key, which
+each steer, the received audio from ``BEFORE_S`` (bpm: ``BEFORE_BPM_S``) before the live
+position when it was sent (the listener's newest sample) to ``AFTER_S`` after it (one bar more for bpm and key, which
 land on a bar line) is searched for the change by one stated rule per control
 (``change_points.py``: a least-squares change point, from the send on and in the way the
 steer moves the feature — so a section of the song's form that ends before the steer, or a
@@ -57,6 +57,7 @@ from harness.table import header, row
 RATE = 44100
 TOKEN = "control-latency-token"
 BEFORE_S, AFTER_S = 2.0, 5.5
+BEFORE_BPM_S = 4.0
 BLEND_S = 5.12  # a transition of one chunk
 MIN_EFFECT = 0.5
 MIN_GRID_STRENGTH = 1.2
@@ -74,6 +75,12 @@ class Steer:
     control: str
     fields: dict
     bar_s: float
+
+    @property
+    def before_s(self) -> float:
+        """How much audio before the send is searched: BEFORE_S, and for bpm BEFORE_BPM_S (the old
+        beat's phase wants more beats; the steer before it, brightness, leaves the beat alone)."""
+        return BEFORE_BPM_S if self.control == "bpm" else BEFORE_S
 
     @property
     def after_s(self) -> float:
@@ -178,15 +185,15 @@ def expected_sign(steer: Steer) -> int:
     return 1 if steer.control == "key" else 0
 
 
-def detect_s(sent: Sent, audio: np.ndarray) -> float:
-    """Seconds from the send's live position to the change found in ``audio`` (which starts
-    BEFORE_S before it); NaN when none is found."""
+def detect(sent: Sent, audio: np.ndarray) -> tuple[float, float]:
+    """(seconds from the send's live position to the change found in ``audio`` (which starts
+    ``before_s`` before it), NaN when none is found; the change's effect)."""
     control = sent.steer.control
     if control == "bpm":
         new_bpm = sent.steer.fields["bpm"]
         old_bpm = BPMS[0] if new_bpm == BPMS[1] else BPMS[1]
-        found = cp.tempo_change_s(cp.onset_envelope(audio, RATE), 60.0 / old_bpm, 60.0 / new_bpm, BEFORE_S, RATE)
-        return found.at_s - BEFORE_S if found.effect >= MIN_GRID_STRENGTH else math.nan
+        found = cp.tempo_change_s(cp.onset_envelope(audio, RATE), 60.0 / old_bpm, 60.0 / new_bpm, BEFORE_BPM_S, RATE)
+        return (found.at_s - BEFORE_BPM_S if found.effect >= MIN_GRID_STRENGTH else math.nan), found.effect
     if control == "key":
         new = next(k for k in KEYS if k[2] == sent.steer.fields["key"])
         old = KEYS[1 - KEYS.index(new)]
@@ -196,13 +203,14 @@ def detect_s(sent: Sent, audio: np.ndarray) -> float:
                   "prompt": cp.timbre}[control](audio, RATE)
     shape = cp.Shape.HINGE if control == "brightness" else cp.Shape.STEP
     found = cp.change_point(values, shape, RATE, from_s=BEFORE_S, sign=expected_sign(sent.steer))
-    return found.at_s - BEFORE_S if found.effect >= MIN_EFFECT else math.nan
+    return (found.at_s - BEFORE_S if found.effect >= MIN_EFFECT else math.nan), found.effect
 
 
 @dataclass(frozen=True)
 class Measured:
     control: str
     output_s: float  # NaN: not found
+    effect: float  # the change's size over the residual spread (bpm: the grid's strength)
     ack_s: float
     limit_s: float  # the target: TARGET_S, plus the bar it was sent in for bpm and key
 
@@ -219,10 +227,10 @@ def run(count: int, quick: bool) -> tuple[list[Measured], int, int]:
         station.stop()
     measured = []
     for one in sent:
-        start = one.live - round(BEFORE_S * RATE)
+        start = one.live - round(one.steer.before_s * RATE)
         audio = heard.audio(start, one.live + round(one.steer.after_s * RATE))
         bar_s = one.steer.bar_s if one.steer.control in ("bpm", "key") else 0.0
-        measured.append(Measured(one.steer.control, detect_s(one, audio), (one.ack - one.live) / RATE, TARGET_S + bar_s))
+        measured.append(Measured(one.steer.control, *detect(one, audio), (one.ack - one.live) / RATE, TARGET_S + bar_s))
     return measured, underruns, heard.gaps
 
 
@@ -254,7 +262,7 @@ def main() -> None:
     measured, underruns, gaps = run(1 if args.quick else args.rounds, args.quick)
     print_table(measured, underruns, gaps)
     for m in measured:
-        print(f"- {m.control}: output {m.output_s:.2f} s, ack {m.ack_s:.2f} s")
+        print(f"- {m.control}: output {m.output_s:.2f} s (effect {m.effect:.2f}), ack {m.ack_s:.2f} s")
 
 
 if __name__ == "__main__":

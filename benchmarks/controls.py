@@ -13,7 +13,9 @@ Every render is asked through the steer fields (a :class:`~riffcast.steering.tar
   stage, no normalisation) — the figure the ≥ 12 dB target is judged on, since only there is an
   energy an energy; and *the percussive-to-harmonic ratio* through the engine (each painted image
   is scaled to its own maximum, so there only a ratio of parts means something; it understates
-  the cut, since the kick the drums take away is mostly harmonic to HPSS).
+  the cut, since the kick the drums take away is mostly harmonic to HPSS); beside them the
+  most a perfect drum mute could cut: the drum voices' percussive energy over the other
+  voices' (each part rendered alone).
   ``bass off`` → the share of the energy below 150 Hz against ``bass on``, dB, with the drums
   on and off (through the engine: a share, for the same reason).
 - A bpm steer mid-render (a playlist: 90 bpm, then 120 bpm over a one-chunk transition): the
@@ -164,6 +166,23 @@ def low_db(audio: np.ndarray, below_hz: float = BASS_HZ) -> float:
     return _db(power[librosa.fft_frequencies(sr=SR, n_fft=8192) < below_hz].sum()) - _db(power.sum())
 
 
+def drum_mute_ceiling_db(target, seconds: float) -> float:
+    """How far a perfect drum mute can cut the percussive (HPSS) energy of ``target``'s song: the
+    drum voices' percussive energy over the other voices', each part rendered alone (through the
+    master stage), dB."""
+    from riffcast.generation.compose import bar_seconds
+    from riffcast.generation.grid import DRUMS
+    from riffcast.generation.style import style_for_target
+    from riffcast.generation.voices import mix_events, placed_events
+
+    style = style_for_target(target)
+    bar_samples = bar_seconds(style) * SR
+    n_samples = int(seconds * SR)
+    placed = placed_events(style, target.seed, range(int(n_samples / bar_samples) + 1), bar_samples, SR)
+    drums, rest = ([(at, event) for at, event in placed if (event.voice in DRUMS) == keep] for keep in (True, False))
+    return Split.of(mix_events(drums, 0, n_samples, SR)).percussive_db - Split.of(mix_events(rest, 0, n_samples, SR)).percussive_db
+
+
 def measure_timbre_and_parts(results: Results, seconds: float, through_engine: bool, prompts: tuple[str, ...]) -> None:
     from riffcast.steering.targets import Target
 
@@ -185,7 +204,8 @@ def measure_timbre_and_parts(results: Results, seconds: float, through_engine: b
         on, drumless, bassless, neither = heard(), heard(drums="off"), heard(bass="off"), heard(drums="off", bass="off")
         own_on, own_drumless = (Split.of(synth_render(target(**parts), seconds)) for parts in ({}, {"drums": "off"}))
         cuts.append((own_on.percussive_db - own_drumless.percussive_db, low_db(drumless) - low_db(neither),
-                     low_db(on) - low_db(bassless), Split.of(on).ratio_db - Split.of(drumless).ratio_db))
+                     low_db(on) - low_db(bassless), Split.of(on).ratio_db - Split.of(drumless).ratio_db,
+                     drum_mute_ceiling_db(target(), seconds)))
     results.drums_cut_db = min(cut[0] for cut in cuts)
     results.bass_cut_drumless_db = min(cut[1] for cut in cuts)
     results.bass_cut_db = min(cut[2] for cut in cuts)
@@ -196,6 +216,8 @@ def measure_timbre_and_parts(results: Results, seconds: float, through_engine: b
                       " / ".join(f"{c[0]:.1f}" for c in cuts) + " dB", "≥ 12 dB"),
                      (f"drums off: percussive-to-harmonic (HPSS) energy ratio cut, {where} ({each})",
                       " / ".join(f"{c[3]:.1f}" for c in cuts) + " dB", ""),
+                     (f"… the most a drum mute could cut: the drum voices' percussive energy over the other voices', "
+                      f"each alone ({each})", " / ".join(f"{c[4]:.1f}" for c in cuts) + " dB", ""),
                      (f"bass off: share of the energy below {BASS_HZ:g} Hz cut, drums off ({each})",
                       " / ".join(f"{c[1]:.1f}" for c in cuts) + " dB", "≥ 15 dB"),
                      (f"bass off: share below {BASS_HZ:g} Hz cut, drums on: the kick stays ({each})",
