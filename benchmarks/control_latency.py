@@ -31,7 +31,7 @@ Targets (issue 25): brightness, drums, bass and prompt p50 ≤ 1.5 s; bpm and ke
 + one bar (the bar of the tempo the steer was sent in); no underrun.
 
 Run: ``python benchmarks/control_latency.py`` (4 rounds of 10 steers, about 6 minutes) or
-``--quick`` (one steer of each control, the prompt only to jazz; about 50 s).
+``--quick`` (one steer of each control, the prompt only to jazz; about 60 s).
 """
 
 from __future__ import annotations
