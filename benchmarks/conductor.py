@@ -45,7 +45,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from controls import PITCH, centroid_hz, low_db, percussive_db
+from controls import PITCH, centroid_hz, low_db
 
 SR = 44100
 EXCERPT_S = 30.0
@@ -237,6 +237,16 @@ def measure_excerpt(group: Group, name: str, audio: np.ndarray, speed: list[tupl
                                     f"{fields['key']}, heard {KEY_NAMES[heard_key[0]]} {heard_key[1]}")
         else:
             group.convergence_db.append((convergence_db(plain), convergence_db(out)))
+
+
+def percussive_db(audio: np.ndarray) -> float:
+    """The share of ``audio``'s energy in its percussive part (librosa's HPSS, its defaults), dB: a
+    share, since each decoded image is scaled to its own maximum."""
+    import librosa
+
+    signal = audio.astype(np.float32)
+    percussive = np.sum(librosa.effects.percussive(signal).astype(np.float64) ** 2)
+    return float(10.0 * np.log10(percussive + 1e-20) - 10.0 * np.log10(np.sum(signal.astype(np.float64) ** 2) + 1e-20))
 
 
 def measure_parts(audio: np.ndarray) -> tuple[list[float], float, float, float]:

@@ -19,6 +19,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 CONTROLS = ("brightness", "drums", "bass", "bpm", "key", "prompt")
 AFTER_S = 5.5  # the audio the benchmark searches after each steer (one bar more for bpm and key)
 ON_THE_ACK_S = 0.75  # a part or prompt change found this near the ack's position (a beat and a note's ring)
+BAR_CHANGE_SLACK_S = 1.25  # a tempo or key change: the ring (0.5 s) and the fit's spread past the bar line
 
 
 def test_quick_control_latency_is_measured_on_the_output():
@@ -36,5 +37,7 @@ def test_quick_control_latency_is_measured_on_the_output():
         if control in ("drums", "bass", "prompt"):
             assert abs(lag_s) <= ON_THE_ACK_S, run.stdout
         elif control in ("bpm", "key"):
-            assert -0.2 <= lag_s <= bar_s + ON_THE_ACK_S, run.stdout  # on the first bar line after the ack
+            # On the first bar line after the ack, the old notes ringing 0.5 s into it; one steer each here,
+            # so the change-point fit's spread (about ±0.5 s for key) is not averaged out.
+            assert -0.2 <= lag_s <= bar_s + BAR_CHANGE_SLACK_S, run.stdout
     assert "underruns: 0, gaps at the listener: 0" in run.stdout, run.stdout
