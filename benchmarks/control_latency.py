@@ -50,6 +50,7 @@ from websockets.asyncio.client import connect
 from riffcast_client import protocol
 
 from harness.endpoints import prometheus_value
+from harness.listening import messages_until
 from harness.machine import host_description
 from harness.station import Station
 from harness.table import header, row
@@ -128,20 +129,14 @@ class Heard:
 
 
 async def listen(url: str, heard: Heard, stop: asyncio.Event) -> None:
-    async with connect(url, compression=None) as listener:
-        await listener.recv()  # hello
-        while not stop.is_set():
-            try:
-                message = await asyncio.wait_for(listener.recv(), 0.5)
-            except asyncio.TimeoutError:
-                continue
-            if isinstance(message, str):
-                continue
-            frame = protocol.decode_frame(message, "s16le")
-            if heard.frames and frame.position != heard.live:
-                heard.gaps += 1
-            heard.frames[frame.position] = frame.samples[:, 0].copy()
-            heard.live = frame.next_position
+    async for message in messages_until(url, stop):
+        if isinstance(message, str):
+            continue
+        frame = protocol.decode_frame(message, "s16le")
+        if heard.frames and frame.position != heard.live:
+            heard.gaps += 1
+        heard.frames[frame.position] = frame.samples[:, 0].copy()
+        heard.live = frame.next_position
 
 
 @dataclass(frozen=True)

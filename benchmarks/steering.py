@@ -44,6 +44,7 @@ from riffcast.pipeline.lead import rewind_safety_s, window_low_water_s
 from riffcast_client import protocol
 
 from harness.endpoints import prometheus_value
+from harness.listening import messages_until
 from harness.machine import host_description
 from harness.peer import peer_checkout
 from harness.station import Station
@@ -68,22 +69,16 @@ class Listening:
 
 
 async def listen(url: str, heard: Listening, stop: asyncio.Event) -> None:
-    async with connect(url, compression=None) as listener:
-        await listener.recv()  # hello
-        while not stop.is_set():
-            try:
-                message = await asyncio.wait_for(listener.recv(), 0.5)
-            except asyncio.TimeoutError:
-                continue
-            if isinstance(message, str):
-                heard.events.append(json.loads(message))
-                continue
-            frame = protocol.decode_frame(message, "s16le")
-            if heard.frames and frame.position != heard.live:
-                heard.gaps += 1
-            heard.frames += 1
-            heard.live = frame.next_position
-            heard.arrivals[frame.position] = time.monotonic()
+    async for message in messages_until(url, stop):
+        if isinstance(message, str):
+            heard.events.append(json.loads(message))
+            continue
+        frame = protocol.decode_frame(message, "s16le")
+        if heard.frames and frame.position != heard.live:
+            heard.gaps += 1
+        heard.frames += 1
+        heard.live = frame.next_position
+        heard.arrivals[frame.position] = time.monotonic()
 
 
 @dataclass(frozen=True)
