@@ -2,8 +2,8 @@
 
 A generator that keeps time reports, with each image, the :class:`BeatGrid` (or grids, when a
 change lands inside it) its music follows; the station turns them into ``beat`` events on
-``/stream`` and the ``next_downbeat`` of ``now_playing`` and ``status`` (DESIGN.md, "Musical
-controls and the beat clock"). Positions are stream samples at the station's rate. Pure
+``/stream`` and the ``next_downbeat`` of ``now_playing`` and ``status`` (docs/protocol.md, ``beat``;
+docs/controls.md, "The beat clock"). Positions are stream samples at the station's rate. Pure
 functions, no clock.
 """
 
