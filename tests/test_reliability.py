@@ -201,3 +201,13 @@ def test_handshakes_in_flight_are_bounded_and_the_oldest_is_dropped():
     assert len(queue) == 3
     with pytest.raises(ValueError):
         HandshakeQueue(capacity=0)
+
+
+def test_a_generator_with_injected_faults_says_what_the_generator_it_wraps_says_of_itself():
+    from riffcast.generation.faults import FaultyGenerator, parse_faults
+    from riffcast.generation.synth import SynthGenerator
+    from riffcast.pipeline.conducting import honours_controls
+
+    wrapped = FaultyGenerator(SynthGenerator(), parse_faults("raise@2"))
+    assert wrapped.lands_on_beats and honours_controls(wrapped)  # no conductor over the synth's own controls
+    assert wrapped.name == "synth (with injected faults)"

@@ -86,9 +86,15 @@ class FaultyGenerator:
         self.inner = inner
         self.faults = faults
         self.name = f"{inner.name} (with injected faults)"
-        self.lands_on_beats = getattr(inner, "lands_on_beats", False)
         self.injected = 0
         self._struck: set[tuple[FaultKind, int]] = set()  # crash and stall strike once per chunk
+
+    def __getattr__(self, attribute: str):
+        """What the wrapped generator says of itself (``lands_on_beats``, ``honours_controls``,
+        ``device``): the faults change how it paints, not what it is."""
+        if attribute == "inner":  # not set yet (copying, unpickling): no recursion through it
+            raise AttributeError(attribute)
+        return getattr(self.inner, attribute)
 
     def paint(self, request: ChunkRequest, should_stop: Callable[[], bool] = lambda: False) -> PaintedChunk:
         fault = next((f for f in self.faults if f.first <= request.index <= f.last), None)
