@@ -41,7 +41,7 @@ from typing import Callable
 import numpy as np
 
 from riffcast.dsp.codec import mel_from_pixels, pixels_from_mel
-from riffcast.dsp.conductor import Conductor, ConductorState
+from riffcast.dsp.conductor import Conductor, ConductorState, Controls
 from riffcast.dsp.params import RIFFUSION_V1
 from riffcast.generation.beats import BeatGrid
 from riffcast.generation.types import BarGrid, ChunkRequest, Generator, Interrupted, PaintedChunk
@@ -195,22 +195,22 @@ class ChunkProducer:
         self._previous = painted.image
         self._marks.append(mark)
         self.counters.chunks += 1
-        image = self._conducted(painted.image, index, step)
-        beats = () if fallback else painted.beats or self._conducted_beats(step) or \
+        controls = controls_of(step.end if step.alpha > 0.5 else step.start)  # the settings heard
+        image = self._conducted(painted.image, index, controls)
+        beats = () if fallback else painted.beats or self._conducted_beats(controls) or \
             ((self.bed_beats,) if self.bed_beats else ())
         return ProducedChunk(index, step, image, fallback, painted.timings_s, wall_s, beats)
 
-    def _conducted_beats(self, step: Step) -> tuple[BeatGrid, ...]:
+    def _conducted_beats(self, controls: Controls) -> tuple[BeatGrid, ...]:
         """The beats the conductor put the image on when a tempo is asked (else none): its grid,
         bars counted from the grid's first beat."""
-        bpm = controls_of(step.end if step.alpha > 0.5 else step.start).bpm
+        bpm = controls.bpm
         grid = self._conductor.state.grid if self._conductor is not None and bpm is not None else None
         return () if grid is None else (BeatGrid(round(grid.origin_column * HOP_SAMPLES), 0, bpm),)
 
-    def _conducted(self, image: np.ndarray, index: int, step: Step) -> np.ndarray:
-        """``image`` with its stitched columns conducted to the controls of the step's settings
-        (the end target's once alpha passes 0.5), or as it is (no conductor, no control asked)."""
-        controls = controls_of(step.end if step.alpha > 0.5 else step.start)
+    def _conducted(self, image: np.ndarray, index: int, controls: Controls) -> np.ndarray:
+        """``image`` with its stitched columns conducted to ``controls`` (the step's settings: the
+        end target's once alpha passes 0.5), or as it is (no conductor, no control asked)."""
         if self._conductor is None or not controls.active:
             return image
         first = image.shape[1] - self.layout.stitched_part(image, index).shape[1]
