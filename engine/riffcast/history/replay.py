@@ -20,10 +20,11 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
+from riffcast.pipeline.producer import ChunkProducer
 from riffcast.steering.fields import steer_from_fields
 from riffcast.steering.state import walk_from_document
 from riffcast.steering.targets import Target
-from riffcast.steering.walk import Landing, WalkPosition
+from riffcast.steering.walk import Landing, Walk, WalkPosition
 
 OVERLAP_S = 0.002  # an image must overlap the range by more than this (log times are in ms)
 
@@ -97,9 +98,6 @@ def replay(plan: ReplayPlan, *, generator, seed_image: np.ndarray, layout, assem
     (a fresh :class:`~riffcast.pipeline.assembly.StreamAssembly` set up as the run was) until the
     audio of images ``plan.first`` … ``plan.last`` is complete (the stitcher's look-ahead reaches
     into the images after, as it did on air) → that audio, float32 mono."""
-    from riffcast.pipeline.producer import ChunkProducer
-    from riffcast.steering.walk import Walk
-
     producer = ChunkProducer(generator, Walk.resume(plan.walk), seed_image, layout=layout)
     steers = {steer.image: steer for steer in plan.steers}
     blocks, start, end, emitted, index = [], 0, None, 0, 0
