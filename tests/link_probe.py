@@ -27,6 +27,7 @@ LISTEN_S = 10.0
 async def observe(station) -> dict:
     """Listen to the stream while a second Link peer samples its beat every 0.1 s."""
     peer = aalink.Link(100.0)  # another tempo: the station's must win
+    peer.quantum = 4  # a bar of 4, as a lighting desk locks to bars: Link aligns peers' beats modulo their quantum
     peer.enabled = True
     frames, beats, samples = [], [], []
     async with connect(f"{station.stream_url}?format=s16le", max_size=None) as socket:
