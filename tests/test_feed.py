@@ -94,23 +94,3 @@ def test_a_chunk_the_producer_repeated_is_recorded_as_a_fallback():
         assert not first.fallback and second.fallback and second.announced
     finally:
         feed.stop()
-
-
-def test_a_fallback_never_takes_the_slot_of_an_image_placed_and_on_its_way():
-    """The feed thread's steps by hand, no threads: an image is placed (its position acknowledged)
-    and queued when the lead is below low water; the repeat must wait for it, not stitch itself
-    into its slot (which put records out of order, with the image's ack one slot off)."""
-    producer = ChunkProducer(PatternGenerator(), Walk(Target.from_text("jazz")), SEED_IMAGE)
-    feed = Feed(producer, RIFFUSION_V1, lead_chunks=1, low_water_s=60.0)  # the lead is always low
-    feed._accept(producer.next_chunk())
-    item = feed._queue.get_nowait()
-    feed._stitch(item.position, item.chunk.image, item.chunk.step, item.chunk.fallback)
-    feed._accept(producer.next_chunk())  # placed at CHUNK, on its way to the feed thread
-    feed._maybe_fall_back()
-    assert feed.underruns == 0
-    item = feed._queue.get_nowait()
-    feed._stitch(item.position, item.chunk.image, item.chunk.step, item.chunk.fallback)
-    assert [(r.position, r.fallback) for r in feed.records()] == [(0, False), (CHUNK, False)]
-    feed._maybe_fall_back()  # nothing on its way now: the repeat follows
-    assert feed.underruns == 1
-    assert [(r.position, r.fallback) for r in feed.records()] == [(0, False), (CHUNK, False), (2 * CHUNK, True)]

@@ -10,7 +10,8 @@ import pytest
 
 from riffcast.pipeline.layout import StreamLayout
 from riffcast.pipeline.producer import ChunkProducer, image_problem
-from riffcast.pipeline.producer_thread import ProducerThread, RewindRequest, Rewound
+from riffcast.pipeline.producer_thread import ProducerThread
+from riffcast.pipeline.schedule import RewindRequest, Rewound
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Walk
 

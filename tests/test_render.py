@@ -18,7 +18,7 @@ from riffcast.generation.factory import GeneratorSettings, make_generator, weigh
 from riffcast.generation.seeds import DEFAULT_BED, load_seed
 from riffcast.pipeline.assembly import StreamAssembly
 from riffcast.pipeline.producer import ChunkProducer
-from riffcast.pipeline.render import render, schedule
+from riffcast.pipeline.render import playlist_steers, render
 from riffcast.steering.playlist import PlaylistEntry
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Walk
@@ -160,15 +160,15 @@ def test_download_offline_says_there_is_no_network(tmp_path):
     assert result.returncode == 1 and "no network" in result.stderr
 
 
-def test_schedule_follows_the_playlist_by_stream_time_and_loops():
+def test_playlist_steers_follow_the_playlist_by_stream_time_and_loops():
     assembly = StreamAssembly(RIFFUSION_V1)
     chunk_s = RIFFUSION_V1.chunk_samples / RIFFUSION_V1.sample_rate
     a, b, c = (PlaylistEntry(Target.from_text(text), 3 * chunk_s, None) for text in "abc")
-    assert schedule([a, b, c], assembly, 9) == {3: b, 6: c}
-    assert schedule([a, b], assembly, 9) == {3: b, 6: a}  # looped back to the first entry
-    assert schedule([], assembly, 9) == {}
+    assert playlist_steers([a, b, c], assembly, 9) == {3: b, 6: c}
+    assert playlist_steers([a, b], assembly, 9) == {3: b, 6: a}  # looped back to the first entry
+    assert playlist_steers([], assembly, 9) == {}
     long = PlaylistEntry(Target.from_text("a"), 100 * chunk_s, None)
-    assert schedule([long], assembly, 9) == {}
+    assert playlist_steers([long], assembly, 9) == {}
 
 
 def test_render_steers_through_the_targets_in_order():

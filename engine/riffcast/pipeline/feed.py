@@ -1,20 +1,13 @@
-"""The feed: produced images → stream assembly (placing and stitching) → PCM ring, with the
-underrun fallback and the rewind that lets a steer be heard at once.
+"""The feed: the stream schedule's threads — produced images in, PCM for the clock out, with
+the underrun fallback, the rewind that lets a steer be heard at once, and the producer's supervision.
 
-One thread owns the :class:`~riffcast.pipeline.assembly.StreamAssembly`. It stitches every image the
-producer publishes as soon as it arrives, and when the PCM ahead of the playhead drops below
-``low_water_s`` with nothing to stitch (the generator is late), it stitches the last image
-again — the seamless fallback — and counts an underrun. The pacing clock reads the ring and
-moves the playhead; it never waits for this thread.
-
-Each image's start position in the stream is fixed when the image is handed over, so a
-steer can be acknowledged with the position where it will be heard. What the feed knows of its
-images is one ledger (:mod:`riffcast.pipeline.ledger`), one entry per image. When a steer is applied
-the producer asks this thread (in turn with the images) how far back it may replace the
-stream: the oldest stitched image whose samples start far enough ahead of the playhead to be
-painted and stitched again in time (:mod:`riffcast.pipeline.lead`). The assembly goes back
-to its state before that image, the ring forgets the samples from there on, and the producer
-paints on from there for the new target.
+What happens to the images (placing, stitching, the fallback's rule, how far back a steer may
+replace the stream, which image plays where) is the sans-I/O
+:class:`~riffcast.pipeline.schedule.StreamSchedule`'s; this module is its shell. One thread (the
+feed thread) stitches every image the producer publishes as soon as it arrives, answers the
+producer's rewind requests in turn with the images, and when the schedule says the fallback is due
+(the generator is late) stitches the last image again and counts an underrun. The pacing clock
+reads the ring and moves the playhead under the feed's lock; it never waits for this thread.
 
 The feed thread also supervises the producer thread: one that dies is replaced at once by a
 successor with the state it had (walk, seed, lead, pending steer), counted in
@@ -43,12 +36,11 @@ from riffcast.generation.beats import BeatGrid
 from riffcast.ops.memory import release_free_memory
 from riffcast.pipeline.assembly import StreamAssembly
 from riffcast.pipeline.beat_clock import next_beat_heard
-from riffcast.pipeline.lead import FEED_POLL_S, rewind_safety_s, window_low_water_s
-from riffcast.pipeline.ledger import ImageLedger
+from riffcast.pipeline.lead import FEED_POLL_S
 from riffcast.pipeline.producer import ChunkProducer, ProducedChunk
-from riffcast.pipeline.producer_thread import ProducerThread, RewindRequest, Rewound
+from riffcast.pipeline.producer_thread import ProducerThread
 from riffcast.pipeline.records import ChunkRecord, SteerHeard
-from riffcast.pipeline.ring import PcmRing
+from riffcast.pipeline.schedule import RewindRequest, Rewound, StreamSchedule
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Landing, Step, WalkPosition
 
@@ -57,9 +49,7 @@ log = logging.getLogger(__name__)
 MAX_RESTARTS = 3
 RESTART_WINDOW_S = 300.0
 STALL_LIMIT_S = 60.0  # a paint running longer than this: the station is not generating
-CHUNK_LOW_WATER_S = 2.5  # whole chunks: a fallback chunk is stitched below this lead
 REWIND_WAIT_S = 5.0  # the producer waits this long at most for the feed's answer
-STITCH_HISTORY = 8
 
 
 @dataclass(frozen=True)
@@ -106,26 +96,15 @@ class Feed:
         layout = producer.layout
         self.producer_thread = ProducerThread(producer, self._accept, lead_chunks=lead_chunks * layout.windows_per_chunk,
                                               rewind=self._rewind_for_steer)
-        self.assembly = StreamAssembly(params, layout=layout, level=level, bandwidth=bandwidth)
-        self.ring = PcmRing(round(ring_s * params.sample_rate))
-        if low_water_s is None and layout.whole_chunks:
-            low_water_s = CHUNK_LOW_WATER_S
-        self._fixed_low_water_s = low_water_s
-        self.underruns = 0
-        self.rewinds = 0  # steers that replaced stitched images
-        self.rewound_samples = 0  # samples of stream replaced by them
+        self.schedule = StreamSchedule(params, layout, ring_samples=round(ring_s * params.sample_rate),
+                                       kept_images=kept_chunks * layout.windows_per_chunk, low_water_s=low_water_s,
+                                       level=level, bandwidth=bandwidth)  # under self._lock where the clock reads it
         # Hooks for metrics, called from the feed and producer threads.
         self.on_generated: Callable[[float], None] = lambda seconds: None
         self.on_stitched: Callable[[float], None] = lambda seconds: None
         self.on_underrun: Callable[[], None] = lambda: None
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[_Stitch | _Rewind | None] = queue.SimpleQueue()
-        self._ledger = ImageLedger(kept=kept_chunks * layout.windows_per_chunk)  # under self._lock
-        self._serial = 0  # images stitched so far: the next record's number
-        self._stitch_s: deque[float] = deque(maxlen=STITCH_HISTORY)
-        self._last_image: np.ndarray | None = None
-        self._last_step: Step | None = None
-        self._playhead = 0
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="riffcast-feed", daemon=True)
         self.error: BaseException | None = None
@@ -159,23 +138,39 @@ class Feed:
 
     # -- read by the clock and the server ---------------------------------------------------
     @property
+    def assembly(self) -> StreamAssembly:
+        return self.schedule.assembly
+
+    @property
+    def underruns(self) -> int:
+        return self.schedule.underruns
+
+    @property
+    def rewinds(self) -> int:
+        """Steers that replaced stitched images."""
+        return self.schedule.rewinds
+
+    @property
+    def rewound_samples(self) -> int:
+        """Samples of stream replaced by steers."""
+        return self.schedule.rewound_samples
+
+    @property
     def end(self) -> int:
         """One past the last stitched sample."""
         with self._lock:
-            return self.ring.end
+            return self.schedule.ring.end
 
     @property
     def held_from(self) -> int:
         """The oldest sample still held (late joiners' pre-roll starts no earlier)."""
         with self._lock:
-            return self.ring.start
+            return self.schedule.ring.start
 
     def read(self, position: int, count: int) -> np.ndarray | None:
         """Samples [position, position + count) if stitched and still held, else None."""
         with self._lock:
-            if position < self.ring.start or position + count > self.ring.end:
-                return None
-            return self.ring.read(position, count)
+            return self.schedule.read(position, count)
 
     def ready_to_play(self) -> bool:
         """The first samples are stitched and the stitcher's kernels loaded: playback can start
@@ -184,32 +179,31 @@ class Feed:
 
     def lead_samples(self) -> int:
         with self._lock:
-            return max(0, self.ring.end - self._playhead)
+            return self.schedule.lead_samples
 
     def move_playhead(self, position: int) -> None:
         """The clock has emitted everything before ``position``: chunks that started count
         as played, so the producer paints the next."""
         with self._lock:
-            self._playhead = position
-            started = self._ledger.move_playhead(position)
+            started = self.schedule.move_playhead(position)
         if started:
             self.producer_thread.played(started)
 
     def records(self) -> list[ChunkRecord]:
         """The last few chunks placed in the stream, oldest first."""
         with self._lock:
-            return self._ledger.records()
+            return self.schedule.ledger.records()
 
     def picture_for(self, record: ChunkRecord) -> ChunkRecord:
         """The newest image whose picture starts at or before ``record``'s position: the picture
         that shows the most of what follows it (a window's own picture ends where it does)."""
         with self._lock:
-            return self._ledger.picture_for(record)
+            return self.schedule.ledger.picture_for(record)
 
     def record_at(self, position: int) -> ChunkRecord | None:
         """The chunk heard at ``position`` (None if not among the last few)."""
         with self._lock:
-            return self._ledger.record_at(position)
+            return self.schedule.ledger.record_at(position)
 
     # -- narrow handles for the station (the producer thread is replaced when it dies) -------
     @property
@@ -260,25 +254,22 @@ class Feed:
     def position_of_chunk(self, index: int) -> int:
         """Where the producer's chunk ``index`` starts (or will, if no fallback comes first)."""
         with self._lock:
-            position = self._ledger.position_of(index)
-            return self.assembly.next_position if position is None else position
+            return self.schedule.position_of(index)
 
-    # -- inside ---------------------------------------------------------------------------
     @property
     def low_water_s(self) -> float:
         """Below this lead (seconds) the fallback image is stitched."""
-        if self._fixed_low_water_s is not None:
-            return self._fixed_low_water_s
-        return window_low_water_s(max(self._stitch_s, default=0.0))
+        return self.schedule.low_water_s
 
     def rewind_safety_s(self, paint_s: float | None) -> float:
         """How far ahead of the playhead (seconds) a steer may start replacing the stream."""
-        return rewind_safety_s(paint_s or 0.0, max(self._stitch_s, default=0.0), self.low_water_s)
+        return self.schedule.rewind_safety_s(paint_s)
 
+    # -- inside ---------------------------------------------------------------------------
     def _accept(self, chunk: ProducedChunk) -> None:
         """Producer thread: take a painted image (quick)."""
         with self._lock:
-            position = self._place(chunk.index)
+            position = self.schedule.place(chunk.index)
         self.on_generated(chunk.wall_s)
         self._queue.put(_Stitch(position, chunk))
 
@@ -307,7 +298,8 @@ class Feed:
                 if item is None:
                     return
                 if isinstance(item, _Rewind):
-                    item.answer.set_result(self._rewind(item.request))
+                    with self._lock:
+                        item.answer.set_result(self.schedule.rewind(item.request))
                     continue
                 chunk = item.chunk
                 self._stitch(item.position, chunk.image, chunk.step, chunk.fallback, chunk.beats, chunk.index)
@@ -336,64 +328,27 @@ class Feed:
         self.producer_thread.start()
 
     def _maybe_fall_back(self) -> None:
-        if self._last_image is None or self.lead_samples() >= self.low_water_s * self.params.sample_rate:
-            return
+        """Stitch the last image again if the schedule says the lead has run low (an underrun)."""
         with self._lock:
-            if self.assembly.placed > self.assembly.stitched:
-                return  # an image is placed and on its way: a repeat now would take its slot
-            position = self._place(None)
-        self.underruns += 1
+            if not self.schedule.fallback_due():
+                return
+            repeat = self.schedule.place_fallback()
         self.on_underrun()
-        log.warning("generator late: repeating the last image at position %d (underrun %d)", position, self.underruns)
-        self._stitch(position, self._last_image, self._last_step, True)
-
-    def _place(self, producer_index: int | None) -> int:
-        """Reserve the next image's place (under the lock) → its stream position."""
-        slot = self.assembly.placed
-        position = self.assembly.place()
-        self._ledger.placed(slot, position, producer_index)
-        return position
+        log.warning("generator late: repeating the last image at position %d (underrun %d)",
+                    repeat.position, self.schedule.underruns)
+        self._stitch(repeat.position, repeat.image, repeat.step, True)
 
     def _stitch(self, position: int, image: np.ndarray, step: Step, fallback: bool,
                 beats: tuple[BeatGrid, ...] = (), index: int | None = None) -> None:
-        """Stitch the image placed at ``position`` (the next placed); ``fallback``: it repeats an
-        earlier image (the producer's, or the feed's underrun repeat); ``beats``: its beat grids."""
+        """Stitch the image placed at ``position`` (outside the lock: the clock reads on), then
+        commit it (under the lock), timing it."""
         started = time.perf_counter()
-        # A stitch that waited for a first run's compiling says nothing of how long stitching takes:
-        # counted, it would raise the low water mark for the next images and repeat the fallback.
         kernels_ready = self.assembly.stitcher.kernels_ready
-        before = (self._last_image, self._last_step) if self._last_image is not None else None
-        mark = self.assembly.mark()
-        block = self.assembly.stitch(image)
-        layout = self.assembly.layout
-        announced = layout.whole_chunks or step.new_settings or fallback or mark.slot % layout.windows_per_chunk == 0
-        record = ChunkRecord(position, step, image, fallback,
-                             layout.image_start_column(mark.slot) * self.params.hop_samples, self._serial, announced,
-                             self.assembly.start_sample(mark.slot + 1) - position, beats, index)
-        self._serial += 1
+        stitched = self.schedule.stitch(position, image, step, fallback, beats, index)
         with self._lock:
-            self.ring.write(block.position, block.samples)
-            self._ledger.stitched(mark.slot, mark, record, before)
-        self._last_image, self._last_step = image, step
+            self.schedule.commit(stitched)
         elapsed_s = time.perf_counter() - started
         if kernels_ready:
-            self._stitch_s.append(elapsed_s)
+            self.schedule.stitch_took(elapsed_s)
         self.on_stitched(elapsed_s)
         release_free_memory()  # once per image (about 1 ms): keeps resident memory flat for weeks
-
-    def _rewind(self, request: RewindRequest) -> Rewound:
-        """Feed thread: go back to the oldest image that can be replaced in time, if any."""
-        with self._lock:
-            earliest = self._playhead + round(self.rewind_safety_s(request.paint_s) * self.params.sample_rate)
-            point = self._ledger.rewind_point(earliest, request.oldest)
-            if point is None:
-                return Rewound(request.next_index, 0)
-            self.assembly.rewind(point.mark)
-            dropped = self._ledger.drop_from(point.slot)
-            cut = point.mark.emitted_from
-            self.rewound_samples += self.ring.end - cut
-            self.ring.truncate(cut)
-        if point.before is not None:
-            self._last_image, self._last_step = point.before
-        self.rewinds += 1
-        return Rewound(point.producer_index, sum(1 for entry in dropped if not entry.played))

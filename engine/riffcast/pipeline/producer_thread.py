@@ -21,6 +21,7 @@ from typing import Callable
 
 from riffcast.generation.types import Interrupted
 from riffcast.pipeline.producer import ChunkProducer, ProducedChunk
+from riffcast.pipeline.schedule import RewindRequest, Rewound
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Landing
 
@@ -40,25 +41,6 @@ class PendingSteer:
     def resolve(self, index: int) -> None:
         for future in self.futures:
             future.set_result(index)
-
-
-@dataclass(frozen=True)
-class Rewound:
-    """The feed's answer to a steer: paint again from image ``index`` on; ``discarded`` of the
-    published images were not played yet and are gone."""
-
-    index: int
-    discarded: int
-
-
-@dataclass(frozen=True)
-class RewindRequest:
-    """A steer is being applied: the producer can paint again any image from ``oldest`` up to
-    ``next_index`` (the next one); its paints take up to ``paint_s`` (None before the first)."""
-
-    paint_s: float | None
-    oldest: int
-    next_index: int
 
 
 RewindHook = Callable[[RewindRequest], Rewound]

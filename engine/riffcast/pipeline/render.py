@@ -1,6 +1,7 @@
-"""Offline rendering: the station's producer and stream assembly, as fast as they go, into
-samples. A playlist is followed by stream time (each entry for its ``duration_s``, looped),
-as the station follows it by the clock."""
+"""Offline rendering: the station's producer and stream schedule
+(:mod:`riffcast.pipeline.schedule`), driven synchronously as fast as they go, into samples. A
+playlist is followed by stream time (each entry for its ``duration_s``, looped), as the station
+follows it by the clock."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from riffcast.dsp.level_settings import LevelSettings
 from riffcast.dsp.params import SpectrogramParams
 from riffcast.pipeline.assembly import StreamAssembly
 from riffcast.pipeline.producer import ChunkProducer, ProducedChunk
+from riffcast.pipeline.schedule import StreamSchedule
 from riffcast.steering.playlist import PlaylistEntry
 from riffcast.steering.walk import Landing
 
@@ -48,7 +50,7 @@ class RenderSummary:
         return text
 
 
-def schedule(playlist: Sequence[PlaylistEntry], assembly: StreamAssembly, chunks: int) -> dict[int, PlaylistEntry]:
+def playlist_steers(playlist: Sequence[PlaylistEntry], assembly: StreamAssembly, chunks: int) -> dict[int, PlaylistEntry]:
     """Chunk index → the playlist entry to steer to from that chunk on: each entry plays for
     its ``duration_s`` of stream time (looping), and the next one starts at the first chunk
     heard at or after that. The first entry is where the producer starts, so it appears only
@@ -87,18 +89,23 @@ def render(
         raise ValueError(f"duration must be a positive number of seconds, got {duration_s!r}")
     started = time.perf_counter()
     total_samples = round(duration_s * params.sample_rate)
-    assembly = StreamAssembly(params, layout=producer.layout, level=level, bandwidth=bandwidth)
+    schedule = StreamSchedule(params, producer.layout, ring_samples=params.chunk_columns * params.hop_samples,
+                              kept_images=1, level=level, bandwidth=bandwidth)
+    assembly = schedule.assembly
     chunks = assembly.chunks_for(total_samples)
-    steering = schedule(playlist, assembly, chunks)
+    steering = playlist_steers(playlist, assembly, chunks)
     blocks = []
     for index in range(chunks):
         if index in steering:
             producer.walk.steer(steering[index].target, steering[index].transition_chunks, Landing.BAR)
         chunk = producer.next_chunk()
-        assembly.place()
-        blocks.append(assembly.stitch(chunk.image).samples)
+        position = schedule.place(chunk.index)
+        stitched = schedule.stitch(position, chunk.image, chunk.step, chunk.fallback, chunk.beats, chunk.index)
+        schedule.commit(stitched)
+        schedule.move_playhead(schedule.ring.end)  # played as soon as stitched: the ledger keeps only the last
+        blocks.append(stitched.block.samples)
         on_chunk(chunk)
-    blocks.append(assembly.flush().samples)
+    blocks.append(schedule.flush().samples)
     samples = np.concatenate(blocks)[:total_samples]
     summary = RenderSummary(
         chunks=chunks,
