@@ -32,7 +32,7 @@ from riffcast.dsp.bandwidth_model import (
     fixed_slope_model,
     shift_hz,
 )
-from riffcast.dsp.codec import audio_to_mel, chunk_from_image, image_from_mel, split_chunks
+from riffcast.dsp.codec import audio_to_mel, image_from_mel, mel_image_from, split_chunks
 from riffcast.dsp.params import RIFFUSION_V1 as PARAMS
 
 from music_set import PIECES, TRAINING_PIECES, music_clips
@@ -45,7 +45,7 @@ def image_mel(audio: np.ndarray) -> np.ndarray:
     """Audio → the absolute mel of its Riffusion images, read back from 8-bit pixels."""
     parts = []
     for mel in split_chunks(audio_to_mel(audio, PARAMS), PARAMS):
-        chunk = chunk_from_image(image_from_mel(mel, PARAMS), PARAMS)
+        chunk = mel_image_from(image_from_mel(mel, PARAMS), PARAMS)
         parts.append(chunk.mel * np.float32(chunk.max_value))
     return np.concatenate(parts, axis=1)
 

@@ -86,16 +86,16 @@ class Group:
 
 def images_of(audio: np.ndarray):
     """Audio → the chunks ``riffcast encode`` writes, read back as ``riffcast decode`` reads them."""
-    from riffcast.dsp.codec import audio_to_mel, chunk_from_image, image_from_mel, split_chunks
+    from riffcast.dsp.codec import audio_to_mel, image_from_mel, mel_image_from, split_chunks
     from riffcast.dsp.params import RIFFUSION_V1 as params
 
-    return [chunk_from_image(image_from_mel(mel, params), params) for mel in split_chunks(audio_to_mel(audio, params), params)]
+    return [mel_image_from(image_from_mel(mel, params), params) for mel in split_chunks(audio_to_mel(audio, params), params)]
 
 
 def decode(chunks, **fields) -> Decoded:
     """``riffcast decode`` of ``chunks`` with the control ``fields`` (level stage off)."""
     from riffcast.dsp.params import RIFFUSION_V1 as params
-    from riffcast.pipeline.conducting import conducted_chunks, controls_of
+    from riffcast.pipeline.conducting import conducted_images, controls_of
     from riffcast.pipeline.stitcher import Stitcher
     from riffcast.steering.fields import controls_from_fields
     from riffcast.steering.targets import Target
@@ -104,7 +104,7 @@ def decode(chunks, **fields) -> Decoded:
     controls = controls_of(Target.from_text("x", **controls_from_fields(fields, default)))
     started = time.perf_counter()
     stitcher = Stitcher(params, level=None)
-    given = list(conducted_chunks(chunks, controls, params)) if controls.active else list(chunks)
+    given = list(conducted_images(chunks, controls, params)) if controls.active else list(chunks)
     audio = np.concatenate([stitcher.push(chunk).samples for chunk in given] + [stitcher.flush().samples])
     seconds = time.perf_counter() - started
     mel = np.concatenate([c.mel * np.float32(c.max_value or 1.0) for c in given], axis=1)

@@ -80,11 +80,11 @@ def engine_render(target, seconds: float, playlist=()) -> np.ndarray:
     from riffcast.dsp.params import RIFFUSION_V1
     from riffcast.generation.seeds import DEFAULT_BED, load_seed
     from riffcast.generation.synth import SynthGenerator
-    from riffcast.pipeline.producer import ChunkProducer
+    from riffcast.pipeline.producer import ImageProducer
     from riffcast.pipeline.render import render
     from riffcast.steering.walk import Walk
 
-    producer = ChunkProducer(SynthGenerator(), Walk(target, transition_chunks=4), load_seed(DEFAULT_BED))
+    producer = ImageProducer(SynthGenerator(), Walk(target, transition_chunks=4), load_seed(DEFAULT_BED))
     audio, _ = render(producer, duration_s=seconds, params=RIFFUSION_V1, playlist=playlist, level=None)
     return audio
 
@@ -230,7 +230,7 @@ def _painted_centroids(seconds: float) -> list[float]:
     from riffcast.dsp.mel import hz_to_mel, mel_to_hz
     from riffcast.dsp.params import RIFFUSION_V1 as P
     from riffcast.generation.synth import SynthGenerator
-    from riffcast.generation.types import ChunkRequest
+    from riffcast.generation.types import ImageRequest
     from riffcast.steering.targets import Target
 
     centres = mel_to_hz(np.linspace(hz_to_mel(P.f_min_hz), hz_to_mel(P.f_max_hz), P.n_mels + 2))[1:-1]
@@ -238,7 +238,7 @@ def _painted_centroids(seconds: float) -> list[float]:
     out = []
     for brightness in (-1.0, 0.0, 1.0):
         target = Target.from_text("lofi hip hop", seed=3, brightness=brightness)
-        images = [SynthGenerator().paint(ChunkRequest(target, target, 0.0, blank, start_column=k * P.chunk_columns)).image
+        images = [SynthGenerator().paint(ImageRequest(target, target, 0.0, blank, start_column=k * P.chunk_columns)).image
                   for k in range(max(1, int(seconds / P.chunk_seconds)))]
         mel = np.concatenate([mel_from_pixels(image, P) for image in images], axis=1).astype(np.float64)
         spectrum = mel.sum(axis=1)

@@ -31,7 +31,7 @@ import numpy as np
 
 from riffcast.dsp.bandwidth_model import MODEL_PATH, fixed_slope_model
 from riffcast.dsp.bandwidth_settings import BandwidthSettings
-from riffcast.dsp.codec import audio_to_mel, chunk_from_image, image_from_mel, split_chunks
+from riffcast.dsp.codec import audio_to_mel, image_from_mel, mel_image_from, split_chunks
 from riffcast.dsp.params import RIFFUSION_V1 as PARAMS
 from riffcast.pipeline.stitcher import Stitcher
 
@@ -43,7 +43,7 @@ THIRD_OCTAVES_HZ = ((10000.0, 11220.0), (11220.0, 14125.0), (14125.0, 16000.0))
 
 def decode(audio: np.ndarray, bandwidth: BandwidthSettings | None, model=None) -> tuple[np.ndarray, float]:
     """Encode ``audio`` to images and stitch them back (level stage off) → (samples, CPU s)."""
-    chunks = [chunk_from_image(image_from_mel(mel, PARAMS), PARAMS) for mel in split_chunks(audio_to_mel(audio, PARAMS), PARAMS)]
+    chunks = [mel_image_from(image_from_mel(mel, PARAMS), PARAMS) for mel in split_chunks(audio_to_mel(audio, PARAMS), PARAMS)]
     stitcher = Stitcher(PARAMS, level=None)
     stitcher.set_bandwidth(bandwidth, model)
     started = time.process_time()

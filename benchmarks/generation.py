@@ -27,13 +27,13 @@ import time
 
 import torch
 
-from riffcast.dsp.codec import SpectrogramChunk, mel_from_pixels
+from riffcast.dsp.codec import MelImage, mel_from_pixels
 from riffcast.dsp.params import RIFFUSION_V1 as PARAMS
 from riffcast.generation.models import build_full_random, build_tiny_random, pick_device, pick_dtype
 from riffcast.generation.riffusion import RiffusionGenerator
 from riffcast.generation.seeds import DEFAULT_BED, load_seed
 from riffcast.generation.synth import SynthGenerator
-from riffcast.generation.types import ChunkRequest
+from riffcast.generation.types import ImageRequest
 from riffcast.pipeline.stitcher import Stitcher
 from riffcast.steering.targets import Target
 
@@ -43,16 +43,16 @@ SETTINGS = (("original: PNDM 50 × 0.75", "pndm", 50), ("riffcast: DPM++ 25 × 0
 STAGES = ("text", "encode", "denoise", "decode", "render")
 
 
-def requests(count: int) -> list[ChunkRequest]:
+def requests(count: int) -> list[ImageRequest]:
     """A transition between two prompts, as the producer asks for it."""
     start = Target.from_text("lofi hip hop beat", seed=1)
     end = Target.from_text("jazz piano, brushed drums", seed=2)
     bed = load_seed(DEFAULT_BED, PARAMS)
-    return [ChunkRequest(start, end, (index + 1) / count, bed, index=index, start_column=index * PARAMS.chunk_columns)
+    return [ImageRequest(start, end, (index + 1) / count, bed, index=index, start_column=index * PARAMS.chunk_columns)
             for index in range(count)]
 
 
-def time_chain(generator, chunk_requests: list[ChunkRequest]) -> dict[str, float]:
+def time_chain(generator, chunk_requests: list[ImageRequest]) -> dict[str, float]:
     """Median seconds per stage over the requests (the first, warm-up, chunk left out)."""
     stitcher = Stitcher(PARAMS)
     rows = []
@@ -60,7 +60,7 @@ def time_chain(generator, chunk_requests: list[ChunkRequest]) -> dict[str, float
         started = time.perf_counter()
         painted = generator.paint(request)
         painted_at = time.perf_counter()
-        stitcher.push(SpectrogramChunk(mel_from_pixels(painted.image, PARAMS), None))
+        stitcher.push(MelImage(mel_from_pixels(painted.image, PARAMS), None))
         row = dict(painted.timings_s)
         row["inversion"] = time.perf_counter() - painted_at
         row["total"] = time.perf_counter() - started

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from riffcast.dsp.bandwidth_settings import DEFAULT_BANDWIDTH_HZ, BandwidthSettings
-from riffcast.dsp.codec import SpectrogramChunk, audio_to_mel, chunk_from_image, image_from_mel, split_chunks
+from riffcast.dsp.codec import MelImage, audio_to_mel, image_from_mel, mel_image_from, split_chunks
 from riffcast.dsp.level_settings import LevelSettings
 from riffcast.dsp.mel import MelInverter, riffusion_filterbank
 from riffcast.dsp.params import RIFFUSION_V1 as PARAMS
@@ -77,7 +77,7 @@ class Result:
 # -- methods ----------------------------------------------------------------------------------
 
 
-def riffcast_stitcher(chunks: list[SpectrogramChunk], *, iterations: int = DEFAULT_ITERATIONS, level: bool = False,
+def riffcast_stitcher(chunks: list[MelImage], *, iterations: int = DEFAULT_ITERATIONS, level: bool = False,
                       crossfade_columns: int = 0, bandwidth: BandwidthSettings | None = None) -> np.ndarray:
     stitcher = Stitcher(PARAMS, iterations=iterations, level=LevelSettings() if level else None,
                         crossfade_columns=crossfade_columns, bandwidth=bandwidth)
@@ -115,15 +115,15 @@ def torch_gla(magnitude: np.ndarray, seed: int) -> np.ndarray:
     return torch.istft(specgram * angles, **stft).numpy()
 
 
-def windows_of(mel: np.ndarray, layout: StreamLayout) -> list[SpectrogramChunk]:
+def windows_of(mel: np.ndarray, layout: StreamLayout) -> list[MelImage]:
     """Absolute mel (n_mels, columns) cut as window mode stitches it (the first image whole,
     then each window's crossfade and new columns), every piece at its own scale with its level."""
     pieces = [layout.stitched_part(mel[:, start : start + layout.chunk_columns], index)
               for index, start in enumerate(range(0, mel.shape[1] - layout.chunk_columns + 1, layout.window_columns))]
-    return [SpectrogramChunk(piece / piece.max(), float(piece.max())) for piece in pieces]
+    return [MelImage(piece / piece.max(), float(piece.max())) for piece in pieces]
 
 
-def per_chunk(gla, chunks: list[SpectrogramChunk], normalise_each: bool) -> tuple[np.ndarray, float]:
+def per_chunk(gla, chunks: list[MelImage], normalise_each: bool) -> tuple[np.ndarray, float]:
     """Invert every chunk on its own (the original pipeline); optionally peak-normalise each."""
     inverter = MelInverter(PARAMS, fft_size=PARAMS.n_fft)
     pieces, started = [], time.perf_counter()
@@ -187,7 +187,7 @@ def main() -> None:
     music = (music * 10 ** (SWELL_DB * np.sin(2 * np.pi * t / SWELL_PERIOD_S) / 20)).astype(np.float32)
     mel = audio_to_mel(music, PARAMS)
     full_width = (mel.shape[1] // PARAMS.chunk_columns) * PARAMS.chunk_columns
-    chunks = [chunk_from_image(image_from_mel(part, PARAMS), PARAMS) for part in split_chunks(mel[:, :full_width], PARAMS)]
+    chunks = [mel_image_from(image_from_mel(part, PARAMS), PARAMS) for part in split_chunks(mel[:, :full_width], PARAMS)]
     frames = full_width
     input_mel = np.concatenate([chunk.mel * chunk.max_value for chunk in chunks], axis=1)
     truth = magnitude_spectrogram(music, PARAMS)[:BELOW_10K_BINS, :frames]
@@ -224,7 +224,7 @@ def main() -> None:
         )
 
     # Seams: the stitcher chunk by chunk vs all at once, extension off and on, and the original's way.
-    whole_chunk = [SpectrogramChunk(input_mel / input_mel.max(), float(input_mel.max()))]
+    whole_chunk = [MelImage(input_mel / input_mel.max(), float(input_mel.max()))]
     original = librosa_audio
     original_normalised = np.concatenate(
         [piece / np.max(np.abs(piece)) * 0.5 for piece in np.split(original, len(chunks))]
@@ -287,7 +287,7 @@ def main() -> None:
     # Loudness across joins.
     meter = pyloudnorm.Meter(PARAMS.sample_rate)
     window = int(LOUDNESS_WINDOW_S * PARAMS.sample_rate)
-    unknown = [SpectrogramChunk(chunk.mel, None) for chunk in chunks]
+    unknown = [MelImage(chunk.mel, None) for chunk in chunks]
     levelled = riffcast_stitcher(chunks, level=True)
     model_like = riffcast_stitcher(unknown, level=True)
 

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from riffcast.cli import main as riffcast_main
-from riffcast.dsp.codec import audio_to_mel, chunk_from_image, image_from_mel, save_png, split_chunks
+from riffcast.dsp.codec import audio_to_mel, image_from_mel, mel_image_from, save_png, split_chunks
 from riffcast.dsp.mel import MelInverter
 from riffcast.dsp.mel_projection import MagnitudeStep
 from riffcast.dsp.params import RIFFUSION_V1 as PARAMS
@@ -154,7 +154,7 @@ def main() -> None:
     for clip in music_clips()[args.first : args.first + args.clips]:  # 45 s clips, cut to --seconds
         original = clip.samples()[: round(args.seconds * PARAMS.sample_rate)]
         mels = split_chunks(audio_to_mel(original, PARAMS), PARAMS)
-        chunks = [chunk_from_image(image_from_mel(mel, PARAMS), PARAMS) for mel in mels]
+        chunks = [mel_image_from(image_from_mel(mel, PARAMS), PARAMS) for mel in mels]
         length = sum(chunk.columns for chunk in chunks) * PARAMS.hop_samples
         original = np.pad(original, (0, max(0, length - original.size)))[:length]
         reference = np.abs(stft(original))[:BELOW_10K_BINS]

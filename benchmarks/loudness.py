@@ -49,13 +49,13 @@ from scipy.signal import resample_poly
 
 import riffcast.dsp.level as current_level
 from riffcast.dsp.bandwidth_settings import BandwidthSettings
-from riffcast.dsp.codec import audio_to_mel, chunk_from_image, image_from_mel, split_chunks
+from riffcast.dsp.codec import audio_to_mel, image_from_mel, mel_image_from, split_chunks
 from riffcast.dsp.level import LevelStats
 from riffcast.dsp.level_settings import LevelSettings
 from riffcast.dsp.params import RIFFUSION_V1 as PARAMS
 from riffcast.generation.options import add_generator_arguments, generator_from_args
 from riffcast.generation.seeds import DEFAULT_BED, load_seed
-from riffcast.pipeline.producer import ChunkProducer
+from riffcast.pipeline.producer import ImageProducer
 from riffcast.pipeline.render import render
 from riffcast.pipeline.stitcher import Stitcher
 from riffcast.steering.playlist import PlaylistEntry
@@ -124,7 +124,7 @@ def rendered(generator_args: list[str], seconds: float, change_s: float | None,
     if change_s is not None:
         playlist = [PlaylistEntry(start, change_s, 1),
                     PlaylistEntry(Target(prompts=(WeightedPrompt(CALM, 1.0),), seed=12), 1e6, 1)]
-    producer = ChunkProducer(generator(*generator_args), Walk(start, transition_chunks=1), load_seed(DEFAULT_BED, PARAMS))
+    producer = ImageProducer(generator(*generator_args), Walk(start, transition_chunks=1), load_seed(DEFAULT_BED, PARAMS))
     samples, summary = render(producer, duration_s=seconds, params=PARAMS, playlist=playlist, level=level)
     chunk_s = PARAMS.chunk_columns * PARAMS.hop_samples / RATE
     heard_change_s = None if change_s is None else np.ceil(change_s / chunk_s) * chunk_s
@@ -134,7 +134,7 @@ def rendered(generator_args: list[str], seconds: float, change_s: float | None,
 def decoded(audio: np.ndarray, level: LevelSettings | None) -> tuple[np.ndarray, LevelStats | None]:
     """Real music encoded to Riffusion images and stitched back → samples, level stats."""
     stitcher = Stitcher(PARAMS, level=level, bandwidth=BandwidthSettings())
-    chunks = [chunk_from_image(image_from_mel(mel, PARAMS), PARAMS) for mel in split_chunks(audio_to_mel(audio, PARAMS), PARAMS)]
+    chunks = [mel_image_from(image_from_mel(mel, PARAMS), PARAMS) for mel in split_chunks(audio_to_mel(audio, PARAMS), PARAMS)]
     blocks = [stitcher.push(chunk) for chunk in chunks] + [stitcher.flush()]
     return np.concatenate([block.samples for block in blocks]), stitcher.level_stats
 

@@ -299,7 +299,7 @@ def measure_speed(results: Results, seconds: float) -> None:
     import riffcast.generation.voices  # noqa: F401 — imports are not rendering
     from riffcast.dsp.params import RIFFUSION_V1 as P
     from riffcast.generation.synth import SynthGenerator
-    from riffcast.generation.types import ChunkRequest
+    from riffcast.generation.types import ImageRequest
     from riffcast.steering.targets import Target
 
     previous = os.sched_getaffinity(0)
@@ -315,7 +315,7 @@ def measure_speed(results: Results, seconds: float) -> None:
         images = int(seconds / (window * P.hop_samples / SR))
         began = time.perf_counter()
         for i in range(images):
-            generator.paint(ChunkRequest(target, target, 0.0, blank, keep_columns=keep, index=i, start_column=i * window - keep))
+            generator.paint(ImageRequest(target, target, 0.0, blank, keep_columns=keep, index=i, start_column=i * window - keep))
         painted = seconds / (time.perf_counter() - began)
     finally:
         os.sched_setaffinity(0, previous)

@@ -22,7 +22,7 @@ Breakdown: ``--phase-runs`` (default 3) more runs of the default row with a prob
 station process (a post-import hook; nothing in riffcast is changed for it) that stamps, on
 the same system-wide monotonic clock: when imports of the heavy packages start and end,
 ``run_serve`` entered, the generator built, the seed image made, each numba kernel load
-(``Dispatcher.compile``: a cache load when warm), the first paint (``ChunkProducer.next_chunk``)
+(``Dispatcher.compile``: a cache load when warm), the first paint (``ImageProducer.next_image``)
 and the first stitch (``Stitcher.push``). The medians are printed as a time line. One more
 run under ``python -X importtime`` lists the costliest imports (cumulative, as the
 interpreter reports them: they overlap when threads import at once).
@@ -91,8 +91,8 @@ def patch(name, module):
         module.make_generator = timed("make generator", module.make_generator, once=True)
     elif name == "riffcast.generation.seeds" and hasattr(module, "load_seed"):
         module.load_seed = timed("seed image", module.load_seed, once=True)
-    elif name == "riffcast.pipeline.producer" and hasattr(module, "ChunkProducer"):
-        module.ChunkProducer.next_chunk = timed("first paint", module.ChunkProducer.next_chunk, once=True)
+    elif name == "riffcast.pipeline.producer" and hasattr(module, "ImageProducer"):
+        module.ImageProducer.next_image = timed("first paint", module.ImageProducer.next_image, once=True)
     elif name == "riffcast.pipeline.stitcher" and hasattr(module, "Stitcher"):
         module.Stitcher.push = timed("first stitch", module.Stitcher.push, once=True)
     elif name == "numba":

@@ -16,7 +16,7 @@ from riffcast.dsp.params import RIFFUSION_V1 as PARAMS
 from riffcast.generation.seeds import DEFAULT_BED, load_seed
 from riffcast.generation.types import Generator
 from riffcast.pipeline.layout import StreamLayout
-from riffcast.pipeline.producer import ChunkProducer
+from riffcast.pipeline.producer import ImageProducer
 from riffcast.pipeline.render import render
 from riffcast.steering.playlist import PlaylistEntry
 from riffcast.steering.targets import Target
@@ -50,11 +50,11 @@ def window_rows(generators: list[tuple[str, Generator]], chunks: int) -> list[tu
     duration_s = chunks * PARAMS.chunk_seconds
     columns = round(duration_s * PARAMS.sample_rate / PARAMS.hop_samples)
     for name, generator in generators:
-        ChunkProducer(generator, Walk(START), bed).next_chunk()  # warm caches: no setting pays for them
+        ImageProducer(generator, Walk(START), bed).next_image()  # warm caches: no setting pays for them
         base_cost = None
         for window in WINDOWS:
             layout = StreamLayout.windows(window)
-            producer = ChunkProducer(generator, Walk(START), bed, layout=layout)
+            producer = ImageProducer(generator, Walk(START), bed, layout=layout)
             halves = [PlaylistEntry(target, duration_s / 2, None) for target in (START, END)]
             paint_s = []
             audio, summary = render(producer, duration_s=duration_s, params=PARAMS, playlist=halves,

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from riffcast.generation.types import ChunkRequest, Interrupted, PaintedChunk
+from riffcast.generation.types import ImageRequest, Interrupted, PaintedImage
 
 SEED_IMAGE = np.tile(np.linspace(0, 255, 512).astype(np.uint8), (512, 1))
 
@@ -24,10 +24,10 @@ class PatternGenerator:
 
     def __init__(self, fail: dict[int, str] | None = None) -> None:
         self.fail = dict(fail or {})
-        self.calls: list[ChunkRequest] = []
+        self.calls: list[ImageRequest] = []
         self.release = threading.Event()
 
-    def paint(self, request: ChunkRequest, should_stop=lambda: False) -> PaintedChunk:
+    def paint(self, request: ImageRequest, should_stop=lambda: False) -> PaintedImage:
         self.calls.append(request)
         mode = self.fail.get(request.index, self.fail.get(None))
         if mode == "raise":
@@ -36,7 +36,7 @@ class PatternGenerator:
             del self.fail[request.index]
             raise RuntimeError("injected fault, once")
         if mode == "blank":
-            return PaintedChunk(np.full((512, 512), 255, np.uint8))
+            return PaintedImage(np.full((512, 512), 255, np.uint8))
         if mode == "block":
             while not should_stop():
                 self.release.wait(0.01)
@@ -51,7 +51,7 @@ class PatternGenerator:
                 time.sleep(0.01)
         image = SEED_IMAGE.copy()
         image[0, :4] = (request.index % 256, request.start.seed % 256, request.end.seed % 256, int(request.alpha * 100))
-        return PaintedChunk(image, {"paint": 0.0})
+        return PaintedImage(image, {"paint": 0.0})
 
 
 class StalledTransport:

@@ -18,7 +18,7 @@ from riffcast.dsp.bandwidth_model import (
     shipped_model,
 )
 from riffcast.dsp.bandwidth_settings import BandwidthSettings
-from riffcast.dsp.codec import SpectrogramChunk, audio_to_mel
+from riffcast.dsp.codec import MelImage, audio_to_mel
 from riffcast.dsp.params import RIFFUSION_V1 as P
 from riffcast.pipeline.stitcher import Stitcher
 
@@ -111,7 +111,7 @@ def test_the_high_band_is_continuous_across_a_join():
     # Two chunks of the same music meet at column 50; the stitcher inverts them one after the other.
     stitched = Stitcher(P, level=None, bandwidth=BandwidthSettings(), iterations=1)
     mel = audio_to_mel(x, P)
-    blocks = [stitched.push(SpectrogramChunk(mel[:, :50], 1.0)), stitched.push(SpectrogramChunk(mel[:, 50:], 1.0)),
+    blocks = [stitched.push(MelImage(mel[:, :50], 1.0)), stitched.push(MelImage(mel[:, 50:], 1.0)),
               stitched.flush()]
     out = np.concatenate([b.samples for b in blocks])
     assert out.size == mel.shape[1] * P.hop_samples
@@ -126,7 +126,7 @@ def test_the_high_band_is_continuous_across_a_join():
 
 def test_off_is_the_stitcher_unchanged():
     x = _below_10k_noise(0.4, seed=3)
-    chunk = SpectrogramChunk(audio_to_mel(x, P), 1.0)
+    chunk = MelImage(audio_to_mel(x, P), 1.0)
     plain = Stitcher(P, level=None, iterations=1)
     off = Stitcher(P, level=None, iterations=1, bandwidth=None)
     a = np.concatenate([plain.push(chunk).samples, plain.flush().samples])

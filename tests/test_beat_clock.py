@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 from riffcast.generation.beats import BeatGrid, beats_between, next_downbeat
 from riffcast.generation.seeds import bed_beats
 from riffcast.pipeline.beat_clock import beats_heard, next_downbeat_heard
-from riffcast.pipeline.records import ChunkRecord
+from riffcast.pipeline.records import ImageRecord
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Step
 from riffcast_client import protocol
@@ -51,9 +51,9 @@ def test_next_downbeat_is_the_first_bar_line_at_or_after(bpm):
         assert abs(bars - round(bars)) * bar <= 0.5 + 1e-6  # on the grid, to the sample
 
 
-def record(position: int, samples: int, beats: tuple[BeatGrid, ...]) -> ChunkRecord:
+def record(position: int, samples: int, beats: tuple[BeatGrid, ...]) -> ImageRecord:
     target = Target.from_text("techno")
-    return ChunkRecord(position, Step(target, target, 1.0, False), np.zeros((512, 512), np.uint8), False, position, 0,
+    return ImageRecord(position, Step(target, target, 1.0, False), np.zeros((512, 512), np.uint8), False, position, 0,
                        True, samples, beats)
 
 
@@ -162,15 +162,15 @@ async def control_status(station) -> dict:
 
 
 def test_an_image_keeps_the_beds_beats_or_the_conductors_when_a_tempo_is_asked():
-    from riffcast.pipeline.producer import ChunkProducer
+    from riffcast.pipeline.producer import ImageProducer
     from riffcast.steering.walk import Walk
 
     from fakes import SEED_IMAGE, PatternGenerator
 
     bed = bed_beats("boom-bap-94")
-    free = ChunkProducer(PatternGenerator(), Walk(Target.from_text("jazz")), SEED_IMAGE, bed_beats=bed)
-    assert free.next_chunk().beats == (bed,)  # a generator without a grid: the bed it starts from
-    asked = ChunkProducer(PatternGenerator(), Walk(Target.from_text("jazz", bpm=100.0)), SEED_IMAGE, bed_beats=bed)
-    chunk = asked.next_chunk()
+    free = ImageProducer(PatternGenerator(), Walk(Target.from_text("jazz")), SEED_IMAGE, bed_beats=bed)
+    assert free.next_image().beats == (bed,)  # a generator without a grid: the bed it starts from
+    asked = ImageProducer(PatternGenerator(), Walk(Target.from_text("jazz", bpm=100.0)), SEED_IMAGE, bed_beats=bed)
+    chunk = asked.next_image()
     grid = asked._conductor.state.grid
     assert chunk.beats == (BeatGrid(round(grid.origin_column * 441), 0, 100.0),)  # the conductor's grid at 100 bpm

@@ -16,8 +16,8 @@ from riffcast.dsp.codec import (
     PNG_TEXT_VALID_COLUMNS,
     ImageFormatError,
     audio_to_mel,
-    chunk_from_image,
     image_from_mel,
+    mel_image_from,
     open_image,
     save_png,
     split_chunks,
@@ -47,9 +47,9 @@ def grey_pixels(image: Image.Image) -> np.ndarray:
 
 
 def roundtrip_png(mel: np.ndarray, path: Path):
-    """mel → image_from_mel → save_png → open_image → chunk_from_image."""
+    """mel → image_from_mel → save_png → open_image → mel_image_from."""
     save_png(image_from_mel(mel, P), path)
-    return chunk_from_image(open_image(path), P)
+    return mel_image_from(open_image(path), P)
 
 
 def sine(freq_hz: float, n: int, rate: int, amplitude: float = 0.5) -> np.ndarray:
@@ -178,21 +178,21 @@ def test_png_roundtrip_narrow_last_chunk(music_mel: np.ndarray, tmp_path: Path) 
 
 
 def test_greyscale_png_decodes_like_rgb(music_image: Image.Image, tmp_path: Path) -> None:
-    rgb = chunk_from_image(music_image, P)
+    rgb = mel_image_from(music_image, P)
     path = tmp_path / "grey.png"
     music_image.convert("L").save(path, exif=music_image.getexif())
     grey_image = open_image(path)
     assert grey_image.mode == "L"
-    grey = chunk_from_image(grey_image, P)
+    grey = mel_image_from(grey_image, P)
     np.testing.assert_array_equal(grey.mel, rgb.mel)
     assert grey.max_value == pytest.approx(rgb.max_value)
 
 
 def test_jpeg_decodes_within_loose_tolerance(music_image: Image.Image, tmp_path: Path) -> None:
-    rgb = chunk_from_image(music_image, P)
+    rgb = mel_image_from(music_image, P)
     path = tmp_path / "chunk.jpg"
     music_image.save(path, format="JPEG", quality=95, exif=music_image.getexif())
-    jpeg = chunk_from_image(open_image(path), P)
+    jpeg = mel_image_from(open_image(path), P)
     assert jpeg.mel.shape == (512, 512)
     assert jpeg.max_value == pytest.approx(rgb.max_value)
     error = np.abs(power_domain(jpeg.mel) - power_domain(rgb.mel))
@@ -203,10 +203,10 @@ def test_jpeg_decodes_within_loose_tolerance(music_image: Image.Image, tmp_path:
 def test_image_without_exif_has_unknown_level(music_image: Image.Image, tmp_path: Path) -> None:
     path = tmp_path / "model.png"
     Image.fromarray(np.asarray(music_image)).save(path)  # pixels only, as the model paints them
-    chunk = chunk_from_image(open_image(path), P)
+    chunk = mel_image_from(open_image(path), P)
     assert chunk.max_value is None
     assert chunk.columns == 512
-    np.testing.assert_array_equal(chunk.mel, chunk_from_image(music_image, P).mel)
+    np.testing.assert_array_equal(chunk.mel, mel_image_from(music_image, P).mel)
 
 
 # --------------------------------------------------------------------------- image errors
@@ -214,13 +214,13 @@ def test_image_without_exif_has_unknown_level(music_image: Image.Image, tmp_path
 
 def test_wrong_height_is_refused() -> None:
     with pytest.raises(ImageFormatError, match="512"):
-        chunk_from_image(Image.new("RGB", (512, 256), "white"), P)
+        mel_image_from(Image.new("RGB", (512, 256), "white"), P)
 
 
 @pytest.mark.parametrize("mode", ["F", "I;16", "CMYK"])
 def test_unsupported_mode_is_refused(mode: str) -> None:
     with pytest.raises(ImageFormatError, match="mode"):
-        chunk_from_image(Image.new(mode, (512, 512)), P)
+        mel_image_from(Image.new(mode, (512, 512)), P)
 
 
 def test_other_sample_rate_in_exif_is_refused(music_image: Image.Image, tmp_path: Path) -> None:
@@ -229,7 +229,7 @@ def test_other_sample_rate_in_exif_is_refused(music_image: Image.Image, tmp_path
     path = tmp_path / "22k.png"
     music_image.save(path, exif=exif)
     with pytest.raises(ImageFormatError, match="22050"):
-        chunk_from_image(open_image(path), P)
+        mel_image_from(open_image(path), P)
 
 
 def test_open_image_errors(tmp_path: Path) -> None:

@@ -20,10 +20,10 @@ from riffcast.dsp.conductor.tempo import estimate_beats, onset_envelope
 from riffcast.dsp.conductor.tilt import apply_tilt
 from riffcast.dsp.conductor.warp import BeatGrid
 from riffcast.dsp.params import RIFFUSION_V1 as P
-from riffcast.generation.types import PaintedChunk
+from riffcast.generation.types import PaintedImage
 from riffcast.pipeline.conducting import controls_of
 from riffcast.pipeline.layout import StreamLayout
-from riffcast.pipeline.producer import ChunkProducer
+from riffcast.pipeline.producer import ImageProducer
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Walk
 
@@ -189,11 +189,11 @@ def test_the_producer_conducts_only_for_generators_that_ignore_the_controls(gene
     def paint(request, should_stop=lambda: False):
         image = SEED_IMAGE.copy()
         image[:, ::60] = 0  # a click every 60 columns (black = loud)
-        return PaintedChunk(image, {})
+        return PaintedImage(image, {})
 
     generator.paint = paint
-    plain = ChunkProducer(generator, Walk(Target.from_text("x")), SEED_IMAGE).next_chunk().image
-    steered = ChunkProducer(generator, Walk(Target.from_text("x", bpm=120.0, brightness=0.5)), SEED_IMAGE).next_chunk()
+    plain = ImageProducer(generator, Walk(Target.from_text("x")), SEED_IMAGE).next_image().image
+    steered = ImageProducer(generator, Walk(Target.from_text("x", bpm=120.0, brightness=0.5)), SEED_IMAGE).next_image()
     assert (not np.array_equal(steered.image, plain)) == conducted
     assert steered.image.shape == plain.shape and steered.image.dtype == np.uint8
 
@@ -204,15 +204,15 @@ def test_the_producer_conducts_windows_and_a_rewind_conducts_the_same_again():
     def paint(request, should_stop=lambda: False):
         image = request.init_image.copy()
         image[:, request.keep_columns :: 50] = 0  # clicks in the new columns
-        return PaintedChunk(image, {})
+        return PaintedImage(image, {})
 
     generator.paint = paint
-    producer = ChunkProducer(generator, Walk(Target.from_text("x", bpm=132.0, key="E minor")), SEED_IMAGE,
+    producer = ImageProducer(generator, Walk(Target.from_text("x", bpm=132.0, key="E minor")), SEED_IMAGE,
                              layout=StreamLayout.windows(128))
-    images = [producer.next_chunk().image for _ in range(6)]
+    images = [producer.next_image().image for _ in range(6)]
     assert all(image.shape == (512, 512) and image.dtype == np.uint8 for image in images)
     producer.rewind(4)
-    np.testing.assert_array_equal(producer.next_chunk().image, images[4])
+    np.testing.assert_array_equal(producer.next_image().image, images[4])
 
 
 def test_controls_of_a_target():

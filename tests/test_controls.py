@@ -163,7 +163,7 @@ def test_now_playing_and_status_announce_bpm_and_key():
     from types import SimpleNamespace
 
     from riffcast.station import reports
-    from riffcast.station.server import now_playing_event
+    from riffcast.station.reports import now_playing_event
 
     end = steer_from_fields({"bpm": 120, "key": "Bb major"}, CURRENT).target
     for alpha, bpm, key in ((0.25, 100.0, "A minor"), (0.75, 120.0, "Bb major")):

@@ -17,9 +17,9 @@ from riffcast.generation.controls import BASS_VOICES, audible, transition_styles
 from riffcast.generation.grid import DRUMS, Voice, bar_seconds
 from riffcast.generation.style import Mode, style_for_target
 from riffcast.generation.synth import SynthGenerator
-from riffcast.generation.types import BarGrid, ChunkRequest, PaintedChunk
+from riffcast.generation.types import BarGrid, ImageRequest, PaintedImage
 from riffcast.generation.voices import mix_events, placed_events, render_audio
-from riffcast.pipeline.producer import ChunkProducer
+from riffcast.pipeline.producer import ImageProducer
 from riffcast.steering.targets import Part, Target
 from riffcast.steering.walk import Landing, Walk
 
@@ -69,14 +69,14 @@ def test_brightness_moves_the_spectral_centroid_up_step_by_step():
     centroids = []
     for brightness in (-1.0, 0.0, 1.0):
         target = Target.from_text("lofi hip hop", brightness=brightness)
-        request = ChunkRequest(target, target, 0.0, BLANK, keep_columns=448, start_column=3 * 512)
+        request = ImageRequest(target, target, 0.0, BLANK, keep_columns=448, start_column=3 * 512)
         centroids.append(_centroid_hz(synth.paint(request).image[:, 448:]))
     assert centroids[0] + 100 < centroids[1] < centroids[2] - 100
 
 
-def _tempo_change(bpm: float = 100.0, new_bpm: float = 130.0) -> tuple[ChunkRequest, tuple, tuple]:
+def _tempo_change(bpm: float = 100.0, new_bpm: float = 130.0) -> tuple[ImageRequest, tuple, tuple]:
     start, end = Target.from_text("house music", bpm=bpm, seed=3), Target.from_text("house music", bpm=new_bpm, seed=3)
-    request = ChunkRequest(start, end, 0.75, BLANK, start_column=1536, transition_column=1024, switch_column=1950,
+    request = ImageRequest(start, end, 0.75, BLANK, start_column=1536, transition_column=1024, switch_column=1950,
                            end_column=2560, grid=BarGrid(0, 0))
     before, after = transition_styles(request)
     return request, (before, 3), (after, 3)
@@ -153,7 +153,7 @@ def test_a_steer_that_keeps_time_lands_on_the_first_beat_and_one_that_does_not_o
 def test_across_a_change_on_a_beat_the_old_bar_plays_up_to_it_and_the_new_part_from_it():
     start = Target.from_text("house music", bpm=120, key="A minor", seed=3)
     end = Target.from_text("techno", bpm=120, key="A minor", seed=5)
-    request = ChunkRequest(start, end, 0.25, BLANK, start_column=1024, transition_column=1024, switch_column=1536,
+    request = ImageRequest(start, end, 0.25, BLANK, start_column=1024, transition_column=1024, switch_column=1536,
                            end_column=2048, grid=BarGrid(0, 0))
     before, after = transition_styles(request)
     change = change_at(before, after, request.grid, SR, transition_sample=1024 * P.hop_samples, switch_sample=1536 * P.hop_samples)
@@ -174,7 +174,7 @@ def test_across_a_change_on_a_beat_the_old_bar_plays_up_to_it_and_the_new_part_f
 
 
 def test_the_producer_carries_the_bar_grid_from_one_transition_to_the_next():
-    seen: list[tuple[ChunkRequest, BarGrid | None]] = []
+    seen: list[tuple[ImageRequest, BarGrid | None]] = []
 
     class Recording:
         """Reports the grid as the synth does (its images: :func:`test_changes_are_deterministic…`)."""
@@ -187,13 +187,13 @@ def test_the_producer_carries_the_bar_grid_from_one_transition_to_the_next():
                                 transition_sample=request.transition_column * P.hop_samples,
                                 end_sample=request.end_column * P.hop_samples)
             seen.append((request, grid))
-            return PaintedChunk(PAINTED, next_grid=grid)
+            return PaintedImage(PAINTED, next_grid=grid)
 
-    producer = ChunkProducer(Recording(), Walk(Target.from_text("house music", bpm=100.0), transition_chunks=2), BLANK + 200)
+    producer = ImageProducer(Recording(), Walk(Target.from_text("house music", bpm=100.0), transition_chunks=2), BLANK + 200)
     for index in range(6):
         if index == 2:
             producer.walk.steer(Target.from_text("house music", bpm=128.0), 2)
-        producer.next_chunk()
+        producer.next_image()
     requests = [request for request, _ in seen]
     assert [r.switch_column for r in requests] == [512, 512, 1536, 1536, 2560, 2560]
     assert [r.end_column for r in requests] == [1024, 1024, 2048, 2048, 3072, 3072]

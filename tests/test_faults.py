@@ -11,7 +11,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from riffcast.generation.faults import FaultyGenerator, parse_faults
-from riffcast.pipeline.producer import ChunkProducer
+from riffcast.pipeline.producer import ImageProducer
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Walk
 from riffcast_client import protocol
@@ -32,8 +32,8 @@ def test_fault_specs_are_parsed_and_checked():
 
 def test_each_fault_kind_is_survived_by_the_producer():
     generator = FaultyGenerator(PatternGenerator(), parse_faults("raise@1,nan@2,blank@3,oom@4"))
-    producer = ChunkProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE)
-    chunks = [producer.next_chunk() for _ in range(6)]
+    producer = ImageProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE)
+    chunks = [producer.next_image() for _ in range(6)]
     assert [chunk.fallback for chunk in chunks] == [False, True, True, True, True, False]
     assert all(np.array_equal(chunk.image, chunks[0].image) for chunk in chunks[1:5])
     assert producer.counters.fallbacks == 4 and producer.counters.retries == 4

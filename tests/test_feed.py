@@ -6,7 +6,7 @@ import numpy as np
 
 from riffcast.dsp.params import RIFFUSION_V1
 from riffcast.pipeline.feed import Feed
-from riffcast.pipeline.producer import ChunkProducer
+from riffcast.pipeline.producer import ImageProducer
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Walk
 
@@ -17,7 +17,7 @@ CHUNK = 512 * 441
 
 
 def _feed(generator, **options) -> Feed:
-    producer = ChunkProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE)
+    producer = ImageProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE)
     return Feed(producer, RIFFUSION_V1, **options)
 
 
@@ -57,7 +57,7 @@ def test_a_steer_replaces_the_published_chunks_that_can_be_painted_again_in_time
         # Chunk 0 is playing (playhead 0); chunk 1 starts 5 s ahead, more than the safety margin.
         assert CHUNK / 44100 > feed.rewind_safety_s(0.0) + 0.5
         number = feed.producer_thread.steer(Target.from_text("techno", seed=9)).result(timeout=10)
-        assert number == 1 and feed.position_of_chunk(number) == CHUNK
+        assert number == 1 and feed.position_of_image(number) == CHUNK
         assert feed.rewinds == 1
         assert eventually(lambda: len(feed.records()) == 2 and feed.end > CHUNK + 44100, timeout_s=30)
         second = feed.records()[1]
@@ -75,7 +75,7 @@ def test_a_steer_too_close_to_the_playhead_is_placed_after_the_published_chunks(
         assert eventually(lambda: feed.producer_thread.published == 2 and feed.end > CHUNK, timeout_s=60)
         feed.move_playhead(CHUNK - 44100)  # chunk 1 starts in 1 s: too soon to paint it again
         number = feed.producer_thread.steer(Target.from_text("techno", seed=9)).result(timeout=10)
-        assert number == 2 and feed.position_of_chunk(number) == 2 * CHUNK
+        assert number == 2 and feed.position_of_image(number) == 2 * CHUNK
         assert feed.rewinds == 0
         assert eventually(lambda: len(feed.records()) == 3, timeout_s=30)
         third = feed.records()[2]

@@ -13,7 +13,7 @@ from riffcast.delivery.output import Block
 from riffcast.history.as_run import Source, utc_iso
 from riffcast.history.log_file import AsRunLog, check_as_run_path
 from riffcast.history.segments import HistoryQuery, parse_query, report_text, segments
-from riffcast.pipeline.records import Aired, ChunkRecord
+from riffcast.pipeline.records import Aired, ImageRecord
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Walk
 
@@ -22,12 +22,12 @@ IMAGE = 28_224  # samples of new audio per window in these tests (64 columns of 
 T0 = 1_796_000_000.0  # 2026-11-30T…Z
 
 
-def _record(serial: int, prompt: str = "jazz", seed: int = 1, fallback: bool = False) -> ChunkRecord:
+def _record(serial: int, prompt: str = "jazz", seed: int = 1, fallback: bool = False) -> ImageRecord:
     step = Walk(Target.from_text(prompt, seed=seed)).peek()
-    return ChunkRecord(serial * IMAGE, step, np.zeros((4, 4), np.uint8), fallback, serial * IMAGE, serial, True, IMAGE)
+    return ImageRecord(serial * IMAGE, step, np.zeros((4, 4), np.uint8), fallback, serial * IMAGE, serial, True, IMAGE)
 
 
-def _block(records: list[ChunkRecord], first_heard_s: float) -> Block:
+def _block(records: list[ImageRecord], first_heard_s: float) -> Block:
     aired = tuple(Aired(r, first_heard_s + (r.position - records[0].position) / RATE) for r in records)
     return Block(records[0].position, np.zeros(4410, np.float32), first_heard_s, aired=aired)
 

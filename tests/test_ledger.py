@@ -7,7 +7,7 @@ import numpy as np
 
 from riffcast.pipeline.assembly import AssemblyMark
 from riffcast.pipeline.ledger import ImageLedger
-from riffcast.pipeline.records import ChunkRecord
+from riffcast.pipeline.records import ImageRecord
 from riffcast.pipeline.stitcher import StitcherCheckpoint
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Walk
@@ -16,8 +16,8 @@ CHUNK = 10_000  # samples per image in these tests
 STEP = Walk(Target.from_text("jazz")).peek()
 
 
-def _record(slot: int, fallback: bool = False) -> ChunkRecord:
-    return ChunkRecord(slot * CHUNK, STEP, np.zeros((4, 4), np.uint8), fallback, slot * CHUNK - 500, slot, True, CHUNK)
+def _record(slot: int, fallback: bool = False) -> ImageRecord:
+    return ImageRecord(slot * CHUNK, STEP, np.zeros((4, 4), np.uint8), fallback, slot * CHUNK - 500, slot, True, CHUNK)
 
 
 def _stitch(ledger: ImageLedger, slot: int, producer_index: int | None) -> None:

@@ -12,11 +12,11 @@ from riffcast.audio_io import write_audio
 from riffcast.cli import _parser, main
 from riffcast.dsp.bandwidth_settings import BandwidthSettings
 from riffcast.dsp.codec import (
-    SpectrogramChunk,
+    MelImage,
     audio_to_mel,
-    chunk_from_image,
     image_from_mel,
     mel_from_pixels,
+    mel_image_from,
     open_image,
     save_png,
 )
@@ -79,7 +79,7 @@ def test_decode_loudness_off_is_the_stitcher_without_a_level_stage(tmp_path: Pat
         save_png(image_from_mel(audio_to_mel(gain * audio, P), P), path)
     out = tmp_path / "cli.wav"
     assert main(["decode", *map(str, paths), "-o", str(out), "--iterations", "1", *options]) == 0
-    chunks = [chunk_from_image(open_image(path), P) for path in paths]
+    chunks = [mel_image_from(open_image(path), P) for path in paths]
 
     def stitched(level: LevelSettings | None) -> np.ndarray:
         stitcher = Stitcher(P, iterations=1, level=level, bandwidth=BandwidthSettings())
@@ -97,7 +97,7 @@ def test_serve_loudness_off_plays_the_stitched_sound_unprocessed():
     """serve's options make its feed (as ``riffcast.station.main`` does); what it plays is the
     stitcher's output with no level stage, sample for sample."""
     from riffcast.pipeline.feed import Feed
-    from riffcast.pipeline.producer import ChunkProducer
+    from riffcast.pipeline.producer import ImageProducer
     from riffcast.steering.targets import Target
     from riffcast.steering.walk import Walk
 
@@ -105,7 +105,7 @@ def test_serve_loudness_off_plays_the_stitched_sound_unprocessed():
     from helpers import eventually
 
     args = _args("serve", "--loudness", "off")
-    producer = ChunkProducer(PatternGenerator(), Walk(Target.from_text("jazz")), SEED_IMAGE)
+    producer = ImageProducer(PatternGenerator(), Walk(Target.from_text("jazz")), SEED_IMAGE)
     feed = Feed(producer, P, lead_chunks=2, level=level_from_args(args), bandwidth=bandwidth_from_args(args))
     assert feed.assembly.stitcher.level_stats is None
     feed.start()
@@ -118,7 +118,7 @@ def test_serve_loudness_off_plays_the_stitched_sound_unprocessed():
 
     def stitched(level: LevelSettings | None) -> np.ndarray:
         stitcher = Stitcher(P, level=level, bandwidth=BandwidthSettings())
-        return np.concatenate([stitcher.push(SpectrogramChunk(mel_from_pixels(image, P), None)).samples
+        return np.concatenate([stitcher.push(MelImage(mel_from_pixels(image, P), None)).samples
                                for image in images])
 
     expected = stitched(None)

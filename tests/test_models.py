@@ -31,7 +31,7 @@ from riffcast.generation.models import (
     save_components,
 )
 from riffcast.generation.riffusion import RiffusionGenerator
-from riffcast.generation.types import ChunkRequest
+from riffcast.generation.types import ImageRequest
 from riffcast.steering.targets import Target
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -55,9 +55,9 @@ def saved_tiny(tmp_path_factory):
     return save_components(build_tiny_random(seed=0), tmp_path_factory.mktemp("models") / "tiny")
 
 
-def a_request() -> ChunkRequest:
+def a_request() -> ImageRequest:
     init = np.tile(np.linspace(0, 255, 512), (512, 1)).astype(np.uint8)
-    return ChunkRequest(Target.from_text("lofi beat", seed=3), Target.from_text("string quartet", seed=4), 0.4, init)
+    return ImageRequest(Target.from_text("lofi beat", seed=3), Target.from_text("string quartet", seed=4), 0.4, init)
 
 
 # --- devices ---------------------------------------------------------------------------------

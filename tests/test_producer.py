@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from riffcast.pipeline.layout import StreamLayout
-from riffcast.pipeline.producer import ChunkProducer, image_problem
+from riffcast.pipeline.producer import ImageProducer, image_problem
 from riffcast.pipeline.producer_thread import ProducerThread
 from riffcast.pipeline.schedule import RewindRequest, Rewound
 from riffcast.steering.targets import Target
@@ -51,8 +51,8 @@ def test_peek_does_not_advance():
 
 def test_a_failure_is_retried_once_then_the_stream_goes_on():
     generator = PatternGenerator({1: "raise-once"})
-    producer = ChunkProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE)
-    chunks = [producer.next_chunk() for _ in range(3)]
+    producer = ImageProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE)
+    chunks = [producer.next_image() for _ in range(3)]
     assert [c.fallback for c in chunks] == [False, False, False]
     assert producer.counters.retries == 1 and producer.counters.fallbacks == 0
     assert [c.index for c in chunks] == [0, 1, 2]
@@ -61,8 +61,8 @@ def test_a_failure_is_retried_once_then_the_stream_goes_on():
 @pytest.mark.parametrize("mode", ["raise", "blank"])
 def test_a_lasting_fault_falls_back_to_the_last_good_chunk(mode):
     generator = PatternGenerator({1: mode})
-    producer = ChunkProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE)
-    good, failed, after = (producer.next_chunk() for _ in range(3))
+    producer = ImageProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE)
+    good, failed, after = (producer.next_image() for _ in range(3))
     assert failed.fallback and np.array_equal(failed.image, good.image)
     assert not after.fallback and after.image[0, 0] == 2  # painting resumed
     assert producer.counters.fallbacks == 1 and producer.counters.retries == 1
@@ -79,7 +79,7 @@ def test_image_problems_are_named():
 def test_thread_keeps_its_lead_and_stops_cleanly():
     published = []
     thread = ProducerThread(
-        ChunkProducer(PatternGenerator(), Walk(Target.from_text("jazz")), SEED_IMAGE), published.append, lead_chunks=3
+        ImageProducer(PatternGenerator(), Walk(Target.from_text("jazz")), SEED_IMAGE), published.append, lead_chunks=3
     )
     thread.start()
     thread.played(0)
@@ -94,7 +94,7 @@ def test_thread_keeps_its_lead_and_stops_cleanly():
 def test_steering_interrupts_a_stale_chunk_and_applies_at_the_next():
     generator = PatternGenerator({0: "block"})
     published = []
-    thread = ProducerThread(ChunkProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE), published.append)
+    thread = ProducerThread(ImageProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE), published.append)
     thread.start()
     assert eventually(lambda: len(generator.calls) == 1)
     generator.fail.clear()
@@ -110,8 +110,8 @@ def test_window_mode_paints_each_image_from_the_previous_one_moved_left():
     generator = PatternGenerator()
     bed = np.tile(np.arange(512, dtype=np.uint16)[None, :] % 251, (512, 1)).astype(np.uint8)
     layout = StreamLayout(512, 128, 16)
-    producer = ChunkProducer(generator, Walk(Target.from_text("jazz")), bed, layout=layout)
-    first, second, third = (producer.next_chunk() for _ in range(3))
+    producer = ImageProducer(generator, Walk(Target.from_text("jazz")), bed, layout=layout)
+    first, second, third = (producer.next_image() for _ in range(3))
     requests = generator.calls
     assert requests[0].keep_columns == 0 and np.array_equal(requests[0].init_image, bed)
     assert [r.keep_columns for r in requests[1:]] == [512 - 128 - 16] * 2
@@ -128,11 +128,11 @@ def test_window_mode_paints_each_image_from_the_previous_one_moved_left():
 def test_rewind_paints_the_same_images_again_from_where_the_walk_was():
     generator = PatternGenerator()
     layout = StreamLayout(512, 64, 16)
-    producer = ChunkProducer(generator, Walk(Target.from_text("jazz", seed=1)), SEED_IMAGE, layout=layout)
-    painted = [producer.next_chunk() for _ in range(5)]
+    producer = ImageProducer(generator, Walk(Target.from_text("jazz", seed=1)), SEED_IMAGE, layout=layout)
+    painted = [producer.next_image() for _ in range(5)]
     producer.rewind(2)
-    assert producer.chunks_made == 2 and producer.counters.rewound == 3
-    again = [producer.next_chunk() for _ in range(3)]
+    assert producer.images_made == 2 and producer.counters.rewound == 3
+    again = [producer.next_image() for _ in range(3)]
     assert [c.index for c in again] == [2, 3, 4]
     assert all(np.array_equal(a.image, b.image) and a.step == b.step for a, b in zip(again, painted[2:]))
     assert np.array_equal(generator.calls[5].init_image, generator.calls[2].init_image)
@@ -150,7 +150,7 @@ def test_ten_thousand_steers_queued_behind_a_slow_rewind_all_resolve_without_rec
         release.wait(10)
         return Rewound(request.next_index, 0)
 
-    thread = ProducerThread(ChunkProducer(PatternGenerator(), Walk(Target.from_text("jazz")), SEED_IMAGE),
+    thread = ProducerThread(ImageProducer(PatternGenerator(), Walk(Target.from_text("jazz")), SEED_IMAGE),
                             lambda chunk: None, rewind=slow_rewind)
     thread.start()
     first = thread.steer(Target.from_text("techno"))

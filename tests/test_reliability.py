@@ -14,7 +14,7 @@ from riffcast.generation.faults import FaultyGenerator, ProducerCrash, parse_fau
 from riffcast.ops.health import HealthStatus, assess
 from riffcast.pipeline import feed as feed_module
 from riffcast.pipeline.feed import Feed
-from riffcast.pipeline.producer import ChunkProducer
+from riffcast.pipeline.producer import ImageProducer
 from riffcast.pipeline.producer_thread import ProducerThread
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Walk
@@ -28,7 +28,7 @@ def test_a_steer_whose_caller_gave_up_during_a_stall_does_not_kill_the_producer(
     # generator that used to cancel the producer's future, which then died setting its result.
     generator = PatternGenerator({1: "hang"})
     published = []
-    thread = ProducerThread(ChunkProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE), published.append,
+    thread = ProducerThread(ImageProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE), published.append,
                             lead_chunks=2)
     thread.start()
     try:
@@ -56,7 +56,7 @@ def test_steady_steering_coalesces_and_never_starves_generation():
     # A fader steering 20 times a second: every paint (0.2 s) used to be interrupted.
     generator = PatternGenerator({None: "slow"})
     published = []
-    thread = ProducerThread(ChunkProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE),
+    thread = ProducerThread(ImageProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE),
                             lambda chunk: (published.append(chunk), thread.played(1)), lead_chunks=1)
     thread.start()
     stop = threading.Event()
@@ -87,7 +87,7 @@ def test_steady_steering_coalesces_and_never_starves_generation():
 
 
 def _feed(generator) -> Feed:
-    producer = ChunkProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE)
+    producer = ImageProducer(generator, Walk(Target.from_text("jazz")), SEED_IMAGE)
     return Feed(producer, RIFFUSION_V1, lead_chunks=1)
 
 

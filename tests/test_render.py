@@ -17,7 +17,7 @@ from riffcast.dsp.params import RIFFUSION_V1
 from riffcast.generation.factory import GeneratorSettings, make_generator, weights_present
 from riffcast.generation.seeds import DEFAULT_BED, load_seed
 from riffcast.pipeline.assembly import StreamAssembly
-from riffcast.pipeline.producer import ChunkProducer
+from riffcast.pipeline.producer import ImageProducer
 from riffcast.pipeline.render import playlist_steers, render
 from riffcast.steering.playlist import PlaylistEntry
 from riffcast.steering.targets import Target
@@ -176,7 +176,7 @@ def test_render_steers_through_the_targets_in_order():
 
     targets = [Target.from_text("house"), Target.from_text("ambient")]
     playlist = [PlaylistEntry(target, 2 * 5.12, None) for target in targets]
-    producer = ChunkProducer(SynthGenerator(), Walk(targets[0], transition_chunks=2), load_seed(DEFAULT_BED))
+    producer = ImageProducer(SynthGenerator(), Walk(targets[0], transition_chunks=2), load_seed(DEFAULT_BED))
     seen = []
     samples, summary = render(producer, duration_s=4 * 5.12, params=RIFFUSION_V1, playlist=playlist,
                               on_chunk=seen.append)

@@ -15,7 +15,7 @@ from diffusers import StableDiffusionImg2ImgPipeline
 from riffcast.generation.interpolation import blend_weighted, lerp, slerp
 from riffcast.generation.models import build_tiny_random
 from riffcast.generation.riffusion import SCHEDULERS, RiffusionGenerator
-from riffcast.generation.types import ChunkRequest, Interrupted
+from riffcast.generation.types import ImageRequest, Interrupted
 from riffcast.steering.targets import Target, WeightedPrompt
 from riffcast.steering.walk import Walk
 
@@ -38,7 +38,7 @@ def init_image() -> np.ndarray:
 
 
 def paint(generator: RiffusionGenerator, start: Target, end: Target, alpha: float, init: np.ndarray, **settings) -> np.ndarray:
-    return generator.paint(ChunkRequest(start, end, alpha, init, **settings)).image
+    return generator.paint(ImageRequest(start, end, alpha, init, **settings)).image
 
 
 JAZZ = Target.from_text("smooth jazz piano", seed=1)
@@ -102,7 +102,7 @@ def test_blend_weighted_rejects_bad_weights(weights):
 
 
 def test_paints_a_greyscale_chunk_with_timings(generator, init_image):
-    chunk = generator.paint(ChunkRequest(JAZZ, ROCK, 0.5, init_image))
+    chunk = generator.paint(ImageRequest(JAZZ, ROCK, 0.5, init_image))
     assert chunk.image.shape == (512, 512) and chunk.image.dtype == np.uint8
     assert chunk.image.std() > 1.0  # a picture, not a constant
     assert {"text", "denoise", "decode"} <= chunk.timings_s.keys()
@@ -142,7 +142,7 @@ def test_negative_prompt_steers_only_with_guidance(generator, init_image):
 
 
 def test_should_stop_interrupts_between_steps_and_the_next_paint_is_unharmed(generator, init_image):
-    request = ChunkRequest(JAZZ, JAZZ, 0.0, init_image)  # strength 0.75 of 4 steps: 3 steps
+    request = ImageRequest(JAZZ, JAZZ, 0.0, init_image)  # strength 0.75 of 4 steps: 3 steps
     calls = []
 
     def stop_at_second_step() -> bool:
@@ -218,7 +218,7 @@ def test_rejects_unknown_scheduler_and_bad_image_sizes(generator):
     with pytest.raises(ValueError, match="unknown scheduler"):
         RiffusionGenerator(build_tiny_random(), scheduler="euler")
     with pytest.raises(ValueError, match="multiple of 8"):
-        generator.paint(ChunkRequest(JAZZ, JAZZ, 0.0, np.zeros((512, 500), dtype=np.uint8)))
+        generator.paint(ImageRequest(JAZZ, JAZZ, 0.0, np.zeros((512, 500), dtype=np.uint8)))
 
 
 @pytest.mark.gpu
@@ -236,7 +236,7 @@ def test_cuda_fp16_paints_with_channels_last_and_attention_slicing(init_image):
     generator = RiffusionGenerator(
         build_tiny_random(), device="cuda", dtype=torch.float16, steps=STEPS, channels_last=True, attention_slicing=True
     )
-    chunk = generator.paint(ChunkRequest(JAZZ, ROCK, 0.5, init_image))
+    chunk = generator.paint(ImageRequest(JAZZ, ROCK, 0.5, init_image))
     assert chunk.image.shape == (512, 512) and chunk.image.dtype == np.uint8 and chunk.image.std() > 1.0
 
 
@@ -257,7 +257,7 @@ def test_nan_from_the_model_is_an_error_not_an_image():
         for parameter in components.vae.decoder.conv_out.parameters():
             parameter.fill_(float("nan"))
     target = Target.from_text("noise")
-    request = ChunkRequest(target, target, 1.0, np.full((512, 512), 128, np.uint8))
+    request = ImageRequest(target, target, 1.0, np.full((512, 512), 128, np.uint8))
     with pytest.raises(FloatingPointError, match="NaN"):
         generator.paint(request)
 
@@ -265,7 +265,7 @@ def test_nan_from_the_model_is_an_error_not_an_image():
 def test_out_of_memory_lowers_memory_settings_step_by_step(init_image):
     from riffcast.generation.models import ModelError
     from riffcast.generation.riffusion import MEMORY_SAVINGS
-    from riffcast.pipeline.producer import ChunkProducer
+    from riffcast.pipeline.producer import ImageProducer
 
     generator = RiffusionGenerator(build_tiny_random(seed=0), steps=STEPS)
     unet = generator.components.unet
@@ -281,11 +281,11 @@ def test_out_of_memory_lowers_memory_settings_step_by_step(init_image):
     unet.forward = forward
     target = Target.from_text("jazz")
     with pytest.raises(ModelError, match="from now on: attention slicing \\(auto\\)"):
-        generator.paint(ChunkRequest(target, target, 0.5, init_image))
+        generator.paint(ImageRequest(target, target, 0.5, init_image))
     assert generator.memory_savings == 1
     # In a station: the producer retries, then falls back; later chunks paint with less memory.
-    producer = ChunkProducer(generator, Walk(target), init_image)
-    chunks = [producer.next_chunk() for _ in range(3)]
+    producer = ImageProducer(generator, Walk(target), init_image)
+    chunks = [producer.next_image() for _ in range(3)]
     assert [chunk.fallback for chunk in chunks] == [True, False, False]
     assert generator.memory_savings == len(MEMORY_SAVINGS)
     assert generator.lower_memory() is None  # all on: nothing left to lower

@@ -8,7 +8,7 @@ import pytest
 
 from riffcast.dsp.params import RIFFUSION_V1
 from riffcast.pipeline.layout import StreamLayout
-from riffcast.pipeline.producer import ChunkProducer, ProducedChunk
+from riffcast.pipeline.producer import ImageProducer, ProducedImage
 from riffcast.pipeline.schedule import RewindRequest, Rewound, StreamSchedule
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Walk
@@ -18,9 +18,9 @@ from fakes import SEED_IMAGE, PatternGenerator
 CHUNK = 512 * 441
 
 
-def _producer(layout: StreamLayout | None = None) -> ChunkProducer:
+def _producer(layout: StreamLayout | None = None) -> ImageProducer:
     options = {} if layout is None else {"layout": layout}
-    return ChunkProducer(PatternGenerator(), Walk(Target.from_text("jazz")), SEED_IMAGE, **options)
+    return ImageProducer(PatternGenerator(), Walk(Target.from_text("jazz")), SEED_IMAGE, **options)
 
 
 def _schedule(layout: StreamLayout | None = None, low_water_s: float | None = 2.5, kept_images: int = 8) -> StreamSchedule:
@@ -29,7 +29,7 @@ def _schedule(layout: StreamLayout | None = None, low_water_s: float | None = 2.
                           low_water_s=low_water_s, level=None, bandwidth=None)
 
 
-def _stitch(schedule: StreamSchedule, chunk: ProducedChunk, position: int | None = None) -> None:
+def _stitch(schedule: StreamSchedule, chunk: ProducedImage, position: int | None = None) -> None:
     """What the feed thread does with a published image (placing first, unless already placed)."""
     position = schedule.place(chunk.index) if position is None else position
     schedule.commit(schedule.stitch(position, chunk.image, chunk.step, chunk.fallback, chunk.beats, chunk.index))
@@ -38,7 +38,7 @@ def _stitch(schedule: StreamSchedule, chunk: ProducedChunk, position: int | None
 def test_images_are_placed_end_to_end_and_their_pcm_is_held_for_the_clock():
     schedule, producer = _schedule(), _producer()
     for _ in range(3):
-        _stitch(schedule, producer.next_chunk())
+        _stitch(schedule, producer.next_image())
     records = schedule.ledger.records()
     assert [r.position for r in records] == [0, CHUNK, 2 * CHUNK]
     assert [r.index for r in records] == [0, 1, 2] and [r.serial for r in records] == [0, 1, 2]
@@ -52,7 +52,7 @@ def test_images_are_placed_end_to_end_and_their_pcm_is_held_for_the_clock():
 def test_the_playhead_counts_images_that_started_and_the_ledger_forgets_old_ones():
     schedule, producer = _schedule(kept_images=2), _producer()
     for _ in range(4):
-        _stitch(schedule, producer.next_chunk())
+        _stitch(schedule, producer.next_image())
     assert schedule.move_playhead(0) == 1  # image 0 starts at 0
     assert schedule.move_playhead(CHUNK - 1) == 0
     assert schedule.move_playhead(2 * CHUNK + 5) == 2  # images 1 and 2
@@ -63,7 +63,7 @@ def test_the_playhead_counts_images_that_started_and_the_ledger_forgets_old_ones
 def test_the_fallback_is_due_below_the_low_water_and_repeats_the_last_image():
     schedule, producer = _schedule(low_water_s=2.5), _producer()
     assert not schedule.fallback_due()  # nothing stitched yet: nothing to repeat
-    first = producer.next_chunk()
+    first = producer.next_image()
     _stitch(schedule, first)
     schedule.move_playhead(schedule.ring.end - round(3.0 * 44100))
     assert not schedule.fallback_due()  # 3 s ahead
@@ -84,8 +84,8 @@ def test_a_fallback_never_takes_the_slot_of_an_image_placed_and_on_its_way():
     runs low: the repeat must wait for it, not stitch itself into its slot (which put records out of
     order, with the image's ack one slot off)."""
     schedule, producer = _schedule(low_water_s=60.0), _producer()  # the lead is always low
-    _stitch(schedule, producer.next_chunk())
-    on_its_way = producer.next_chunk()
+    _stitch(schedule, producer.next_image())
+    on_its_way = producer.next_image()
     position = schedule.place(on_its_way.index)
     assert not schedule.fallback_due()
     _stitch(schedule, on_its_way, position)
@@ -99,7 +99,7 @@ def test_a_fallback_never_takes_the_slot_of_an_image_placed_and_on_its_way():
 def test_a_steer_replaces_the_stitched_images_that_can_be_painted_again_in_time():
     schedule, producer = _schedule(), _producer()
     for _ in range(3):
-        _stitch(schedule, producer.next_chunk())
+        _stitch(schedule, producer.next_image())
     end_before = schedule.ring.end
     # Playhead at 0; image 1 starts 5.12 s ahead, more than the safety margin (2.5 s + paint 1 s × 1.5 + 0.1).
     answer = schedule.rewind(RewindRequest(paint_s=1.0, oldest=0, next_index=3))
@@ -114,7 +114,7 @@ def test_a_steer_replaces_the_stitched_images_that_can_be_painted_again_in_time(
 def test_a_steer_too_close_to_the_playhead_replaces_nothing():
     schedule, producer = _schedule(), _producer()
     for _ in range(2):
-        _stitch(schedule, producer.next_chunk())
+        _stitch(schedule, producer.next_image())
     schedule.move_playhead(CHUNK - 44100)  # image 1 starts in 1 s: too soon to paint it again
     assert schedule.rewind(RewindRequest(paint_s=0.5, oldest=0, next_index=2)) == Rewound(2, 0)
     assert schedule.rewinds == 0 and [r.index for r in schedule.ledger.records()] == [0, 1]
@@ -124,7 +124,7 @@ def test_a_steer_during_a_stall_goes_after_the_repeats_and_never_replaces_them()
     """The generator is late (a repeat airs), a steer comes: the repeat is not the producer's to paint
     again, so the steer's image is placed after it."""
     schedule, producer = _schedule(low_water_s=60.0), _producer()
-    _stitch(schedule, producer.next_chunk())
+    _stitch(schedule, producer.next_image())
     repeat = schedule.place_fallback()
     schedule.commit(schedule.stitch(repeat.position, repeat.image, repeat.step, True))
     assert schedule.rewind(RewindRequest(paint_s=0.0, oldest=1, next_index=1)) == Rewound(1, 0)
@@ -133,7 +133,7 @@ def test_a_steer_during_a_stall_goes_after_the_repeats_and_never_replaces_them()
 
 def test_a_rewind_restores_what_the_fallback_would_repeat():
     schedule, producer = _schedule(), _producer()
-    chunks = [producer.next_chunk() for _ in range(3)]
+    chunks = [producer.next_image() for _ in range(3)]
     for chunk in chunks:
         _stitch(schedule, chunk)
     assert schedule.rewind(RewindRequest(paint_s=0.0, oldest=0, next_index=3)).index == 1
@@ -150,7 +150,7 @@ def test_windows_are_announced_once_a_chunk_and_when_settings_change(new_setting
     for slot in range(9):
         if slot == new_settings_at:
             producer.walk.steer(Target.from_text("techno", seed=9))
-        _stitch(schedule, producer.next_chunk())
+        _stitch(schedule, producer.next_image())
     announced = [r.serial for r in schedule.ledger.records() if r.announced]
     expected = {0, 4, 8} | ({new_settings_at} if new_settings_at is not None else set())
     assert announced == sorted(expected)

@@ -179,7 +179,7 @@ def test_seeds_and_the_stitcher_import_no_synth_voices_nor_scipy_signal():
 
 
 def test_warm_cache_is_reported_warm():
-    Stitcher().push(__import__("riffcast.dsp.codec", fromlist=["SpectrogramChunk"]).SpectrogramChunk(
+    Stitcher().push(__import__("riffcast.dsp.codec", fromlist=["MelImage"]).MelImage(
         np.ones((P.n_mels, 16), np.float32)))
     assert not kernels_cache_cold()
 

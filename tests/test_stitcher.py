@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from riffcast.dsp.codec import SpectrogramChunk, audio_to_mel
+from riffcast.dsp.codec import MelImage, audio_to_mel
 from riffcast.generation.demo_music import render_demo_song
 from riffcast.pipeline.stitcher import Stitcher, join_gain_db
 
 from helpers import magnitude_below_10k, spectral_convergence_db
 
 
-def _stitch(chunks: list[SpectrogramChunk], **options) -> tuple[np.ndarray, list[int]]:
+def _stitch(chunks: list[MelImage], **options) -> tuple[np.ndarray, list[int]]:
     stitcher = Stitcher(**options)
     blocks = [stitcher.push(chunk) for chunk in chunks] + [stitcher.flush()]
     positions = [block.position for block in blocks]
@@ -21,12 +21,12 @@ def _stitch(chunks: list[SpectrogramChunk], **options) -> tuple[np.ndarray, list
     return np.concatenate([block.samples for block in blocks]), positions
 
 
-def _cut(mel: np.ndarray, widths: list[int], known_level: bool = True) -> list[SpectrogramChunk]:
+def _cut(mel: np.ndarray, widths: list[int], known_level: bool = True) -> list[MelImage]:
     chunks, start = [], 0
     for width in widths:
         part = mel[:, start : start + width]
         peak = float(part.max())
-        chunks.append(SpectrogramChunk(part / peak, peak if known_level else None))
+        chunks.append(MelImage(part / peak, peak if known_level else None))
         start += width
     return chunks
 
@@ -117,7 +117,7 @@ def test_bad_chunks_are_refused_and_change_nothing(music_mel):
     stitcher = Stitcher()
     for bad in (np.zeros((100, 10)), np.full((512, 10), np.nan), -np.ones((512, 10)), np.zeros((512, 0))):
         with pytest.raises(ValueError):
-            stitcher.push(SpectrogramChunk(bad, 1.0))
+            stitcher.push(MelImage(bad, 1.0))
     assert not stitcher.join_gains_db
     block = stitcher.push(_cut(music_mel, [512])[0])
     assert block.position == 0
@@ -136,7 +136,7 @@ def test_crossfaded_windows_stitch_into_one_stream(music, music_mel):
     columns = 512 + 128 * (len(pieces) - 1)
     stitcher = Stitcher(level=None, crossfade_columns=16)
     # Each image normalised to its own maximum: the crossfade columns give the exact relative level.
-    blocks = [stitcher.push(SpectrogramChunk(piece / piece.max(), None)) for piece in pieces] + [stitcher.flush()]
+    blocks = [stitcher.push(MelImage(piece / piece.max(), None)) for piece in pieces] + [stitcher.flush()]
     audio = np.concatenate([block.samples for block in blocks])
     assert audio.size == columns * 441
     scale = music_mel[:, :512].max() / 150.0  # the first chunk of unknown level is set to 150
@@ -150,7 +150,7 @@ def test_crossfaded_windows_stitch_into_one_stream(music, music_mel):
 
 def test_a_restored_checkpoint_continues_exactly_as_the_first_time(music_mel):
     """Pushes after a checkpoint are replaced, bit for bit, by pushing again after restoring it."""
-    pieces = [SpectrogramChunk(piece / piece.max(), None) for piece in _windows(music_mel, 64, 16)[:6]]
+    pieces = [MelImage(piece / piece.max(), None) for piece in _windows(music_mel, 64, 16)[:6]]
     stitcher = Stitcher(crossfade_columns=16)
     for piece in pieces[:2]:
         stitcher.push(piece)
@@ -173,7 +173,7 @@ def test_crossfade_must_leave_new_columns(music_mel):
         Stitcher(crossfade_columns=512)
     stitcher = Stitcher(crossfade_columns=64)
     with pytest.raises(ValueError, match="columns > 64"):
-        stitcher.push(SpectrogramChunk(music_mel[:, :64], 1.0))
+        stitcher.push(MelImage(music_mel[:, :64], 1.0))
 
 
 @pytest.mark.parametrize("scale_db", [-20.0, 0.0, 12.0])

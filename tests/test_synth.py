@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from riffcast.dsp.codec import CHUNK_CONTEXT_COLUMNS, audio_to_mel, chunk_from_image, pixels_from_mel
+from riffcast.dsp.codec import CHUNK_CONTEXT_COLUMNS, audio_to_mel, mel_image_from, pixels_from_mel
 from riffcast.dsp.mel import hz_to_mel, mel_to_hz
 from riffcast.dsp.params import RIFFUSION_V1 as P
 from riffcast.generation.style import (
@@ -23,7 +23,7 @@ from riffcast.generation.style import (
     style_from_prompt,
 )
 from riffcast.generation.synth import SynthGenerator
-from riffcast.generation.types import ChunkRequest, Interrupted
+from riffcast.generation.types import ImageRequest, Interrupted
 from riffcast.generation.voices import render_audio
 from riffcast.steering.targets import Target, WeightedPrompt
 
@@ -33,14 +33,14 @@ BAND_CENTRES_HZ = mel_to_hz(np.linspace(hz_to_mel(P.f_min_hz), hz_to_mel(P.f_max
 PIXEL = 1.0 / 255.0
 
 
-def steady(text: str, *, seed: int = 0, index: int = 0) -> ChunkRequest:
+def steady(text: str, *, seed: int = 0, index: int = 0) -> ImageRequest:
     target = Target.from_text(text, seed=seed)
-    return ChunkRequest(target, target, 0.0, BLANK, index=index, start_column=index * 512)
+    return ImageRequest(target, target, 0.0, BLANK, index=index, start_column=index * 512)
 
 
 def relative_mel(image: np.ndarray) -> np.ndarray:
     """Greyscale image → mel magnitude relative to the image's own maximum, (n_mels, columns)."""
-    return chunk_from_image(Image.fromarray(image), P).mel.astype(np.float64)
+    return mel_image_from(Image.fromarray(image), P).mel.astype(np.float64)
 
 
 def beat_lag_columns(mel: np.ndarray, beat_columns: float) -> float:
@@ -147,7 +147,7 @@ def test_alpha_moves_numbers_and_switches_choices_tempo_and_seed_together_at_hal
     a, b = style_from_prompt("ambient"), style_from_prompt("house")
 
     def at(alpha):
-        return chunk_style(ChunkRequest(start, end, alpha, BLANK))
+        return chunk_style(ImageRequest(start, end, alpha, BLANK))
 
     quarter, seed = at(0.25)
     assert (quarter.drums, quarter.tempo_bpm, seed) == (a.drums, a.tempo_bpm, 5)

@@ -177,10 +177,10 @@ def _run_encode(args: argparse.Namespace) -> int:
 def _run_decode(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from riffcast.dsp.codec import chunk_from_image, open_image
+    from riffcast.dsp.codec import mel_image_from, open_image
     from riffcast.dsp.params import RIFFUSION_V1 as params
     from riffcast.loudness_options import bandwidth_from_args, level_from_args
-    from riffcast.pipeline.conducting import conducted_chunks, controls_of
+    from riffcast.pipeline.conducting import conducted_images, controls_of
     from riffcast.pipeline.stitcher import Stitcher
     from riffcast.steering.options import controls_target
     from riffcast_client.output_file import check_output_file, write_file
@@ -194,13 +194,13 @@ def _run_decode(args: argparse.Namespace) -> int:
     chunks = []
     for path in args.images:
         try:
-            chunks.append(chunk_from_image(open_image(path), params))
+            chunks.append(mel_image_from(open_image(path), params))
         except ValueError as error:
             raise ValueError(f"{path}: {error}") if str(path) not in str(error) else error
     stitcher = Stitcher(params, iterations=args.iterations, level=level, bandwidth=bandwidth)
     images = len(chunks)
     if controls.active:  # tempo, key, brightness or stems asked: the conductor between images and stitcher
-        chunks = list(conducted_chunks(chunks, controls, params))
+        chunks = list(conducted_images(chunks, controls, params))
     blocks = [stitcher.push(chunk) for chunk in chunks] + [stitcher.flush()]
     samples = np.concatenate([block.samples for block in blocks])
     write_file(args.output, samples, params.sample_rate, option="-o", force=args.force)
@@ -224,7 +224,7 @@ def _render(args: argparse.Namespace) -> int:
     from riffcast.generation.seeds import DEFAULT_BED, load_seed
     from riffcast.loudness_options import bandwidth_from_args, level_from_args
     from riffcast.pipeline.layout_options import check_layout_arguments, layout_from_args
-    from riffcast.pipeline.producer import ChunkProducer
+    from riffcast.pipeline.producer import ImageProducer
     from riffcast.pipeline.render import render
     from riffcast.station.main import plan_in_option_words
     from riffcast.steering.walk import Walk
@@ -242,7 +242,7 @@ def _render(args: argparse.Namespace) -> int:
     generator = generator_from_args(args)
     walk = Walk(plan.target, transition_chunks=plan.transition_chunks)
     layout = layout_from_args(args, generator)
-    producer = ChunkProducer(generator, walk, seed_image, layout=layout)
+    producer = ImageProducer(generator, walk, seed_image, layout=layout)
     total = layout.windows_for(math.ceil(args.duration * params.sample_rate / params.hop_samples))
     with tqdm(total=total, unit="image", desc="render", disable=args.quiet, file=sys.stderr) as bar:
         try:

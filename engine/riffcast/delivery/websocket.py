@@ -31,7 +31,7 @@ SEND_BUFFER_BYTES = 64 * 1024
 OPUS_BYTES_PER_S = 12_000  # 64 kbit/s Opus with its headers, rounded up: an Opus listener's backlog scale
 
 
-class Listener:
+class WebSocketReceiver:
     """One ``/stream`` connection: its format, its standing under the backlog policy, its counts."""
 
     def __init__(self, connection: ServerConnection, sample_format: str, lag: Lag) -> None:
@@ -86,7 +86,7 @@ class WebSocketListeners:
         self.tally = Tally(output)
         self.messages_sent = 0
         self.messages_dropped = 0
-        self._listeners: set[Listener] = set()
+        self._listeners: set[WebSocketReceiver] = set()
         self._closing: set[asyncio.Task] = set()
         self._closes_log = LogLimiter(log, 1.0, level=logging.INFO)  # many may stall at once
 
@@ -96,17 +96,17 @@ class WebSocketListeners:
     def __iter__(self):
         return iter(list(self._listeners))
 
-    def listener(self, connection: ServerConnection, sample_format: str) -> Listener:
+    def listener(self, connection: ServerConnection, sample_format: str) -> WebSocketReceiver:
         """A new listener of ``sample_format``, judged by this output's policy (not added yet)."""
-        return Listener(connection, sample_format, Lag(self.policy, bytes_per_s(sample_format)))
+        return WebSocketReceiver(connection, sample_format, Lag(self.policy, bytes_per_s(sample_format)))
 
     def formats(self) -> set[str]:
         return {listener.sample_format for listener in self._listeners}
 
-    def add(self, listener: Listener) -> None:
+    def add(self, listener: WebSocketReceiver) -> None:
         self._listeners.add(listener)
 
-    def discard(self, listener: Listener) -> None:
+    def discard(self, listener: WebSocketReceiver) -> None:
         self._listeners.discard(listener)
 
     def fan_out(self, events: tuple[str, ...], messages: dict[str, bytes | list[bytes]], audio_s: float,
@@ -152,7 +152,7 @@ class WebSocketListeners:
     def close(self) -> None:
         """Listeners are closed by the WebSocket server with its close code."""
 
-    def _close(self, listener: Listener, code: int, reason: str) -> None:
+    def _close(self, listener: WebSocketReceiver, code: int, reason: str) -> None:
         self.discard(listener)
         self._closes_log.log(code, "closing a listener (%d %s)", code, reason)
         task = asyncio.get_running_loop().create_task(_close_or_abort(listener.connection, code, reason))

@@ -42,7 +42,7 @@ class ImageFormatError(ValueError):
 
 
 @dataclass(frozen=True)
-class SpectrogramChunk:
+class MelImage:
     """One image's worth of mel magnitude.
 
     mel: (n_mels, columns) float32, scaled so that the image's black level is 1.0.
@@ -132,8 +132,8 @@ def open_image(path: Path) -> Image.Image:
         raise ImageFormatError(f"{path}: not a readable image ({error})") from None
 
 
-def chunk_from_image(image: Image.Image, params: SpectrogramParams) -> SpectrogramChunk:
-    """Spectrogram image (height n_mels, any width) → :class:`SpectrogramChunk`.
+def mel_image_from(image: Image.Image, params: SpectrogramParams) -> MelImage:
+    """Spectrogram image (height n_mels, any width) → :class:`MelImage`.
 
     Greyscale or RGB (the channels are averaged: the model paints them nearly equal);
     an alpha channel is ignored. Raises ``ImageFormatError`` for a wrong height or mode, or
@@ -154,7 +154,7 @@ def chunk_from_image(image: Image.Image, params: SpectrogramParams) -> Spectrogr
         mel = mel[:, : int(valid)]
     max_value = exif.get(EXIF_MAX_VALUE)
     known = float(max_value) if isinstance(max_value, (int, float)) and max_value > 0 else None
-    return SpectrogramChunk(mel=np.ascontiguousarray(mel), max_value=known)
+    return MelImage(mel=np.ascontiguousarray(mel), max_value=known)
 
 
 def chunk_pixels(audio: np.ndarray, params: SpectrogramParams, columns: int | None = None) -> np.ndarray:

@@ -19,7 +19,7 @@ from riffcast.dsp.mel import hz_to_mel, mel_to_hz
 from riffcast.dsp.params import SpectrogramParams
 from riffcast.generation.grid import DRUMS, Voice
 from riffcast.generation.style import Style, blend_styles, style_for_target
-from riffcast.generation.types import ChunkRequest
+from riffcast.generation.types import ImageRequest
 from riffcast.steering.targets import Part
 
 BASS_VOICES = frozenset({Voice.BASS, Voice.SUB, Voice.UPRIGHT})
@@ -42,7 +42,7 @@ def _audible(voice: Voice, drum_part: Part, bass_part: Part) -> bool:
     return not any(voice in voices and part is Part.OFF for voices, part in parts)
 
 
-def transition_styles(request: ChunkRequest) -> tuple[Style, Style]:
+def transition_styles(request: ImageRequest) -> tuple[Style, Style]:
     """The styles before and after the switch of the transition from ``request.start`` to
     ``request.end``: each target's own tempo, key, instruments and parts, with the numeric
     fields (swing, density, brightness, tilt) blended by ``alpha``, as in

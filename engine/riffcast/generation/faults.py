@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from riffcast.generation.types import ChunkRequest, Generator, PaintedChunk
+from riffcast.generation.types import Generator, ImageRequest, PaintedImage
 
 _FAULT = re.compile(r"^(raise|nan|blank|oom|crash|stall:(\d+(?:\.\d+)?))@(\d+)(?:-(\d+))?$")
 MAX_STALL_S = 3600.0
@@ -96,7 +96,7 @@ class FaultyGenerator:
             raise AttributeError(attribute)
         return getattr(self.inner, attribute)
 
-    def paint(self, request: ChunkRequest, should_stop: Callable[[], bool] = lambda: False) -> PaintedChunk:
+    def paint(self, request: ImageRequest, should_stop: Callable[[], bool] = lambda: False) -> PaintedImage:
         fault = next((f for f in self.faults if f.first <= request.index <= f.last), None)
         once = fault is not None and fault.kind in (FaultKind.CRASH, FaultKind.STALL)
         if fault is None or (once and (fault.kind, request.index) in self._struck):
@@ -113,8 +113,8 @@ class FaultyGenerator:
             error = torch.cuda.OutOfMemoryError if torch is not None else MemoryError
             raise error(f"injected out-of-memory at chunk {request.index}")
         if fault.kind is FaultKind.NAN:
-            return PaintedChunk(np.full(request.init_image.shape, np.nan, dtype=np.float32))
+            return PaintedImage(np.full(request.init_image.shape, np.nan, dtype=np.float32))
         if fault.kind is FaultKind.BLANK:
-            return PaintedChunk(np.full(request.init_image.shape, 255, dtype=np.uint8))
+            return PaintedImage(np.full(request.init_image.shape, 255, dtype=np.uint8))
         time.sleep(fault.stall_s)  # a hung device does not listen to should_stop
         return self.inner.paint(request, should_stop)

@@ -27,7 +27,7 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from riffcast.generation.interpolation import blend_weighted, lerp, slerp
 from riffcast.generation.models import OUT_OF_MEMORY_ADVICE, ModelError, RiffusionComponents, place_components
-from riffcast.generation.types import ChunkRequest, Interrupted, PaintedChunk
+from riffcast.generation.types import ImageRequest, Interrupted, PaintedImage
 from riffcast.steering.targets import Target
 
 SCHEDULERS: dict[str, type[SchedulerMixin]] = {
@@ -98,7 +98,7 @@ class RiffusionGenerator:
         if compile_unet:  # compiled on the first paint (slow once), faster after
             components.unet = torch.compile(components.unet)
 
-    def paint(self, request: ChunkRequest, should_stop: Callable[[], bool] = lambda: False) -> PaintedChunk:
+    def paint(self, request: ImageRequest, should_stop: Callable[[], bool] = lambda: False) -> PaintedImage:
         """Paint ``request``'s chunk: (H, W) uint8 greyscale like its init image.
 
         In overlap mode the first ``keep_columns // 8`` latent columns (whole latent columns, so
@@ -135,7 +135,7 @@ class RiffusionGenerator:
         self.memory_savings += 1
         return saving
 
-    def _paint(self, request: ChunkRequest, should_stop: Callable[[], bool]) -> PaintedChunk:
+    def _paint(self, request: ImageRequest, should_stop: Callable[[], bool]) -> PaintedImage:
         alpha = request.alpha
         started = self._clock()
         # 1. text: what to paint (conditional) and what to steer away from (unconditional)
@@ -185,7 +185,7 @@ class RiffusionGenerator:
             "denoise": denoise_done - encode_done,
             "decode": decode_done - denoise_done,
         }
-        return PaintedChunk(image=image, timings_s=timings)
+        return PaintedImage(image=image, timings_s=timings)
 
     def _img2img_schedule(self, strength: float) -> tuple[SchedulerMixin, torch.Tensor]:
         """A fresh scheduler and the timesteps of img2img at ``strength`` (diffusers' ``get_timesteps``).

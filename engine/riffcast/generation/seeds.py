@@ -32,8 +32,8 @@ from riffcast.dsp.codec import (
     CHUNK_CONTEXT_COLUMNS,
     ImageFormatError,
     audio_to_mel,
-    chunk_from_image,
     chunk_pixels,
+    mel_image_from,
     open_image,
     pixels_from_mel,
 )
@@ -130,7 +130,7 @@ def _image_seed(path: Path, params: SpectrogramParams) -> np.ndarray:
         size = f"{image.width}×{image.height}"
         raise ImageFormatError(f"{path}: image is {size}; a seed image must be {expected[0]}×{expected[1]}")
     try:
-        chunk = chunk_from_image(image, params)
+        chunk = mel_image_from(image, params)
     except ImageFormatError as error:
         raise ImageFormatError(f"{path}: {error}") from None
     if chunk.columns != params.chunk_columns:

@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from riffcast.generation.types import ChunkRequest
+from riffcast.generation.types import ImageRequest
 from riffcast.steering.targets import KeyMode, Part, Target
 
 MIN_BPM, MAX_BPM = 30.0, 300.0
@@ -378,7 +378,7 @@ def style_for_target(target: Target) -> Style:
     return replace(style, brightness=brightness, tilt=target.brightness, drum_part=target.drums, bass_part=target.bass)
 
 
-def chunk_style(request: ChunkRequest) -> tuple[Style, int]:
+def chunk_style(request: ImageRequest) -> tuple[Style, int]:
     """(style, seed) of one chunk of the transition from ``request.start`` to ``request.end``.
 
     Numeric style fields (swing, density, brightness) move with alpha; categorical ones (key,

@@ -22,7 +22,7 @@ from riffcast.generation.beats import BeatGrid
 from riffcast.generation.changes import change_at, render_across
 from riffcast.generation.controls import tilt_mel, transition_styles
 from riffcast.generation.style import Style, chunk_style
-from riffcast.generation.types import BarGrid, ChunkRequest, Interrupted, PaintedChunk
+from riffcast.generation.types import BarGrid, ImageRequest, Interrupted, PaintedImage
 from riffcast.generation.voices import render_audio
 
 
@@ -51,7 +51,7 @@ class SynthGenerator:
     def __init__(self, params: SpectrogramParams = RIFFUSION_V1) -> None:
         self.params = params
 
-    def paint(self, request: ChunkRequest, should_stop: Callable[[], bool] = lambda: False) -> PaintedChunk:
+    def paint(self, request: ImageRequest, should_stop: Callable[[], bool] = lambda: False) -> PaintedImage:
         """Render the requested columns' audio, then encode it; raises :class:`Interrupted` in between."""
         p = self.params
         began = time.perf_counter()
@@ -67,9 +67,9 @@ class SynthGenerator:
         image = request.init_image.copy()
         image[:, keep:] = pixels_from_mel(tilt_mel(mel, tilt, p), p)
         timings_s = {"render": rendered - began, "encode": time.perf_counter() - rendered}
-        return PaintedChunk(image, timings_s, next_grid, beats)
+        return PaintedImage(image, timings_s, next_grid, beats)
 
-    def _render(self, request: ChunkRequest, start: int, samples: int
+    def _render(self, request: ImageRequest, start: int, samples: int
                 ) -> tuple[np.ndarray, float, BarGrid | None, tuple[BeatGrid, ...]]:
         """(audio of samples [start, start + samples), the brightness tilt, the new settings'
         grid, the beat grids the audio follows)."""

@@ -1,7 +1,7 @@
 """Values passed between steering, the producer and the generators.
 
 A generator paints one spectrogram image (Riffusion's convention, 512 × 512) per
-:class:`ChunkRequest`; the producer decides what to request and hands the images to the
+:class:`ImageRequest`; the producer decides what to request and hands the images to the
 stitcher. Both generators (Riffusion and the procedural ``synth``) meet here.
 """
 
@@ -33,7 +33,7 @@ class BarGrid:
 
 
 @dataclass(frozen=True)
-class ChunkRequest:
+class ImageRequest:
     """One chunk to paint: the blend ``alpha`` (0 → ``start``, 1 → ``end``) of two targets.
 
     init_image: (512, 512) uint8 greyscale spectrogram image in image orientation (low
@@ -51,7 +51,7 @@ class ChunkRequest:
     end_column: the stream column where the current transition ends (the next one begins),
         if no steer comes first; None when unknown.
     grid: where ``start``'s tempo's bar grid lies (reported by the generator in
-        :attr:`PaintedChunk.next_grid` at the transition before).
+        :attr:`PaintedImage.next_grid` at the transition before).
     landing: where the transition's new settings may take over — on a beat (a live steer) or a
         bar line (a playlist entry) — for a generator that keeps time.
     """
@@ -79,10 +79,10 @@ class ChunkRequest:
 
 
 @dataclass(frozen=True)
-class PaintedChunk:
+class PaintedImage:
     """A generated spectrogram image and where the time went.
 
-    image: (512, 512) uint8 greyscale, Riffusion's convention (as ``ChunkRequest.init_image``).
+    image: (512, 512) uint8 greyscale, Riffusion's convention (as ``ImageRequest.init_image``).
     timings_s: seconds per stage, e.g. ``{"text": …, "denoise": …, "decode": …}``.
     next_grid: where the transition's ``end`` settings' bars lie (from the bar line where they
         take over), for the requests of the next transition; None from a generator that does
@@ -103,6 +103,6 @@ class Generator(Protocol):
 
     name: str
 
-    def paint(self, request: ChunkRequest, should_stop: Callable[[], bool] = lambda: False) -> PaintedChunk:
+    def paint(self, request: ImageRequest, should_stop: Callable[[], bool] = lambda: False) -> PaintedImage:
         """Paint one chunk. Raises :class:`Interrupted` when ``should_stop()`` turns true."""
         ...

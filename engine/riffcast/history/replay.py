@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from riffcast.pipeline.producer import ChunkProducer
+from riffcast.pipeline.producer import ImageProducer
 from riffcast.steering.fields import steer_from_fields
 from riffcast.steering.state import walk_from_document
 from riffcast.steering.targets import Target
@@ -98,14 +98,14 @@ def replay(plan: ReplayPlan, *, generator, seed_image: np.ndarray, layout, assem
     (a fresh :class:`~riffcast.pipeline.assembly.StreamAssembly` set up as the run was) until the
     audio of images ``plan.first`` … ``plan.last`` is complete (the stitcher's look-ahead reaches
     into the images after, as it did on air) → that audio, float32 mono."""
-    producer = ChunkProducer(generator, Walk.resume(plan.walk), seed_image, layout=layout)
+    producer = ImageProducer(generator, Walk.resume(plan.walk), seed_image, layout=layout)
     steers = {steer.image: steer for steer in plan.steers}
     blocks, start, end, emitted, index = [], 0, None, 0, 0
     while end is None or emitted < end:
         if index in steers:
             steer = steers[index]
             producer.walk.steer(steer.target, steer.transition_chunks, steer.landing)
-        chunk = producer.next_chunk()
+        chunk = producer.next_image()
         position = assembly.place()
         start = position if index == plan.first else start
         block = assembly.stitch(chunk.image)

@@ -46,11 +46,11 @@ class StationMetrics:
             "silence (nothing stitched in time) or fallback (the last image again)", ["kind"], registry=r,
         )
         self.chunk_generation_seconds = Histogram(
-            "riffcast_chunk_generation_seconds", "Wall time to paint one chunk", registry=r,
+            "riffcast_chunk_generation_seconds", "Wall time to paint one image", registry=r,
             buckets=CHUNK_SECONDS_BUCKETS,
         )
         self.chunk_stitch_seconds = Histogram(
-            "riffcast_chunk_stitch_seconds", "Wall time to stitch one chunk into PCM", registry=r,
+            "riffcast_chunk_stitch_seconds", "Wall time to stitch one image into PCM", registry=r,
             buckets=CHUNK_SECONDS_BUCKETS,
         )
         self.steers = Counter("riffcast_steers", "Steer requests accepted", registry=r)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from riffcast.dsp.bandwidth_settings import BandwidthSettings
-from riffcast.dsp.codec import SpectrogramChunk, mel_from_pixels
+from riffcast.dsp.codec import MelImage, mel_from_pixels
 from riffcast.dsp.level_settings import LevelSettings
 from riffcast.dsp.params import SpectrogramParams
 from riffcast.dsp.phase_settings import DEFAULT_ITERATIONS
@@ -79,7 +79,7 @@ class StreamAssembly:
         """The next placed image, (512, 512) uint8 → the PCM it completes (float32 mono)."""
         part = self.layout.stitched_part(image, self.stitched)
         self.stitched += 1
-        return self.stitcher.push(SpectrogramChunk(mel_from_pixels(part, self.params), None))
+        return self.stitcher.push(MelImage(mel_from_pixels(part, self.params), None))
 
     def mark(self) -> AssemblyMark:
         """The state before the next image is stitched, to come back to with :meth:`rewind`."""
@@ -96,6 +96,6 @@ class StreamAssembly:
         """The end of the stream: the samples still held back for look-ahead."""
         return self.stitcher.flush()
 
-    def chunks_for(self, samples: int) -> int:
+    def images_for(self, samples: int) -> int:
         """How many images make at least ``samples`` samples of stream."""
         return self.layout.windows_for(math.ceil(samples / self.params.hop_samples))

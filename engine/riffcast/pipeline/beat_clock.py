@@ -11,10 +11,10 @@ import math
 from typing import Iterator, Sequence
 
 from riffcast.generation.beats import Beat, BeatGrid, beats_between, grid_spans, next_beat
-from riffcast.pipeline.records import ChunkRecord
+from riffcast.pipeline.records import ImageRecord
 
 
-def heard_spans(records: Sequence[ChunkRecord], start: int, stop: float) -> Iterator[tuple[int, float, ChunkRecord | None]]:
+def heard_spans(records: Sequence[ImageRecord], start: int, stop: float) -> Iterator[tuple[int, float, ImageRecord | None]]:
     """The stretches of samples [start, stop) and the record heard in each (None: none known),
     in order → (from, to, record). ``records``: placement order, as the ledger keeps them."""
     edges = sorted({record.position for record in records if start < record.position < stop})
@@ -26,7 +26,7 @@ def heard_spans(records: Sequence[ChunkRecord], start: int, stop: float) -> Iter
         yield begin, end, heard
 
 
-def beats_heard(records: Sequence[ChunkRecord], start: int, stop: int, sample_rate: int) -> list[Beat]:
+def beats_heard(records: Sequence[ImageRecord], start: int, stop: int, sample_rate: int) -> list[Beat]:
     """The beats at stream samples [start, stop), in order; a stretch whose image keeps no beat
     (a fallback repeat, a generator without a grid) has none."""
     beats = []
@@ -36,7 +36,7 @@ def beats_heard(records: Sequence[ChunkRecord], start: int, stop: int, sample_ra
     return beats
 
 
-def next_beat_heard(records: Sequence[ChunkRecord], position: int, sample_rate: int, *,
+def next_beat_heard(records: Sequence[ImageRecord], position: int, sample_rate: int, *,
                     downbeat: bool = False) -> int | None:
     """The first beat (downbeat when ``downbeat``) at or after stream sample ``position`` (past
     the last image, its grid goes on); None when a stretch before it keeps no beat, or nothing is
@@ -50,12 +50,12 @@ def next_beat_heard(records: Sequence[ChunkRecord], position: int, sample_rate: 
     return None
 
 
-def next_downbeat_heard(records: Sequence[ChunkRecord], position: int, sample_rate: int) -> int | None:
+def next_downbeat_heard(records: Sequence[ImageRecord], position: int, sample_rate: int) -> int | None:
     """:func:`next_beat_heard`'s first downbeat."""
     return next_beat_heard(records, position, sample_rate, downbeat=True)
 
 
-def beat_count_at(records: Sequence[ChunkRecord], position: int, sample_rate: int) -> tuple[float, BeatGrid] | None:
+def beat_count_at(records: Sequence[ImageRecord], position: int, sample_rate: int) -> tuple[float, BeatGrid] | None:
     """Where stream sample ``position`` lies on the beat clock: (beats counted from bar 0's
     downbeat, as bar × beats per bar + the beat in the bar, fractional; the grid that rules
     there), or None where no beat is known. Continuous through a tempo change on a bar line."""

@@ -12,7 +12,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from riffcast.dsp.codec import SpectrogramChunk
+from riffcast.dsp.codec import MelImage
 from riffcast.dsp.conductor import Conductor, Controls, MusicalKey, Stem
 from riffcast.dsp.params import SpectrogramParams
 from riffcast.steering.targets import KeyMode, Target
@@ -30,8 +30,8 @@ def honours_controls(generator: object) -> bool:
     return bool(getattr(generator, "honours_controls", False))
 
 
-def conducted_chunks(chunks: Iterable[SpectrogramChunk], controls: Controls,
-                     params: SpectrogramParams) -> Iterator[SpectrogramChunk]:
+def conducted_images(chunks: Iterable[MelImage], controls: Controls,
+                     params: SpectrogramParams) -> Iterator[MelImage]:
     """Decoded images in stream order → the conducted stream as chunks of any width (the tempo
     stretches it). Levels: images that state their absolute level are conducted at it (so
     columns from two images can be read side by side); otherwise all are taken as they are. The
@@ -45,7 +45,7 @@ def conducted_chunks(chunks: Iterable[SpectrogramChunk], controls: Controls,
     for mel in mels:
         out = conductor.stretch(mel, controls)
         if out.shape[1]:
-            yield SpectrogramChunk(out, 1.0 if absolute else None)
+            yield MelImage(out, 1.0 if absolute else None)
     out = conductor.finish(controls)
     if out.shape[1]:
-        yield SpectrogramChunk(out, 1.0 if absolute else None)
+        yield MelImage(out, 1.0 if absolute else None)

@@ -37,9 +37,9 @@ from riffcast.ops.memory import release_free_memory
 from riffcast.pipeline.assembly import StreamAssembly
 from riffcast.pipeline.beat_clock import next_beat_heard
 from riffcast.pipeline.lead import FEED_POLL_S
-from riffcast.pipeline.producer import ChunkProducer, ProducedChunk
+from riffcast.pipeline.producer import ImageProducer, ProducedImage
 from riffcast.pipeline.producer_thread import ProducerThread
-from riffcast.pipeline.records import ChunkRecord, SteerHeard
+from riffcast.pipeline.records import ImageRecord, SteerHeard
 from riffcast.pipeline.schedule import RewindRequest, Rewound, StreamSchedule
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Landing, Step, WalkPosition
@@ -57,7 +57,7 @@ class _Stitch:
     """Queue item: a published image and its position."""
 
     position: int
-    chunk: ProducedChunk
+    chunk: ProducedImage
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class Feed:
 
     def __init__(
         self,
-        producer: ChunkProducer,
+        producer: ImageProducer,
         params: SpectrogramParams,
         *,
         lead_chunks: int = 1,
@@ -189,18 +189,18 @@ class Feed:
         if started:
             self.producer_thread.played(started)
 
-    def records(self) -> list[ChunkRecord]:
+    def records(self) -> list[ImageRecord]:
         """The last few chunks placed in the stream, oldest first."""
         with self._lock:
             return self.schedule.ledger.records()
 
-    def picture_for(self, record: ChunkRecord) -> ChunkRecord:
+    def picture_for(self, record: ImageRecord) -> ImageRecord:
         """The newest image whose picture starts at or before ``record``'s position: the picture
         that shows the most of what follows it (a window's own picture ends where it does)."""
         with self._lock:
             return self.schedule.ledger.picture_for(record)
 
-    def record_at(self, position: int) -> ChunkRecord | None:
+    def record_at(self, position: int) -> ImageRecord | None:
         """The chunk heard at ``position`` (None if not among the last few)."""
         with self._lock:
             return self.schedule.ledger.record_at(position)
@@ -245,13 +245,13 @@ class Feed:
         """Where a steer whose first image is the producer's ``index`` is heard from: the image's
         start, or for a generator whose changes land on beats the first beat (bar line, for
         ``landing`` BAR) at or after it."""
-        position = self.position_of_chunk(index)
+        position = self.position_of_image(index)
         if not getattr(self.producer_thread.producer.generator, "lands_on_beats", False):
             return position
         beat = next_beat_heard(self.records(), position, self.params.sample_rate, downbeat=landing is Landing.BAR)
         return position if beat is None else beat
 
-    def position_of_chunk(self, index: int) -> int:
+    def position_of_image(self, index: int) -> int:
         """Where the producer's chunk ``index`` starts (or will, if no fallback comes first)."""
         with self._lock:
             return self.schedule.position_of(index)
@@ -266,7 +266,7 @@ class Feed:
         return self.schedule.rewind_safety_s(paint_s)
 
     # -- inside ---------------------------------------------------------------------------
-    def _accept(self, chunk: ProducedChunk) -> None:
+    def _accept(self, chunk: ProducedImage) -> None:
         """Producer thread: take a painted image (quick)."""
         with self._lock:
             position = self.schedule.place(chunk.index)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from riffcast.pipeline.assembly import AssemblyMark
-from riffcast.pipeline.records import ChunkRecord
+from riffcast.pipeline.records import ImageRecord
 from riffcast.steering.walk import Step
 
 
@@ -40,7 +40,7 @@ class LedgerEntry:
     position: int
     producer_index: int | None
     mark: AssemblyMark | None = None
-    record: ChunkRecord | None = None
+    record: ImageRecord | None = None
     before: tuple[np.ndarray, Step] | None = None
     played: bool = False
 
@@ -62,7 +62,7 @@ class ImageLedger:
         """An image took ``slot``, heard from ``position``."""
         self._entries.append(LedgerEntry(slot, position, producer_index))
 
-    def stitched(self, slot: int, mark: AssemblyMark, record: ChunkRecord,
+    def stitched(self, slot: int, mark: AssemblyMark, record: ImageRecord,
                  before: tuple[np.ndarray, Step] | None) -> None:
         """The image at ``slot`` was stitched (``mark``: the assembly just before)."""
         entry = next(entry for entry in reversed(self._entries) if entry.slot == slot)
@@ -108,18 +108,18 @@ class ImageLedger:
             dropped.append(self._entries.pop())
         return dropped[::-1]
 
-    def records(self) -> list[ChunkRecord]:
+    def records(self) -> list[ImageRecord]:
         """The stitched images' records, oldest first."""
         return [entry.record for entry in self._entries if entry.record is not None]
 
-    def record_at(self, position: int) -> ChunkRecord | None:
+    def record_at(self, position: int) -> ImageRecord | None:
         """The image heard at ``position`` (None if not among those kept)."""
         for entry in reversed(self._entries):
             if entry.record is not None and entry.position <= position:
                 return entry.record
         return None
 
-    def picture_for(self, record: ChunkRecord) -> ChunkRecord:
+    def picture_for(self, record: ImageRecord) -> ImageRecord:
         """The newest image whose picture starts at or before ``record``'s position: the picture
         that shows the most of what follows it (a window's own picture ends where it does)."""
         later = [r for r in self.records() if r.serial >= record.serial and r.image_position <= record.position]

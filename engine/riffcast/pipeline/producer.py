@@ -1,6 +1,6 @@
 """The producer: asks a generator for image after image along the walk, and survives it.
 
-:class:`ChunkProducer` is synchronous and deterministic (``riffcast render`` drives it as fast
+:class:`ImageProducer` is synchronous and deterministic (``riffcast render`` drives it as fast
 as it can); :class:`ProducerThread` runs one in the background, keeps a lead of images
 ahead of playback, applies steering at the next image (replacing unplayed ones, with the
 feed's help) and interrupts an image whose target has been superseded.
@@ -11,7 +11,7 @@ left by the window's N columns, the seed bed (at the loop's phase there) in the 
 freed at the end, and the generator keeps the context columns as they are.
 
 Rewinding: the producer remembers, for each of its last images, what it was just before
-painting it (walk position, the image before it); :meth:`ChunkProducer.rewind` goes back
+painting it (walk position, the image before it); :meth:`ImageProducer.rewind` goes back
 there, so a steer can have images that were painted but not yet played painted again.
 
 Changes on the beat grid: each request says where its transition's settings switch
@@ -44,7 +44,7 @@ from riffcast.dsp.codec import mel_from_pixels, pixels_from_mel
 from riffcast.dsp.conductor import Conductor, ConductorState, Controls
 from riffcast.dsp.params import RIFFUSION_V1
 from riffcast.generation.beats import BeatGrid
-from riffcast.generation.types import BarGrid, ChunkRequest, Generator, Interrupted, PaintedChunk
+from riffcast.generation.types import BarGrid, Generator, ImageRequest, Interrupted, PaintedImage
 from riffcast.pipeline.conducting import controls_of, honours_controls
 from riffcast.pipeline.layout import WHOLE_CHUNKS, StreamLayout
 from riffcast.steering.walk import Step, Walk, WalkPosition
@@ -58,13 +58,13 @@ MARKS_KEPT = 32  # the last images that can be painted again (a steer replaces a
 
 
 @dataclass(frozen=True)
-class ProducedChunk:
+class ProducedImage:
     """A painted image with its place in the stream.
 
     image: (512, 512) uint8 greyscale, Riffusion's convention.
     fallback: True when generation failed and this repeats the last good image.
     wall_s: seconds spent painting it, retries included.
-    beats: the beat grids its music follows (:attr:`PaintedChunk.beats`; the seed bed's for a
+    beats: the beat grids its music follows (:attr:`PaintedImage.beats`; the seed bed's for a
     generator that keeps no time); empty for a fallback, whose repeat is off the grid.
     """
 
@@ -100,8 +100,8 @@ class ProducerMark:
     conductor: ConductorState | None = None
 
 
-class ChunkProducer:
-    """Paint the stream image by image: ``next_chunk()`` → :class:`ProducedChunk`."""
+class ImageProducer:
+    """Paint the stream image by image: ``next_image()`` → :class:`ProducedImage`."""
 
     def __init__(
         self,
@@ -130,14 +130,14 @@ class ChunkProducer:
         self._conductor = None if honours_controls(generator) else Conductor(RIFFUSION_V1)
 
     @property
-    def chunks_made(self) -> int:
+    def images_made(self) -> int:
         """Images painted so far (fallbacks included): the next image's index."""
         return self.counters.chunks
 
     @property
     def oldest_rewindable(self) -> int:
         """The oldest image :meth:`rewind` can go back to."""
-        return self._marks[0].index if self._marks else self.chunks_made
+        return self._marks[0].index if self._marks else self.images_made
 
     @property
     def paint_estimate_s(self) -> float | None:
@@ -150,7 +150,7 @@ class ChunkProducer:
         The seed bed at the phase of its loop where the image starts (so the beat grid carries
         on), with the previous image's columns moved in as context in window mode.
         """
-        layout, index = self.layout, self.chunks_made
+        layout, index = self.layout, self.images_made
         keep = layout.keep_columns(index) if self._previous is not None else 0
         image = np.roll(self.seed_image, -(layout.image_start_column(index) % layout.chunk_columns), axis=1)
         if keep:
@@ -158,12 +158,12 @@ class ChunkProducer:
             image[:, :context] = self._previous[:, layout.window_columns :]
         return image, keep
 
-    def next_chunk(self, should_stop: Callable[[], bool] = lambda: False) -> ProducedChunk:
+    def next_image(self, should_stop: Callable[[], bool] = lambda: False) -> ProducedImage:
         """Paint the next image. Raises :class:`Interrupted` (and does not advance) when
         ``should_stop()`` turns true while painting."""
         step = self.walk.peek()
         init_image, keep = self._init_image()
-        index = self.chunks_made
+        index = self.images_made
         mark = ProducerMark(index, self.walk.position, self.walk.fresh, self._previous, self._last_good,
                             self._grid, self._next_grid, self._conductor.state if self._conductor else None)
         first, switch, end = self._transition_images(index)
@@ -171,7 +171,7 @@ class ChunkProducer:
             landed = self._next_grid is not None and self._next_grid.sample <= self.layout.start_column(index) * HOP_SAMPLES
             self._grid = self._next_grid if landed else self._grid  # … unless a steer came first: the bars go on
             self._next_grid = None
-        request = ChunkRequest(step.start, step.end, step.alpha, init_image, keep_columns=keep, index=index,
+        request = ImageRequest(step.start, step.end, step.alpha, init_image, keep_columns=keep, index=index,
                                start_column=self.layout.image_start_column(index),
                                transition_column=self.layout.start_column(first),
                                switch_column=self.layout.start_column(switch), end_column=self.layout.start_column(end),
@@ -187,7 +187,7 @@ class ChunkProducer:
         fallback = painted is None
         if fallback:
             self.counters.fallbacks += 1
-            painted = PaintedChunk(self._last_good if self._last_good is not None else init_image)
+            painted = PaintedImage(self._last_good if self._last_good is not None else init_image)
         else:
             self._last_good = painted.image
             self._paint_s.append(wall_s)
@@ -199,7 +199,7 @@ class ChunkProducer:
         image = self._conducted(painted.image, index, controls)
         beats = () if fallback else painted.beats or self._conducted_beats(controls) or \
             ((self.bed_beats,) if self.bed_beats else ())
-        return ProducedChunk(index, step, image, fallback, painted.timings_s, wall_s, beats)
+        return ProducedImage(index, step, image, fallback, painted.timings_s, wall_s, beats)
 
     def _conducted_beats(self, controls: Controls) -> tuple[BeatGrid, ...]:
         """The beats the conductor put the image on when a tempo is asked (else none): its grid,
@@ -224,14 +224,14 @@ class ChunkProducer:
         """Go back to just before image ``index`` was painted (from :attr:`oldest_rewindable`
         to the next image, which is nothing to do); the images from there on are painted
         again, from where the walk was then."""
-        if index == self.chunks_made:
+        if index == self.images_made:
             return
         mark = next((mark for mark in self._marks if mark.index == index), None)
         if mark is None:
-            raise ValueError(f"cannot go back to image {index}: the next is {self.chunks_made}")
+            raise ValueError(f"cannot go back to image {index}: the next is {self.images_made}")
         while self._marks and self._marks[-1].index >= index:
             self._marks.pop()
-        self.counters.rewound += self.chunks_made - index
+        self.counters.rewound += self.images_made - index
         self.counters.chunks = index
         self.walk.restore(mark.walk, mark.walk_fresh)
         self._previous, self._last_good = mark.previous, mark.last_good
@@ -249,7 +249,7 @@ class ChunkProducer:
         steps = round(at.transition_chunks / step)
         return first, first + steps // 2, first + steps
 
-    def _paint_with_retry(self, request: ChunkRequest, should_stop: Callable[[], bool]) -> PaintedChunk | None:
+    def _paint_with_retry(self, request: ImageRequest, should_stop: Callable[[], bool]) -> PaintedImage | None:
         for attempt in (1, 2):
             try:
                 painted = self.generator.paint(request, should_stop)

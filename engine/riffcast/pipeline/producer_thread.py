@@ -1,4 +1,4 @@
-"""The producer thread: runs a :class:`~riffcast.pipeline.producer.ChunkProducer` ahead of playback and
+"""The producer thread: runs a :class:`~riffcast.pipeline.producer.ImageProducer` ahead of playback and
 applies steers as soon as it can.
 
 A steer is applied between two images. The image being painted when it arrives is dropped
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from riffcast.generation.types import Interrupted
-from riffcast.pipeline.producer import ChunkProducer, ProducedChunk
+from riffcast.pipeline.producer import ImageProducer, ProducedImage
 from riffcast.pipeline.schedule import RewindRequest, Rewound
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Landing
@@ -52,7 +52,7 @@ def no_rewind(request: RewindRequest) -> Rewound:
 
 
 class ProducerThread(threading.Thread):
-    """Run a :class:`ChunkProducer` ahead of playback, publishing images to ``publish``.
+    """Run a :class:`ImageProducer` ahead of playback, publishing images to ``publish``.
 
     ``publish(chunk)`` is called from this thread; it must be quick (hand the image over).
     The thread paints while fewer than ``lead_chunks`` images are waiting to be played
@@ -62,7 +62,7 @@ class ProducerThread(threading.Thread):
     """
 
     def __init__(
-        self, producer: ChunkProducer, publish: Callable[[ProducedChunk], None], *, lead_chunks: int = 2,
+        self, producer: ImageProducer, publish: Callable[[ProducedImage], None], *, lead_chunks: int = 2,
         rewind: RewindHook = no_rewind,
     ) -> None:
         super().__init__(name="riffcast-producer", daemon=True)
@@ -155,7 +155,7 @@ class ProducerThread(threading.Thread):
                     continue
                 self.painting_since = time.monotonic()
                 try:
-                    chunk = self.producer.next_chunk(self._stop_requested if repaint else self._superseded)
+                    chunk = self.producer.next_image(self._stop_requested if repaint else self._superseded)
                 except Interrupted:
                     continue  # a steer came: applied at the top of the loop
                 finally:
@@ -173,7 +173,7 @@ class ProducerThread(threading.Thread):
         """Steer the walk now, from the earliest image the feed can still replace (no image
         is being painted; the lock is not held: the feed may take a moment to answer)."""
         producer = self.producer
-        rewound = self.rewind(RewindRequest(producer.paint_estimate_s, producer.oldest_rewindable, producer.chunks_made))
+        rewound = self.rewind(RewindRequest(producer.paint_estimate_s, producer.oldest_rewindable, producer.images_made))
         producer.rewind(rewound.index)
         producer.walk.steer(steer.target, steer.transition_chunks, steer.landing)
         with self._condition:

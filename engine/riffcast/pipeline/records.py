@@ -15,7 +15,7 @@ from riffcast.steering.walk import Step
 
 
 @dataclass(frozen=True, eq=False)
-class ChunkRecord:
+class ImageRecord:
     """An image placed in the stream: it is heard from sample ``position`` on.
 
     image: the painted spectrogram, (512, 512) uint8 greyscale (never modified).
@@ -27,7 +27,7 @@ class ChunkRecord:
     fallback: True when this repeats the previous image because the generator was late
     or failed.
     samples: the stream samples its new audio fills, from ``position`` (the next image starts there).
-    beats: the beat grids its music follows (:attr:`~riffcast.generation.types.PaintedChunk.beats`);
+    beats: the beat grids its music follows (:attr:`~riffcast.generation.types.PaintedImage.beats`);
     empty when unknown (a fallback repeat, a generator that keeps no time).
     """
 
@@ -61,7 +61,7 @@ class SteerHeard:
 class Aired:
     """An image that started airing: its record and the Unix time its first new sample was heard."""
 
-    record: ChunkRecord
+    record: ImageRecord
     utc_s: float
 
 

@@ -17,7 +17,7 @@ from riffcast.dsp.level import LevelStats
 from riffcast.dsp.level_settings import LevelSettings
 from riffcast.dsp.params import SpectrogramParams
 from riffcast.pipeline.assembly import StreamAssembly
-from riffcast.pipeline.producer import ChunkProducer, ProducedChunk
+from riffcast.pipeline.producer import ImageProducer, ProducedImage
 from riffcast.pipeline.schedule import StreamSchedule
 from riffcast.steering.playlist import PlaylistEntry
 from riffcast.steering.walk import Landing
@@ -70,12 +70,12 @@ def playlist_steers(playlist: Sequence[PlaylistEntry], assembly: StreamAssembly,
 
 
 def render(
-    producer: ChunkProducer,
+    producer: ImageProducer,
     *,
     duration_s: float,
     params: SpectrogramParams,
     playlist: Sequence[PlaylistEntry] = (),
-    on_chunk: Callable[[ProducedChunk], None] = lambda chunk: None,
+    on_chunk: Callable[[ProducedImage], None] = lambda chunk: None,
     level: LevelSettings | None = LevelSettings(),
     bandwidth: BandwidthSettings | None = BandwidthSettings(),
 ) -> tuple[np.ndarray, RenderSummary]:
@@ -92,13 +92,13 @@ def render(
     schedule = StreamSchedule(params, producer.layout, ring_samples=params.chunk_columns * params.hop_samples,
                               kept_images=1, level=level, bandwidth=bandwidth)
     assembly = schedule.assembly
-    chunks = assembly.chunks_for(total_samples)
+    chunks = assembly.images_for(total_samples)
     steering = playlist_steers(playlist, assembly, chunks)
     blocks = []
     for index in range(chunks):
         if index in steering:
             producer.walk.steer(steering[index].target, steering[index].transition_chunks, Landing.BAR)
-        chunk = producer.next_chunk()
+        chunk = producer.next_image()
         position = schedule.place(chunk.index)
         stitched = schedule.stitch(position, chunk.image, chunk.step, chunk.fallback, chunk.beats, chunk.index)
         schedule.commit(stitched)

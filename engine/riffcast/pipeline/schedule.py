@@ -38,7 +38,7 @@ from riffcast.pipeline.assembly import AssemblyMark, StreamAssembly
 from riffcast.pipeline.layout import StreamLayout
 from riffcast.pipeline.lead import rewind_safety_s, window_low_water_s
 from riffcast.pipeline.ledger import ImageLedger
-from riffcast.pipeline.records import ChunkRecord
+from riffcast.pipeline.records import ImageRecord
 from riffcast.pipeline.ring import PcmRing
 from riffcast.pipeline.stitcher import PcmBlock
 from riffcast.steering.walk import Step
@@ -73,7 +73,7 @@ class Stitched:
     slot: int
     mark: AssemblyMark  # the assembly just before it
     block: PcmBlock
-    record: ChunkRecord
+    record: ImageRecord
     before: tuple[np.ndarray, Step] | None  # the image and step stitched before it
 
 
@@ -164,7 +164,7 @@ class StreamSchedule:
         block = self.assembly.stitch(image)
         layout = self.layout
         announced = layout.whole_chunks or step.new_settings or fallback or mark.slot % layout.windows_per_chunk == 0
-        record = ChunkRecord(position, step, image, fallback,
+        record = ImageRecord(position, step, image, fallback,
                              layout.image_start_column(mark.slot) * self.params.hop_samples, self._serial, announced,
                              self.assembly.start_sample(mark.slot + 1) - position, beats, index)
         self._serial += 1

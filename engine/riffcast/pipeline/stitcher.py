@@ -56,7 +56,7 @@ import numpy as np
 from riffcast.dsp.bandwidth import BandwidthStage
 from riffcast.dsp.bandwidth_model import EnvelopeModel
 from riffcast.dsp.bandwidth_settings import BandwidthSettings
-from riffcast.dsp.codec import SpectrogramChunk
+from riffcast.dsp.codec import MelImage
 from riffcast.dsp.level import LevelSettings, LevelStage, LevelStats
 from riffcast.dsp.mel import MelInverter, mel_filterbank
 from riffcast.dsp.mel_projection import MagnitudeStep, MelProjection
@@ -190,7 +190,7 @@ class Stitcher:
     def level_stage(self) -> LevelStage | None:
         return self._level
 
-    def push(self, chunk: SpectrogramChunk) -> PcmBlock:
+    def push(self, chunk: MelImage) -> PcmBlock:
         """Add one chunk; return the samples that became final.
 
         With ``crossfade_columns`` = C > 0 every push after the first begins with C columns

@@ -14,10 +14,10 @@ from websockets.asyncio.server import ServerConnection
 
 from riffcast.delivery.codecs import Codec
 from riffcast.delivery.outputs import EncodedOutputs
-from riffcast.delivery.websocket import Listener, PcmListeners, write
+from riffcast.delivery.websocket import PcmListeners, WebSocketReceiver, write
 from riffcast.dsp.params import SpectrogramParams
 from riffcast.pipeline.feed import Feed
-from riffcast.pipeline.records import ChunkRecord
+from riffcast.pipeline.records import ImageRecord
 from riffcast.station.pacer import Pacer
 from riffcast_client import protocol
 
@@ -34,12 +34,12 @@ class Station(Protocol):
     position: int | None
     epoch_s: float | None
 
-    def now_playing(self, record: ChunkRecord) -> str: ...
+    def now_playing(self, record: ImageRecord) -> str: ...
 
 OPUS_READY_TIMEOUT_S = 5.0
 
 
-def join_pcm(station: Station, connection: ServerConnection, sample_format: str) -> Listener:
+def join_pcm(station: Station, connection: ServerConnection, sample_format: str) -> WebSocketReceiver:
     """hello, now playing and the pre-roll to a PCM listener, at once → the listener to add."""
     frame = station.config.frame_samples
     preroll = station.pacer.preroll(station.position, station.feed.held_from)
@@ -60,7 +60,7 @@ def join_pcm(station: Station, connection: ServerConnection, sample_format: str)
         write(connection, protocol.encode_frame(position, emitted_s, samples, sample_format))
     return listener
 
-async def join_opus(station: Station, connection: ServerConnection) -> Listener | None:
+async def join_opus(station: Station, connection: ServerConnection) -> WebSocketReceiver | None:
     """Start the Opus encoder if needed; hello, now playing and the last 0.3 s of packets →
     the listener to add (None: the encoder produced nothing, the connection is closed)."""
     worker = station.outputs.worker(Codec.OPUS)

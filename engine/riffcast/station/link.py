@@ -16,7 +16,7 @@ import logging
 from typing import Sequence
 
 from riffcast.pipeline.beat_clock import beat_count_at
-from riffcast.pipeline.records import ChunkRecord
+from riffcast.pipeline.records import ImageRecord
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class LinkFollower:
         """Other Link peers in the session."""
         return int(self._link.num_peers)
 
-    def follow(self, records: Sequence[ChunkRecord], emitted_s: float) -> None:
+    def follow(self, records: Sequence[ImageRecord], emitted_s: float) -> None:
         heard = round((emitted_s - self.latency_s) * self.sample_rate)
         found = beat_count_at(records, heard, self.sample_rate) if heard >= 0 else None
         if found is None:

@@ -140,7 +140,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from riffcast.generation.seeds import DEFAULT_BED, bed_beats, load_seed
     from riffcast.pipeline.feed import Feed
     from riffcast.pipeline.layout_options import check_layout_arguments, layout_from_args
-    from riffcast.pipeline.producer import ChunkProducer
+    from riffcast.pipeline.producer import ImageProducer
     from riffcast.station.server import Station, StationConfig, StationFailure
     from riffcast.station.systemd import log_formatter
 
@@ -218,7 +218,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if faults:
         generator = FaultyGenerator(generator, faults)
         print(f"riffcast serve: injecting faults: {args.inject_faults}", file=sys.stderr)
-    producer = ChunkProducer(generator, walk, seed_image, layout=layout_from_args(args, generator),
+    producer = ImageProducer(generator, walk, seed_image, layout=layout_from_args(args, generator),
                              bed_beats=bed_beats(seed))
     feed = Feed(producer, params, lead_chunks=args.lead_chunks, level=level, bandwidth=bandwidth)
     sinks = [RecordingSink(args.record, params.sample_rate, split_s=record_split_s)] if args.record else []

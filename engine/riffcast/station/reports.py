@@ -1,4 +1,5 @@
-"""What a station reports about itself: ``/healthz``, and the settings and status of control replies."""
+"""What a station reports about itself: ``/healthz``, the settings and status of control replies, and
+the stream's ``now_playing`` and ``beat`` events."""
 
 from __future__ import annotations
 
@@ -7,8 +8,13 @@ import os
 import resource
 from typing import Any, Protocol
 
+from riffcast.generation.beats import Beat
 from riffcast.ops.health import Assessment
 from riffcast.pipeline.beat_clock import next_downbeat_heard
+from riffcast.pipeline.records import ImageRecord
+from riffcast.station import routes
+from riffcast.steering.walk import heard_prompts
+from riffcast_client import protocol
 
 
 class Station(Protocol):
@@ -97,3 +103,18 @@ def _open_files() -> int | None:
         return len(os.listdir("/proc/self/fd"))
     except OSError:
         return None
+
+
+def now_playing_event(record: ImageRecord, picture: ImageRecord, next_downbeat: int | None) -> str:
+    """The event for ``record``, showing ``picture`` (see :meth:`Feed.picture_for`)."""
+    step = record.step
+    heard = step.end if step.alpha >= 0.5 else step.start  # seed, bpm and key switch half-way
+    return protocol.now_playing(
+        position=record.position, prompts=heard_prompts(step), seed=heard.seed, alpha=round(step.alpha, 4),
+        image=routes.picture_path(picture.serial), image_position=picture.image_position, bpm=heard.bpm,
+        key=heard.key_name, next_downbeat=next_downbeat,
+    )
+
+
+def beat_event(beat: Beat) -> str:
+    return protocol.beat(position=beat.position, bar=beat.bar, beat=beat.beat, bpm=beat.bpm)

@@ -41,7 +41,7 @@ from riffcast_client import protocol
 
 if TYPE_CHECKING:
     from riffcast.ops.metrics import StationMetrics
-    from riffcast.pipeline.records import ChunkRecord
+    from riffcast.pipeline.records import ImageRecord
 
 log = logging.getLogger("riffcast.station")
 access_log = logging.getLogger("riffcast.access")
@@ -69,7 +69,7 @@ def run_id(now_s: float | None = None) -> str:
 RUN = run_id()  # chunk URLs differ from one run to the next, so a cached picture is never another's
 
 
-def chunk_path(serial: int) -> str:
+def picture_path(serial: int) -> str:
     """URL path of the spectrogram of image number ``serial`` in this run (numbers are never
     reused, so a picture never changes behind its URL)."""
     return f"/chunks/{RUN}/{serial}.png"
@@ -103,7 +103,7 @@ class SiteConfig(Protocol):
 
 
 class Chunks(Protocol):
-    def records(self) -> Iterable[ChunkRecord]: ...
+    def records(self) -> Iterable[ImageRecord]: ...
 
 
 class Site(Protocol):

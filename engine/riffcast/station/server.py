@@ -16,7 +16,6 @@ import collections
 import functools
 import logging
 import ssl
-import time
 from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
@@ -31,7 +30,6 @@ from riffcast.delivery.icecast import IcecastTarget
 from riffcast.delivery.output import Block, Output, OutputReport
 from riffcast.delivery.outputs import EncodedOutputs, title_of
 from riffcast.delivery.websocket import PcmListeners, shrink_send_buffer
-from riffcast.generation.beats import Beat
 from riffcast.history.as_run import Source
 from riffcast.history.log_file import AsRunLog
 from riffcast.history.segments import parse_query, report_text, segments
@@ -42,8 +40,9 @@ from riffcast.ops.metrics import ListenerCounts, StationMetrics
 from riffcast.ops.ratelimit import TokenBucket
 from riffcast.pipeline.beat_clock import beats_heard, next_downbeat_heard
 from riffcast.pipeline.feed import Feed
-from riffcast.pipeline.records import Aired, ChunkRecord
+from riffcast.pipeline.records import Aired, ImageRecord
 from riffcast.station import http, reports, routes
+from riffcast.station.clock import RealClock, StationClock
 from riffcast.station.control_socket import serve_control
 from riffcast.station.joins import join_opus, join_pcm
 from riffcast.station.link import LinkFollower
@@ -84,29 +83,15 @@ class StationConfig:
     link_latency_s: float | None = None  # --link: an Ableton Link peer this far behind the clock; None: off
 
 
-def now_playing_event(record: ChunkRecord, picture: ChunkRecord, next_downbeat: int | None) -> str:
-    """The event for ``record``, showing ``picture`` (see :meth:`Feed.picture_for`)."""
-    step = record.step
-    heard = step.end if step.alpha >= 0.5 else step.start  # seed, bpm and key switch half-way
-    return protocol.now_playing(
-        position=record.position, prompts=heard_prompts(step), seed=heard.seed, alpha=round(step.alpha, 4),
-        image=routes.chunk_path(picture.serial), image_position=picture.image_position, bpm=heard.bpm,
-        key=heard.key_name, next_downbeat=next_downbeat,
-    )
-
-
-def beat_event(beat: Beat) -> str:
-    return protocol.beat(position=beat.position, bar=beat.bar, beat=beat.beat, bpm=beat.bpm)
-
-
 class Station:
     """Serve a :class:`Feed` to listeners in real time (see the module docstring)."""
 
     def __init__(
         self, config: StationConfig, feed: Feed, *, generator_name: str, sinks: list[Output] = (),
-        metrics: StationMetrics | None = None, as_run: AsRunLog | None = None,
+        metrics: StationMetrics | None = None, as_run: AsRunLog | None = None, clock: StationClock | None = None,
     ) -> None:
         self.config = config
+        self.clock = clock or RealClock()
         self.feed = feed
         self.params = feed.params
         self.generator_name = generator_name
@@ -136,7 +121,7 @@ class Station:
         self.epoch_s: float | None = None  # Unix time at which sample 0 was due
         self.starved_frames = 0
         self.dead_air = DeadAirWatch(feed.params.sample_rate)  # silence or fallback for seconds
-        self.checks.append(lambda: self.dead_air.problem(time.monotonic()))
+        self.checks.append(lambda: self.dead_air.problem(self.clock.now_s()))
         self.pacer = Pacer(frame_samples=config.frame_samples, sample_rate=feed.params.sample_rate,
                            preroll_frames=config.preroll_frames)
         self._announcements = Announcements(memory_samples=round(ANNOUNCED_MEMORY_S * feed.params.sample_rate))
@@ -149,10 +134,10 @@ class Station:
         feed.on_underrun = self.metrics.underruns.inc
 
     # -- what the station reports ----------------------------------------------------------
-    def now_playing(self, record: ChunkRecord) -> str:
+    def now_playing(self, record: ImageRecord) -> str:
         """The ``now_playing`` event of ``record``, with the picture that shows it."""
         downbeat = next_downbeat_heard(self.feed.records(), record.position, self.params.sample_rate)
-        return now_playing_event(record, self.feed.picture_for(record), downbeat)
+        return reports.now_playing_event(record, self.feed.picture_for(record), downbeat)
 
     @property
     def lead_s(self) -> float:
@@ -218,7 +203,7 @@ class Station:
                 self.bound_port = server.sockets[0].getsockname()[1]
                 self.outputs.start_icecast(list(self.config.icecast), self.config.name)
                 on_ready(self)
-                clock = asyncio.create_task(self._clock())
+                clock = asyncio.create_task(self.play())
                 stopped = asyncio.create_task(stop.wait())
                 await asyncio.wait([clock, stopped], return_when=asyncio.FIRST_COMPLETED)
                 clock.cancel()
@@ -239,14 +224,18 @@ class Station:
                 output.close()
             self.feed.stop(timeout_s=0.3)
 
-    async def _clock(self) -> None:
+    async def play(self) -> None:
+        """The pacing clock: wait for the pre-roll, then write frame after frame to every output as
+        each falls due on ``self.clock``, forever (:meth:`run` serves it; tests drive it with a
+        :class:`~riffcast.station.clock.ManualClock`). Raises :class:`StationFailure` when the
+        stream can no longer be generated."""
         while not (self.feed.ready_to_play() and self.pacer.may_start(self.feed.end)):
             if self.feed.fatal:
                 raise StationFailure(f"the generator failed before the first chunk: {self.feed.fatal}")
-            await asyncio.sleep(START_POLL_S)
-        loop = asyncio.get_running_loop()
-        start_s = loop.time()
-        self.epoch_s = time.time()
+            await self.clock.sleep(START_POLL_S)
+        clock = self.clock
+        start_s = clock.now_s()
+        self.epoch_s = clock.wall_s()
         self.position = 0
         self.playing.set()
         self.on_playing()
@@ -254,13 +243,13 @@ class Station:
         link = None if self.config.link_latency_s is None else LinkFollower(self.params.sample_rate,
                                                                             self.config.link_latency_s)
         for tick in self.pacer.ticks(start_s):
-            delay_s = tick.due_s - loop.time()
+            delay_s = tick.due_s - clock.now_s()
             if delay_s > 0:
-                await asyncio.sleep(delay_s)
+                await clock.sleep(delay_s)
             if self.feed.fatal:
                 raise StationFailure(self.feed.fatal)
             self._tick(tick)
-            now_s = loop.time()
+            now_s = clock.now_s()
             if link is not None:
                 link.follow(self.feed.records(), now_s - start_s)
             if alive.due(now_s) and self.generator_ok:
@@ -269,7 +258,7 @@ class Station:
             if counted.due(now_s):
                 counted.reported(now_s)
                 self.as_run.listeners({r.output: r.receivers for r in self.output_health()
-                                       if r.output not in NOT_LISTENED})
+                                       if r.output not in NOT_LISTENED}, clock.wall_s())
 
     def _tick(self, tick: Tick) -> None:
         """Make the tick's block and write it to every output."""
@@ -288,10 +277,10 @@ class Station:
             samples = np.zeros(frame, dtype=np.float32)
             self.starved_frames += 1
             self.metrics.starved_frames.inc()
-        self.dead_air.emitted(air, frame, time.monotonic())
+        self.dead_air.emitted(air, frame, self.clock.now_s())
         if air is not Air.MUSIC:
             self.metrics.dead_air_seconds.labels(air.value).inc(frame / self.params.sample_rate)
-        emitted_s = time.time()
+        emitted_s = self.clock.wall_s()
         self.feed.move_playhead(tick.end)
         self.position = tick.end
         records = self.feed.records()
@@ -302,7 +291,7 @@ class Station:
             self._title = title_of(heard_prompts(announced[-1].step))
         beats = beats_heard(records, position, tick.end, self.params.sample_rate)
         events = tuple(event for _, _, event in sorted(  # before the frame, in the order they are heard
-            [(r.position, 0, self.now_playing(r)) for r in announced] + [(b.position, 1, beat_event(b)) for b in beats]))
+            [(r.position, 0, self.now_playing(r)) for r in announced] + [(b.position, 1, reports.beat_event(b)) for b in beats]))
         return Block(position, samples, emitted_s, events, self._title, aired)
 
     def _emitted_history(self, seconds: float = 1.0) -> list[tuple[int, np.ndarray]]:
@@ -336,7 +325,7 @@ class Station:
 
     def _picture_url(self, serial: int) -> str | None:
         """The picture's URL while the station still holds the image."""
-        return routes.chunk_path(serial) if any(r.serial == serial for r in self.feed.records()) else None
+        return routes.picture_path(serial) if any(r.serial == serial for r in self.feed.records()) else None
 
     def hls_segment(self, sequence: int) -> bytes | None:
         segment = self.outputs.hls_segment(sequence)
