@@ -30,12 +30,14 @@ and the rest of the machine's CPU are printed so that is visible.
 
 Run: ``python benchmarks/fanout.py`` (about 3 minutes: 3 counts × 2 servers × ~30 s);
 ``python benchmarks/fanout.py --quick`` (20 listeners, 8 s per server, under a minute);
+``--before COMMIT`` adds a row for an earlier commit's station (a git worktree), measured beside this one's;
 ``--listeners 100,2000 --seconds 30 --servers riffcast`` to choose.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import multiprocessing
 import os
@@ -50,6 +52,7 @@ from fanout_peer import PeerServer
 from harness import table
 from harness.endpoints import prometheus_value
 from harness.machine import host_description, raise_open_files_limit
+from harness.peer import peer_checkout
 from harness.procfs import cpu_seconds, machine_busy_seconds, runqueue_seconds, tcp_connection
 from harness.station import Station, random_token
 from harness.stats import percentile
@@ -65,10 +68,13 @@ POLL_S = 1.0  # the parent polls /healthz this often to see when the stalled lis
 # The servers (riffcast through the harness' launcher, the peer in fanout_peer.py) and CPU.
 # =============================================================================================
 
-def start_server(name: str) -> Station | PeerServer:
-    """``riffcast serve --generator synth`` on 127.0.0.1, port 0 (the bound port read from its log), or the peer."""
+def start_server(name: str, before_env: dict[str, str] | None = None) -> Station | PeerServer:
+    """``riffcast serve --generator synth`` on 127.0.0.1, port 0 (the bound port read from its log) — this
+    checkout's, or for ``before`` the ``--before`` commit's (``before_env``) — or the peer."""
     if name == "riffcast":
         return Station("--max-listeners", str(MAX_LISTENERS), token=random_token(), name="riffcast")
+    if name.startswith("before"):
+        return Station("--max-listeners", str(MAX_LISTENERS), token=random_token(), name="before", env=before_env)
     return PeerServer()
 
 
@@ -155,8 +161,8 @@ class Row:
 
 
 def measure(server_name: str, count: int, *, seconds: float, idle_s: float, settle_s: float,
-            stalled: bool) -> Row:
-    server = start_server(server_name)
+            stalled: bool, before_env: dict[str, str] | None = None) -> Row:
+    server = start_server(server_name, before_env)
     client = None
     try:
         server.wait_playing(180)
@@ -347,6 +353,8 @@ def main() -> None:
     parser.add_argument("--settle-seconds", type=float, default=2.0, help="wait after the last listener joined")
     parser.add_argument("--no-stalled", action="store_true", help="leave out the stalled listener")
     parser.add_argument("--quick", action="store_true", help="smoke test: 20 listeners, 8 s, under a minute")
+    parser.add_argument("--before", metavar="COMMIT",
+                        help="also measure the station of an earlier commit (a git worktree), row by row beside this one")
     args = parser.parse_args()
     if args.quick:
         args.listeners, args.seconds, args.idle_seconds, args.settle_seconds = "20", 8.0, 1.0, 1.0
@@ -363,11 +371,16 @@ def main() -> None:
           f"{args.seconds:g} s measured. Server and clients share this machine's cores.")
     rows = []
     started = time.monotonic()
-    for count in counts:
-        for name in servers:
-            print(f"  measuring {name} with {count} listeners …", flush=True)
-            rows.append(measure(name, count, seconds=args.seconds, idle_s=args.idle_seconds,
-                                settle_s=args.settle_seconds, stalled=not args.no_stalled))
+    with contextlib.ExitStack() as stack:
+        before_env = None
+        if args.before:
+            before_env = stack.enter_context(peer_checkout(args.before))
+            servers.insert(servers.index("riffcast") if "riffcast" in servers else 0, f"before ({args.before})")
+        for count in counts:
+            for name in servers:
+                print(f"  measuring {name} with {count} listeners …", flush=True)
+                rows.append(measure(name, count, seconds=args.seconds, idle_s=args.idle_seconds,
+                                    settle_s=args.settle_seconds, stalled=not args.no_stalled, before_env=before_env))
     print_tables(rows)
     print_notes(rows)
     verdict(rows)

@@ -231,7 +231,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steers", type=int, default=20, help="steers per station (default 20)")
     parser.add_argument("--sweep-s", type=float, default=30.0, help="seconds of the 10-a-second sweep (0: none)")
-    parser.add_argument("--quick", action="store_true", help="the synth only, no peer, no seams table")
+    parser.add_argument("--quick", action="store_true", help="the synth only, no peer (unless --peer), no seams table")
+    parser.add_argument("--peer", metavar="COMMIT", help=f"the peer's commit (default {PEER_COMMIT}; with --quick: measured too)")
     parser.add_argument("--only", choices=(SYNTH[0], TINY[0]), help="one of the two default generators (with its peer)")
     parser.add_argument("--json", type=Path, help="also write the latencies and sweeps to this file")
     parser.add_argument("--watchdog-s", type=float, default=0.0,
@@ -249,12 +250,13 @@ def main() -> None:
         generators = [g for g in generators if g[0] == args.only]
     if args.generator:
         generators = [(label, words.split()) for label, words in (given.split("=", 1) for given in args.generator)]
-    with_peer = not (args.quick or args.generator)
+    with_peer = bool(args.peer) or not (args.quick or args.generator)
+    peer_commit = args.peer or PEER_COMMIT
     latency_rows, sweep_rows, stitch_times = [], [], []
     for label, generator_args in generators:
         stations = [("riffcast", None)]
         if with_peer:
-            stations.insert(0, (f"peer ({PEER_COMMIT})", PEER_COMMIT))
+            stations.insert(0, (f"peer ({peer_commit})", peer_commit))
         for station_label, commit in stations:
             sweep_s = args.sweep_s if label == SYNTH[0] or args.generator else 0.0
             if commit is None:
