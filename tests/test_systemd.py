@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from riffcast.cli import _parser
-from riffcast.station.systemd import Notifier, exec_word, log_formatter, unit_for_this_command, unit_text
+from riffcast.ops.systemd import Notifier, log_formatter
+from riffcast.station.systemd_unit import exec_word, unit_for_this_command, unit_text
 
 from station import start_station
 
@@ -399,7 +400,7 @@ def test_a_playing_station_pings_the_watchdog(tmp_path):
     try:
         assert receiver.recv(4096) == b"READY=1"
         # The watchdog part: WATCHDOG_USEC=2 s, so the pacing clock must ping at least every 1 s.
-        # (Fails until the clock calls riffcast.station.systemd.notifier().watchdog().)
+        # (Fails until the clock calls riffcast.ops.systemd.notifier().watchdog().)
         pings, deadline = [], time.monotonic() + 4.0
         while time.monotonic() < deadline:
             try:

@@ -129,7 +129,7 @@ def frame_samples(frame_ms: float, sample_rate: int) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     if args.systemd_unit:
-        from riffcast.station.systemd import unit_for_this_command
+        from riffcast.station.systemd_unit import unit_for_this_command
 
         print(unit_for_this_command(args), end="")
         return 0
@@ -138,11 +138,11 @@ def run_serve(args: argparse.Namespace) -> int:
     from riffcast.generation.faults import FaultyGenerator, parse_faults
     from riffcast.generation.options import generator_from_args
     from riffcast.generation.seeds import DEFAULT_BED, bed_beats, load_seed
+    from riffcast.ops.systemd import log_formatter
     from riffcast.pipeline.feed import Feed
     from riffcast.pipeline.layout_options import check_layout_arguments, layout_from_args
     from riffcast.pipeline.producer import ImageProducer
     from riffcast.station.server import Station, StationConfig, StationFailure
-    from riffcast.station.systemd import log_formatter
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(log_formatter(sys.stderr))  # time and level; under journald the level only
@@ -237,7 +237,7 @@ def run_serve(args: argparse.Namespace) -> int:
     as_run.started(run_settings(args, producer, seed, generator_name, params.sample_rate))
     station = Station(config, feed, generator_name=generator_name, sinks=sinks, as_run=as_run)
     station.checks.append(programme.problem)
-    from riffcast.station.systemd import notifier
+    from riffcast.ops.systemd import notifier
 
     # Type=notify: systemd counts the station as started when it plays (the model loaded, the first
     # chunk painted), and from then on expects WATCHDOG=1, sent only while the clock ticks and the
