@@ -211,3 +211,16 @@ def test_a_generator_with_injected_faults_says_what_the_generator_it_wraps_says_
     wrapped = FaultyGenerator(SynthGenerator(), parse_faults("raise@2"))
     assert wrapped.lands_on_beats and honours_controls(wrapped)  # no conductor over the synth's own controls
     assert wrapped.name == "synth (with injected faults)"
+
+
+def test_a_synth_with_injected_faults_paints_in_the_synths_window():
+    import argparse
+
+    from riffcast.generation.synth import SynthGenerator
+    from riffcast.pipeline.layout_options import layout_from_args
+
+    args = argparse.Namespace(window_columns=None, crossfade_columns=None)
+    plain = layout_from_args(args, SynthGenerator())
+    wrapped = layout_from_args(args, FaultyGenerator(SynthGenerator(), parse_faults("raise@2")))
+    assert plain.window_columns == wrapped.window_columns == SynthGenerator.window_columns < 512
+    assert layout_from_args(args, PatternGenerator()).window_columns == 512  # a model on the CPU: whole chunks

@@ -8,10 +8,10 @@ import sys
 
 from riffcast.generation.factory import GENERATOR_KINDS, GeneratorSettings, make_generator
 from riffcast.generation.sources import DEFAULT_MODEL_ID
-from riffcast.generation.types import Generator
+from riffcast.generation.types import SYNTH_WINDOW_COLUMNS, Generator
 
-# Defaults of --window-columns, measured in benchmarks/steering.py (latency, cost, seams).
-SYNTH_WINDOW_COLUMNS = 64
+# Defaults of --window-columns, measured in benchmarks/steering.py (latency, cost, seams), for a generator
+# that does not name its own (``window_columns``: the synth's SYNTH_WINDOW_COLUMNS).
 GPU_WINDOW_COLUMNS = 128
 CPU_MODEL_WINDOW_COLUMNS = 512  # a model on the CPU paints an image in seconds: whole chunks
 

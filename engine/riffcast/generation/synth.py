@@ -22,7 +22,7 @@ from riffcast.generation.beats import BeatGrid
 from riffcast.generation.changes import change_at, render_across
 from riffcast.generation.controls import tilt_mel, transition_styles
 from riffcast.generation.style import Style, chunk_style
-from riffcast.generation.types import BarGrid, ImageRequest, Interrupted, PaintedImage
+from riffcast.generation.types import SYNTH_WINDOW_COLUMNS, BarGrid, ImageRequest, Interrupted, PaintedImage
 from riffcast.generation.voices import render_audio
 
 
@@ -45,6 +45,7 @@ class SynthGenerator:
     """
 
     name = "synth"
+    window_columns = SYNTH_WINDOW_COLUMNS  # its default --window-columns
     lands_on_beats = True  # a steer is heard from the first beat at or after its first new sample
     honours_controls = True  # tempo, key, brightness and parts played natively: no conductor
 

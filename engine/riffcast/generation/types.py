@@ -98,6 +98,12 @@ class PaintedImage:
     beats: tuple[BeatGrid, ...] = ()
 
 
+# The synth's window (``SynthGenerator.window_columns``, its default --window-columns), measured in
+# benchmarks/steering.py (latency, cost, seams); here so the command line's help can say it without
+# importing the synth.
+SYNTH_WINDOW_COLUMNS = 64
+
+
 class Generator(Protocol):
     """Anything that paints spectrogram chunks: Riffusion or the procedural synth."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from riffcast.generation.options import CPU_MODEL_WINDOW_COLUMNS, GPU_WINDOW_COLUMNS, SYNTH_WINDOW_COLUMNS
+from riffcast.generation.options import CPU_MODEL_WINDOW_COLUMNS, GPU_WINDOW_COLUMNS
 from riffcast.generation.types import Generator
 from riffcast.pipeline.layout import StreamLayout
 
@@ -27,12 +27,11 @@ def layout_from(crossfade_columns: int | None, window_columns: int) -> StreamLay
 
 
 def layout_from_args(args: argparse.Namespace, generator: Generator) -> StreamLayout:
-    """The stream layout the options ask for, or the default for ``generator``."""
+    """The stream layout the options ask for, or the default for ``generator``: the window it names
+    (``window_columns``, also through a wrapper such as the faults'), else by its device."""
     window = args.window_columns
     if window is None:
         device = getattr(getattr(generator, "device", None), "type", None)
-        if getattr(generator, "name", "") == "synth":
-            window = SYNTH_WINDOW_COLUMNS
-        else:
-            window = GPU_WINDOW_COLUMNS if device in ("cuda", "mps") else CPU_MODEL_WINDOW_COLUMNS
+        window = getattr(generator, "window_columns", None) or (
+            GPU_WINDOW_COLUMNS if device in ("cuda", "mps") else CPU_MODEL_WINDOW_COLUMNS)
     return layout_from(args.crossfade_columns, window)
