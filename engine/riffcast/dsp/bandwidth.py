@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
 
 from riffcast.dsp.bandwidth_model import (
     BAND_HZ,
@@ -155,10 +154,10 @@ class BandwidthStage:
         count = last - first + 1
         offset = (first - 1) * hop - self._input_start
         frames = np.lib.stride_tricks.sliding_window_view(self._input[offset:], 2 * hop)[::hop][:count]
-        spectra = scipy.fft.rfft(frames * self._window, axis=1)
+        spectra = np.fft.rfft(frames * self._window, axis=1)
         high = np.zeros_like(spectra)
         high[:, self._plan.bins] = spectra[:, self._plan.sources] * self._gains(first, count)
-        synthesis = scipy.fft.irfft(high, n=2 * hop, axis=1) * self._window
+        synthesis = np.fft.irfft(high, n=2 * hop, axis=1) * self._window
         added = synthesis[:, :hop].copy()
         added[0] += self._carry
         added[1:] += synthesis[:-1, hop:]

@@ -42,7 +42,6 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-import scipy.fft
 
 from riffcast.dsp import kernels
 from riffcast.dsp.mel_projection import MelProjection
@@ -76,9 +75,6 @@ class PhaseStream:
         Triangular filters over the active bins of this grid: the iterations keep each
         frame's band sums (:mod:`riffcast.dsp.mel_projection`) instead of each bin's
         magnitude. ``None``: each bin's magnitude (classic Fast Griffin-Lim).
-    fft_workers : int
-        Threads for the batched FFTs (scipy's ``workers``; −1: every core). Each frame's FFT
-        is computed the same way whatever the number, so the output does not change.
     block_frames : int or None
         Frames per round: a push is taken in blocks of this many frames. ``None``: each push
         is one round (how a stream is cut then changes which frames were refined together).
@@ -100,7 +96,6 @@ class PhaseStream:
         momentum: float = 0.99,
         tolerance: float = 1e-5,
         active_bins: int | None = None,
-        fft_workers: int = -1,
         block_frames: int | None = DEFAULT_BLOCK_FRAMES,
         grid_samples: int | None = None,
         fft_samples: int | None = None,
@@ -120,7 +115,6 @@ class PhaseStream:
         self.lookahead_frames = lookahead_frames
         self.iterations = iterations
         self.momentum = momentum
-        self.fft_workers = fft_workers
         if block_frames is not None and block_frames < 1:
             raise ValueError("block_frames must be at least 1 (or None)")
         self.block_frames = block_frames
@@ -293,12 +287,12 @@ class PhaseStream:
         band_target = self.mel_projection.band_sums(target) if self.mel_projection is not None else None
         for iteration in range(self.iterations):
             signal = fixed.copy()
-            kernels.overlap_add(grid.frames(coefficients, self.fft_workers), grid.hop_samples, signal)
+            kernels.overlap_add(grid.frames(coefficients), grid.hop_samples, signal)
             fold_reflection(signal, zero_index)
             signal /= wss
             mirror_reflection(signal, zero_index)
             kernels.windowed_frames(signal, grid.window, grid.hop_samples, frames)
-            rebuilt = scipy.fft.rfft(padded, axis=1, workers=self.fft_workers)[:, : self.active_bins]
+            rebuilt = np.fft.rfft(padded, axis=1)[:, : self.active_bins]
             if iteration == 0:
                 previous[:] = rebuilt
             if self.mel_projection is None:
@@ -315,7 +309,7 @@ class PhaseStream:
         """
         committed = self._coefficients[:commit_frames]
         start_sample = self._first_frame * self.hop_samples - self.window_samples // 2
-        accumulator = self._output.overlap_add(committed, self._accumulator, start_sample, self.fft_workers)
+        accumulator = self._output.overlap_add(committed, self._accumulator, start_sample)
         segment = (segment_frames - 1) * self.hop_samples + self.window_samples
         wss = self._output.window_square_sum(start_sample, segment, self._first_frame + segment_frames - 1)
         final_samples = commit_frames * self.hop_samples
@@ -324,7 +318,7 @@ class PhaseStream:
         if self._grid is not self._output:
             grid = self._grid
             grid_start = self._first_frame * grid.hop_samples - grid.window_samples // 2
-            grid_tail = grid.overlap_add(committed, self._grid_tail, grid_start, self.fft_workers)
+            grid_tail = grid.overlap_add(committed, self._grid_tail, grid_start)
             self._grid_tail = grid_tail[commit_frames * grid.hop_samples :]
 
         self._last_committed_log = self._log_magnitude[commit_frames - 1].copy()

@@ -9,7 +9,6 @@ Nyquist: a coarser grid refines the same frames for less (see :mod:`riffcast.dsp
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft
 
 from riffcast.dsp import kernels
 from riffcast.dsp.stft import hann_window
@@ -58,14 +57,14 @@ class Grid:
         self.window = hann_window(window_samples).astype(np.float32)
         self._sums: dict[tuple, np.ndarray] = {}  # window_square_sum away from the start, by shape
 
-    def frames(self, coefficients: np.ndarray, workers: int) -> np.ndarray:
+    def frames(self, coefficients: np.ndarray) -> np.ndarray:
         """Windowed time frames (F, window_samples) float32 of coefficients (F, bins)."""
-        time_frames = scipy.fft.irfft(coefficients, n=self.fft_samples, axis=1, workers=workers)
+        time_frames = np.fft.irfft(coefficients, n=self.fft_samples, axis=1)
         time_frames = time_frames[:, : self.window_samples]
         time_frames *= self.window  # in place: one (frames, window) float32 array less
         return time_frames
 
-    def overlap_add(self, coefficients: np.ndarray, tail: np.ndarray, start_sample: int, workers: int) -> np.ndarray:
+    def overlap_add(self, coefficients: np.ndarray, tail: np.ndarray, start_sample: int) -> np.ndarray:
         """``tail`` plus the overlap-add of the frames of (F, bins) coefficients, float32.
 
         The first frame's first sample is absolute sample ``start_sample``, as is ``tail[0]``.
@@ -73,7 +72,7 @@ class Grid:
         span = (coefficients.shape[0] - 1) * self.hop_samples + self.window_samples
         accumulator = np.zeros(span, dtype=np.float32)
         accumulator[: tail.size] = tail
-        kernels.overlap_add(self.frames(coefficients, workers), self.hop_samples, accumulator)
+        kernels.overlap_add(self.frames(coefficients), self.hop_samples, accumulator)
         fold_reflection(accumulator, max(0, -start_sample))
         return accumulator
 

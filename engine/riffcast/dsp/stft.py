@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft
 
 from riffcast.dsp.params import SpectrogramParams
 
@@ -49,6 +48,6 @@ def magnitude_spectrogram(
     for start in range(0, frames_total, _FRAMES_PER_BLOCK):
         stop = min(start + _FRAMES_PER_BLOCK, frames_total)
         block = windows[start * params.hop_samples : (stop - 1) * params.hop_samples + 1 : params.hop_samples]
-        spectrum = scipy.fft.rfft(block * window, n=fft_size, axis=1)
+        spectrum = np.fft.rfft(block * window, n=fft_size, axis=1)
         out[:, start:stop] = np.abs(spectrum).T
     return out

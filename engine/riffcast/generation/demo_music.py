@@ -2,7 +2,7 @@
 
 Used by benchmarks and tests as "real-sounding music" input (e.g. for spectrogram
 inversion). The instruments are the synth's (:mod:`riffcast.generation.voices`); pure
-numpy + scipy.signal, no global mutable state: the same arguments always give the same samples.
+numpy, no global mutable state: the same arguments always give the same samples.
 """
 
 from __future__ import annotations

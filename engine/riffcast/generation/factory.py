@@ -10,7 +10,7 @@ from pathlib import Path
 from riffcast.generation.types import Generator
 
 GENERATOR_KINDS = ("auto", "riffusion", "synth")
-RIFFUSION_PACKAGES = ("torch", "diffusers", "transformers")  # the `riffusion` extra (with accelerate)
+RIFFUSION_PACKAGES = ("torch", "diffusers", "transformers", "huggingface_hub")  # the `riffusion` extra (with accelerate)
 RIFFUSION_EXTRA = "pip install 'riffcast[riffusion]'"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # as models.py tells a hub id from a path
 
@@ -75,11 +75,14 @@ def missing_riffusion_packages() -> list[str]:
 
 def weights_present(model: str) -> bool:
     """Whether ``model`` can be loaded without a download (built in memory, a folder, or cached).
-    Imports neither torch nor diffusers."""
-    from riffcast.generation.sources import FULL_RANDOM, TINY_RANDOM, cached_snapshot
+    Imports neither torch nor diffusers; without ``huggingface_hub`` (the ``riffusion`` extra) a
+    cache folder named for the model counts."""
+    from riffcast.generation.sources import FULL_RANDOM, TINY_RANDOM, cached_snapshot, has_cache_folder
 
     if model in (TINY_RANDOM, FULL_RANDOM) or Path(model).expanduser().is_dir():
         return True
+    if importlib.util.find_spec("huggingface_hub") is None:
+        return has_cache_folder(model)
     return cached_snapshot(model, None) is not None
 
 

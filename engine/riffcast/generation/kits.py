@@ -2,7 +2,7 @@
 
 Each kit is a :class:`KitSound` of a few numbers; the drums are made from them and from the
 drum's tuning (a MIDI note, the key's tonic: the kick's and snare's pitch say the key instead of
-pulling it elsewhere) and take (which noise). Pure numpy and ``scipy.signal`` via
+pulling it elsewhere) and take (which noise). Pure numpy, filters from
 :mod:`~riffcast.generation.filters`; deterministic for their arguments.
 """
 

@@ -10,7 +10,7 @@ an audio file (its first 5.12 s; shorter audio is looped to fill).
 Rendering a bed and encoding it takes about half a second, on every start of a station or a
 render: :func:`load_seed` keeps each bed's pixels on disk (:func:`cache_dir`, 256 KiB a bed)
 under a key of everything that makes them — every source file of the riffcast package, the
-parameters, numpy's and scipy's versions, the machine — so a change to any of those renders
+parameters, numpy's version, the machine — so a change to any of those renders
 it afresh, and a cache that cannot be read or written is only skipped.
 """
 
@@ -101,7 +101,7 @@ def bed_style(name: str) -> Style:
 
 def bed_audio(name: str, params: SpectrogramParams = RIFFUSION_V1) -> np.ndarray:
     """One lap of the bed's loop: (params.chunk_samples,) float32 mono."""
-    from riffcast.generation.voices import render_loop  # scipy.signal: imported only to render
+    from riffcast.generation.voices import render_loop  # the synth's voices: imported only to render
 
     return render_loop(bed_style(name), BED_SEED, _bed(name).bars, params.chunk_samples, params.sample_rate)
 
@@ -188,15 +188,13 @@ def cache_dir() -> Path | None:
 
 @lru_cache(maxsize=1)
 def _code_key() -> str:
-    """A digest of every source file of the riffcast package, the versions of numpy, scipy
-    and Python, and the machine (some milliseconds)."""
-    import scipy
-
+    """A digest of every source file of the riffcast package, the versions of numpy and Python,
+    and the machine (some milliseconds)."""
     package = Path(__file__).resolve().parent
     digest = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
         digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    digest.update(f"{np.__version__} {scipy.__version__} {sys.version} {platform.machine()} {platform.node()}".encode())
+    digest.update(f"{np.__version__} {sys.version} {platform.machine()} {platform.node()}".encode())
     return digest.hexdigest()
 
 

@@ -24,7 +24,7 @@ def cached_snapshot(model_id: str, cache_dir: str | Path | None = None) -> Path 
     """
     if _surely_not_cached(model_id, cache_dir):
         return None
-    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub import try_to_load_from_cache  # the `riffusion` extra
 
     found = try_to_load_from_cache(model_id, "model_index.json", cache_dir=cache_dir)
     return Path(found).parent if isinstance(found, str) else None
@@ -45,9 +45,15 @@ def hub_cache_dir() -> Path:
     return Path(os.getenv("HF_HUB_CACHE", os.getenv("HUGGINGFACE_HUB_CACHE", os.path.join(home, "hub"))))
 
 
+def has_cache_folder(model_id: str, cache_dir: str | Path | None = None) -> bool:
+    """Whether the cache has a folder named for ``model_id`` (what it holds is not looked at):
+    the answer where ``huggingface_hub``, which reads the cache, is not installed."""
+    folder = Path(cache_dir) if cache_dir is not None else hub_cache_dir()
+    return (folder / ("models--" + model_id.replace("/", "--"))).is_dir()
+
+
 def _surely_not_cached(model_id: str, cache_dir: str | Path | None) -> bool:
     """True when the cache has no folder at all for this plain ``owner/name`` id."""
     if not _PLAIN_REPO_ID.fullmatch(model_id) or "--" in model_id or ".." in model_id or model_id.endswith(".git"):
         return False
-    folder = Path(cache_dir) if cache_dir is not None else hub_cache_dir()
-    return not (folder / ("models--" + model_id.replace("/", "--"))).is_dir()
+    return not has_cache_folder(model_id, cache_dir)

@@ -4,7 +4,7 @@ Each instrument is a deterministic function of its note, duration and sample rat
 also of a take number), so rendered notes are cached and shared between chunks. The mixer
 places events at absolute sample positions and sums the window asked for, then a soft
 ``tanh`` master stage; :func:`render_audio` renders any window of the endless song, and
-:func:`render_loop` a seamless loop of whole bars. Pure numpy and ``scipy.signal``.
+:func:`render_loop` a seamless loop of whole bars. Pure numpy.
 """
 
 from __future__ import annotations

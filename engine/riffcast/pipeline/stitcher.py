@@ -297,7 +297,7 @@ def prepare_kernels(
     """
     key = (phase.window_samples, phase.fft_samples, phase.hop_samples, phase.active_bins,
            phase.mel_projection is not None, min(phase.iterations, 1),
-           phase.lookahead_frames, phase.fft_workers, level is not None)
+           phase.lookahead_frames, level is not None)
     with _kernels_lock:
         thread = _kernels_loading.get(key)
         if thread is None:
@@ -329,7 +329,7 @@ def _load_kernels(phase: PhaseStream, level: LevelSettings | None, sample_rate: 
             window_samples=phase.window_samples, hop_samples=phase.hop_samples, fft_samples=phase.fft_samples,
             mel_projection=phase.mel_projection,
             lookahead_frames=phase.lookahead_frames, iterations=min(phase.iterations, 1),
-            active_bins=phase.active_bins, fft_workers=phase.fft_workers,
+            active_bins=phase.active_bins,
         )
         frames = phase.lookahead_frames + 3  # enough to commit: every kernel runs
         rehearsal.push(np.zeros((phase.n_bins, frames), dtype=np.float32))

@@ -12,7 +12,8 @@ from __future__ import annotations
 import enum
 
 import numpy as np
-from scipy.ndimage import median_filter
+
+from riffcast.dsp.median import running_median
 
 TIME_KERNEL_COLUMNS = 31  # 0.31 s: the harmonic median
 BAND_KERNEL_ROWS = 31  # the percussive median
@@ -32,8 +33,8 @@ class Stem(str, enum.Enum):
 def percussive_mask(mel: np.ndarray) -> np.ndarray:
     """The percussive share of each cell of ``mel`` (n_mels, columns) → (n_mels, columns) in [0, 1]."""
     mel = np.asarray(mel, dtype=np.float32)
-    harmonic = median_filter(mel, size=(1, TIME_KERNEL_COLUMNS), mode="reflect")
-    percussive = median_filter(mel, size=(BAND_KERNEL_ROWS, 1), mode="reflect")
+    harmonic = running_median(mel, TIME_KERNEL_COLUMNS, axis=1)
+    percussive = running_median(mel, BAND_KERNEL_ROWS, axis=0)
     h, p = harmonic ** MASK_POWER, percussive ** MASK_POWER
     total = h + p
     return np.divide(p, total, out=np.full_like(mel, 0.5), where=total > 0)
