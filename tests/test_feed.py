@@ -49,7 +49,8 @@ def test_a_late_generator_gets_the_seamless_fallback_and_an_underrun_is_counted(
 
 
 def test_a_steer_replaces_the_published_chunks_that_can_be_painted_again_in_time():
-    feed = _feed(PatternGenerator(), lead_chunks=2)
+    # A low water of 0.5 s: the safety margin stays under 5 s even when a loaded machine stitches slowly.
+    feed = _feed(PatternGenerator(), lead_chunks=2, low_water_s=0.5)
     feed.start()
     try:
         assert eventually(lambda: feed.producer_thread.published == 2 and feed.end > CHUNK, timeout_s=60)
