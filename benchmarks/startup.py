@@ -66,7 +66,7 @@ _out = open(os.environ["RIFFCAST_STARTUP_EVENTS"], "a", buffering=1)
 def emit(name, start, end=None):
     _out.write(json.dumps({"name": name, "start": start, "end": end, "thread": threading.current_thread().name}) + "\n")
 emit("interpreter up", time.monotonic())
-WATCH = ("numpy", "scipy.fft", "scipy.signal", "scipy.linalg", "numba", "PIL.Image", "websockets.asyncio.server",
+WATCH = ("numpy", "numba", "PIL.Image", "websockets.asyncio.server",
          "prometheus_client", "riffcast.cli", "riffcast.station.main", "riffcast.station.server", "riffcast.pipeline.feed",
          "riffcast.generation.voices", "riffcast.generation.synth", "riffcast.dsp.kernels", "riffcast.dsp.level",
          "riffcast.dsp.phase", "riffcast.pipeline.stitcher", "riffcast.pipeline.producer", "riffcast.generation.seeds", "riffcast.generation.factory",

@@ -257,7 +257,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def _exit_past_busy_workers(code: int, wait_s: float = 1.0) -> None:
     """Everything is saved and closed; if a generator or stitcher thread is still inside native
-    code (a paint, an FFT on scipy's worker threads), wait up to ``wait_s`` for it, then leave
+    code (a paint, a numba kernel, torch's thread pool), wait up to ``wait_s`` for it, then leave
     with ``os._exit``: finalizing the interpreter under a running native thread pool aborts the
     process ("terminate called without an active exception", SIGABRT) instead of exiting."""
     import threading
