@@ -214,6 +214,7 @@ def test_a_station_killed_and_restarted_logs_every_aired_second_once_and_history
     logged_to_s = parse_time(images[-1]["utc"], "utc") + images[-1]["samples"] / RATE
     assert logged_to_s >= killed_s - 1.0, (killed_s - logged_to_s)  # nothing lost but the last second
     assert second[1:] and parse_time(second[1]["utc"], "utc") > killed_s  # the restart's log starts after it
+    assert any(line["type"] == "listeners" for line in first)
     steers = {line["source"]: line for line in first if line["type"] == "steer"}
     assert set(steers) == {"playlist", "osc", "control"}
     assert (steers["control"]["id"], steers["control"]["position"]) == ("evening-1", ack["position"])
