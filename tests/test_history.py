@@ -86,6 +86,7 @@ def test_a_restarted_station_remembers_its_earlier_runs_for_history(tmp_path):
     second.write(_block([_record(0, "dusk")], T0 + 3600))
     second.close()
     found = segments(second.lines(), parse_query("limit=10"), sample_rate=RATE)
+    assert second.history(parse_query("limit=10"), sample_rate=RATE) == found  # merged as the lines came, the same
     assert [(s["prompts"][0]["text"], s["image"]) for s in found] == [("dawn", None), ("dusk", None)]
     assert found[0]["samples"] == 2 * IMAGE and found[0]["start"] == utc_iso(T0)
     assert second.parts == [tmp_path / "as-run.1.jsonl"] and len(_lines(path)) == 2  # the old part untouched
@@ -131,6 +132,8 @@ def test_history_merges_images_with_the_same_settings_and_filters_by_time():
     since = parse_query(f"since={utc_iso(T0 + 3 * IMAGE / RATE)}")
     assert [s["position"] for s in segments(log.lines(), since, sample_rate=RATE)] == [2 * IMAGE, 4 * IMAGE]
     assert [s["position"] for s in segments(log.lines(), parse_query("limit=1"), sample_rate=RATE)] == [4 * IMAGE]
+    for query in (HistoryQuery(), since, parse_query("limit=1"), HistoryQuery(until_s=T0 + 2.5 * IMAGE / RATE, limit=1)):
+        assert log.history(query, sample_rate=RATE) == segments(log.lines(), query, sample_rate=RATE)
     text = report_text(found)
     assert text.count("\n") == 4 and "rain (seed 9, synth)" in text
 

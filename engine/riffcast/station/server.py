@@ -34,7 +34,7 @@ from riffcast.delivery.websocket import PcmListeners, shrink_send_buffer
 from riffcast.generation.beats import Beat
 from riffcast.history.as_run import Source
 from riffcast.history.log_file import AsRunLog
-from riffcast.history.segments import parse_query, report_text, segments
+from riffcast.history.segments import parse_query, report_text
 from riffcast.history.steers import LoggedSteering
 from riffcast.ops.dead_air import Air, DeadAirWatch, air_of
 from riffcast.ops.health import Assessment, assess
@@ -326,8 +326,8 @@ class Station:
     def history(self, query: str, *, text: bool) -> Response:
         """``GET /history`` (JSON) and ``/history.txt``: the as-run log's segments (riffcast.history.segments)."""
         try:
-            found = segments(self.as_run.lines(), parse_query(query), sample_rate=self.params.sample_rate,
-                             picture=self._picture_url)
+            found = self.as_run.history(parse_query(query), sample_rate=self.params.sample_rate,
+                                        picture=self._picture_url)
         except ValueError as error:
             return http.text_response(400, str(error))
         if text:
