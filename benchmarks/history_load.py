@@ -23,10 +23,12 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 from urllib.parse import quote
 
 import numpy as np
@@ -34,6 +36,7 @@ import numpy as np
 from fanout_clients import CONNECT_TIMEOUT_S, TAIL_S, run_clients
 from harness import table
 from harness.machine import host_description, raise_open_files_limit
+from harness.procfs import cpu_seconds, machine_busy_seconds, runqueue_seconds
 from harness.station import Station, random_token
 from harness.stats import percentile
 
@@ -77,7 +80,7 @@ class Answers:
     """One endpoint's answers over the window."""
 
     latencies_ms: list[float]
-    statuses: dict[int, int]
+    statuses: dict[int | str, int]  # HTTP status, or why there was no answer
     body_bytes: list[int]
 
     def ok(self) -> int:
@@ -102,13 +105,41 @@ async def ask(host: str, port: int, path: str, due_s: float, answers: Answers) -
             finally:
                 writer.close()
         answers.latencies_ms.append((time.monotonic() - due_s) * 1000.0)
-    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
-        status = status or -1  # no answer (counted; its latency is not)
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError) as error:
+        status = status or type(error).__name__  # no answer (counted; its latency is not)
     answers.statuses[status] = answers.statuses.get(status, 0) + 1
 
 
-async def load(host: str, port: int, rate: float, seconds: float, start_s: float) -> tuple[Answers, Answers]:
-    """``rate`` /history requests a second and a tenth as many /healthz, from ``start_s`` (monotonic) for ``seconds``."""
+@dataclass(frozen=True)
+class Cpu:
+    """CPU seconds so far: the station (all threads, its loop thread, the loop's wait for a core), the
+    listeners' process, this process (the requests), the whole machine."""
+
+    at_s: float
+    station: float
+    loop: float
+    loop_waiting: float
+    listeners: float
+    requests: float
+    machine: float
+
+    @classmethod
+    def take(cls, station_pid: int, listeners_pid: int) -> Cpu:
+        return cls(time.monotonic(), cpu_seconds(station_pid), cpu_seconds(station_pid, station_pid),
+                   runqueue_seconds(station_pid, station_pid), cpu_seconds(listeners_pid), cpu_seconds(os.getpid()),
+                   machine_busy_seconds())
+
+    def percent(self, later: Cpu) -> dict[str, float]:
+        """% of one core between this sample and ``later``, by field."""
+        elapsed = later.at_s - self.at_s
+        return {name: 100.0 * (getattr(later, name) - getattr(self, name)) / elapsed
+                for name in ("station", "loop", "loop_waiting", "listeners", "requests", "machine")}
+
+
+async def load(host: str, port: int, rate: float, seconds: float, start_s: float,
+               sample: Callable[[], Cpu]) -> tuple[Answers, Answers, dict[str, float]]:
+    """``rate`` /history requests a second and a tenth as many /healthz, from ``start_s`` (monotonic) for
+    ``seconds``; the CPU used meanwhile (``sample()`` at its start and end)."""
     history, peer = Answers([], {}, []), Answers([], {}, [])
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - HISTORY_QUERY_S))
     path = f"/history?since={quote(since)}&limit={HISTORY_LIMIT}"
@@ -118,8 +149,12 @@ async def load(host: str, port: int, rate: float, seconds: float, start_s: float
         tasks.append(asyncio.create_task(ask(host, port, path, due_s, history)))
         if index % PEER_EVERY == 0:
             tasks.append(asyncio.create_task(ask(host, port, "/healthz", due_s, peer)))
+    await asyncio.sleep(max(0.0, start_s - time.monotonic()))
+    before = sample()
+    await asyncio.sleep(max(0.0, start_s + seconds - time.monotonic()))
+    after = sample()
     await asyncio.gather(*tasks)
-    return history, peer
+    return history, peer, before.percent(after)
 
 
 @dataclass(frozen=True)
@@ -134,6 +169,19 @@ class Result:
     lost: int
     underruns: int
     memory_lines: int
+    cpu: dict[str, float]
+    listen_overflows: int
+
+
+def listen_overflows() -> int:
+    """The kernel's count of connections dropped because a listening socket's accept queue was full
+    (the whole machine's; Linux ``/proc/net/netstat``, 0 elsewhere)."""
+    try:
+        with open("/proc/net/netstat") as netstat:
+            names, values = (line.split() for line in netstat.read().splitlines()[:2])
+    except OSError:
+        return 0
+    return int(values[names.index("ListenOverflows")]) if "ListenOverflows" in names else 0
 
 
 def measure(*, listeners: int, rate: float, seconds: float, earlier_hours: float) -> Result:
@@ -155,12 +203,14 @@ def measure(*, listeners: int, rate: float, seconds: float, earlier_hours: float
             _, connected, failures, failed, *_ = control.recv()
             if failed:
                 print(f"  {failed} of {listeners} listeners failed to connect, e.g. {failures}", flush=True)
-            underruns_before = station.health().get("underruns", 0)
+            underruns_before, overflows_before = station.health().get("underruns", 0), listen_overflows()
             t0 = time.time() + SETTLE_S
             control.send((station.health()["epoch_s"], t0, t0 + seconds))
-            history, peer = asyncio.run(load("127.0.0.1", station.port, rate, seconds,
-                                             time.monotonic() + (t0 - time.time())))
+            history, peer, cpu = asyncio.run(load("127.0.0.1", station.port, rate, seconds,
+                                                  time.monotonic() + (t0 - time.time()),
+                                                  lambda: Cpu.take(station.pid, client.pid)))
             underruns = station.health().get("underruns", 0) - underruns_before
+            overflows = listen_overflows() - overflows_before
             if not control.poll(TAIL_S + 60):
                 raise RuntimeError("the listeners' process sent no results")
             results = control.recv()
@@ -174,7 +224,8 @@ def measure(*, listeners: int, rate: float, seconds: float, earlier_hours: float
     return Result(history=history, peer=peer, listeners=listeners, connected=connected, frames=int(frames.sum()),
                   expected_frames=int(results["due_per_listener"]) * len(frames),
                   gaps=int(results["gaps"].sum()), lost=int(results["lost"].sum()), underruns=underruns,
-                  memory_lines=memory_lines)
+                  memory_lines=memory_lines, cpu=cpu,
+                  listen_overflows=overflows)
 
 
 def report(result: Result, rate: float, seconds: float) -> None:
@@ -197,6 +248,13 @@ def report(result: Result, rate: float, seconds: float) -> None:
                          else "1.00× (peer)"]))
     print(f"\nlisteners: {result.connected} of {result.listeners} connected, frames {result.frames} / "
           f"{result.expected_frames}, gaps: {result.gaps}, lost: {result.lost}, underruns: {result.underruns}")
+    cpu = result.cpu
+    print(f"CPU over the window, % of one core ({os.cpu_count()} cores): station {cpu['station']:.0f} (its loop thread "
+          f"{cpu['loop']:.0f}, waiting for a core {cpu['loop_waiting']:.0f}), listeners' process {cpu['listeners']:.0f}, "
+          f"requests (this process) {cpu['requests']:.0f}, rest of the machine "
+          f"{max(cpu['machine'] - cpu['station'] - cpu['listeners'] - cpu['requests'], 0.0):.0f}")
+    print(f"connections dropped for a full accept queue (the kernel's ListenOverflows, whole machine): "
+          f"{result.listen_overflows}")
     p99 = percentile(history, 99)
     met = result.gaps == 0 and result.lost == 0 and p99 <= GOAL_P99_MS and result.history.ok() == history.size > 0
     print(f"goal: 0 gaps, /history p99 ≤ {GOAL_P99_MS:g} ms → {'met' if met else 'not met'} (p99 {p99:.1f} ms)")
