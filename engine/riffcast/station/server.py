@@ -56,6 +56,7 @@ log = logging.getLogger("riffcast.station")
 
 ALIVE_EVERY_S = 1.0
 LISTENERS_LOGGED_EVERY_S = 60.0  # the as-run log's listener counts
+ACCEPT_BACKLOG = 1024  # connections the kernel holds for a busy loop (asyncio: 100, too few for a burst of requests)
 NOT_LISTENED = frozenset({"record", "speaker", "as-run", "hls"})  # outputs without listeners to count
 START_POLL_S = 0.02  # how often the clock looks whether playback may start
 
@@ -213,7 +214,7 @@ class Station:
                 create_connection=create_connection,
                 compression=None, max_size=self.config.max_message_bytes, close_timeout=0.5,
                 open_timeout=self.config.open_timeout_s,
-                ping_interval=20, ping_timeout=20, max_queue=4,
+                ping_interval=20, ping_timeout=20, max_queue=4, backlog=ACCEPT_BACKLOG,
             ) as server:
                 self.bound_port = server.sockets[0].getsockname()[1]
                 self.outputs.start_icecast(list(self.config.icecast), self.config.name)
