@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from riffcast.delivery.output import Block
-from riffcast.history.as_run import Source, utc_iso
+from riffcast.history.as_run import AiredOnce, Source, utc_iso
 from riffcast.history.log_file import AsRunLog, check_as_run_path
 from riffcast.history.segments import HistoryQuery, parse_query, parse_time, report_text, segments
 from riffcast.pipeline.records import Aired, ChunkRecord
@@ -56,6 +56,20 @@ def test_each_aired_image_is_one_line_with_its_span_settings_and_steer(tmp_path)
     assert images[2]["prompts"] == [{"text": "rain", "weight": 1.0}] and images[2]["seed"] == 9
     assert images[1]["utc"] == utc_iso(T0 + IMAGE / RATE) and images[0]["generator"] == "synth"
     assert counts == {"type": "listeners", "utc": utc_iso(T0 + 2), "count": 4, "by_output": {"ws-pcm": 3, "mp3": 1}}
+
+
+def test_an_image_placed_after_its_first_frame_went_out_is_still_logged_once_in_order():
+    """An underrun repeat stitched after the clock reached its position (its first frames went out
+    as silence) is logged in the next tick: the log's spans stay contiguous."""
+    aired, frame = AiredOnce(), 4410
+    records = [_record(0), _record(1)]
+    assert [r.serial for r in aired.new(records, frame)] == [0]
+    assert aired.new(records, IMAGE) == [] and [r.serial for r in aired.new(records, IMAGE + frame)] == [1]
+    late = _record(2, fallback=True)  # placed when the clock was already past 2 * IMAGE
+    assert aired.new(records, 2 * IMAGE + 3 * frame) == []
+    records.append(late)
+    assert aired.new(records, 2 * IMAGE + 4 * frame) == [late]  # the tick after it was placed
+    assert aired.new(records, 3 * IMAGE) == []  # never twice
 
 
 def test_a_restart_never_touches_an_existing_log_and_splits_start_parts_named_by_utc(tmp_path):

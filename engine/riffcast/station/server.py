@@ -32,7 +32,7 @@ from riffcast.delivery.output import Block, Output, OutputReport
 from riffcast.delivery.outputs import EncodedOutputs, title_of
 from riffcast.delivery.websocket import PcmListeners, shrink_send_buffer
 from riffcast.generation.beats import Beat
-from riffcast.history.as_run import Source
+from riffcast.history.as_run import AiredOnce, Source
 from riffcast.history.log_file import AsRunLog
 from riffcast.history.segments import parse_query, report_text
 from riffcast.history.steers import LoggedSteering
@@ -56,7 +56,6 @@ log = logging.getLogger("riffcast.station")
 
 ALIVE_EVERY_S = 1.0
 LISTENERS_LOGGED_EVERY_S = 60.0  # the as-run log's listener counts
-ACCEPT_BACKLOG = 1024  # connections the kernel holds for a busy loop (asyncio: 100, too few for a burst of requests)
 NOT_LISTENED = frozenset({"record", "speaker", "as-run", "hls"})  # outputs without listeners to count
 START_POLL_S = 0.02  # how often the clock looks whether playback may start
 
@@ -141,6 +140,7 @@ class Station:
         self.pacer = Pacer(frame_samples=config.frame_samples, sample_rate=feed.params.sample_rate,
                            preroll_frames=config.preroll_frames)
         self._announcements = Announcements(memory_samples=round(ANNOUNCED_MEMORY_S * feed.params.sample_rate))
+        self._aired = AiredOnce()  # the images the as-run log is told of
         self.playing = asyncio.Event()  # set when the first frame is due
         self.metrics.watch_outputs(self.output_health, self._listener_counts, self.outputs.encoder_cpu_s,
                                    lambda: self.outputs.encoder_failures)
@@ -214,7 +214,7 @@ class Station:
                 create_connection=create_connection,
                 compression=None, max_size=self.config.max_message_bytes, close_timeout=0.5,
                 open_timeout=self.config.open_timeout_s,
-                ping_interval=20, ping_timeout=20, max_queue=4, backlog=ACCEPT_BACKLOG,
+                ping_interval=20, ping_timeout=20, max_queue=4, backlog=1024,  # asyncio's 100: a busy loop drops bursts
             ) as server:
                 self.bound_port = server.sockets[0].getsockname()[1]
                 self.outputs.start_icecast(list(self.config.icecast), self.config.name)
@@ -297,7 +297,7 @@ class Station:
         self.position = tick.end
         records = self.feed.records()
         aired = tuple(Aired(r, emitted_s + (r.position - position) / self.params.sample_rate)
-                      for r in records if position <= r.position < tick.end)
+                      for r in self._aired.new(records, tick.end))  # a late one too: the log stays contiguous
         announced = self._announcements.new([r for r in records if r.announced], position, tick.end)
         if announced:
             self._title = title_of(heard_prompts(announced[-1].step))
@@ -327,8 +327,7 @@ class Station:
     def history(self, query: str, *, text: bool) -> Response:
         """``GET /history`` (JSON) and ``/history.txt``: the as-run log's segments (riffcast.history.segments)."""
         try:
-            found = self.as_run.history(parse_query(query), sample_rate=self.params.sample_rate,
-                                        picture=self._picture_url)
+            found = self.as_run.history(parse_query(query), sample_rate=self.params.sample_rate, picture=self._picture_url)
         except ValueError as error:
             return http.text_response(400, str(error))
         if text:
