@@ -35,6 +35,7 @@ import numpy as np
 
 from fanout_clients import CONNECT_TIMEOUT_S, TAIL_S, run_clients
 from harness import table
+from harness.endpoints import prometheus_value
 from harness.machine import host_description, raise_open_files_limit
 from harness.procfs import cpu_seconds, machine_busy_seconds, runqueue_seconds
 from harness.station import Station, random_token
@@ -50,6 +51,7 @@ STEER_EVERY_IMAGES = 94  # about a minute
 TRANSITION_IMAGES = 4
 REQUEST_TIMEOUT_S = 10.0
 SETTLE_S = 2.0
+DROPPED_HANDSHAKE = '{reason="handshake_backlog"}'
 
 
 def earlier_part(path: Path, hours: float, end_s: float) -> int:
@@ -171,6 +173,7 @@ class Result:
     memory_lines: int
     cpu: dict[str, float]
     listen_overflows: int
+    handshakes_dropped: int  # riffcast's bound on connections that have not sent a request yet
 
 
 def listen_overflows() -> int:
@@ -211,6 +214,7 @@ def measure(*, listeners: int, rate: float, seconds: float, earlier_hours: float
                                                   lambda: Cpu.take(station.pid, client.pid)))
             underruns = station.health().get("underruns", 0) - underruns_before
             overflows = listen_overflows() - overflows_before
+            dropped = int(prometheus_value(station.metrics(), "riffcast_http_refused_total", DROPPED_HANDSHAKE))
             if not control.poll(TAIL_S + 60):
                 raise RuntimeError("the listeners' process sent no results")
             results = control.recv()
@@ -225,7 +229,7 @@ def measure(*, listeners: int, rate: float, seconds: float, earlier_hours: float
                   expected_frames=int(results["due_per_listener"]) * len(frames),
                   gaps=int(results["gaps"].sum()), lost=int(results["lost"].sum()), underruns=underruns,
                   memory_lines=memory_lines, cpu=cpu,
-                  listen_overflows=overflows)
+                  listen_overflows=overflows, handshakes_dropped=dropped)
 
 
 def report(result: Result, rate: float, seconds: float) -> None:
@@ -254,7 +258,8 @@ def report(result: Result, rate: float, seconds: float) -> None:
           f"requests (this process) {cpu['requests']:.0f}, rest of the machine "
           f"{max(cpu['machine'] - cpu['station'] - cpu['listeners'] - cpu['requests'], 0.0):.0f}")
     print(f"connections dropped for a full accept queue (the kernel's ListenOverflows, whole machine): "
-          f"{result.listen_overflows}")
+          f"{result.listen_overflows}; dropped by the station's bound on connections yet to send a request "
+          f"(riffcast.ops.limits, the oldest first): {result.handshakes_dropped}")
     p99 = percentile(history, 99)
     met = result.gaps == 0 and result.lost == 0 and p99 <= GOAL_P99_MS and result.history.ok() == history.size > 0
     print(f"goal: 0 gaps, /history p99 ≤ {GOAL_P99_MS:g} ms → {'met' if met else 'not met'} (p99 {p99:.1f} ms)")

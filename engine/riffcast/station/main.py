@@ -39,7 +39,8 @@ def run_settings(args, producer, seed: str, generator_name: str, sample_rate: in
     return {"generator": generator_name, "model": args.model if generator_name == "riffusion" else "",
             "seed_image": seed, "window_columns": producer.layout.window_columns,
             "crossfade_columns": producer.layout.crossfade_columns, "walk": walk_document(producer.walk.position),
-            "loudness": args.loudness, "bandwidth": args.bandwidth, "sample_rate": sample_rate}
+            "loudness": args.loudness, "bandwidth": args.bandwidth, "sample_rate": sample_rate,
+            "steps": args.steps, "scheduler": args.scheduler}
 
 
 def link_latency_s(args) -> float | None:
