@@ -16,16 +16,18 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import soundfile
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Response
 
+from riffcast.delivery.codecs import OPUS_PACKET_SAMPLES, Codec
 from riffcast.delivery.hls import Entry, contiguous_tail, playlist
 from riffcast.delivery.outputs import EncodedOutputs
 from riffcast.delivery.segment_store import SegmentStore
+from riffcast.delivery.websocket import write
 from riffcast.delivery.window_index import Span
 from riffcast.delivery.window_query import Clip, ClipFormat, OutsideWindow, check_start, clip_request, stream_start
 from riffcast.dsp.params import SpectrogramParams
@@ -33,10 +35,15 @@ from riffcast.history.as_run import utc_iso
 from riffcast.pipeline.feed import Feed
 from riffcast.pipeline.records import ChunkRecord
 from riffcast.station import http
+from riffcast.station.joins import OPUS_READY_TIMEOUT_S
 from riffcast.station.pacer import Pacer
 from riffcast_client import protocol
 
+if TYPE_CHECKING:
+    from riffcast.delivery.encoders import StreamEncoder
+
 CATCH_UP_BATCH_S = 1.0  # read from the store this much at a time
+OPUS_LOOKAHEAD_SAMPLES = 287  # an Opus encoder's packet k starts at its first sample + 882·k − 287 (codecs.py)
 
 
 class Station(Protocol):
@@ -162,6 +169,56 @@ class RewindWindow:
                 return False
         return True
 
+    async def catch_up_opus(self, connection: ServerConnection, start: int) -> bool:
+        """As :meth:`catch_up_pcm` for an Opus listener: the stored PCM from ``start`` through an
+        encoder of its own, started on the live encoder's packet grid, until its packets meet the
+        live encoder's → True (add the listener at once); False: the connection is closed."""
+        station, grid = self.station, OPUS_PACKET_SAMPLES
+        worker = station.outputs.worker(Codec.OPUS)
+        try:
+            await asyncio.wait_for(worker.ready.wait(), OPUS_READY_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            await connection.close(1011, "the Opus encoder produced nothing; try format=s16le")
+            return False
+        phase = (worker.recent()[-1].position + OPUS_LOOKAHEAD_SAMPLES) % grid  # where the live encoder started, mod grid
+        span = self.span()
+        first = start - (start - phase) % grid  # this encoder's start: its packets fall on the live ones' positions
+        if span is not None and first < span.first:
+            first += grid
+        encoder = await asyncio.to_thread(_opus_encoder)
+        position, next_packet = first, None  # the next sample to encode, the next packet to send
+        while True:
+            live = worker.recent()
+            if next_packet is not None and live and live[0].position <= next_packet <= live[-1].position + grid:
+                for packet in [packet for packet in live if packet.position >= next_packet]:
+                    write(connection, protocol.encode_packet(
+                        packet.position, station.pacer.first_due_s(station.epoch_s, packet.position), packet.data))
+                return True  # the listener joins the live packets from the next one on, with no await
+            end = min(station.position, live[-1].position if live else position)  # never ahead of the live packets
+            samples = self.store.read_pcm(Span(position, end)) if end - position >= grid else None
+            if samples is None:
+                window = self.span()
+                if window is None or position < window.first:
+                    await connection.close(1008, "too slow: fell out of the rewind window")
+                    return False
+                await asyncio.sleep(0.02)  # the live encoder is about to catch up with this one
+                continue
+            packets = [packet for packet in await asyncio.to_thread(encoder.encode, position, samples)
+                       if packet.position >= first]  # not the look-ahead before the first sample
+            position = end
+            if packets and next_packet is None:
+                await connection.send(protocol.hello(
+                    station=station.config.name, sample_rate=self.sample_rate, channels=1,
+                    sample_format=protocol.OPUS, frame_samples=grid, position=packets[0].position,
+                    server_time=time.time()))
+                record = station.feed.record_at(packets[0].position)
+                if record is not None:
+                    await connection.send(station.now_playing(record))
+            for packet in packets:
+                emitted_s = station.pacer.first_due_s(station.epoch_s, packet.position)
+                await connection.send(protocol.encode_packet(packet.position, emitted_s, packet.data))
+                next_packet = packet.position + grid
+
     # -- /clip -----------------------------------------------------------------------------
     async def clip(self, query: str) -> Response:
         """``GET /clip?from=ISO&to=ISO&format=wav|mp3``: that range of the window, exact to the sample."""
@@ -180,6 +237,13 @@ class RewindWindow:
         name = f"riffcast-{clip.span.first}-{clip.span.end}.{clip.format.value}"
         return http.response(200, data, clip.format.content_type, cache="no-cache",
                              headers=(("Content-Disposition", f'attachment; filename="{name}"'),))
+
+
+def _opus_encoder() -> StreamEncoder:
+    """A new Opus encoder (PyAV is imported here, off the event loop, as the encoder worker does)."""
+    from riffcast.delivery.encoders import StreamEncoder
+
+    return StreamEncoder(Codec.OPUS)
 
 
 def encode_clip(clip: Clip, samples: np.ndarray, sample_rate: int) -> bytes:

@@ -363,7 +363,12 @@ class Station:
         start = self.rewind.stream_start(query)  # None: live
         if sample_format == protocol.OPUS:
             listeners = self.outputs.opus_listeners
-            listener = await join_opus(self, connection)
+            if start is None:
+                listener = await join_opus(self, connection)
+            elif await self.rewind.catch_up_opus(connection, start):
+                listener = listeners.listener(connection, protocol.OPUS)
+            else:
+                return
             if listener is None:
                 return
         else:
