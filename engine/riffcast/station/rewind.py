@@ -247,10 +247,12 @@ def _opus_encoder() -> StreamEncoder:
 
 
 def encode_clip(clip: Clip, samples: np.ndarray, sample_rate: int) -> bytes:
-    """``samples`` (float32 mono) as a 16-bit WAV or a 128 kbit/s MP3 file (libsndfile)."""
+    """``samples`` (float32 mono) as a 16-bit WAV — the values ``s16le`` listeners got, exactly — or
+    a 128 kbit/s MP3 file (libsndfile)."""
     out = io.BytesIO()
     if clip.format is ClipFormat.WAV:
-        soundfile.write(out, samples, sample_rate, format="WAV", subtype="PCM_16")
+        pcm = np.frombuffer(protocol.pcm_bytes(samples, "s16le"), dtype="<i2")
+        soundfile.write(out, pcm, sample_rate, format="WAV", subtype="PCM_16")
     else:
         soundfile.write(out, samples, sample_rate, format="MP3", subtype="MPEG_LAYER_III")
     return out.getvalue()
