@@ -182,7 +182,9 @@ class RewindWindow:
             return False
         phase = (worker.recent()[-1].position + OPUS_LOOKAHEAD_SAMPLES) % grid  # where the live encoder started, mod grid
         span = self.span()
-        first = start - (start - phase) % grid  # this encoder's start: its packets fall on the live ones' positions
+        # This encoder's start: its packets fall on the live ones' positions, its first whole one
+        # (after the look-ahead's) holds ``start``.
+        first = start - (start - phase) % grid - grid
         if span is not None and first < span.first:
             first += grid
         encoder = await asyncio.to_thread(_opus_encoder)
