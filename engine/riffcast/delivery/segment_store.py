@@ -7,7 +7,8 @@ own files at start and at a clean stop). Each PCM piece is appended to as the cl
 written whole as the MP3 encoder completes it (:meth:`SegmentStore.add_segment`). A write that
 fails — a full disk, a folder gone — is one ``/healthz`` problem line (in the words of
 :func:`riffcast.delivery.disk.diagnose`), the piece it was for is given up, and the next piece
-tries again; the live stream and the newest segments in memory never depend on the disk.
+tries again (after a full disk, once 16 MiB are free); the live stream and the newest segments
+in memory never depend on the disk.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from riffcast.delivery.disk import Trouble, diagnose, free_bytes
+from riffcast.delivery.disk import RESUME_FREE_BYTES, Trouble, diagnose, free_bytes
 from riffcast.delivery.hls import Segment
 from riffcast.delivery.output import Block, OutputReport, Tally
 from riffcast.delivery.window_index import CHUNK_SAMPLES, PCM_SAMPLE_BYTES, Kind, Piece, Span, WindowIndex
@@ -48,6 +49,8 @@ class SegmentStore:
         self.failed_writes = 0
         self._open: tuple[int, BinaryIO] | None = None  # the PCM piece being appended to
         self._given_up: int | None = None  # a PCM piece whose write failed: the next piece tries again
+        self._checked: tuple[Kind, int] | None = None  # the piece whose room was last checked on a full disk …
+        self._resumed = False  # … and whether there was room
 
     # -- writing ---------------------------------------------------------------------------
     def write(self, block: Block) -> None:
@@ -60,8 +63,22 @@ class SegmentStore:
             self._append(number, position + offset, samples[offset:offset + take])
             offset += take
 
+    def _may_write(self, kind: Kind, number: int) -> bool:
+        """After a full disk, a new piece is written once ``RESUME_FREE_BYTES`` are free again
+        (as a paused recording resumes: no flapping between full and not); after another
+        failure, at once."""
+        if kind is Kind.PCM and number == self._given_up:
+            return False
+        if self.trouble is None or not self.trouble.full:
+            return True
+        if (kind, number) == self._checked:
+            return self._resumed
+        free = free_bytes(self.folder)
+        self._checked, self._resumed = (kind, number), free is not None and free >= RESUME_FREE_BYTES
+        return self._resumed
+
     def _append(self, number: int, position: int, samples: np.ndarray) -> None:
-        if number == self._given_up:
+        if not self._may_write(Kind.PCM, number):
             return
         held = self.index.get(Kind.PCM, number)
         if held is not None and held.end != position:  # a jump inside a piece: the piece ends there
@@ -86,6 +103,8 @@ class SegmentStore:
 
     def add_segment(self, segment: Segment) -> None:
         """Keep an HLS segment the MP3 encoder completed."""
+        if not self._may_write(Kind.MP3, segment.sequence):
+            return
         try:
             self._path(Kind.MP3, segment.sequence).write_bytes(segment.data)
         except OSError as error:
