@@ -127,6 +127,12 @@ def test_rewound_listeners_clips_and_players_get_what_the_recording_holds(tmp_pa
         due = round((_said(since_s) - epoch_s) * RATE)
         assert since_hello["position"] == due - due % FRAME
 
+        # A listener that leaves while catching up costs nothing but its connection.
+        async def leave_early() -> None:
+            async with connect(f"{station.stream_url}?from=0", compression=None, close_timeout=1) as ws:  # it stops reading
+                await ws.recv()
+        asyncio.run(leave_early())
+
         # Outside the window: refused at the handshake, and a clip in one JSON line.
         with pytest.raises(InvalidStatus) as refused:
             asyncio.run(_listen(f"{station.stream_url}?from={window['end'] + 600 * RATE}", 0.2))
@@ -150,6 +156,7 @@ def test_rewound_listeners_clips_and_players_get_what_the_recording_holds(tmp_pa
         ffmpeg = subprocess.run(["ffmpeg", "-v", "error", "-live_start_index", "0", "-i", f"{base}/hls/live.m3u8",
                                  "-t", "3", "-ac", "1", str(played)], capture_output=True, text=True, timeout=60)
         assert ffmpeg.returncode == 0, ffmpeg.stderr
+        assert station.problems == [], station.problems  # no traceback or error line in the station's log
     recorded_16, rate = soundfile.read(record, dtype="int16")
     recorded = recorded_16.astype(np.float32) / 32768
     assert rate == RATE

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import soundfile
 from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Response
 
 from riffcast.delivery.codecs import OPUS_PACKET_SAMPLES, Codec
@@ -138,7 +139,22 @@ class RewindWindow:
     async def catch_up_pcm(self, connection: ServerConnection, sample_format: str, start: int) -> bool:
         """Send the hello and every frame from the one holding ``start`` to the live position →
         True once caught up (then add the listener at once, without awaiting); False if the
-        listener fell out of the window (it is closed with 1008)."""
+        listener left or fell out of the window (it is closed with 1008)."""
+        try:
+            return await self._catch_up_pcm(connection, sample_format, start)
+        except ConnectionClosed:
+            return False
+
+    async def catch_up_opus(self, connection: ServerConnection, start: int) -> bool:
+        """As :meth:`catch_up_pcm` for an Opus listener: the stored PCM from ``start`` through an
+        encoder of its own, started on the live encoder's packet grid, until its packets meet the
+        live encoder's → True (add the listener at once); False: it left, or it is closed."""
+        try:
+            return await self._catch_up_opus(connection, start)
+        except ConnectionClosed:
+            return False
+
+    async def _catch_up_pcm(self, connection: ServerConnection, sample_format: str, start: int) -> bool:
         station, frame = self.station, self.station.config.frame_samples
         position = start - start % frame
         span = self.span()
@@ -169,10 +185,7 @@ class RewindWindow:
                 return False
         return True
 
-    async def catch_up_opus(self, connection: ServerConnection, start: int) -> bool:
-        """As :meth:`catch_up_pcm` for an Opus listener: the stored PCM from ``start`` through an
-        encoder of its own, started on the live encoder's packet grid, until its packets meet the
-        live encoder's → True (add the listener at once); False: the connection is closed."""
+    async def _catch_up_opus(self, connection: ServerConnection, start: int) -> bool:
         station, grid = self.station, OPUS_PACKET_SAMPLES
         worker = station.outputs.worker(Codec.OPUS)
         try:
