@@ -1,4 +1,5 @@
-"""What a station reports about itself: ``/healthz``, and the settings and status of control replies."""
+"""What a station reports about itself: ``/healthz``, the settings and status of control replies, and
+``/history`` (what aired, from the as-run log)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ import os
 import resource
 from typing import Any, Protocol
 
+from websockets.http11 import Response
+
+from riffcast.history.segments import parse_query, report_text
 from riffcast.ops.health import Assessment
 from riffcast.pipeline.beat_clock import next_downbeat_heard
+from riffcast.station import http, routes
 
 
 class Station(Protocol):
@@ -23,6 +28,8 @@ class Station(Protocol):
     position: int | None
     epoch_s: float | None
     starved_frames: int
+    as_run: Any
+    rewind: Any
 
     @property
     def lead_s(self) -> float: ...
@@ -88,6 +95,7 @@ def status(station: Station) -> dict:
         "listeners": station.stream_listeners, "underruns": station.feed.underruns, "generator": station.generator_name,
         "generator_ok": station.generator_ok,
         "next_downbeat": next_downbeat_heard(station.feed.records(), station.position or 0, station.params.sample_rate),
+        "window": station.rewind.window(),
     }
 
 
@@ -97,3 +105,18 @@ def _open_files() -> int | None:
         return len(os.listdir("/proc/self/fd"))
     except OSError:
         return None
+
+
+def history(station: Station, query: str, *, text: bool) -> Response:
+    """``GET /history`` (JSON) and ``/history.txt``: the as-run log's segments (riffcast.history.segments)."""
+    def picture_url(serial: int) -> str | None:  # while the station still holds the image
+        return routes.chunk_path(serial) if any(r.serial == serial for r in station.feed.records()) else None
+
+    try:
+        found = station.as_run.history(parse_query(query), sample_rate=station.params.sample_rate,
+                                       picture=picture_url)  # merged as logged: the cost does not grow with the memory
+    except ValueError as error:
+        return http.text_response(400, str(error))
+    if text:
+        return http.response(200, report_text(found).encode(), "text/plain; charset=utf-8", cache="no-cache")
+    return http.json_response({"segments": found}, 200)
