@@ -89,6 +89,11 @@ class WindowIndex:
     def pieces(self, kind: Kind) -> list[Piece]:
         return list(self._pieces[kind].values())
 
+    def numbers(self, kind: Kind) -> tuple[int, int] | None:
+        """The oldest and newest numbers held of ``kind`` (None: none), without a walk over them."""
+        pieces = self._pieces[kind]
+        return (next(iter(pieces)), next(reversed(pieces))) if pieces else None
+
     def get(self, kind: Kind, number: int) -> Piece | None:
         return self._pieces[kind].get(number)
 
