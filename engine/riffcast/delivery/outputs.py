@@ -134,12 +134,6 @@ class EncodedOutputs:
             await asyncio.sleep(0.05)
         return bool(self.hls.segments)
 
-    def hls_segment(self, sequence: int) -> Segment | None:
-        segment = self.hls.segment(sequence)
-        if segment is not None:
-            self.hls_tally.sent_bytes += len(segment.data)
-        return segment
-
     def encoder_cpu_s(self) -> dict[str, float]:
         """CPU seconds each running encoder has spent, by codec name."""
         return {codec.value: worker.cpu_s for codec, worker in self._workers.items()}

@@ -80,6 +80,7 @@ class WindowIndex:
             raise ValueError(f"the window must be positive, got {window_samples} samples")
         self.window_samples = window_samples
         self._pieces: dict[Kind, OrderedDict[int, Piece]] = {kind: OrderedDict() for kind in Kind}
+        self._newest_end: int | None = None  # the end of the newest sample stored
 
     @property
     def size_bytes(self) -> int:
@@ -88,6 +89,11 @@ class WindowIndex:
     def pieces(self, kind: Kind) -> list[Piece]:
         return list(self._pieces[kind].values())
 
+    def numbers(self, kind: Kind) -> tuple[int, int] | None:
+        """The oldest and newest numbers held of ``kind`` (None: none), without a walk over them."""
+        pieces = self._pieces[kind]
+        return (next(iter(pieces)), next(reversed(pieces))) if pieces else None
+
     def get(self, kind: Kind, number: int) -> Piece | None:
         return self._pieces[kind].get(number)
 
@@ -95,6 +101,7 @@ class WindowIndex:
         """Store ``piece`` (or replace a PCM piece that grew) → the pieces now out of the window."""
         pieces = self._pieces[piece.kind]
         pieces[piece.number] = piece
+        self._newest_end = piece.end if self._newest_end is None else max(self._newest_end, piece.end)
         return self._evict()
 
     def grow(self, number: int, samples: int, size_bytes: int) -> list[Piece]:
@@ -105,12 +112,8 @@ class WindowIndex:
     def remove(self, kind: Kind, number: int) -> None:
         self._pieces[kind].pop(number, None)
 
-    def newest_end(self) -> int | None:
-        ends = [piece.end for pieces in self._pieces.values() for piece in pieces.values()]
-        return max(ends) if ends else None
-
     def _evict(self) -> list[Piece]:
-        newest = self.newest_end()
+        newest = self._newest_end
         gone = []
         for pieces in self._pieces.values():
             while pieces and newest - next(iter(pieces.values())).end >= self.window_samples:

@@ -29,7 +29,7 @@ from riffcast.delivery.hls import Entry, contiguous_tail, playlist
 from riffcast.delivery.outputs import EncodedOutputs
 from riffcast.delivery.segment_store import SegmentStore
 from riffcast.delivery.websocket import write
-from riffcast.delivery.window_index import Span
+from riffcast.delivery.window_index import Kind, Span
 from riffcast.delivery.window_query import Clip, ClipFormat, OutsideWindow, check_start, clip_request, stream_start
 from riffcast.dsp.params import SpectrogramParams
 from riffcast.history.as_run import utc_iso
@@ -73,6 +73,7 @@ class RewindWindow:
         self.store = store
         self.segment_url = segment_url
         station.outputs.on_segment = store.add_segment
+        self._playlist: tuple[tuple, bytes] | None = None  # what the playlist was made of, and its text
 
     @property
     def sample_rate(self) -> int:
@@ -85,10 +86,13 @@ class RewindWindow:
         await self.station.playing.wait()
         if not await self.station.outputs.hls_ready():
             return http.text_response(503, "the HLS stream is starting; try again", headers=(("Retry-After", "2"),))
-        stored = [Entry(piece.number, piece.position, piece.duration_s) for piece in self.store.segments()]
-        entries = contiguous_tail([*stored, *(segment.entry for segment in self.station.outputs.hls.segments)])
-        text = playlist(entries, segment_url=self.segment_url, epoch_s=self.station.epoch_s)
-        return http.response(200, text.encode(), "application/vnd.apple.mpegurl", cache="max-age=1")
+        in_memory = self.station.outputs.hls.segments
+        held = (self.store.index.numbers(Kind.MP3), in_memory[-1].sequence)  # the text changes with these only
+        if self._playlist is None or self._playlist[0] != held:  # a 2 h window's text takes 20 ms to make
+            stored = [Entry(piece.number, piece.position, piece.duration_s) for piece in self.store.segments()]
+            entries = contiguous_tail([*stored, *(segment.entry for segment in in_memory)])
+            self._playlist = held, playlist(entries, segment_url=self.segment_url, epoch_s=self.station.epoch_s).encode()
+        return http.response(200, self._playlist[1], "application/vnd.apple.mpegurl", cache="max-age=1")
 
     def hls_segment(self, sequence: int) -> bytes | None:
         """A segment's bytes, from memory (the newest minute) or the store; None if gone."""
