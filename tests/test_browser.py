@@ -182,6 +182,15 @@ def test_the_page_rewinds_30_s_plays_on_from_there_and_goes_back_to_live(station
         assert 28 <= behind_s <= 34 and 28 <= after["stats"]["behindLiveS"] <= 34, (behind_s, after["stats"])
         assert after["stats"]["queuedMs"] > 25_000 and after["stats"]["droppedMs"] == before["stats"]["droppedMs"]
         assert after["stats"]["gaps"] == 0 and "behind live" in page.text_content("#behind")
+        scrub = page.evaluate("(bar => ({min: Number(bar.min), max: Number(bar.max), value: Number(bar.value)}))"
+                              "(document.getElementById('scrub'))")
+        assert scrub["min"] <= scrub["value"] < scrub["max"] - 25 * rate, scrub  # the bar shows where it plays
+        target = scrub["value"] - 2 * rate  # the scrub bar, released 2 s further back
+        page.evaluate("(value) => { const bar = document.getElementById('scrub'); bar.value = String(value); "
+                      "bar.dispatchEvent(new Event('change')); }", target)
+        assert abs(page.evaluate("window.riffcast.stats.from") - target) <= 1, target
+        wait_for(page, "(limit) => window.riffcast.stats.state === 'playing' && window.riffcast.stats.playedPosition "
+                       "!== null && window.riffcast.stats.playedPosition < limit", target + 2 * rate, timeout=15_000)
         page.click("#live")
         wait_for(page, "(limit) => window.riffcast.stats.from === null && window.riffcast.stats.state === 'playing' "
                        "&& window.riffcast.stats.playedPosition > limit", after["stats"]["playedPosition"] + 20 * rate,
