@@ -139,6 +139,68 @@ def test_the_page_lists_what_aired_in_the_last_hour_with_pictures(station):
                  timeout=15_000)  # the newest segments' pictures, while the station holds them
 
 
+def test_the_page_rewinds_30_s_plays_on_from_there_and_goes_back_to_live(station):
+    """"−30 s" starts the stream again 30 s back in the station's rewind window (``/stream?from=``):
+    the page plays on from there, in order and at real time, 30 s behind live; "Live" plays live
+    again. Positions are the frames' own (the page's ``playedPosition``), live is ``/window``'s end."""
+    import json
+    import urllib.request
+
+    def live_end() -> int:
+        with urllib.request.urlopen(f"{station.http}/window", timeout=5) as response:
+            return json.loads(response.read())["end"]
+
+    deadline = time.monotonic() + 60
+    while (window := json.loads(urllib.request.urlopen(f"{station.http}/window", timeout=5).read()))["first"] is None \
+            or window["end"] - window["first"] < 33 * SAMPLE_RATE:  # the window must reach 30 s back
+        assert time.monotonic() < deadline, window
+        time.sleep(0.5)
+    rate, snapshot = SAMPLE_RATE, "({stats: {...window.riffcast.stats}, nowMs: performance.now()})"
+    with headless_chromium() as browser:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+        page.goto(f"{station.http}/")
+        page.click("#play")
+        wait_for(page, "window.riffcast.stats.state === 'playing' && !document.getElementById('back-30').disabled",
+                 timeout=15_000)
+        assert page.text_content("#behind") == "live"
+        heard = page.evaluate("window.riffcast.stats.playedPosition")
+        page.click("#back-30")
+        asked = page.evaluate("window.riffcast.stats.from")
+        assert asked is not None and abs(asked - (heard - 30 * rate)) < 0.5 * rate, (heard, asked)
+        wait_for(page, "(limit) => window.riffcast.stats.state === 'playing' && window.riffcast.stats.playedPosition "
+                       "!== null && window.riffcast.stats.playedPosition < limit", heard - 20 * rate, timeout=15_000)
+        before = page.evaluate(snapshot)
+        page.wait_for_timeout(3000)
+        after = page.evaluate(snapshot)
+        elapsed_s = (after["nowMs"] - before["nowMs"]) / 1000
+        moved = after["stats"]["playedPosition"] - before["stats"]["playedPosition"]
+        assert asked <= before["stats"]["playedPosition"] < asked + 5 * rate, (asked, before)  # from there
+        assert 0.85 * elapsed_s * rate <= moved <= 1.1 * elapsed_s * rate, (moved, elapsed_s)  # on, at real time
+        behind_s = (live_end() - after["stats"]["playedPosition"]) / rate
+        assert 28 <= behind_s <= 34 and 28 <= after["stats"]["behindLiveS"] <= 34, (behind_s, after["stats"])
+        assert after["stats"]["queuedMs"] > 25_000 and after["stats"]["droppedMs"] == before["stats"]["droppedMs"]
+        assert after["stats"]["gaps"] == 0 and "behind live" in page.text_content("#behind")
+        scrub = page.evaluate("(bar => ({min: Number(bar.min), max: Number(bar.max), value: Number(bar.value)}))"
+                              "(document.getElementById('scrub'))")
+        assert scrub["min"] <= scrub["value"] < scrub["max"] - 25 * rate, scrub  # the bar shows where it plays
+        target = scrub["value"] - 2 * rate  # the scrub bar, released 2 s further back
+        page.evaluate("(value) => { const bar = document.getElementById('scrub'); bar.value = String(value); "
+                      "bar.dispatchEvent(new Event('change')); }", target)
+        assert abs(page.evaluate("window.riffcast.stats.from") - target) <= 1, target
+        wait_for(page, "(limit) => window.riffcast.stats.state === 'playing' && window.riffcast.stats.playedPosition "
+                       "!== null && window.riffcast.stats.playedPosition < limit", target + 2 * rate, timeout=15_000)
+        page.click("#live")
+        wait_for(page, "(limit) => window.riffcast.stats.from === null && window.riffcast.stats.state === 'playing' "
+                       "&& window.riffcast.stats.playedPosition > limit", after["stats"]["playedPosition"] + 20 * rate,
+                 timeout=15_000)
+        page.wait_for_timeout(1000)
+        played = page.evaluate("window.riffcast.stats.playedPosition")
+        assert abs(live_end() - played) < 2 * rate, (live_end(), played)  # live again
+        assert page.text_content("#behind") == "live" and errors == []
+
+
 def test_control_needs_the_right_token(station):
     with headless_chromium() as browser:
         check_token_handling(station, browser.new_page())

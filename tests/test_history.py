@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from riffcast.delivery.output import Block
-from riffcast.history.as_run import Source, utc_iso
+from riffcast.history.as_run import AiredOnce, Source, utc_iso
 from riffcast.history.log_file import AsRunLog, check_as_run_path
-from riffcast.history.segments import HistoryQuery, parse_query, report_text, segments
+from riffcast.history.segments import HistoryQuery, parse_query, parse_time, report_text, segments
 from riffcast.pipeline.records import Aired, ImageRecord
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import Walk
@@ -58,6 +58,20 @@ def test_each_aired_image_is_one_line_with_its_span_settings_and_steer(tmp_path)
     assert counts == {"type": "listeners", "utc": utc_iso(T0 + 2), "count": 4, "by_output": {"ws-pcm": 3, "mp3": 1}}
 
 
+def test_an_image_placed_after_its_first_frame_went_out_is_still_logged_once_in_order():
+    """An underrun repeat stitched after the clock reached its position (its first frames went out
+    as silence) is logged in the next tick: the log's spans stay contiguous."""
+    aired, frame = AiredOnce(), 4410
+    records = [_record(0), _record(1)]
+    assert [r.serial for r in aired.new(records, frame)] == [0]
+    assert aired.new(records, IMAGE) == [] and [r.serial for r in aired.new(records, IMAGE + frame)] == [1]
+    late = _record(2, fallback=True)  # placed when the clock was already past 2 * IMAGE
+    assert aired.new(records, 2 * IMAGE + 3 * frame) == []
+    records.append(late)
+    assert aired.new(records, 2 * IMAGE + 4 * frame) == [late]  # the tick after it was placed
+    assert aired.new(records, 3 * IMAGE) == []  # never twice
+
+
 def test_a_restart_never_touches_an_existing_log_and_splits_start_parts_named_by_utc(tmp_path):
     path = tmp_path / "as-run.jsonl"
     path.write_text("the previous run\n")
@@ -86,6 +100,7 @@ def test_a_restarted_station_remembers_its_earlier_runs_for_history(tmp_path):
     second.write(_block([_record(0, "dusk")], T0 + 3600))
     second.close()
     found = segments(second.lines(), parse_query("limit=10"), sample_rate=RATE)
+    assert second.history(parse_query("limit=10"), sample_rate=RATE) == found  # merged as the lines came, the same
     assert [(s["prompts"][0]["text"], s["image"]) for s in found] == [("dawn", None), ("dusk", None)]
     assert found[0]["samples"] == 2 * IMAGE and found[0]["start"] == utc_iso(T0)
     assert second.parts == [tmp_path / "as-run.1.jsonl"] and len(_lines(path)) == 2  # the old part untouched
@@ -131,6 +146,8 @@ def test_history_merges_images_with_the_same_settings_and_filters_by_time():
     since = parse_query(f"since={utc_iso(T0 + 3 * IMAGE / RATE)}")
     assert [s["position"] for s in segments(log.lines(), since, sample_rate=RATE)] == [2 * IMAGE, 4 * IMAGE]
     assert [s["position"] for s in segments(log.lines(), parse_query("limit=1"), sample_rate=RATE)] == [4 * IMAGE]
+    for query in (HistoryQuery(), since, parse_query("limit=1"), HistoryQuery(until_s=T0 + 2.5 * IMAGE / RATE, limit=1)):
+        assert log.history(query, sample_rate=RATE) == segments(log.lines(), query, sample_rate=RATE)
     text = report_text(found)
     assert text.count("\n") == 4 and "rain (seed 9, synth)" in text
 
@@ -145,15 +162,20 @@ def test_bad_history_queries_are_one_line(query, message):
 
 
 @pytest.mark.system
-def test_a_station_logs_what_it_airs_and_serves_it_as_history(tmp_path):
-    """A real station with ``--as-run``: a steer with an id appears with its ack position, its first
-    image names it, the images are contiguous, and /history and /history.txt agree with the log."""
+def test_a_station_killed_and_restarted_logs_every_aired_second_once_and_history_agrees(tmp_path):
+    """A real station with ``--as-run``, steered from control (with an id), OSC and its playlist, then
+    ``kill -9``: the log holds every second aired up to the last one, positions contiguous, each steer
+    with its ack position inside the logged span and its first image; restarted with the same
+    ``--as-run`` the log goes on in its next part, and ``/history`` and ``/history.txt`` tell the
+    same story as the files."""
     import asyncio
+    import signal
     import urllib.request
 
+    from pythonosc.udp_client import SimpleUDPClient
     from websockets.asyncio.client import connect
 
-    from station import TOKEN, running_station
+    from station import TOKEN, free_port, running_station
 
     async def steer_with_id(running) -> dict:
         async with connect(f"{running.control_url}?token={TOKEN}") as control:
@@ -161,26 +183,69 @@ def test_a_station_logs_what_it_airs_and_serves_it_as_history(tmp_path):
                                            "transition_chunks": 1}))
             return json.loads(await control.recv())
 
-    path = tmp_path / "as-run.jsonl"
-    with running_station(tmp_path, "--as-run", str(path)) as running:
+    def wait_for(path: Path, found, timeout_s: float = 20.0) -> list[dict]:
+        deadline = time.monotonic() + timeout_s
+        while not found(lines := _lines(path)):
+            assert time.monotonic() < deadline, lines[-3:]
+            time.sleep(0.1)
+        return lines
+
+    def aired(source: str):  # a steer from ``source`` taken, and the stream logged past its ack position
+        def found(lines: list[dict]) -> bool:
+            steer = next((line for line in lines if line["type"] == "steer" and line["source"] == source), None)
+            return steer is not None and any(line["type"] == "image" and line["position"] + line["samples"] >
+                                             steer["position"] for line in lines)
+        return found
+
+    path, playlist, osc_port = tmp_path / "as-run.jsonl", tmp_path / "programme.toml", free_port()
+    playlist.write_text('[[target]]\nprompt = "first programme"\nduration_s = 5\n\n'
+                        '[[target]]\nprompt = "second programme"\nduration_s = 3600\n')
+    args = ("--as-run", str(path), "--playlist", str(playlist), "--osc-port", str(osc_port))
+    with running_station(tmp_path, *args) as running:
+        wait_for(path, aired("playlist"))  # its second entry after 5 s
+        SimpleUDPClient("127.0.0.1", osc_port).send_message("/riffcast/prompt", "osc marimba")
+        wait_for(path, aired("osc"))
         ack = asyncio.run(steer_with_id(running))
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not any(line.get("type") == "image" and line["prompts"] == [
-                {"text": "evening jazz, rain", "weight": 1.0}] for line in _lines(path)):  # the transition is heard
-            time.sleep(0.2)
+        wait_for(path, aired("control"))
+        time.sleep(1.0)
+        killed_s = time.time()
+        running.process.send_signal(signal.SIGKILL)
+        running.process.wait(10)
+    first = _lines(path)
+    with running_station(tmp_path, *args) as running:
+        second_part = tmp_path / "as-run.1.jsonl"
+        wait_for(second_part, lambda lines: sum(line["type"] == "image" for line in lines) >= 3)
         with urllib.request.urlopen(running.http + "/history?limit=1000", timeout=5) as response:
-            history = json.loads(response.read())
+            history = json.loads(response.read())["segments"]
         with urllib.request.urlopen(running.http + "/history.txt", timeout=5) as response:
             text = response.read().decode()
-    lines = _lines(path)
-    steers = [line for line in lines if line["type"] == "steer"]
-    images = [line for line in lines if line["type"] == "image"]
-    assert [(s["id"], s["position"], s["source"]) for s in steers] == [("evening-1", ack["position"], "control")]
-    first = next(image for image in images if image["steer"] == "evening-1")
-    assert first["position"] <= ack["position"] < first["position"] + first["samples"]  # heard from its ack, here
-    assert all(a["position"] + a["samples"] == b["position"] for a, b in zip(images, images[1:]))  # contiguous
-    assert [line["type"] for line in lines].count("listeners") >= 1
-    found = history["segments"]
-    assert found[0]["position"] == images[0]["position"] and sum(s["samples"] for s in found) >= \
-        sum(i["samples"] for i in images)  # the log and /history tell the same story (history may be ahead)
-    assert any(s["prompts"][0]["text"] == "evening jazz, rain" for s in found) and "evening jazz, rain" in text
+    assert _lines(path)[: len(first)] == first  # the killed run's part is never written again
+    second = _lines(second_part)
+    for lines in (first, second):
+        assert lines[0]["type"] == "run"
+        images = [line for line in lines if line["type"] == "image"]
+        assert images[0]["position"] == 0 and all(a["position"] + a["samples"] == b["position"]
+                                                  for a, b in zip(images, images[1:]))  # contiguous, no overlap
+        assert all(b["utc"] > a["utc"] for a, b in zip(images, images[1:]))
+    images = [line for line in first if line["type"] == "image"]
+    logged_to_s = parse_time(images[-1]["utc"], "utc") + images[-1]["samples"] / RATE
+    assert logged_to_s >= killed_s - 1.0, (killed_s - logged_to_s)  # nothing lost but the last second
+    assert second[1:] and parse_time(second[1]["utc"], "utc") > killed_s  # the restart's log starts after it
+    assert any(line["type"] == "listeners" for line in first)
+    steers = {line["source"]: line for line in first if line["type"] == "steer"}
+    assert set(steers) == {"playlist", "osc", "control"}
+    assert (steers["control"]["id"], steers["control"]["position"]) == ("evening-1", ack["position"])
+    for steer in steers.values():
+        assert any(i["position"] <= steer["position"] < i["position"] + i["samples"] for i in images), steer
+        assert steer["image"] in [i["index"] for i in images]
+    named = next(i for i in images if i["steer"] == "evening-1")  # the image it is first heard in names it
+    assert named["position"] <= ack["position"] < named["position"] + named["samples"]
+    runs = [[line for line in part if line["type"] == "image"] for part in (first, second)]
+    aired = [(line["utc"], line["position"]) for part in runs for line in part]
+    starts = [(s["start"], s["position"]) for s in history]
+    assert starts[0] == aired[0] and set(starts) <= set(aired)  # each segment starts at a logged image
+    in_first = [s for s in history if s["start"] <= runs[0][-1]["utc"]]
+    assert sum(s["samples"] for s in in_first) == sum(i["samples"] for i in runs[0])  # the same seconds, once
+    assert [s["image"] for s in in_first] == [None] * len(in_first)  # an earlier run's: no picture
+    for prompt in ("first programme", "second programme", "osc marimba", "evening jazz, rain"):
+        assert any(prompt in [p["text"] for p in s["prompts"]] for s in in_first) and prompt in text

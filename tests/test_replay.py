@@ -94,3 +94,64 @@ def test_a_replayed_stretch_is_what_the_station_aired(tmp_path):
         assert np.array_equal(replayed, heard), (np.abs(replayed - heard).max(), done.stdout)  # sample for sample
     else:
         pytest.fail(f"the station underran ({underruns}): this machine is too loaded to compare the audio")
+
+
+@pytest.mark.system
+def test_a_replayed_tiny_random_stretch_paints_the_aired_images_and_its_audio(tmp_path):
+    """Riffusion's ``tiny-random`` on the CPU: the images replay paints are the PNGs the station served
+    (byte for byte), and its audio is the recording's, sample for sample — judged when no underrun
+    repeat aired up to the range's end (``--lead-chunks 3`` paints 15 s ahead; a busy machine may
+    still fall behind, and then the audio is not judged: see the end)."""
+    import urllib.request
+
+    log, recording, clip, images = tmp_path / "as-run.jsonl", tmp_path / "aired.wav", tmp_path / "clip.wav", tmp_path / "images"
+    images.mkdir()
+    served: dict[int, bytes] = {}  # stream position → the PNG the station served for the image starting there
+
+    def collect(station) -> None:
+        with urllib.request.urlopen(station.http + "/history?limit=1000", timeout=10) as response:
+            for segment in json.loads(response.read())["segments"]:
+                if segment["image"] is not None and segment["position"] not in served:
+                    with urllib.request.urlopen(station.http + segment["image"], timeout=10) as picture:
+                        served[segment["position"]] = picture.read()
+
+    generator = ("--generator", "riffusion", "--model", "tiny-random", "--device", "cpu", "--steps", "1")
+    with running_station(tmp_path, *generator, "--lead-chunks", "3", "--as-run", str(log),  # 15 s painted ahead
+                         "--record", str(recording)) as station:
+        asyncio.run(_steer_at(station, [(1.0, {"prompt": "evening jazz, rain", "seed": 4, "transition_chunks": 2})]))
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and sum(line.startswith('{"type":"image"') and '"index":null' not in line
+                                                  for line in log.read_text().splitlines()) < 4:
+            collect(station)
+            time.sleep(1.0)
+        collect(station)
+    lines = [json.loads(text) for text in log.read_text().splitlines()]
+    aired = [line for line in lines if line["type"] == "image"]
+    painted = [line for line in aired if line["index"] is not None]
+    assert len(painted) >= 4, aired
+    middle = painted[1:3]  # after the first image (the stitcher's start), two images
+    until = utc_iso(_utc(middle[-1]["utc"]) + 0.5)  # the last one's start is in the range
+    done = subprocess.run([sys.executable, "-m", "riffcast", "replay", "--as-run", str(log), "--from", middle[0]["utc"],
+                           "--to", until, "-o", str(clip), "--images", str(images), "--device", "cpu"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(int(path.stem) for path in images.iterdir()) == [line["index"] for line in middle], done.stdout
+    compared = [line for line in middle if line["position"] in served]
+    assert compared, (sorted(served), [line["position"] for line in middle])
+    for line in compared:
+        assert (images / f"{line['index']}.png").read_bytes() == served[line["position"]], line  # byte for byte
+    replayed, _ = soundfile.read(clip, dtype="float32")
+    recorded, _ = soundfile.read(recording, dtype="float32")
+    start = middle[0]["position"]
+    end = middle[-1]["position"] + middle[-1]["samples"]  # the image after it: the stitcher's look-ahead
+    repeats = [line for line in aired if line["index"] is None and line["position"] <= end]
+    if not repeats:  # the stitcher's state on air is the replay's, from the run's start
+        heard = recorded[start:start + replayed.size]
+        assert np.array_equal(replayed, heard), np.abs(replayed - heard).max()
+        return
+    # Underrun repeats aired (the CPU painted slower than real time on a busy machine): the station
+    # stitched and levelled the repeats, the replay does not paint them, so the audio state differs
+    # from the first repeat on (measured: −8 dB spectral convergence on an image right after its
+    # predecessor, two repeats earlier). The images were judged above; the audio cannot be here.
+    pytest.skip(f"{len(repeats)} underrun repeat(s) aired before the range's end: the images are the served "
+                "ones, the audio is not comparable")

@@ -3,6 +3,11 @@
  * s16le PCM) → resampling (when the output's rate differs) → the AudioWorklet ring buffer
  * (worklet.js), which plays the samples and reports what it played. Reconnects with back-off
  * when the connection drops.
+ *
+ * Rewind (`seek`): the stream starts again at a position inside the station's rewind window
+ * (`/stream?from=POSITION`); the station then sends everything from there to the live position
+ * at once, and live frames after it. That audio waits here, in `queue`, and the worklet is fed from
+ * it a little at a time, so the page plays it in order, behind live by as much as it rewound.
  */
 
 import { canDecodeOpus, OpusStream } from "./opus.js";
@@ -18,6 +23,7 @@ const POLICY_VIOLATION = 1008; // the station closed us on purpose: reconnecting
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 10_000;
 const JITTER_SECONDS = 0.05; // network jitter the pre-fill absorbs on top of one frame
+const FEED_AHEAD_SECONDS = 0.3; // rewound: what the worklet is kept holding (under its latency cap)
 
 /**
  * Ring-buffer sizes (seconds) for frames of `frameSeconds`: the pre-fill must outlast the wait
@@ -49,6 +55,8 @@ export class Listener {
     this.backoffMs = RECONNECT_MIN_MS;
     this.retryTimer = null;
     this.lastReport = null; // the worklet's latest
+    this.from = null; // the stream position asked for (rewound); null: live
+    this.queue = []; // rewound: {samples, position, step} waiting for the worklet (output rate)
   }
 
   /**
@@ -95,7 +103,8 @@ export class Listener {
 
   connect() {
     setState("connecting");
-    const socket = new WebSocket(socketUrl(`stream?format=${this.format}`));
+    const from = this.from === null ? "" : `&from=${Math.round(this.from)}`;
+    const socket = new WebSocket(socketUrl(`stream?format=${this.format}${from}`));
     socket.binaryType = "arraybuffer";
     socket.onmessage = (event) => {
       if (typeof event.data === "string") this.text(event.data);
@@ -106,8 +115,33 @@ export class Listener {
     this.hello = null;
   }
 
+  /**
+   * Play from stream position `position` in the rewind window, then on, behind live; null: live.
+   * @param {number|null} position  stream samples (the window's ends: GET /window)
+   */
+  seek(position) {
+    this.from = position === null ? null : Math.round(position);
+    stats.from = this.from;
+    this.queue = [];
+    this.nextPosition = null;
+    this.node?.port.postMessage({ type: "flush" });
+    this.opus?.close();
+    this.opus = null;
+    if (this.socket) {
+      this.socket.onclose = null;
+      this.socket.onmessage = null;
+      this.socket.close(1000);
+    }
+    clearTimeout(this.retryTimer);
+    this.connect();
+  }
+
   closed(event) {
     if (this.stopped) return;
+    // Rewound, go on from the next frame due; a start the window no longer holds: live.
+    this.from = this.from !== null && this.hello ? this.nextPosition : null;
+    this.queue = this.from === null ? [] : this.queue;
+    stats.from = this.from;
     const reason = event.reason ? ` ${event.reason}` : "";
     if (event.code === POLICY_VIOLATION) {
       setState("closed", `the station closed the stream (${event.code}${reason})`);
@@ -187,15 +221,27 @@ export class Listener {
     if (this.stopped) return;
     const toInput = this.inputRate / this.hello.sample_rate; // input samples per stream sample
     const out = this.resampler?.process(samples, position * toInput) ?? { samples, position: position * toInput };
-    this.node.port.postMessage(
-      { type: "samples", samples: out.samples, position: out.position / toInput, step: this.step }, [out.samples.buffer],
-    );
+    const part = { type: "samples", samples: out.samples, position: out.position / toInput, step: this.step };
+    if (this.from === null && this.queue.length === 0) this.node.port.postMessage(part, [part.samples.buffer]);
+    else this.queue.push(part);
+  }
+
+  /** Rewound: top the worklet up to FEED_AHEAD_SECONDS from the queue (at each report). */
+  feed(bufferedSamples) {
+    let room = FEED_AHEAD_SECONDS * this.context.sampleRate - bufferedSamples;
+    while (room > 0 && this.queue.length > 0) {
+      const part = this.queue.shift();
+      room -= part.samples.length;
+      this.node.port.postMessage(part, [part.samples.buffer]);
+    }
+    stats.queuedMs = (1000 * this.queue.reduce((sum, part) => sum + part.samples.length, 0)) / this.context.sampleRate;
   }
 
   /** A report of the worklet (see worklet.js), about every 100 ms. */
   report(report) {
     const rate = this.context.sampleRate;
     this.lastReport = report;
+    if (this.queue.length > 0 || this.from !== null) this.feed(report.bufferedSamples);
     stats.playedSamples = report.playedSamples;
     stats.playedPosition = report.playedPosition;
     stats.bufferedMs = (1000 * report.bufferedSamples) / rate;

@@ -5,7 +5,8 @@
  * AudioWorklet ring buffer (listener.js, opus.js, worklet.js) — or, where the page is not a
  * secure context, `/live.mp3` in an `<audio>` element (fallback.js) — shows the spectrogram of
  * the chunk being heard with a moving playhead (timeline.js, now-playing.js), and steers the station over the control socket when the page
- * knows the token (control.js, form.js), and lists the last hour aired (history.js). The wire
+ * knows the token (control.js, form.js), lists the last hour aired (history.js), and rewinds within
+ * the station's window: −30 s, Live and a scrub bar (rewind.js). The wire
  * format is in protocol.js.
  *
  * Every URL is relative to the page (urls.js), so the player also works behind a reverse-proxy
@@ -20,6 +21,7 @@ import { watchHistory } from "./history.js";
 import { Listener } from "./listener.js";
 import { drawPlayhead, prefetchPicture, shownPictureSamples, showNowPlaying } from "./now-playing.js";
 import { $, showControlState, showStationStatus } from "./page.js";
+import { Rewind } from "./rewind.js";
 import { options, resetListeningStats, stats, streamSampleRate } from "./stats.js";
 import { Timeline } from "./timeline.js";
 
@@ -40,6 +42,7 @@ function main() {
     },
   });
   let listener = null;
+  const rewind = new Rewind(() => listener);
   const control = new Control({ onState: showControlState });
   const form = new SteerForm(control, {
     heardPosition: () => listener?.heardPosition(),
@@ -91,11 +94,13 @@ function main() {
     const heard = listener?.heardPosition() ?? null;
     if (heard !== null) timeline.update(heard);
     if (heard !== null) form.tick(heard);
+    rewind.tick(heard);
     drawPlayhead(timeline.playheadFraction(heard, shownPictureSamples(streamSampleRate())));
     requestAnimationFrame(draw);
   };
   requestAnimationFrame(draw);
   watchHistory();
+  rewind.watch();
 }
 
 main();

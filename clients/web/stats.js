@@ -26,13 +26,16 @@ export const stats = {
   underruns: 0, // after the first pre-fill
   droppedMs: 0, // dropped to keep latency bounded
   nowPlaying: null, // the now_playing event being heard
+  from: null, // rewound: the stream position asked for (/stream?from=); null: live
+  queuedMs: 0, // rewound: audio received and waiting to be played
+  behindLiveS: 0, // how far behind the live position the page plays (seconds)
 };
 
 /** Zero the counts of one listening (Play pressed again); the state and station stay. */
 export function resetListeningStats() {
   Object.assign(stats, {
     framesReceived: 0, gaps: 0, gapSamples: 0, playedSamples: 0, playedPosition: null, underruns: 0,
-    droppedMs: 0,
+    droppedMs: 0, from: null, queuedMs: 0, behindLiveS: 0,
   });
 }
 

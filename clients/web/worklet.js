@@ -6,6 +6,8 @@
  *     mono samples at the context's rate; `position` is the stream position (samples since the
  *     station started) of the first one, `step` the stream samples per context sample (1 when
  *     no resampling).
+ *   {type: "flush"}
+ *     forget what is buffered (a seek in the rewind window): output waits for a new pre-fill.
  * Processor → page, about every 100 ms:
  *   {type: "report", playing, playedSamples, playedPosition, bufferedSamples, underruns,
  *    droppedSamples, time}
@@ -39,6 +41,7 @@ class RingPlayer extends AudioWorkletProcessor {
     this.quanta = 0;
     this.port.onmessage = (event) => {
       if (event.data.type === "samples") this.write(event.data);
+      else if (event.data.type === "flush") this.flush();
     };
   }
 
@@ -50,6 +53,12 @@ class RingPlayer extends AudioWorkletProcessor {
       this.ring[(this.written + i) % this.ring.length] = samples[i];
     }
     this.written += samples.length;
+  }
+
+  flush() {
+    this.read = this.written;
+    this.segments = [];
+    this.playing = false;
   }
 
   drop(count) {

@@ -5,7 +5,9 @@ about ``target_s`` (2 s) each, each starting with the ID3 tag that packed audio 
 (``com.apple.streaming.transportStreamTimestamp``: the segment's first sample as a 33-bit 90 kHz
 timestamp). A segment's URL names the run and its sequence number, so its bytes never change:
 HTTP caches (nginx ``proxy_cache``, a CDN) keep them for a day, while the playlist is
-short-lived — every listener behind a cache costs the station nothing.
+short-lived — every listener behind a cache costs the station nothing. The playlist lists the
+whole rewind window (``--hls-window``: the segments on disk, :mod:`riffcast.delivery.segment_store`,
+and the newest in memory) with each segment's wall clock, so players can seek back in it.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import struct
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Iterable
 
 from riffcast.delivery.codecs import STREAM_RATE, Packet
 
 TARGET_SEGMENT_S = 2.0
-PLAYLIST_SEGMENTS = 6  # in the playlist: 12 s, enough for players that start 3 segments back
-KEPT_SEGMENTS = 30  # fetchable: a minute, for caches and slow players
+KEPT_SEGMENTS = 30  # in memory: a minute (the window beyond is on disk, riffcast.delivery.segment_store)
+START_BEHIND_S = 6.0  # players start this far from the live end (EXT-X-START), as they would in a short playlist
 PTS_RATE = 90_000
 
 
@@ -33,6 +36,10 @@ class Segment:
     position: int
     duration_s: float
     data: bytes
+
+    @property
+    def entry(self) -> Entry:
+        return Entry(self.sequence, self.position, self.duration_s)
 
 
 def id3_timestamp(position: int) -> bytes:
@@ -84,18 +91,46 @@ class HlsSegmenter:
         return next((segment for segment in self.segments if segment.sequence == sequence), None)
 
 
-def playlist(segments: list[Segment], *, segment_url: str, epoch_s: float) -> str:
-    """The live playlist of the last ``PLAYLIST_SEGMENTS`` of ``segments``.
+@dataclass(frozen=True)
+class Entry:
+    """A segment as the playlist lists it: its sequence, first sample's position and duration."""
+
+    sequence: int
+    position: int
+    duration_s: float
+
+
+def contiguous_tail(entries: Iterable[Entry]) -> list[Entry]:
+    """The newest run of ``entries`` with consecutive sequence numbers, oldest first (a playlist's
+    numbering allows no hole: a segment lost to a failed write ends the window there)."""
+    by_sequence = {entry.sequence: entry for entry in entries}
+    if not by_sequence:
+        return []
+    sequence = max(by_sequence)
+    run = []
+    while sequence in by_sequence:
+        run.append(by_sequence[sequence])
+        sequence -= 1
+    return run[::-1]
+
+
+def playlist(entries: list[Entry], *, segment_url: str, epoch_s: float,
+             start_offset_s: float = -START_BEHIND_S) -> str:
+    """The live playlist of ``entries`` (consecutive sequences, oldest first): the whole window
+    with each segment's wall clock, players starting ``start_offset_s`` from its end.
 
     segment_url: a format string with ``{sequence}`` (relative to the playlist's URL);
-    epoch_s: the Unix time at which stream position 0 was due (for PROGRAM-DATE-TIME).
+    epoch_s: the Unix time at which stream position 0 was due (for PROGRAM-DATE-TIME: the wall
+    clock of the segment's first sample, as the as-run log dates positions).
     """
-    shown = segments[-PLAYLIST_SEGMENTS:]
-    target = math.ceil(max((segment.duration_s for segment in shown), default=TARGET_SEGMENT_S))
+    target = math.ceil(max((entry.duration_s for entry in entries), default=TARGET_SEGMENT_S))
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{target}",
-             f"#EXT-X-MEDIA-SEQUENCE:{shown[0].sequence if shown else 0}"]
-    for segment in shown:
-        moment = datetime.fromtimestamp(epoch_s + segment.position / STREAM_RATE, tz=timezone.utc)
+             f"#EXT-X-MEDIA-SEQUENCE:{entries[0].sequence if entries else 0}",
+             f"#EXT-X-START:TIME-OFFSET={start_offset_s:.3f}"]
+    for index, entry in enumerate(entries):
+        if index and entry.position != entries[index - 1].position + round(entries[index - 1].duration_s * STREAM_RATE):
+            lines.append("#EXT-X-DISCONTINUITY")  # the encoder restarted: the timestamps jump
+        moment = datetime.fromtimestamp(epoch_s + entry.position / STREAM_RATE, tz=timezone.utc)
         lines += [f"#EXT-X-PROGRAM-DATE-TIME:{moment.isoformat(timespec='milliseconds').replace('+00:00', 'Z')}",
-                  f"#EXTINF:{segment.duration_s:.3f},", segment_url.format(sequence=segment.sequence)]
+                  f"#EXTINF:{entry.duration_s:.3f},", segment_url.format(sequence=entry.sequence)]
     return "\n".join(lines) + "\n"

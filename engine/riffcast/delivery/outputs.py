@@ -14,7 +14,7 @@ import numpy as np
 
 from riffcast.delivery.backlog import BacklogPolicy
 from riffcast.delivery.codecs import Codec, Packet
-from riffcast.delivery.hls import HlsSegmenter, Segment, playlist
+from riffcast.delivery.hls import HlsSegmenter, Segment
 from riffcast.delivery.http_stream import LiveMp3
 from riffcast.delivery.icecast import IcecastTarget
 from riffcast.delivery.icecast_source import IcecastSource
@@ -47,6 +47,7 @@ class EncodedOutputs:
         self.live_mp3 = LiveMp3(station)
         self.hls = HlsSegmenter()
         self.hls_tally = Tally("hls")  # segments are fetched: bytes served, never dropped
+        self.on_segment: Callable[[Segment], None] = lambda segment: None  # each HLS segment completed
         self.icecast: list[IcecastSource] = []
         self._history = history
         self._extra_headers = extra_headers
@@ -112,7 +113,8 @@ class EncodedOutputs:
 
     def _deliver_mp3(self, packets: list[Packet]) -> None:
         self.live_mp3.deliver(packets, self.title, time.monotonic())
-        self.hls.feed(packets)
+        for segment in self.hls.feed(packets):
+            self.on_segment(segment)
         self._feed_sources(Codec.MP3, packets)
 
     def _deliver_ogg(self, packets: list[Packet]) -> None:
@@ -123,22 +125,14 @@ class EncodedOutputs:
             if source.target.codec is codec:
                 source.feed(packets, self._title)
 
-    async def hls_playlist(self, *, segment_url: str, epoch_s: float, wait_s: float = 8.0) -> str | None:
-        """The live playlist, starting the MP3 encoder if needed and waiting (up to ``wait_s``) for
-        its first segment → the text, or None if none came."""
+    async def hls_ready(self, wait_s: float = 8.0) -> bool:
+        """Start the MP3 encoder if needed and wait (up to ``wait_s``) for its first HLS segment
+        → whether there is one."""
         self.worker(Codec.MP3)
         deadline = time.monotonic() + wait_s
         while not self.hls.segments and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        if not self.hls.segments:
-            return None
-        return playlist(list(self.hls.segments), segment_url=segment_url, epoch_s=epoch_s)
-
-    def hls_segment(self, sequence: int) -> Segment | None:
-        segment = self.hls.segment(sequence)
-        if segment is not None:
-            self.hls_tally.sent_bytes += len(segment.data)
-        return segment
+        return bool(self.hls.segments)
 
     def encoder_cpu_s(self) -> dict[str, float]:
         """CPU seconds each running encoder has spent, by codec name."""

@@ -9,7 +9,10 @@
 - ``listeners``: once a minute, the listeners by output;
 - ``run``: once at each start, what ``riffcast replay`` needs to paint the run's images again.
 
-Images painted and then replaced by a steer never air, so they are never logged.
+Images painted and then replaced by a steer never air, so they are never logged; an image placed
+after the frame holding its first sample went out (an underrun repeat stitched after the clock
+reached its position: those frames went out as silence) is logged in the next tick
+(:class:`AiredOnce`), so that the log's spans stay contiguous.
 """
 
 from __future__ import annotations
@@ -17,11 +20,35 @@ from __future__ import annotations
 import enum
 import math
 import time
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping, Protocol, TypeVar
 
 from riffcast.pipeline.records import Aired
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import heard_prompts
+
+
+class Placed(Protocol):
+    @property
+    def position(self) -> int: ...
+
+
+R = TypeVar("R", bound=Placed)
+
+
+class AiredOnce:
+    """Which images started airing, each once, in stream order: those placed before a tick's end
+    and after the last one logged (a late one too; see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._last: int = -1  # the stream position of the last record logged
+
+    def new(self, records: Iterable[R], end: int) -> list[R]:
+        """Records placed before ``end`` (samples) and after the last one logged, in stream order;
+        they count as logged from now on."""
+        found = sorted((r for r in records if self._last < r.position < end), key=lambda r: r.position)
+        if found:
+            self._last = found[-1].position
+        return found
 
 
 class Source(enum.Enum):

@@ -22,12 +22,13 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from riffcast.delivery.archive import candidates, part_path
 from riffcast.delivery.output import Block, OutputReport
 from riffcast.history.as_run import Source, image_line, listeners_line, run_line, steer_line
 from riffcast.history.earlier import earlier_lines
+from riffcast.history.segments import HistoryQuery, Segments, shown
 from riffcast.steering.targets import Target
 
 log = logging.getLogger(__name__)
@@ -67,11 +68,14 @@ class AsRunLog:
         self.lines_dropped = 0
         self.failed: str | None = None  # why lines are being dropped; None while the log writes
         self._memory: deque[dict[str, Any]] = deque(maxlen=memory_lines)
+        self._segments = Segments(max_segments=memory_lines)  # the memory's images merged as they come
         if path is not None:  # earlier runs' lines first, for /history
             try:
                 self._memory.extend(earlier_lines(Path(path), memory_lines))
             except OSError as error:
                 log.warning("as-run log: earlier parts beside %s not read (%s)", path, error.strerror or error)
+            for line in self._memory:
+                self._segments.add(line)
         self._memory_lock = threading.Lock()
         self._steers: dict[int, Any] = {}  # ack position → steer id, until the image heard there airs (writer thread)
         self._queue: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
@@ -110,6 +114,14 @@ class AsRunLog:
         with self._memory_lock:
             return list(self._memory)
 
+    def history(self, query: HistoryQuery, *, sample_rate: int,
+                picture: Callable[[int], str | None] = lambda serial: None) -> list[dict[str, Any]]:
+        """``/history``'s segments for ``query`` (see :func:`~riffcast.history.segments.segments`),
+        from the segments merged as the lines came: the cost does not grow with the memory."""
+        with self._memory_lock:
+            found = self._segments.find(query, sample_rate=sample_rate)
+        return shown(found, picture)
+
     def health(self) -> tuple[OutputReport, ...]:
         problem = f"as-run log {self.path}: {self.lines_dropped} line(s) dropped ({self.failed})" if self.failed else None
         return (OutputReport("as-run", int(self._fd is not None), problem=problem),)
@@ -143,6 +155,7 @@ class AsRunLog:
             kept, time_s = line, time.time()
         with self._memory_lock:
             self._memory.append(kept)
+            self._segments.add(kept)
         if self.path is not None:
             self._append(line, time_s)
 

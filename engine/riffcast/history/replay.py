@@ -93,11 +93,12 @@ def plan(lines: Iterable[Mapping[str, Any]], since_s: float, until_s: float, *,
 
 
 def replay(plan: ReplayPlan, *, generator, seed_image: np.ndarray, layout, assembly,
-           on_image: Callable[[int], None] = lambda index: None) -> np.ndarray:
+           on_image: Callable[[int, np.ndarray], None] = lambda index, image: None) -> np.ndarray:
     """Paint the producer images from 0 again, steered as logged, and stitch them with ``assembly``
     (a fresh :class:`~riffcast.pipeline.assembly.StreamAssembly` set up as the run was) until the
     audio of images ``plan.first`` … ``plan.last`` is complete (the stitcher's look-ahead reaches
-    into the images after, as it did on air) → that audio, float32 mono."""
+    into the images after, as it did on air) → that audio, float32 mono. ``on_image(index, image)``
+    is told each image painted, (512, 512) uint8."""
     producer = ImageProducer(generator, Walk.resume(plan.walk), seed_image, layout=layout)
     steers = {steer.image: steer for steer in plan.steers}
     blocks, start, end, emitted, index = [], 0, None, 0, 0
@@ -112,7 +113,7 @@ def replay(plan: ReplayPlan, *, generator, seed_image: np.ndarray, layout, assem
         blocks.append(block)
         emitted = block.position + block.samples.size
         end = assembly.next_position if index == plan.last else end
-        on_image(index)
+        on_image(index, chunk.image)
         index += 1
     audio = np.concatenate([block.samples for block in blocks if block.samples.size])
     return audio[start - blocks[0].position:end - blocks[0].position]

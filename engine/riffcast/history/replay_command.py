@@ -27,6 +27,9 @@ def add_replay_command(commands) -> None:
     replay.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS,
                         help=f"phase iterations per 40 ms round (default {DEFAULT_ITERATIONS}, as the station)")
     replay.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    replay.add_argument("--images", type=Path, metavar="DIR",
+                        help="also write the range's images into DIR (an existing folder), INDEX.png each, as the "
+                             "station served them")
     add_generator_arguments(replay)
     replay.set_defaults(run=run_replay)
 
@@ -56,14 +59,18 @@ def run_replay(args: argparse.Namespace) -> int:
     from riffcast.history.segments import parse_time
     from riffcast.pipeline.assembly import StreamAssembly
     from riffcast.pipeline.layout_options import layout_from
+    from riffcast.pipeline.records import encode_png
     from riffcast_client.output_file import check_output_file, write_file
 
     check_output_file(args.output, "-o", force=args.force)  # the one rule for every audio file (docs/outputs.md)
+    if args.images is not None and not args.images.is_dir():
+        raise FileNotFoundError(f"--images {args.images}: no such folder")
     since_s, until_s = parse_time(args.since, "--from"), parse_time(args.until, "--to")
     found = plan(read_lines(args.as_run), since_s, until_s, utc_s=lambda text: parse_time(text, "utc"))
     run = found.run
     args.generator = "synth" if run["generator"].startswith("synth") else "riffusion"
     args.model = run["model"] or args.model
+    args.steps, args.scheduler = run.get("steps", args.steps), run.get("scheduler", args.scheduler)  # as painted
     generator = generator_from_args(args)
     layout = layout_from(run["crossfade_columns"], run["window_columns"])
     level = None if run["loudness"] is None else LevelSettings(target_lufs=run["loudness"])
@@ -71,8 +78,12 @@ def run_replay(args: argparse.Namespace) -> int:
     if args.iterations < 0:
         raise ValueError("--iterations must be ≥ 0")
     assembly = StreamAssembly(params, layout=layout, level=level, bandwidth=bandwidth, iterations=args.iterations)
+    def keep(index: int, image) -> None:
+        if args.images is not None and found.first <= index <= found.last:
+            (args.images / f"{index}.png").write_bytes(encode_png(image))
+
     audio = replay(found, generator=generator, seed_image=load_seed(run["seed_image"], params), layout=layout,
-                   assembly=assembly)
+                   assembly=assembly, on_image=keep)
     write_file(args.output, audio, params.sample_rate, option="-o", force=args.force)
     repeats = f"; {found.repeats} underrun repeat(s) in the range painted as the generator would have" \
         if found.repeats else ""

@@ -134,7 +134,7 @@ class StationMetrics:
 class _Outputs:
     """A collector of what the outputs report, read when scraped:
 
-    - per output (``output="ws-pcm"|"ws-opus"|"mp3"|"hls"|"icecast:/MOUNT"|"record"|"speaker"``):
+    - per output (``output="ws-pcm"|"ws-opus"|"mp3"|"hls"|"hls-window"|"icecast:/MOUNT"|"record"|"speaker"``):
       ``riffcast_output_dropped_seconds_total`` (audio the backlog policy skipped, summed over the
       output's receivers), ``riffcast_output_receivers``, ``riffcast_output_sent_bytes_total``; for
       outputs with a link (Icecast mounts) ``riffcast_output_up`` and ``riffcast_output_reconnects_total``;

@@ -31,6 +31,9 @@ STOP_DEADLINE_S = 8.0  # a shutdown takes under 2 s; past this, stacks are print
 
 
 
+MAX_HLS_WINDOW_S = 24 * 3600.0
+
+
 def run_settings(args, producer, seed: str, generator_name: str, sample_rate: int) -> dict:
     """The as-run log's ``run`` line: what ``riffcast replay`` needs to paint and stitch this run's
     images again (riffcast.history.replay)."""
@@ -39,7 +42,8 @@ def run_settings(args, producer, seed: str, generator_name: str, sample_rate: in
     return {"generator": generator_name, "model": args.model if generator_name == "riffusion" else "",
             "seed_image": seed, "window_columns": producer.layout.window_columns,
             "crossfade_columns": producer.layout.crossfade_columns, "walk": walk_document(producer.walk.position),
-            "loudness": args.loudness, "bandwidth": args.bandwidth, "sample_rate": sample_rate}
+            "loudness": args.loudness, "bandwidth": args.bandwidth, "sample_rate": sample_rate,
+            "steps": args.steps, "scheduler": args.scheduler}
 
 
 def link_latency_s(args) -> float | None:
@@ -201,6 +205,13 @@ def run_serve(args: argparse.Namespace) -> int:
         if args.record is None and args.as_run is None:
             raise ValueError("--record-split needs --record or --as-run")
         record_split_s = parse_duration(args.record_split, "--record-split")
+    from riffcast.delivery.archive import parse_duration
+
+    hls_window_s = parse_duration(args.hls_window, "--hls-window")
+    if hls_window_s > MAX_HLS_WINDOW_S:
+        raise ValueError(f"--hls-window: at most {MAX_HLS_WINDOW_S / 3600:g}h (about 9 GB on disk), got {args.hls_window!r}")
+    if args.hls_window_dir is not None and args.hls_window_dir.exists() and not args.hls_window_dir.is_dir():
+        raise ValueError(f"--hls-window-dir: {args.hls_window_dir} is not a folder")
     faults = parse_faults(args.inject_faults) if args.inject_faults else []
     if args.play:
         from riffcast_client.player import check_output_device
@@ -227,7 +238,7 @@ def run_serve(args: argparse.Namespace) -> int:
     config = StationConfig(
         control_token=token, name=args.station, host=args.host, port=args.port, frame_samples=frame,
         max_listeners=cap.listeners, allowed_origins=tuple(args.allow_origin or ()), icecast=icecast,
-        tls=tls, link_latency_s=link_latency_s(args),
+        tls=tls, link_latency_s=link_latency_s(args), hls_window_s=hls_window_s, hls_window_dir=args.hls_window_dir,
     )
     generator_name = getattr(generator, "name", type(generator).__name__)
     from riffcast.history.log_file import AsRunLog

@@ -56,6 +56,15 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="a web origin besides the station's own whose pages may open /control, e.g. https://radio.example "
         "(repeatable; needed behind a reverse proxy that rewrites Host)",
     )
+    stream.add_argument(
+        "--hls-window", default="10m", metavar="DURATION",
+        help="the rewind window (90s, 30m, 2h; default 10m): the HLS playlist lists it so players seek back, "
+        "/stream?from= and /clip cut from it; kept on disk, about 0.38 GB per hour (docs/outputs.md)",
+    )
+    stream.add_argument(
+        "--hls-window-dir", type=Path, metavar="DIR",
+        help="keep the rewind window in DIR (default: a temporary folder of its own, removed at a clean stop)",
+    )
 
     sinks = parser.add_argument_group("also")
     sinks.add_argument(

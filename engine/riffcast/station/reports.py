@@ -1,5 +1,5 @@
 """What a station reports about itself: ``/healthz``, the settings and status of control replies, and
-the stream's ``now_playing`` and ``beat`` events."""
+``/history`` (what aired, from the as-run log), and the stream's ``now_playing`` and ``beat`` events."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ import os
 import resource
 from typing import Any, Protocol
 
+from websockets.http11 import Response
+
 from riffcast.generation.beats import Beat
+from riffcast.history.segments import parse_query, report_text
 from riffcast.ops.health import Assessment
 from riffcast.pipeline.beat_clock import next_downbeat_heard
 from riffcast.pipeline.records import ImageRecord
-from riffcast.station import routes
+from riffcast.station import http, routes
 from riffcast.steering.walk import heard_prompts
 from riffcast_client import protocol
 
@@ -29,6 +32,8 @@ class Station(Protocol):
     position: int | None
     epoch_s: float | None
     starved_frames: int
+    as_run: Any
+    rewind: Any
 
     @property
     def lead_s(self) -> float: ...
@@ -94,6 +99,7 @@ def status(station: Station) -> dict:
         "listeners": station.stream_listeners, "underruns": station.feed.underruns, "generator": station.generator_name,
         "generator_ok": station.generator_ok,
         "next_downbeat": next_downbeat_heard(station.feed.records(), station.position or 0, station.params.sample_rate),
+        "window": station.rewind.window(),
     }
 
 
@@ -118,3 +124,18 @@ def now_playing_event(record: ImageRecord, picture: ImageRecord, next_downbeat: 
 
 def beat_event(beat: Beat) -> str:
     return protocol.beat(position=beat.position, bar=beat.bar, beat=beat.beat, bpm=beat.bpm)
+
+
+def history(station: Station, query: str, *, text: bool) -> Response:
+    """``GET /history`` (JSON) and ``/history.txt``: the as-run log's segments (riffcast.history.segments)."""
+    def picture_url(serial: int) -> str | None:  # while the station still holds the image
+        return routes.picture_path(serial) if any(r.serial == serial for r in station.feed.records()) else None
+
+    try:
+        found = station.as_run.history(parse_query(query), sample_rate=station.params.sample_rate,
+                                       picture=picture_url)  # merged as logged: the cost does not grow with the memory
+    except ValueError as error:
+        return http.text_response(400, str(error))
+    if text:
+        return http.response(200, report_text(found).encode(), "text/plain; charset=utf-8", cache="no-cache")
+    return http.json_response({"segments": found}, 200)

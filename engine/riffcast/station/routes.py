@@ -92,6 +92,7 @@ class Deferred(enum.Enum):
     """A response the site makes asynchronously (it may wait a moment), for this path."""
 
     HLS_PLAYLIST = HLS_PLAYLIST
+    CLIP = "/clip"
 
 
 class SiteConfig(Protocol):
@@ -104,6 +105,18 @@ class SiteConfig(Protocol):
 
 class Chunks(Protocol):
     def records(self) -> Iterable[ImageRecord]: ...
+
+
+class Rewind(Protocol):  # riffcast.station.rewind.RewindWindow
+    async def hls_playlist(self) -> Response: ...
+
+    def hls_segment(self, sequence: int) -> bytes | None: ...
+
+    def window(self) -> dict: ...
+
+    def stream_refusal(self, query: str) -> Response | None: ...
+
+    async def clip(self, query: str) -> Response: ...
 
 
 class Site(Protocol):
@@ -122,9 +135,8 @@ class Site(Protocol):
 
     def attach_live_mp3(self, transport: asyncio.Transport, headers: Headers) -> None: ...
 
-    async def hls_playlist(self) -> Response: ...
-
-    def hls_segment(self, sequence: int) -> bytes | None: ...
+    @property
+    def rewind(self) -> Rewind: ...
 
     def history(self, query: str, *, text: bool) -> Response: ...
 
@@ -153,7 +165,8 @@ class Router:
                 protocol.check_format(parse_qs(query).get("format", [protocol.DEFAULT_FORMAT])[0])
             except protocol.ProtocolError as error:
                 return http.text_response(400, str(error))
-            return _upgrade(method, Upgrade.STREAM)
+            refusal = self.site.rewind.stream_refusal(query)  # from= or since= the window cannot serve
+            return _upgrade(method, Upgrade.STREAM) if refusal is None else refusal
         if path == Upgrade.CONTROL.value:
             return self._control(method, headers, query, client)
         if path == Takeover.LIVE_MP3.value:
@@ -178,6 +191,10 @@ class Router:
             return self._chunk(match.group(1), int(match.group(2)))
         if path == HLS_PLAYLIST:
             return Deferred.HLS_PLAYLIST
+        if path == "/window":
+            return http.json_response(self.site.rewind.window())
+        if path == Deferred.CLIP.value:
+            return Deferred.CLIP
         match = HLS_SEGMENT.fullmatch(path)
         if match:
             return self._hls_segment(match.group(1), int(match.group(2)))
@@ -210,9 +227,9 @@ class Router:
 
     def _hls_segment(self, run: str, sequence: int) -> Response:
         self.site.metrics.hls_requests.labels("segment").inc()
-        data = self.site.hls_segment(sequence) if run == RUN else None
+        data = self.site.rewind.hls_segment(sequence) if run == RUN else None
         if data is None:
-            return http.text_response(404, "no such segment (only the last minute of this run is kept)")
+            return http.text_response(404, "no such segment (only the rewind window of this run is kept)")
         return http.response(200, data, "audio/mpeg", cache="public, max-age=86400, immutable")
 
     def refuse(self, refusal: Refusal, client: str, detail: str = "") -> Response:
@@ -263,7 +280,9 @@ def process_request(connection: StationConnection, request: Request) -> Response
         connection.router.site.attach_live_mp3(connection.hand_over(), request.headers)
         return http.response(200, b"", "audio/mpeg")  # for the access log: the stream was answered already
     if outcome is Deferred.HLS_PLAYLIST:
-        return connection.router.site.hls_playlist()  # awaited by websockets
+        return connection.router.site.rewind.hls_playlist()  # awaited by websockets
+    if outcome is Deferred.CLIP:
+        return connection.router.site.rewind.clip(urlsplit(request.path).query)
     return None if isinstance(outcome, Upgrade) else outcome
 
 

@@ -17,6 +17,7 @@ import functools
 import logging
 import ssl
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,13 +27,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from riffcast.delivery.backlog import BacklogPolicy
+from riffcast.delivery.codecs import Codec
 from riffcast.delivery.icecast import IcecastTarget
 from riffcast.delivery.output import Block, Output, OutputReport
 from riffcast.delivery.outputs import EncodedOutputs, title_of
+from riffcast.delivery.segment_store import SegmentStore
 from riffcast.delivery.websocket import PcmListeners, shrink_send_buffer
-from riffcast.history.as_run import Source
+from riffcast.delivery.window_index import DEFAULT_WINDOW_S
+from riffcast.history.as_run import AiredOnce, Source
 from riffcast.history.log_file import AsRunLog
-from riffcast.history.segments import parse_query, report_text, segments
 from riffcast.history.steers import LoggedSteering
 from riffcast.ops.dead_air import Air, DeadAirWatch, air_of
 from riffcast.ops.health import Assessment, assess
@@ -47,6 +50,7 @@ from riffcast.station.control_socket import serve_control
 from riffcast.station.joins import join_opus, join_pcm
 from riffcast.station.link import LinkFollower
 from riffcast.station.pacer import ANNOUNCED_MEMORY_S, Announcements, Cadence, Pacer, Tick
+from riffcast.station.rewind import RewindWindow
 from riffcast.station.tls_port import answering_plain_http
 from riffcast.steering.walk import heard_prompts
 from riffcast_client import protocol
@@ -55,7 +59,7 @@ log = logging.getLogger("riffcast.station")
 
 ALIVE_EVERY_S = 1.0
 LISTENERS_LOGGED_EVERY_S = 60.0  # the as-run log's listener counts
-NOT_LISTENED = frozenset({"record", "speaker", "as-run", "hls"})  # outputs without listeners to count
+NOT_LISTENED = frozenset({"record", "speaker", "as-run", "hls", "hls-window"})  # outputs without listeners to count
 START_POLL_S = 0.02  # how often the clock looks whether playback may start
 
 
@@ -81,6 +85,8 @@ class StationConfig:
     icecast: tuple[IcecastTarget, ...] = ()  # mounts to feed as a source client
     tls: ssl.SSLContext | None = None  # HTTPS and WSS on the port, when set
     link_latency_s: float | None = None  # --link: an Ableton Link peer this far behind the clock; None: off
+    hls_window_s: float = DEFAULT_WINDOW_S  # --hls-window: the rewind window (HLS, /stream?from=, /clip)
+    hls_window_dir: Path | None = None  # --hls-window-dir: its folder; None: a temporary one
 
 
 class Station:
@@ -114,7 +120,9 @@ class Station:
         self.sinks = list(sinks)
         self.as_run = as_run or AsRunLog(None, generator=generator_name, model="")  # /history, even without --as-run
         self.control_steering = LoggedSteering(feed, self.as_run, Source.CONTROL)
-        self.all_outputs: tuple[Output, ...] = (self.listeners, self.outputs, *self.sinks, self.as_run)
+        self.rewind = RewindWindow(self, SegmentStore(config.hls_window_s, feed.params.sample_rate, config.hls_window_dir),
+                                   segment_url=f"{routes.RUN}/{{sequence}}.mp3")
+        self.all_outputs: tuple[Output, ...] = (self.listeners, self.outputs, *self.sinks, self.as_run, self.rewind.store)
         self.refused: collections.Counter[str] = collections.Counter()  # listeners turned away: full, abusive
         self._title = config.name  # what is heard now, for players (ICY, Icecast)
         self.position: int | None = None  # next sample the clock emits; None before playback
@@ -125,6 +133,7 @@ class Station:
         self.pacer = Pacer(frame_samples=config.frame_samples, sample_rate=feed.params.sample_rate,
                            preroll_frames=config.preroll_frames)
         self._announcements = Announcements(memory_samples=round(ANNOUNCED_MEMORY_S * feed.params.sample_rate))
+        self._aired = AiredOnce()  # the images the as-run log is told of
         self.playing = asyncio.Event()  # set when the first frame is due
         self.metrics.watch_outputs(self.output_health, self._listener_counts, self.outputs.encoder_cpu_s,
                                    lambda: self.outputs.encoder_failures)
@@ -198,7 +207,7 @@ class Station:
                 create_connection=create_connection,
                 compression=None, max_size=self.config.max_message_bytes, close_timeout=0.5,
                 open_timeout=self.config.open_timeout_s,
-                ping_interval=20, ping_timeout=20, max_queue=4,
+                ping_interval=20, ping_timeout=20, max_queue=4, backlog=1024,  # asyncio's 100: a busy loop drops bursts
             ) as server:
                 self.bound_port = server.sockets[0].getsockname()[1]
                 self.outputs.start_icecast(list(self.config.icecast), self.config.name)
@@ -238,6 +247,7 @@ class Station:
         self.epoch_s = clock.wall_s()
         self.position = 0
         self.playing.set()
+        self.outputs.worker(Codec.MP3)  # HLS segments from the start: the rewind window fills
         self.on_playing()
         alive, counted = Cadence(ALIVE_EVERY_S), Cadence(LISTENERS_LOGGED_EVERY_S)
         link = None if self.config.link_latency_s is None else LinkFollower(self.params.sample_rate,
@@ -285,7 +295,7 @@ class Station:
         self.position = tick.end
         records = self.feed.records()
         aired = tuple(Aired(r, emitted_s + (r.position - position) / self.params.sample_rate)
-                      for r in records if position <= r.position < tick.end)
+                      for r in self._aired.new(records, tick.end))  # a late one too: the log stays contiguous
         announced = self._announcements.new([r for r in records if r.announced], position, tick.end)
         if announced:
             self._title = title_of(heard_prompts(announced[-1].step))
@@ -303,33 +313,9 @@ class Station:
         frames = [(position, self.feed.read(position, frame)) for position in range(first, self.position, frame)]
         return [(position, samples) for position, samples in frames if samples is not None]
 
-    async def hls_playlist(self) -> Response:
-        """``GET /hls/live.m3u8``: the live playlist (short-lived; its segments are immutable)."""
-        self.metrics.hls_requests.labels("playlist").inc()
-        await self.playing.wait()
-        text = await self.outputs.hls_playlist(segment_url=f"{routes.RUN}/{{sequence}}.mp3", epoch_s=self.epoch_s)
-        if text is None:
-            return http.text_response(503, "the HLS stream is starting; try again", headers=(("Retry-After", "2"),))
-        return http.response(200, text.encode(), "application/vnd.apple.mpegurl", cache="max-age=1")
-
     def history(self, query: str, *, text: bool) -> Response:
-        """``GET /history`` (JSON) and ``/history.txt``: the as-run log's segments (riffcast.history.segments)."""
-        try:
-            found = segments(self.as_run.lines(), parse_query(query), sample_rate=self.params.sample_rate,
-                             picture=self._picture_url)
-        except ValueError as error:
-            return http.text_response(400, str(error))
-        if text:
-            return http.response(200, report_text(found).encode(), "text/plain; charset=utf-8", cache="no-cache")
-        return http.json_response({"segments": found}, 200)
-
-    def _picture_url(self, serial: int) -> str | None:
-        """The picture's URL while the station still holds the image."""
-        return routes.picture_path(serial) if any(r.serial == serial for r in self.feed.records()) else None
-
-    def hls_segment(self, sequence: int) -> bytes | None:
-        segment = self.outputs.hls_segment(sequence)
-        return segment.data if segment is not None else None
+        """``GET /history`` (JSON) and ``/history.txt`` (riffcast.station.reports)."""
+        return reports.history(self, query, text=text)
 
     def attach_live_mp3(self, transport: asyncio.Transport, headers) -> None:
         """A ``GET /live.mp3`` taken over from the WebSocket server (see riffcast.station.routes)."""
@@ -350,28 +336,40 @@ class Station:
     async def _handle(self, connection: ServerConnection) -> None:
         url = urlsplit(connection.request.path)
         if url.path == "/stream":
-            await self._serve_listener(connection, parse_qs(url.query).get("format", [protocol.DEFAULT_FORMAT])[0])
+            await self._serve_listener(connection, parse_qs(url.query).get("format", [protocol.DEFAULT_FORMAT])[0],
+                                       url.query)
         elif url.path == "/control":
             await serve_control(connection, self, self.config.control_rate_per_s)
         else:
             await connection.close(1008, "unknown path")
 
-    async def _serve_listener(self, connection: ServerConnection, sample_format: str) -> None:
+    async def _serve_listener(self, connection: ServerConnection, sample_format: str, query: str) -> None:
         if self.stream_listeners >= self.config.max_listeners:
             self.refused["full"] += 1
             await connection.close(1013, f"station full ({self.config.max_listeners} listeners); try again later")
             return
         await self.playing.wait()
         shrink_send_buffer(connection)
+        start = self.rewind.stream_start(query)  # None: live
         if sample_format == protocol.OPUS:
             listeners = self.outputs.opus_listeners
-            listener = await join_opus(self, connection)
+            if start is None:
+                listener = await join_opus(self, connection)
+            elif await self.rewind.catch_up_opus(connection, start):
+                listener = listeners.listener(connection, protocol.OPUS)
+            else:
+                return
             if listener is None:
                 return
         else:
             listeners = self.listeners
-            listener = join_pcm(self, connection, sample_format)
-        # No await since the pre-roll was written: no frame or packet can slip in between.
+            if start is None:
+                listener = join_pcm(self, connection, sample_format)
+            elif await self.rewind.catch_up_pcm(connection, sample_format, start):
+                listener = self.listeners.listener(connection, sample_format)
+            else:
+                return
+        # No await since the pre-roll (or the catch-up) was written: no frame or packet can slip in between.
         listeners.add(listener)
         log.debug("listener joined from %s (%s, %d listening)", routes.peer(connection), sample_format,
                   self.stream_listeners)
