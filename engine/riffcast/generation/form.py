@@ -88,7 +88,7 @@ class Arrangement:
     pad: bool = False  # a layer of held chords (the breakdown's bed, the drop's lift)
     tone: float = 0.0  # added to the style's brightness (filters, cymbals, overtones)
     open_hats: bool = False  # off-beat hats open up (the drop)
-    ride: bool = False  # the hats move to the ride cymbal (B)
+    ride: bool = False  # the time moves to the ride cymbal (B; jazz keeps it on the hi-hat without it)
     light_drums: bool = False  # kick, snare and hats only: no ghost notes, no fills
     build_roll: bool = False  # the snare roll of a build
     two_feel: bool = False  # the bass plays the chord's root in half notes (a verse's two-feel), not its line
@@ -139,7 +139,7 @@ def arrangement(where: Place, band: Band = Band.SYNTH) -> Arrangement:
     # A is the groove and the chords; B adds the melody; the drop all of it over held chords
     return Arrangement(drums=True, bass=True, keys=True, lead=section is not Section.A, level_db=LEVEL_DB[section],
                        pad=section is Section.DROP, tone={Section.A: -0.2, Section.B: 0.0}.get(section, 0.2),
-                       open_hats=section is Section.DROP, ride=section is Section.B, two_feel=section is Section.A)
+                       open_hats=section is Section.DROP, ride=section is not Section.A, two_feel=section is Section.A)
 
 
 # Lofi's own sections: the record starts with muffled keys alone; the breakdown is the muffled keys

@@ -119,6 +119,8 @@ def drum_events(style: Style, seed: int, bar: int, where: Place, parts: Arrangem
         hits = [(Voice.OPEN_HAT if voice is Voice.HAT and step % 4 == 2 else voice, step, vel) for voice, step, vel in hits]
     elif parts.ride and style.drums in OPEN_HAT_FAMILIES:  # the hats move to the ride
         hits = [(Voice.RIDE if voice is Voice.HAT else voice, step, vel) for voice, step, vel in hits]
+    elif not parts.ride and style.drums is DrumFamily.JAZZ:  # … and jazz's ride to the hi-hat
+        hits = [(Voice.HAT if voice is Voice.RIDE else voice, step, vel) for voice, step, vel in hits]
     if where.bar == 0 and where.section is not Section.INTRO:
         hits.append((Voice.CRASH, 0.0, 0.9))
     hits = [hit for hit in hits if hit[1] < steps]  # patterns are written for 4/4
