@@ -230,3 +230,35 @@ def test_composition_is_deterministic_for_a_seed():
     assert [bar_events(style, 10, bar) for bar in range(0, 80)] != first
     start = 37 * SR
     assert np.array_equal(render_audio(style, 9, start, SR), render_audio(style, 9, start, SR))
+
+
+# --------------------------------------------------------------------------- section lines heard (issue 26)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7, 12345])
+def test_no_section_follows_one_of_its_own_kind(seed):
+    starts = [form.place(seed, bar) for bar in range(0, 3000, 8) if form.place(seed, bar).bar == 0]
+    assert all(a.section is not b.section for a, b in zip(starts, starts[1:]))
+    assert all(form.place(seed, bar).next is form.place(seed, bar + 1).section
+               for bar in range(0, 3000) if form.place(seed, bar).last_bar)
+
+
+def test_each_section_changes_a_part_on_its_first_bar():
+    """Parts enter or leave on the line itself: the bass after the intro, the bass line and the ride in
+    B, the whole band on a build's first bar (nothing new on its 4-bar line)."""
+    style = style_from_prompt("rock")
+
+    def voices(bar: int) -> set[Voice]:
+        return {e.voice for e in bar_events(style, 0, bar)}
+
+    assert Voice.BASS not in voices(7) and Voice.BASS in voices(8)
+    a, b = _bars(0, Section.A, 16)[-1], _bars(0, Section.B, 1)[0]
+    assert Voice.RIDE not in voices(a) and {Voice.RIDE, Voice.SAW} <= voices(b)
+    build = _bars(0, Section.BUILD, 8)
+    assert set().union(*map(voices, build[:4])) - {Voice.CRASH} == set().union(*map(voices, build[4:]))
+
+
+@pytest.mark.parametrize("root", range(12))
+def test_lofi_bass_moves_around_its_tonic(root):
+    notes = [harmony.bass_pitch(root, Mode.MINOR, 33, degree, around_tonic=True) for degree in range(7)]
+    assert max(notes) - min(notes) < 12 and min(notes) < notes[0] < max(notes)

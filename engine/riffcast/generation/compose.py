@@ -110,7 +110,9 @@ def _sub_hold(style: Style, seed: int, bar: int, root: int) -> list[Event]:
 
 def _bass_events(style: Style, seed: int, bar: int, degree: int, where: Place, two_feel: bool) -> list[Event]:
     step_s = step_seconds(style)
-    root = bass_pitch(style.root, style.mode, BASS_LOW, degree)
+    # lofi's warm bass, the low octave's only voice (no held sub under it), moves around the tonic: with
+    # the tonic as its lowest note, a phrase's tonic bars sounded apart from the others (issue 26)
+    root = bass_pitch(style.root, style.mode, BASS_LOW, degree, around_tonic=style.band is Band.LOFI)
     voice = _bass_voice(style)
     layered = voice is Voice.BASS and style.band is not Band.LOFI
     held = _sub_hold(style, seed, bar, root) if layered else []
@@ -118,7 +120,7 @@ def _bass_events(style: Style, seed: int, bar: int, degree: int, where: Place, t
         if not _chord_starts(style, seed, bar):
             return []
         return [Event(0.0, voice, BASS_GATE * _chord_run(style, seed, bar) * bar_seconds(style), 0.8, (root,), tone=style.brightness)]
-    if two_feel:
+    if two_feel and style.bass is not BassStyle.WALKING:
         half_steps = 2 * STEPS_PER_BEAT
         return held + [Event(step_time(style, s), voice, BASS_GATE * min(half_steps, steps_per_bar(style) - s) * step_s, BASS_ACCENT[0],
                              (root,), variant=int(layered) * LAYERED, tone=style.brightness)

@@ -1,6 +1,6 @@
 """Form: the endless song's sections, on 8-bar lines, and what plays in each.
 
-Bars 0–7 are an intro (chords over light drums, no bass, no melody); then a cycle of 64 bars repeats
+Bars 0–7 are an intro (chords and held chords over light drums; no bass, no melody); then a cycle of 64 bars repeats
 for ever (no outro), its order drawn per cycle from the seed: A (16 bars: groove and chords, the
 bass in half notes), B (16: the melody and the bass line join, the hats move to the ride),
 breakdown (8: held chords, the melody and the bass's roots, no drums, quiet), build (8: drums, bass
@@ -88,10 +88,10 @@ class Arrangement:
     pad: bool = False  # a layer of held chords (the breakdown's bed, the drop's lift)
     tone: float = 0.0  # added to the style's brightness (filters, cymbals, overtones)
     open_hats: bool = False  # off-beat hats open up (the drop)
-    ride: bool = False  # the time moves to the ride cymbal (B; jazz keeps it on the hi-hat without it)
+    ride: bool = False  # time on the ride cymbal (B and the drop; without it jazz keeps time on the hi-hat)
     light_drums: bool = False  # kick, snare and hats only: no ghost notes, no fills
     build_roll: bool = False  # the snare roll of a build
-    two_feel: bool = False  # the bass plays the chord's root in half notes (a verse's two-feel), not its line
+    two_feel: bool = False  # the bass plays the chord's root in half notes (a verse's two-feel), not its line (walking bass walks)
 
 
 def _drawn(seed: int, cycle: int) -> tuple[Section, ...]:
@@ -128,7 +128,7 @@ def arrangement(where: Place, band: Band = Band.SYNTH) -> Arrangement:
     if band is Band.LOFI and section in LOFI_SECTIONS:
         return LOFI_SECTIONS[section]
     if section is Section.INTRO:
-        return Arrangement(drums=True, bass=False, keys=True, lead=False, level_db=LEVEL_DB[section], light_drums=True, tone=-0.3)
+        return Arrangement(drums=True, bass=False, keys=True, lead=False, level_db=LEVEL_DB[section], light_drums=True, pad=True)
     if section is Section.BREAKDOWN:
         return Arrangement(drums=False, bass=True, keys=False, lead=True, level_db=LEVEL_DB[section], pad=True, tone=-0.3, two_feel=True)
     if section is Section.BUILD:
@@ -136,19 +136,21 @@ def arrangement(where: Place, band: Band = Band.SYNTH) -> Arrangement:
         level = BUILD_DB[0] + (BUILD_DB[1] - BUILD_DB[0]) * rise
         return Arrangement(drums=True, bass=True, keys=band is not Band.LOFI, lead=False, level_db=level,
                            light_drums=True, build_roll=True, tone=BUILD_TONE[0] + (BUILD_TONE[1] - BUILD_TONE[0]) * rise)
-    # A is the groove and the chords; B adds the melody; the drop all of it over held chords
+    # A is the groove and the chords, the bass in half notes; B adds the melody and the bass line, on the ride;
+    # the drop all of it over held chords, open hats
     return Arrangement(drums=True, bass=True, keys=True, lead=section is not Section.A, level_db=LEVEL_DB[section],
-                       pad=section is Section.DROP, tone={Section.A: -0.2, Section.B: 0.0}.get(section, 0.2),
+                       pad=section is Section.DROP, tone=0.15 if section is Section.DROP else 0.0,
                        open_hats=section is Section.DROP, ride=section is not Section.A, two_feel=section is Section.A)
 
 
 # Lofi's own sections: the record starts with muffled keys alone; the breakdown is the muffled keys
 # and the melody over held chords, no beat; the build is the beat and the bass alone (no keys, see ``arrangement``);
-# the drop brings everything back at once (keys, held chords, melody, open hats).
+# B brings the melody and held chords in on the ride; the drop brings everything back at once (keys, held chords, melody, open hats).
 LOFI_SECTIONS = {
     Section.INTRO: Arrangement(drums=False, bass=False, keys=True, lead=False, level_db=LEVEL_DB[Section.INTRO], tone=-0.35),
     Section.BREAKDOWN: Arrangement(drums=False, bass=False, keys=True, lead=True, level_db=LEVEL_DB[Section.BREAKDOWN], pad=True,
                                    tone=-0.35),
+    Section.B: Arrangement(drums=True, bass=True, keys=True, lead=True, level_db=LEVEL_DB[Section.B], pad=True, ride=True),
     Section.DROP: Arrangement(drums=True, bass=True, keys=True, lead=True, level_db=LEVEL_DB[Section.DROP], pad=True, tone=0.15,
                               open_hats=True),
 }

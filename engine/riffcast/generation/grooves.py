@@ -117,7 +117,7 @@ def drum_events(style: Style, seed: int, bar: int, where: Place, parts: Arrangem
         hits += [(Voice.KICK, float(s), 0.6 if s % 4 == 0 else 0.4) for s in range(0, steps, 2)]
     if parts.open_hats and style.drums in OPEN_HAT_FAMILIES:
         hits = [(Voice.OPEN_HAT if voice is Voice.HAT and step % 4 == 2 else voice, step, vel) for voice, step, vel in hits]
-    elif parts.ride and style.drums in OPEN_HAT_FAMILIES:  # the hats move to the ride
+    elif parts.ride and style.drums in OPEN_HAT_FAMILIES and style.band is not Band.JAZZ:  # hats to the ride (not a blues shuffle)
         hits = [(Voice.RIDE if voice is Voice.HAT else voice, step, vel) for voice, step, vel in hits]
     elif not parts.ride and style.drums is DrumFamily.JAZZ:  # … and jazz's ride to the hi-hat
         hits = [(Voice.HAT if voice is Voice.RIDE else voice, step, vel) for voice, step, vel in hits]

@@ -78,9 +78,16 @@ def chord_pitches(root: int, mode: Mode, low: int, degree: int, notes: int) -> t
     return tuple(pitch(root, mode, low, degree + 2 * i, degree) for i in range(notes))
 
 
-def bass_pitch(root: int, mode: Mode, low: int, degree: int) -> int:
-    """The chord's root in the bass register [low, low + 12)."""
+AROUND_TONIC_BELOW = 5  # semitones: a line around its tonic runs from a fourth under it to a fifth over it
+
+
+def bass_pitch(root: int, mode: Mode, low: int, degree: int, around_tonic: bool = False) -> int:
+    """The chord's root in the bass register [low, low + 12), or, ``around_tonic``, in the octave from a
+    fourth under the tonic (the tonic placed in [low, low + 12)) to a fifth over it: the tonic then
+    sits in the middle of the line, never its lowest note."""
     pitch_class = pitch(root, mode, 0, degree) % 12
+    if around_tonic:
+        low += (root - low) % 12 - AROUND_TONIC_BELOW
     return low + (pitch_class - low) % 12
 
 
