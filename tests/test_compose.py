@@ -27,25 +27,24 @@ def pitch_classes(style: Style, seed: int, bars: range, voices: frozenset[Voice]
 
 
 @pytest.mark.parametrize("text", ["house in A minor", "lofi hip hop in C# minor", "drum and bass in F minor", "ambient in E minor"])
-def test_minor_keys_cadence_v_to_i_with_the_leading_tone(text):
+def test_minor_keys_cadence_v_to_i_with_the_leading_tone_on_the_8_bar_line(text):
     style = style_from_prompt(text)
     assert style.mode is Mode.MINOR
     leading_tone = (style.root + harmony.LEADING_TONE) % 12
     for seed in SEEDS:
         for phrase in range(0, 200, 8):
-            assert chord_degree(style, seed, phrase) == 0  # phrases start on i …
-            assert chord_degree(style, seed, phrase + 6) == harmony.DOMINANT  # … and cadence V → i
-            assert chord_degree(style, seed, phrase + 7) == 0
+            assert chord_degree(style, seed, phrase + 7) == harmony.DOMINANT  # a phrase's last bar is V …
+            assert chord_degree(style, seed, phrase + 8) == 0  # … resolving onto i on the next 8-bar line
         chords = pitch_classes(style, seed, range(8, 88), frozenset({Voice.PAD, Voice.KEYS, Voice.PLUCK, Voice.PIANO}))
         assert leading_tone in chords  # harmonic minor's V, not the relative major's III
 
 
-def test_every_progression_starts_on_the_tonic_cadences_and_holds_no_chord_too_long():
+def test_every_progression_starts_on_the_tonic_ends_on_its_turnaround_and_holds_no_chord_too_long():
     for table in (harmony.MOVING, harmony.HELD):
         for mode, progressions in table.items():
             for chords in progressions:
-                assert len(chords) == harmony.PHRASE_BARS and chords[0] == 0 and chords[-1] == 0
-                assert chords[-2] == harmony.CADENCE_DEGREE[mode], (mode, chords)
+                assert len(chords) == harmony.PHRASE_BARS and chords[0] == 0
+                assert chords[-1] == harmony.CADENCE_DEGREE[mode] != chords[-2 if table is harmony.MOVING else -3], (mode, chords)
                 runs = [len(list(group)) for group in np.split(np.array(chords), np.flatnonzero(np.diff(chords)) + 1)]
                 assert max(runs) <= harmony.MAX_CHORD_BARS
 
@@ -97,12 +96,15 @@ def _bars(seed: int, section: Section, count: int = 2) -> list[int]:
     return [bar for bar in range(8, 600) if form.place(seed, bar).section is section][:count]
 
 
-def test_breakdown_drops_drums_and_bass_and_is_quieter_than_the_drop():
+def test_breakdown_drops_drums_holds_the_bass_and_is_quieter_than_the_drop():
     style = style_from_prompt("deep house in G minor")
     breakdown, drop = _bars(0, Section.BREAKDOWN, 4)[2], _bars(0, Section.DROP, 4)[2]
-    voices_in = {bar: {e.voice for e in bar_events(style, 0, bar)} for bar in (breakdown, drop)}
-    assert not voices_in[breakdown] & {Voice.KICK, Voice.SNARE, Voice.BASS}
+    events_in = {bar: bar_events(style, 0, bar) for bar in (breakdown, drop)}
+    voices_in = {bar: {e.voice for e in events} for bar, events in events_in.items()}
+    assert not voices_in[breakdown] & {Voice.KICK, Voice.SNARE}
     assert {Voice.KICK, Voice.BASS} <= voices_in[drop]
+    bass_onsets = [{round(e.time_s, 3) for e in events_in[bar] if e.voice is Voice.BASS} for bar in (breakdown, drop)]
+    assert bass_onsets[0] == {0.0, round(bar_seconds(style) / 2, 3)} and len(bass_onsets[1]) > 2  # roots in half notes, then the line
     bar_samples = bar_seconds(style) * SR
 
     def rms_db(bar: int) -> float:
@@ -228,3 +230,35 @@ def test_composition_is_deterministic_for_a_seed():
     assert [bar_events(style, 10, bar) for bar in range(0, 80)] != first
     start = 37 * SR
     assert np.array_equal(render_audio(style, 9, start, SR), render_audio(style, 9, start, SR))
+
+
+# --------------------------------------------------------------------------- section lines heard (issue 26)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7, 12345])
+def test_no_section_follows_one_of_its_own_kind(seed):
+    starts = [form.place(seed, bar) for bar in range(0, 3000, 8) if form.place(seed, bar).bar == 0]
+    assert all(a.section is not b.section for a, b in zip(starts, starts[1:]))
+    assert all(form.place(seed, bar).next is form.place(seed, bar + 1).section
+               for bar in range(0, 3000) if form.place(seed, bar).last_bar)
+
+
+def test_each_section_changes_a_part_on_its_first_bar():
+    """Parts enter or leave on the line itself: the bass after the intro, the bass line and the ride in
+    B, the whole band on a build's first bar (nothing new on its 4-bar line)."""
+    style = style_from_prompt("rock")
+
+    def voices(bar: int) -> set[Voice]:
+        return {e.voice for e in bar_events(style, 0, bar)}
+
+    assert Voice.BASS not in voices(7) and Voice.BASS in voices(8)
+    a, b = _bars(0, Section.A, 16)[-1], _bars(0, Section.B, 1)[0]
+    assert Voice.RIDE not in voices(a) and {Voice.RIDE, Voice.SAW} <= voices(b)
+    build = _bars(0, Section.BUILD, 8)
+    assert set().union(*map(voices, build[:4])) - {Voice.CRASH} == set().union(*map(voices, build[4:]))
+
+
+@pytest.mark.parametrize("root", range(12))
+def test_lofi_bass_moves_around_its_tonic(root):
+    notes = [harmony.bass_pitch(root, Mode.MINOR, 33, degree, around_tonic=True) for degree in range(7)]
+    assert max(notes) - min(notes) < 12 and min(notes) < notes[0] < max(notes)

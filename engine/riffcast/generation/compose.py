@@ -3,7 +3,7 @@
 Bars sit on a grid anchored at stream time 0, so any window of the endless song can be
 composed on its own. The form (:mod:`~riffcast.generation.form`) says which section a bar is
 in and which parts play how loud; the harmony (:mod:`~riffcast.generation.harmony`) gives each
-section kind an 8-bar progression that cadences onto the tonic; the drums come from
+section kind an 8-bar progression whose turnaround cadences onto the next phrase's tonic; the drums come from
 :mod:`~riffcast.generation.grooves`; bass, chords and a call-and-response melody from here.
 Material is keyed by (seed, section kind, epoch of two cycles), so a section comes back
 recognisably and the song still evolves. Events carry times and durations in seconds from
@@ -108,9 +108,11 @@ def _sub_hold(style: Style, seed: int, bar: int, root: int) -> list[Event]:
                   variant=LAYERED)]
 
 
-def _bass_events(style: Style, seed: int, bar: int, degree: int, where: Place) -> list[Event]:
+def _bass_events(style: Style, seed: int, bar: int, degree: int, where: Place, two_feel: bool) -> list[Event]:
     step_s = step_seconds(style)
-    root = bass_pitch(style.root, style.mode, BASS_LOW, degree)
+    # lofi's warm bass, the low octave's only voice (no held sub under it), moves around the tonic: with
+    # the tonic as its lowest note, a phrase's tonic bars sounded apart from the others (issue 26)
+    root = bass_pitch(style.root, style.mode, BASS_LOW, degree, around_tonic=style.band is Band.LOFI)
     voice = _bass_voice(style)
     layered = voice is Voice.BASS and style.band is not Band.LOFI
     held = _sub_hold(style, seed, bar, root) if layered else []
@@ -118,6 +120,11 @@ def _bass_events(style: Style, seed: int, bar: int, degree: int, where: Place) -
         if not _chord_starts(style, seed, bar):
             return []
         return [Event(0.0, voice, BASS_GATE * _chord_run(style, seed, bar) * bar_seconds(style), 0.8, (root,), tone=style.brightness)]
+    if two_feel and style.bass is not BassStyle.WALKING:
+        half_steps = 2 * STEPS_PER_BEAT
+        return held + [Event(step_time(style, s), voice, BASS_GATE * min(half_steps, steps_per_bar(style) - s) * step_s, BASS_ACCENT[0],
+                             (root,), variant=int(layered) * LAYERED, tone=style.brightness)
+                       for s in range(0, steps_per_bar(style), half_steps)]
     if style.bass is BassStyle.WALKING:
         u = rng(seed, (bar, Salt.BASS)).random(4)
         target = bass_pitch(style.root, style.mode, BASS_LOW, chord_degree(style, seed, bar + 1))
@@ -217,12 +224,12 @@ def _lead_events(style: Style, seed: int, bar: int, degree: int, where: Place) -
     position = bar % PHRASE_BARS
     register = rng(seed, (*form.material(where), Salt.PHRASE)).random()
     motif = _motif(style, seed, (*form.material(where), position % 2, Salt.MOTIF))  # call, response, call, response
-    if motif and position == PHRASE_BARS - 1:  # cadence: the phrase ends on the root
-        *body, (step, length, last) = motif
-        motif = (*body, (step, length, 7 * round(last / 7)))
-    elif motif and position == PHRASE_BARS - 2:  # … after the cadence chord's third (V's leading tone)
+    if motif and position == PHRASE_BARS - 1:  # turnaround: the phrase ends on V's third (the leading tone) …
         *body, (step, length, last) = motif
         motif = (*body, (step, length, 2 + 7 * round((last - 2) / 7)))
+    elif motif and position == PHRASE_BARS - 2:  # … after the root of the chord before it
+        *body, (step, length, last) = motif
+        motif = (*body, (step, length, 7 * round(last / 7)))
     shift = (0, 0, 2, -2)[int(register * 4)] if position < PHRASE_BARS - 2 else 0  # a section's melody may sit higher or lower
     step_s = step_seconds(style)
     voice = LEAD_VOICES[style.lead]
@@ -253,7 +260,7 @@ def _bar_events(style: Style, seed: int, bar: int) -> tuple[Event, ...]:
     degree = chord_degree(style, seed, bar)
     events = drum_events(style, seed, bar, where, parts)
     if parts.bass:
-        events += _bass_events(style, seed, bar, degree, where)
+        events += _bass_events(style, seed, bar, degree, where, parts.two_feel)
     if parts.keys:
         events += _keys_events(style, seed, bar, degree)
     if parts.pad and (style.keys is not KeysStyle.PAD or style.band is Band.ROCK or not parts.keys):

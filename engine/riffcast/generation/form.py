@@ -1,10 +1,13 @@
 """Form: the endless song's sections, on 8-bar lines, and what plays in each.
 
-Bars 0–7 are an intro (no melody); then a cycle of 64 bars repeats for ever (no outro), its order
-drawn per cycle from the seed: A (16 bars: groove and chords), B (16: the melody joins),
-breakdown (8: held chords and the melody only, quiet), build (8: drums and bass come back, a
-snare roll, loudness rising), drop (16: everything over held chords, loudest).
-Every boundary falls on a multiple of 8 bars from stream time 0. A section's
+Bars 0–7 are an intro (chords and held chords over light drums; no bass, no melody); then a cycle of 64 bars repeats
+for ever (no outro), its order drawn per cycle from the seed: A (16 bars: groove and chords, the
+bass in half notes), B (16: the melody and the bass line join, the hats move to the ride),
+breakdown (8: held chords, the melody and the bass's roots, no drums, quiet), build (8: drums, bass
+and chords come back on its first bar; a snare roll, loudness and brightness rising to the drop's
+line), drop (16: everything over held chords, open hats, loudest). Every boundary falls on a multiple
+of 8 bars from stream time 0, and each section's first bar differs from the bar before in a part
+that enters or leaves there (the harmony's turnaround resolves on the same line). A section's
 :class:`Arrangement` says which parts play and how loud (dB), bar by bar. Lofi has a form of its
 own (``LOFI_SECTIONS``): its comping keys and crackle would otherwise make every section sound alike.
 """
@@ -41,8 +44,9 @@ CYCLES: tuple[tuple[Section, ...], ...] = (
 CYCLE_BARS = 64
 EPOCH_CYCLES = 2  # new material every this many cycles
 # Loudness of each section, dB (a build rises from its first value to its second).
-LEVEL_DB = {Section.INTRO: -3.0, Section.A: -2.0, Section.B: -1.0, Section.BREAKDOWN: -7.0, Section.DROP: 0.0}
+LEVEL_DB = {Section.INTRO: -3.0, Section.A: -2.0, Section.B: -1.0, Section.BREAKDOWN: -8.0, Section.DROP: 0.0}
 BUILD_DB = (-6.0, -1.0)
+BUILD_TONE = (-0.3, 0.15)  # a build's filters open as it rises (added to the style's brightness)
 
 
 @dataclass(frozen=True)
@@ -83,13 +87,22 @@ class Arrangement:
     level_db: float
     pad: bool = False  # a layer of held chords (the breakdown's bed, the drop's lift)
     tone: float = 0.0  # added to the style's brightness (filters, cymbals, overtones)
-    open_hats: bool = False  # off-beat hats open up (B and the drop)
+    open_hats: bool = False  # off-beat hats open up (the drop)
+    ride: bool = False  # time on the ride cymbal (B and the drop; without it jazz keeps time on the hi-hat)
     light_drums: bool = False  # kick, snare and hats only: no ghost notes, no fills
     build_roll: bool = False  # the snare roll of a build
+    two_feel: bool = False  # the bass plays the chord's root in half notes (a verse's two-feel), not its line (walking bass walks)
+
+
+def _drawn(seed: int, cycle: int) -> tuple[Section, ...]:
+    return CYCLES[0] if cycle <= 0 else CYCLES[pick(seed, (cycle, Salt.FORM), len(CYCLES))]
 
 
 def _cycle(seed: int, cycle: int) -> tuple[Section, ...]:
-    return CYCLES[0] if cycle == 0 else CYCLES[pick(seed, (cycle, Salt.FORM), len(CYCLES))]
+    """The order of ``cycle``: its draw, or the first order where the draw would start with the kind of
+    section the previous draw ends with (a B straight after a B would not be heard as a new section)."""
+    order = _drawn(seed, cycle)
+    return CYCLES[0] if cycle > 0 and order[0] is _drawn(seed, cycle - 1)[-1] else order
 
 
 @lru_cache(maxsize=4096)
@@ -115,27 +128,29 @@ def arrangement(where: Place, band: Band = Band.SYNTH) -> Arrangement:
     if band is Band.LOFI and section in LOFI_SECTIONS:
         return LOFI_SECTIONS[section]
     if section is Section.INTRO:
-        return Arrangement(drums=True, bass=True, keys=True, lead=False, level_db=LEVEL_DB[section], light_drums=True)
+        return Arrangement(drums=True, bass=False, keys=True, lead=False, level_db=LEVEL_DB[section], light_drums=True, pad=True)
     if section is Section.BREAKDOWN:
-        return Arrangement(drums=False, bass=False, keys=False, lead=True, level_db=LEVEL_DB[section], pad=True, tone=-0.3)
+        return Arrangement(drums=False, bass=True, keys=False, lead=True, level_db=LEVEL_DB[section], pad=True, tone=-0.3, two_feel=True)
     if section is Section.BUILD:
         rise = where.bar / max(where.bars - 1, 1)
         level = BUILD_DB[0] + (BUILD_DB[1] - BUILD_DB[0]) * rise
-        return Arrangement(drums=True, bass=where.bar >= where.bars // 2, keys=band is not Band.LOFI, lead=False, level_db=level,
-                           light_drums=True, build_roll=True)
-    # A is the groove and the chords; B adds the melody; the drop all of it over held chords
+        return Arrangement(drums=True, bass=True, keys=band is not Band.LOFI, lead=False, level_db=level,
+                           light_drums=True, build_roll=True, tone=BUILD_TONE[0] + (BUILD_TONE[1] - BUILD_TONE[0]) * rise)
+    # A is the groove and the chords, the bass in half notes; B adds the melody and the bass line, on the ride;
+    # the drop all of it over held chords, open hats
     return Arrangement(drums=True, bass=True, keys=True, lead=section is not Section.A, level_db=LEVEL_DB[section],
                        pad=section is Section.DROP, tone=0.15 if section is Section.DROP else 0.0,
-                       open_hats=section is not Section.A)
+                       open_hats=section is Section.DROP, ride=section is not Section.A, two_feel=section is Section.A)
 
 
 # Lofi's own sections: the record starts with muffled keys alone; the breakdown is the muffled keys
 # and the melody over held chords, no beat; the build is the beat and the bass alone (no keys, see ``arrangement``);
-# the drop brings everything back at once (keys, held chords, melody, open hats).
+# B brings the melody and held chords in on the ride; the drop brings everything back at once (keys, held chords, melody, open hats).
 LOFI_SECTIONS = {
     Section.INTRO: Arrangement(drums=False, bass=False, keys=True, lead=False, level_db=LEVEL_DB[Section.INTRO], tone=-0.35),
     Section.BREAKDOWN: Arrangement(drums=False, bass=False, keys=True, lead=True, level_db=LEVEL_DB[Section.BREAKDOWN], pad=True,
                                    tone=-0.35),
+    Section.B: Arrangement(drums=True, bass=True, keys=True, lead=True, level_db=LEVEL_DB[Section.B], pad=True, ride=True),
     Section.DROP: Arrangement(drums=True, bass=True, keys=True, lead=True, level_db=LEVEL_DB[Section.DROP], pad=True, tone=0.15,
                               open_hats=True),
 }

@@ -3,7 +3,7 @@
 Per groove family a few pattern variants (one per 8-bar phrase); ghost hats, trap rolls and
 brushed-snare comping as the density allows; accents on the beat; a fill at every section's
 end (toms down the key's triad) and a short one at phrase ends; a crash on the first downbeat
-of a section; a build's snare roll that doubles its rate; hits off the grid by the kit's
+of a section; the ride in B; a build's snare roll that doubles its rate into the drop; hits off the grid by the kit's
 looseness (humanised timing, from the seed). Drums are tuned to the key's tonic.
 """
 
@@ -81,8 +81,8 @@ def _pattern(style: Style, seed: int, where: Place, bar: int) -> Pattern:
 
 
 def _build_roll(where: Place, steps: int) -> list[tuple[Voice, float, float]]:
-    """The build's snare: quarters, then 8ths, then 16ths in its last two bars, growing louder."""
-    spacing = 4 if where.bar < where.bars // 2 else 2 if where.bar < where.bars - 2 else 1
+    """The build's snare: 8ths, then 16ths in its last two bars, growing louder (no change on its 4-bar line)."""
+    spacing = 2 if where.bar < where.bars - 2 else 1
     rise = (where.bar + 1) / where.bars
     return [(Voice.SNARE, float(s), 0.35 + 0.6 * rise * (s + 1) / steps) for s in range(0, steps, spacing)]
 
@@ -117,6 +117,10 @@ def drum_events(style: Style, seed: int, bar: int, where: Place, parts: Arrangem
         hits += [(Voice.KICK, float(s), 0.6 if s % 4 == 0 else 0.4) for s in range(0, steps, 2)]
     if parts.open_hats and style.drums in OPEN_HAT_FAMILIES:
         hits = [(Voice.OPEN_HAT if voice is Voice.HAT and step % 4 == 2 else voice, step, vel) for voice, step, vel in hits]
+    elif parts.ride and style.drums in OPEN_HAT_FAMILIES and style.band is not Band.JAZZ:  # hats to the ride (not a blues shuffle)
+        hits = [(Voice.RIDE if voice is Voice.HAT else voice, step, vel) for voice, step, vel in hits]
+    elif not parts.ride and style.drums is DrumFamily.JAZZ:  # … and jazz's ride to the hi-hat
+        hits = [(Voice.HAT if voice is Voice.RIDE else voice, step, vel) for voice, step, vel in hits]
     if where.bar == 0 and where.section is not Section.INTRO:
         hits.append((Voice.CRASH, 0.0, 0.9))
     hits = [hit for hit in hits if hit[1] < steps]  # patterns are written for 4/4

@@ -26,7 +26,7 @@ from riffcast.generation.types import BarGrid
 
 VOICE_GAIN = {Voice.KICK: 0.65, Voice.SNARE: 0.45, Voice.HAT: 0.16, Voice.OPEN_HAT: 0.12, Voice.RIDE: 0.12, Voice.CRASH: 0.1, Voice.TOM: 0.35,
               Voice.BASS: 0.4, Voice.SUB: 0.55, Voice.UPRIGHT: 0.5, Voice.PAD: 0.07, Voice.KEYS: 0.09, Voice.PIANO: 0.08,
-              Voice.GUITAR: 0.06, Voice.PLUCK: 0.1, Voice.TRIANGLE: 0.2, Voice.BELL: 0.22, Voice.SAW: 0.1,
+              Voice.GUITAR: 0.06, Voice.PLUCK: 0.1, Voice.TRIANGLE: 0.13, Voice.BELL: 0.14, Voice.SAW: 0.1,
               Voice.VINYL: 0.05}
 OUTPUT_PEAK, DRIVE = 0.7, 0.9  # master: OUTPUT_PEAK · tanh(DRIVE · mix)
 # Rendered events kept (~100 kB each typically). A station's song reuses a small set: replaying
