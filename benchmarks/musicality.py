@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 SR = 44100
+HALF_KERNEL_S = 8.0  # the novelty kernel's half width: no novelty value within it of either end
 TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 KEY_GENRES = ("pop", "house", "lofi", "rock", "funk", "techno", "hip hop", "synthwave", "disco", "trance", "reggae", "drum and bass")
 TEMPO_PROMPTS = ("lofi hip hop", "hip hop", "trap", "deep house", "techno", "trance", "disco", "funk", "drum and bass",
@@ -144,7 +145,7 @@ def section_contrast(audio: np.ndarray) -> float:
     return float(np.percentile(novelty, 99) / max(np.median(novelty), 1e-9))
 
 
-def novelty_curve(audio: np.ndarray, frame_s: float = 0.5, half_kernel_s: float = 8.0) -> tuple[np.ndarray, float]:
+def novelty_curve(audio: np.ndarray, frame_s: float = 0.5, half_kernel_s: float = HALF_KERNEL_S) -> tuple[np.ndarray, float]:
     """A Foote novelty curve over MFCC + chroma, mean-pooled into blocks of ``frame_s``, with a
     Gaussian-tapered checkerboard kernel of ± ``half_kernel_s`` → (novelty ≥ 0, one value per block
     from the kernel's half width on; the block length in seconds)."""
@@ -174,7 +175,7 @@ def novelty_curve(audio: np.ndarray, frame_s: float = 0.5, half_kernel_s: float 
     return np.maximum(novelty, 0.0), block_s
 
 
-def novelty_peaks(novelty: np.ndarray, block_s: float, half_kernel_s: float = 8.0, share: float = 0.5) -> np.ndarray:
+def novelty_peaks(novelty: np.ndarray, block_s: float, half_kernel_s: float = HALF_KERNEL_S, share: float = 0.5) -> np.ndarray:
     """Times (s, in the audio) of the novelty curve's local maxima above ``share`` of its 99th
     percentile, at least ``half_kernel_s`` apart (the kernel cannot resolve closer ones)."""
     from scipy.signal import find_peaks
@@ -206,8 +207,12 @@ def measure_form(results: Results, prompts: tuple[str, ...], seconds: float) -> 
         off = np.abs(bars - PHRASE_BARS * np.round(bars / PHRASE_BARS))
         # The form's own section boundaries (where the section changes), and whether each is heard:
         # a strong novelty peak within ½ bar of it (the other strong peaks are changes inside sections).
+        # A boundary within the kernel's half width of either end has no novelty value to be heard by:
+        # counted on the line, not judged for being heard.
         boundaries = [bar for bar in range(1, int(seconds / bar_s)) if place(0, bar).index != place(0, bar - 1).index]
-        heard = [peaks_s.size > 0 and np.min(np.abs(peaks_s - bar * bar_s)) <= 0.5 * bar_s for bar in boundaries]
+        audio_s = audio.size / SR
+        judged = [bar for bar in boundaries if HALF_KERNEL_S <= bar * bar_s <= audio_s - HALF_KERNEL_S]
+        heard = [peaks_s.size > 0 and np.min(np.abs(peaks_s - bar * bar_s)) <= 0.5 * bar_s for bar in judged]
         contrast = float(np.percentile(novelty, 99) / max(np.median(novelty), 1e-9))
         results.rows += [
             (f"loudness range, {seconds / 60:g} min of {prompt!r}", f"{loudness_range(audio):.1f} LU", TARGETS["loudness range"]),
@@ -215,7 +220,9 @@ def measure_form(results: Results, prompts: tuple[str, ...], seconds: float) -> 
             (f"novelty peaks on an 8-bar line (± ½ bar), {prompt!r}: bars off (max)",
              f"{int(np.sum(off <= 0.5))}/{off.size} ({off.max():.2f})", ""),
             (f"section boundaries on 8-bar lines / heard there (a novelty peak ± ½ bar), {prompt!r}",
-             f"{sum(bar % PHRASE_BARS == 0 for bar in boundaries)}/{len(boundaries)} / {sum(heard)}/{len(boundaries)}",
+             f"{sum(bar % PHRASE_BARS == 0 for bar in boundaries)}/{len(boundaries)} / {sum(heard)}/{len(judged)}"
+             + (f" ({len(boundaries) - len(judged)} within {HALF_KERNEL_S:g} s of an end: not judged)"
+                if len(judged) < len(boundaries) else ""),
              TARGETS["section lines"]),
         ]
 
