@@ -174,3 +174,25 @@ def test_an_image_keeps_the_beds_beats_or_the_conductors_when_a_tempo_is_asked()
     chunk = asked.next_image()
     grid = asked._conductor.state.grid
     assert chunk.beats == (BeatGrid(round(grid.origin_column * 441), 0, 100.0),)  # the conductor's grid at 100 bpm
+
+
+def test_the_conductors_grid_is_what_an_image_keeps_even_where_the_generator_reports_one():
+    """Riffusion reports the grid of the bed it painted from at the asked tempo; the conductor
+    then warps the image onto its own grid, which is the one heard."""
+    from dataclasses import replace
+
+    from riffcast.pipeline.producer import ImageProducer
+    from riffcast.steering.walk import Walk
+
+    from fakes import SEED_IMAGE, PatternGenerator
+
+    class ReportingGenerator(PatternGenerator):
+        def paint(self, request, should_stop=lambda: False):
+            return replace(super().paint(request, should_stop), beats=(BeatGrid(0, 0, 77.0),))
+
+    free = ImageProducer(ReportingGenerator(), Walk(Target.from_text("jazz")), SEED_IMAGE)
+    assert free.next_image().beats == (BeatGrid(0, 0, 77.0),)  # no tempo asked: the generator's own
+    asked = ImageProducer(ReportingGenerator(), Walk(Target.from_text("jazz", bpm=100.0)), SEED_IMAGE)
+    chunk = asked.next_image()
+    grid = asked._conductor.state.grid
+    assert chunk.beats == (BeatGrid(round(grid.origin_column * 441), 0, 100.0),)

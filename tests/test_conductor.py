@@ -15,6 +15,7 @@ import pytest
 from riffcast.dsp.codec import audio_to_mel
 from riffcast.dsp.conductor import Conductor, Controls, MusicalKey, Stem
 from riffcast.dsp.conductor.key import band_centres_hz, chroma, estimate_key, semitones_to, shift_pitch
+from riffcast.dsp.conductor.median import median_along_rows
 from riffcast.dsp.conductor.stems import separate
 from riffcast.dsp.conductor.tempo import estimate_beats, onset_envelope
 from riffcast.dsp.conductor.tilt import apply_tilt
@@ -178,6 +179,22 @@ def test_drums_and_bass_off_and_only():
     drums_alone = separate(mel, CENTRES_HZ, Stem.ONLY, Stem.ON)
     assert _db(mel[bass][:, between]) - _db(drums_alone[bass][:, between]) >= 12.0
     np.testing.assert_array_equal(separate(mel, CENTRES_HZ, Stem.ON, Stem.ON), mel)
+
+
+@pytest.mark.parametrize(("shape", "width"), [((40, 300), 31), ((3, 5), 31), ((1, 1), 3), ((6, 64), 7)])
+def test_the_running_median_is_numpys_median_of_each_mirrored_window(shape, width):
+    values = np.random.default_rng(1).random(shape).astype(np.float32)
+    values[0, :4] = 0.5  # ties
+    padded = np.pad(values, ((0, 0), (width // 2, width // 2)), mode="symmetric")  # d c b a | a b c d | d c b a
+    expected = np.median(np.lib.stride_tricks.sliding_window_view(padded, width, axis=1), axis=-1)
+    np.testing.assert_array_equal(median_along_rows(values, width), expected)
+
+
+def test_the_running_median_refuses_an_even_width_and_values_that_are_not_finite():
+    with pytest.raises(ValueError, match="odd"):
+        median_along_rows(np.zeros((2, 8), np.float32), 4)
+    with pytest.raises(ValueError, match="finite"):
+        median_along_rows(np.full((2, 8), np.nan, np.float32), 3)
 
 
 class HonestGenerator(PatternGenerator):

@@ -12,9 +12,12 @@ import pytest
 import torch
 from diffusers import StableDiffusionImg2ImgPipeline
 
+from riffcast.dsp.params import RIFFUSION_V1
+from riffcast.generation.beats import BeatGrid
 from riffcast.generation.interpolation import blend_weighted, lerp, slerp
 from riffcast.generation.models import build_tiny_random
 from riffcast.generation.riffusion import SCHEDULERS, RiffusionGenerator
+from riffcast.generation.seeds import bed_image_at
 from riffcast.generation.types import ImageRequest, Interrupted
 from riffcast.steering.targets import Target, WeightedPrompt
 from riffcast.steering.walk import Walk
@@ -290,3 +293,18 @@ def test_out_of_memory_lowers_memory_settings_step_by_step(init_image):
     assert generator.memory_savings == len(MEMORY_SAVINGS)
     assert generator.lower_memory() is None  # all on: nothing left to lower
     assert generator.components.vae.use_tiling
+
+
+def test_with_a_bpm_asked_the_painted_columns_start_from_the_bed_at_that_tempo(init_image, monkeypatch):
+    generator = RiffusionGenerator(build_tiny_random(seed=0), steps=STEPS, bed="techno-141")
+    encoded = []
+    encode = generator._encode
+    monkeypatch.setattr(generator, "_encode", lambda image: encoded.append(image.copy()) or encode(image))
+    asked = Target.from_text("smooth jazz piano", seed=1, bpm=120.0)
+    painted = generator.paint(ImageRequest(JAZZ, asked, 0.75, init_image, keep_columns=64, start_column=1000))
+    assert painted.beats == (BeatGrid(0, 0, 120.0, 4),)
+    bed = bed_image_at("techno-141", 120.0, 1000 * RIFFUSION_V1.hop_samples)
+    np.testing.assert_array_equal(encoded[0][:, 64:], bed[:, 64:])
+    np.testing.assert_array_equal(encoded[0][:, :64], init_image[:, :64])  # the kept context is the image's own
+    free = generator.paint(ImageRequest(JAZZ, asked, 0.25, init_image))  # the settings heard ask no tempo yet
+    assert free.beats == () and np.array_equal(encoded[1], init_image)

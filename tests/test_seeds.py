@@ -9,8 +9,10 @@ import pytest
 from PIL import Image
 
 from riffcast.audio_io import write_audio
-from riffcast.dsp.codec import audio_to_mel, image_from_mel, pixels_from_mel, save_png
+from riffcast.dsp.codec import audio_to_mel, image_from_mel, mel_from_pixels, pixels_from_mel, save_png
+from riffcast.dsp.conductor.tempo import estimate_period, estimate_phase, onset_envelope
 from riffcast.dsp.params import RIFFUSION_V1 as P
+from riffcast.generation.beats import BeatGrid
 from riffcast.generation.compose import bar_events
 from riffcast.generation.demo_music import render_demo_song
 from riffcast.generation.seeds import (
@@ -19,7 +21,9 @@ from riffcast.generation.seeds import (
     DEFAULT_BED,
     _bed_image,
     bed_audio,
+    bed_beats_at,
     bed_image,
+    bed_image_at,
     bed_style,
     describe_beds,
     load_seed,
@@ -141,3 +145,35 @@ def test_describe_beds_lists_every_bed():
     assert len(table.splitlines()) == len(BEDS) + 1
     for bed in BEDS:
         assert bed.name in table and f"{bed.tempo_bpm:g} bpm" in table
+
+
+# --- a bed at the asked tempo -----------------------------------------------------------------
+
+
+def test_a_bed_at_its_own_tempo_is_the_bed_itself():
+    bed = BEDS[0]
+    np.testing.assert_array_equal(bed_image_at(bed.name, bed.tempo_bpm, 0), bed_image(bed.name))
+
+
+@pytest.mark.parametrize("bpm", [84.0, 121.0])
+def test_a_bed_at_an_asked_tempo_plays_at_it_from_the_stream_start(bpm):
+    """Three chunks of the techno bed (140.625 bpm of its own) asked at another tempo: the onset
+    envelope of the images repeats at the asked beat, and beat 1 falls on the stream's start."""
+    columns_per_s = P.sample_rate / P.hop_samples
+    mel = np.concatenate([mel_from_pixels(bed_image_at("techno-141", bpm, i * P.chunk_samples), P) for i in range(3)], axis=1)
+    period_columns, _ = estimate_period(onset_envelope(mel), columns_per_s)
+    heard_bpm = 60.0 * columns_per_s / period_columns
+    assert min(abs(heard_bpm * factor / bpm - 1.0) for factor in (1.0, 2.0, 0.5)) < 0.02, heard_bpm
+    beat_columns = 60.0 * columns_per_s / bpm
+    phase = estimate_phase(onset_envelope(mel), beat_columns, 0)
+    # a beat within 5 columns of the start (the 10-column analysis window hears each attack ~2.7 early)
+    assert min(phase, beat_columns - phase) < 5, phase
+    assert bed_beats_at("techno-141", bpm) == BeatGrid(0, 0, bpm, 4)
+
+
+def test_a_bed_at_a_tempo_loops_whole_bars_and_refuses_a_tempo_out_of_range():
+    bar_samples = 4 * 60.0 / 120.0 * P.sample_rate  # 120 bpm: 3 bars (6 s) come nearest a chunk
+    np.testing.assert_array_equal(bed_image_at("boom-bap-94", 120.0, 1000), bed_image_at("boom-bap-94", 120.0, 1000 + round(3 * bar_samples)))
+    assert bed_beats_at("ambient-pad", 120.0) is None and bed_beats_at("no-such-bed", 120.0) is None
+    with pytest.raises(ValueError, match="20 … 400 bpm"):
+        bed_image_at("boom-bap-94", 0.0, 0)

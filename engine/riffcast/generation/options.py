@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from riffcast.generation.factory import GENERATOR_KINDS, GeneratorSettings, make_generator
+from riffcast.generation.seeds import BED_NAMES, DEFAULT_BED
 from riffcast.generation.sources import DEFAULT_MODEL_ID
 from riffcast.generation.types import SYNTH_WINDOW_COLUMNS, Generator
 
@@ -53,5 +54,8 @@ def generator_from_args(args: argparse.Namespace) -> Generator:
             channels_last=args.channels_last, attention_slicing=args.attention_slicing, compile_unet=args.compile,
         )
     )
+    if hasattr(generator, "bed"):  # a generator that paints from the seed bed: which bed (a built-in one)
+        seed = getattr(args, "seed_image", None) or DEFAULT_BED
+        generator.bed = seed if seed in BED_NAMES else None
     print(note, file=sys.stderr)
     return generator

@@ -25,8 +25,11 @@ import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, PNDMScheduler
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
+from riffcast.dsp.params import RIFFUSION_V1
+from riffcast.generation.beats import BeatGrid
 from riffcast.generation.interpolation import blend_weighted, lerp, slerp
 from riffcast.generation.models import OUT_OF_MEMORY_ADVICE, ModelError, RiffusionComponents, place_components
+from riffcast.generation.seeds import bed_beats_at, bed_image_at
 from riffcast.generation.types import ImageRequest, Interrupted, PaintedImage
 from riffcast.steering.targets import Target
 
@@ -58,6 +61,10 @@ class RiffusionGenerator:
     channels_last: NHWC memory layout for the UNet and VAE (faster convolutions on recent GPUs).
     attention_slicing: compute attention in slices (less GPU memory, a little slower).
     compile_unet: ``torch.compile`` the UNet (a long first chunk, faster ones after).
+    bed: the built-in seed bed the init images come from (None: a seed of someone's, or none
+        known): while a ``bpm`` is asked, the columns painted (after ``keep_columns``) start from
+        that bed played at the asked tempo instead (:func:`~riffcast.generation.seeds.bed_image_at`),
+        and the image's ``beats`` say so; the conductor then finds the asked tempo already there.
 
     One thread paints at a time (the producer's); the networks are moved to ``device`` and
     ``dtype`` in place.
@@ -76,6 +83,7 @@ class RiffusionGenerator:
         channels_last: bool = False,
         attention_slicing: bool = False,
         compile_unet: bool = False,
+        bed: str | None = None,
     ) -> None:
         if scheduler not in SCHEDULERS:
             raise ValueError(f"unknown scheduler {scheduler!r}: choose one of {', '.join(SCHEDULERS)}")
@@ -85,6 +93,7 @@ class RiffusionGenerator:
         self.device = torch.device(device)
         self.dtype = dtype
         self.steps = steps
+        self.bed = bed
         self._scheduler_class = SCHEDULERS[scheduler]
         self._text_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._init_cache: tuple[tuple, torch.Tensor] | None = None  # ((shape, digest), latents)
@@ -146,8 +155,9 @@ class RiffusionGenerator:
         guidance = lerp(request.start.guidance, request.end.guidance, alpha)
         text_done = self._clock()
 
-        # 2–3. the init image in latent space and the seeds' noise
-        init_latents = self._encode(request.init_image)
+        # 2–3. the init image (the bed at the asked tempo) in latent space and the seeds' noise
+        init_image, beats = self._init_at_tempo(request)
+        init_latents = self._encode(init_image)
         noise = slerp(_seed_noise(request.start.seed, init_latents.shape), _seed_noise(request.end.seed, init_latents.shape), alpha)
         noise = noise.to(device=self.device, dtype=self.dtype)
         encode_done = self._clock()
@@ -185,7 +195,20 @@ class RiffusionGenerator:
             "denoise": denoise_done - encode_done,
             "decode": decode_done - denoise_done,
         }
-        return PaintedImage(image=image, timings_s=timings)
+        return PaintedImage(image=image, timings_s=timings, beats=beats)
+
+    def _init_at_tempo(self, request: ImageRequest) -> tuple[np.ndarray, tuple[BeatGrid, ...]]:
+        """The init image, with the bed at the asked bpm (the settings heard: the end target's
+        once alpha passes 0.5) after the kept columns, and its beat grid; as given (and no grid)
+        without a bpm or a bed."""
+        bpm = (request.end if request.alpha > 0.5 else request.start).bpm
+        if bpm is None or self.bed is None or request.init_image.shape != (RIFFUSION_V1.n_mels, RIFFUSION_V1.chunk_columns):
+            return request.init_image, ()
+        image = request.init_image.copy()
+        bed = bed_image_at(self.bed, bpm, request.start_column * RIFFUSION_V1.hop_samples)
+        image[:, request.keep_columns :] = bed[:, request.keep_columns :]
+        grid = bed_beats_at(self.bed, bpm)
+        return image, () if grid is None else (grid,)
 
     def _img2img_schedule(self, strength: float) -> tuple[SchedulerMixin, torch.Tensor]:
         """A fresh scheduler and the timesteps of img2img at ``strength`` (diffusers' ``get_timesteps``).

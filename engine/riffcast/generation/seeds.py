@@ -12,6 +12,12 @@ render: :func:`load_seed` keeps each bed's pixels on disk (:func:`cache_dir`, 25
 under a key of everything that makes them — every source file of the riffcast package, the
 parameters, numpy's version, the machine — so a change to any of those renders
 it afresh, and a cache that cannot be read or written is only skipped.
+
+A bed at another tempo (a ``bpm`` asked of a generator that paints from the bed, Riffusion):
+:func:`bed_image_at` renders the bed's style at that tempo as a loop of whole bars (as many as
+come nearest one chunk) and cuts the image at any stream position from it, the loop laid from
+the stream's start, so every image starts from the asked beat grid (:func:`bed_beats_at`). The
+loop is kept in memory (a few per process); each image is one STFT of its 5.12 s.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import os
 import platform
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -69,6 +75,7 @@ BEDS: tuple[SeedBed, ...] = (
     SeedBed("waltz-105", 105.46875, 3, "3/4", "oom-pah-pah: bass on 1, chords on 2 and 3, brushed hats"),
     SeedBed("ambient-pad", 93.75, 2, "4/4", "no beat: one sustained chord over a soft sub"),
 )
+BED_NAMES = frozenset(bed.name for bed in BEDS)
 DEFAULT_BED = "boom-bap-94"  # a plain mid-tempo beat, like the original app's "og_beat"
 _STYLES: dict[str, Style] = {
     "boom-bap-94": Style(tempo_bpm=93.75, root=9, mode=Mode.MINOR, swing=0.2, density=0.5, brightness=0.4, sevenths=True,
@@ -101,9 +108,7 @@ def bed_style(name: str) -> Style:
 
 def bed_audio(name: str, params: SpectrogramParams = RIFFUSION_V1) -> np.ndarray:
     """One lap of the bed's loop: (params.chunk_samples,) float32 mono."""
-    from riffcast.generation.voices import render_loop  # the synth's voices: imported only to render
-
-    return render_loop(bed_style(name), BED_SEED, _bed(name).bars, params.chunk_samples, params.sample_rate)
+    return _render_loop(bed_style(name), _bed(name).bars, params.chunk_samples, params)
 
 
 @lru_cache(maxsize=16)
@@ -154,6 +159,40 @@ def bed_beats(spec: str) -> BeatGrid | None:
     if bed is None or _STYLES[bed.name].drums is DrumFamily.NONE:
         return None
     return BeatGrid(0, 0, bed.tempo_bpm, bed.beats_per_bar)
+
+
+def bed_beats_at(spec: str, bpm: float) -> BeatGrid | None:
+    """The beat grid of :func:`bed_image_at`'s images at ``bpm``: bar 0 at the stream's start;
+    None where :func:`bed_beats` has none (a bed without a beat, a path, an unknown name)."""
+    grid = bed_beats(spec)
+    return None if grid is None else replace(grid, bpm=float(bpm))
+
+
+@lru_cache(maxsize=4)
+def _loop_at(name: str, bpm: float, params: SpectrogramParams) -> np.ndarray:
+    bar_s = 60.0 / bpm * _bed(name).beats_per_bar
+    bars = max(1, round(params.chunk_samples / params.sample_rate / bar_s))
+    loop = _render_loop(replace(bed_style(name), tempo_bpm=float(bpm)), bars, round(bars * bar_s * params.sample_rate), params)
+    loop.setflags(write=False)
+    return loop
+
+
+def _render_loop(style: Style, bars: int, samples: int, params: SpectrogramParams) -> np.ndarray:
+    from riffcast.generation.voices import render_loop  # scipy.signal: imported only to render
+
+    return render_loop(style, BED_SEED, bars, samples, params.sample_rate)
+
+
+def bed_image_at(name: str, bpm: float, start_sample: int, params: SpectrogramParams = RIFFUSION_V1) -> np.ndarray:
+    """The bed ``name`` played at ``bpm`` (a loop of whole bars laid from stream sample 0), the
+    chunk from stream sample ``start_sample`` → (n_mels, chunk_columns) uint8 greyscale in image
+    orientation. Raises ``ValueError`` for an unknown bed or a bpm outside 20 … 400."""
+    if not 20.0 <= bpm <= 400.0:
+        raise ValueError(f"a bed's tempo must be 20 … 400 bpm, got {bpm}")
+    loop = _loop_at(_bed(name).name, float(bpm), params)
+    context = CHUNK_CONTEXT_COLUMNS * params.hop_samples
+    samples = np.arange(start_sample - context, start_sample + params.chunk_samples + context) % loop.size
+    return chunk_pixels(loop[samples], params)
 
 
 def load_seed(spec: str, params: SpectrogramParams = RIFFUSION_V1) -> np.ndarray:

@@ -71,6 +71,7 @@ def run_replay(args: argparse.Namespace) -> int:
     args.generator = "synth" if run["generator"].startswith("synth") else "riffusion"
     args.model = run["model"] or args.model
     args.steps, args.scheduler = run.get("steps", args.steps), run.get("scheduler", args.scheduler)  # as painted
+    args.seed_image = run["seed_image"]  # a generator that paints from a built-in bed at an asked bpm needs its name
     generator = generator_from_args(args)
     layout = layout_from(run["crossfade_columns"], run["window_columns"])
     level = None if run["loudness"] is None else LevelSettings(target_lufs=run["loudness"])

@@ -64,8 +64,9 @@ class ProducedImage:
     image: (512, 512) uint8 greyscale, Riffusion's convention.
     fallback: True when generation failed and this repeats the last good image.
     wall_s: seconds spent painting it, retries included.
-    beats: the beat grids its music follows (:attr:`PaintedImage.beats`; the seed bed's for a
-    generator that keeps no time); empty for a fallback, whose repeat is off the grid.
+    beats: the beat grids its music follows: the conductor's while it conducts a tempo (it warps
+    the image onto that grid), else :attr:`PaintedImage.beats`, else the seed bed's for a
+    generator that keeps no time; empty for a fallback, whose repeat is off the grid.
     """
 
     index: int
@@ -197,7 +198,7 @@ class ImageProducer:
         self.counters.chunks += 1
         controls = controls_of(step.end if step.alpha > 0.5 else step.start)  # the settings heard
         image = self._conducted(painted.image, index, controls)
-        beats = () if fallback else painted.beats or self._conducted_beats(controls) or \
+        beats = () if fallback else self._conducted_beats(controls) or painted.beats or \
             ((self.bed_beats,) if self.bed_beats else ())
         return ProducedImage(index, step, image, fallback, painted.timings_s, wall_s, beats)
 

@@ -2,9 +2,14 @@
 
 Harmonic/percussive separation by median filtering (Fitzgerald 2010) on the mel magnitude: a
 median along time keeps what is steady (harmonic), one along the bands what is broad and short
-(percussive); soft masks share each cell between the two. Drums are the percussive part, bass
-the harmonic part below ~150 Hz (a mask that falls from 1 at 150 Hz to 0 at 200 Hz), the rest is
-everything else.
+(percussive); soft masks share each cell between the two, the percussive median counted
+:data:`PERCUSSIVE_MARGIN` times (a margin, Driedger et al. 2014: a cell must be clearly harmonic
+to stay harmonic), and the separation runs twice, the second time on the first's harmonic part
+(what the first left of the drums is found again). Drums are the percussive part, bass the
+harmonic part below ~150 Hz (a mask that falls from 1 at 150 Hz to 0 at 200 Hz), the rest is
+everything else. Margin and passes were chosen on two training pieces of the music set
+(benchmarks/conductor.py's measure: librosa's HPSS of the decoded audio): the percussive energy
+cut 5.7 → 13.2 dB and 7.2 → 10.0 dB for 1.6 and 0.4 dB of the harmonic part's energy.
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ import enum
 
 import numpy as np
 
-from riffcast.dsp.median import running_median
+from riffcast.dsp.conductor.median import median_along_rows
 
 TIME_KERNEL_COLUMNS = 31  # 0.31 s: the harmonic median
 BAND_KERNEL_ROWS = 31  # the percussive median
-MASK_POWER = 4.0  # the masks' sharpness: (H^p / (H^p + P^p))
+MASK_POWER = 4.0  # the masks' sharpness: (H^p / (H^p + (m·P)^p))
+PERCUSSIVE_MARGIN = 2.0  # m
+PASSES = 2
 BASS_TOP_HZ = 150.0
 BASS_FADE_HZ = 200.0
 
@@ -33,11 +40,14 @@ class Stem(str, enum.Enum):
 def percussive_mask(mel: np.ndarray) -> np.ndarray:
     """The percussive share of each cell of ``mel`` (n_mels, columns) → (n_mels, columns) in [0, 1]."""
     mel = np.asarray(mel, dtype=np.float32)
-    harmonic = running_median(mel, TIME_KERNEL_COLUMNS, axis=1)
-    percussive = running_median(mel, BAND_KERNEL_ROWS, axis=0)
-    h, p = harmonic ** MASK_POWER, percussive ** MASK_POWER
-    total = h + p
-    return np.divide(p, total, out=np.full_like(mel, 0.5), where=total > 0)
+    harmonic_share = np.ones_like(mel)
+    for _ in range(PASSES):
+        left = mel * harmonic_share
+        harmonic = median_along_rows(left, TIME_KERNEL_COLUMNS) ** MASK_POWER
+        percussive = (PERCUSSIVE_MARGIN * median_along_rows(left.T, BAND_KERNEL_ROWS).T) ** MASK_POWER
+        total = harmonic + percussive
+        harmonic_share *= np.divide(harmonic, total, out=np.full_like(mel, 0.5), where=total > 0)
+    return 1.0 - harmonic_share
 
 
 def bass_rows(centres_hz: np.ndarray) -> np.ndarray:
