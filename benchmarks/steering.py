@@ -4,8 +4,9 @@ Stations are real ``riffcast serve`` processes on 127.0.0.1: this checkout (wind
 replaces unplayed audio) and the peer, ``PEER_COMMIT`` in a git worktree (whole chunks; a steer
 applies from the next chunk painted), for the synth and for tiny-random on the CPU.
 
-- **Latency** of a steer: (ack position − the live position when the ack arrives) / 44 100 —
-  how far behind what listeners hear now the steered audio starts. One listener follows the
+- **Latency** of a steer: (ack position − the live position when the steer was sent) / 44 100 —
+  how long after it was asked the steered audio is heard (the ack comes once the steer's first image
+  is placed in the stream). One listener follows the
   live edge; ``heard`` is the time from the ack's arrival to the arrival of the frame holding
   the ack position, and ``exact`` counts steers whose ``now_playing`` heard at the ack position
   (the synth acknowledges the first beat in or after the steer's first image) names the new
@@ -83,7 +84,7 @@ async def listen(url: str, heard: Listening, stop: asyncio.Event) -> None:
 
 @dataclass(frozen=True)
 class Steered:
-    latency_s: float  # ack position − live position at the ack
+    latency_s: float  # ack position − live position when the steer was sent
     heard_s: float  # ack arrival → arrival of the frame at the ack position
     exact: bool  # now_playing at the ack position names the new prompt
 
@@ -97,9 +98,10 @@ async def measure_latency(station: Station, steers: int, rng: random.Random) -> 
         for number in range(steers):
             await asyncio.sleep(rng.uniform(0.5, 3.0))
             prompt = f"steer {number}"
+            live = heard.live
             await control.send(json.dumps({"type": "steer", "id": number, "prompt": prompt, "seed": number}))
             ack = json.loads(await control.recv())
-            acked, live = time.monotonic(), heard.live
+            acked = time.monotonic()
             position = ack["position"]
             deadline = acked + 30.0
             while time.monotonic() < deadline and heard.live <= position:
@@ -179,7 +181,7 @@ def run_station(label: str, args: list[str], env: dict[str, str] | None, steers:
 
 
 def print_latency(rows: list[tuple[str, str, list[Steered]]]) -> None:
-    print("\n## Steer → heard: latency (ack position − live position at the ack)\n")
+    print("\n## Steer → heard: latency (ack position − live position when sent)\n")
     print("| generator | station | steers | median s | p95 s | max s | heard after ack, median s | exact | vs peer |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     peers: dict[str, float] = {}

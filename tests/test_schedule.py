@@ -166,3 +166,19 @@ def test_the_window_low_water_follows_the_stitch_times():
     schedule.stitch_took(0.4)
     assert schedule.low_water_s == pytest.approx(2 * 0.4 + 0.05)
     assert schedule.rewind_safety_s(1.0) == pytest.approx(schedule.low_water_s + 1.5 * (1.0 + 0.4) + 0.1)
+
+
+def test_a_steers_ack_waits_for_its_image_to_be_placed_so_a_fallback_first_cannot_misplace_it():
+    """The producer applies a steer: its first image (index 1) is painted next. The generator is late
+    and the fallback takes the next slot first: the ack must name where image 1 is actually heard."""
+    schedule, producer = _schedule(low_water_s=60.0), _producer()
+    _stitch(schedule, producer.next_image())
+    assert schedule.when_placed(1, "steer") is None  # not placed yet: the token waits
+    repeat = schedule.place_fallback()  # the generator is late
+    assert schedule.placed_tokens(None) == [] and repeat.position == CHUNK
+    schedule.commit(schedule.stitch(repeat.position, repeat.image, repeat.step, True))
+    image = producer.next_image()
+    position = schedule.place(image.index)
+    assert schedule.placed_tokens(image.index) == ["steer"] and position == 2 * CHUNK
+    assert schedule.placed_tokens(image.index) == []  # handed back once
+    assert schedule.when_placed(1, "late") == 2 * CHUNK  # asked after the placement: answered at once

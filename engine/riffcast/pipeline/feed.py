@@ -232,14 +232,21 @@ class Feed:
     def steer(self, target: Target, transition_chunks: int | None = None,
               landing: Landing = Landing.BEAT) -> Future[SteerHeard]:
         """Head for ``target`` as soon as it can be heard → a future of the stream position it
-        is heard from (:meth:`heard_from`) and its first image (see the module docstring and
-        :meth:`ProducerThread.steer`)."""
-        position: Future[SteerHeard] = Future()
-        position.set_running_or_notify_cancel()  # cannot be cancelled by a caller that stops waiting
-        first_chunk = self.producer_thread.steer(target, transition_chunks, landing)
-        first_chunk.add_done_callback(
-            lambda done: position.set_result(SteerHeard(self.heard_from(done.result(), landing), done.result())))
-        return position
+        is heard from (:meth:`heard_from`) and its first image, resolved once that image is placed
+        in the stream (see the module docstring and :meth:`ProducerThread.steer`)."""
+        heard: Future[SteerHeard] = Future()
+        heard.set_running_or_notify_cancel()  # cannot be cancelled by a caller that stops waiting
+        first_image = self.producer_thread.steer(target, transition_chunks, landing)
+        first_image.add_done_callback(lambda done: self._ack_when_placed(done.result(), landing, heard))
+        return heard
+
+    def _ack_when_placed(self, index: int, landing: Landing, heard: Future[SteerHeard]) -> None:
+        """Producer thread, as the steer is applied: its first image ``index`` is painted next (or
+        again, after a rewind); answer once it is placed."""
+        with self._lock:
+            placed = self.schedule.when_placed(index, (heard, landing))
+        if placed is not None:
+            heard.set_result(SteerHeard(self.heard_from(index, landing), index))
 
     def heard_from(self, index: int, landing: Landing = Landing.BEAT) -> int:
         """Where a steer whose first image is the producer's ``index`` is heard from: the image's
@@ -270,8 +277,11 @@ class Feed:
         """Producer thread: take a painted image (quick)."""
         with self._lock:
             position = self.schedule.place(chunk.index)
+            waiting = self.schedule.placed_tokens(chunk.index)
         self.on_generated(chunk.wall_s)
         self._queue.put(_Stitch(position, chunk))
+        for heard, landing in waiting:  # steers whose first image this is: their ack now
+            heard.set_result(SteerHeard(self.heard_from(chunk.index, landing), chunk.index))
 
     def _rewind_for_steer(self, request: RewindRequest) -> Rewound:
         """Producer thread: where to paint from for a steer (asked of the feed thread, in turn

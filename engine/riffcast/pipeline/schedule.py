@@ -116,6 +116,7 @@ class StreamSchedule:
         self._serial = 0  # images stitched so far: the next record's number
         self._stitch_s: deque[float] = deque(maxlen=STITCH_HISTORY)
         self._last: tuple[np.ndarray, Step] | None = None  # the image and step stitched last
+        self._waiting: dict[int, list[object]] = {}  # producer index → tokens waiting for its placement
 
     # -- reads ------------------------------------------------------------------------------
     @property
@@ -145,6 +146,20 @@ class StreamSchedule:
     def rewind_safety_s(self, paint_s: float | None) -> float:
         """How far ahead of the playhead (seconds) a steer may start replacing the stream."""
         return rewind_safety_s(paint_s or 0.0, max(self._stitch_s, default=0.0), self.low_water_s)
+
+    def when_placed(self, producer_index: int, token: object) -> int | None:
+        """Where the producer's image ``producer_index`` is heard from if it is placed already; else
+        None, and ``token`` is handed back by :meth:`placed_tokens` once it is. (A steer's ack: the
+        image's position is known only when it is placed — a fallback placed first takes the slot
+        the image would have had.)"""
+        position = self.ledger.position_of(producer_index)
+        if position is None:
+            self._waiting.setdefault(producer_index, []).append(token)
+        return position
+
+    def placed_tokens(self, producer_index: int | None) -> list[object]:
+        """The tokens waiting for ``producer_index``'s placement (call after :meth:`place`)."""
+        return [] if producer_index is None else self._waiting.pop(producer_index, [])
 
     # -- events -----------------------------------------------------------------------------
     def place(self, producer_index: int | None) -> int:
