@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,10 +27,23 @@ from riffcast.delivery.disk import RESUME_FREE_BYTES, Trouble, diagnose, free_by
 from riffcast.delivery.hls import Segment
 from riffcast.delivery.output import Block, OutputReport, Tally
 from riffcast.delivery.window_index import CHUNK_SAMPLES, PCM_SAMPLE_BYTES, Kind, Piece, Span, WindowIndex
+from riffcast_client.recording import one_line
 
 log = logging.getLogger(__name__)
 
 SUFFIX = {Kind.MP3: ".mp3", Kind.PCM: ".s16"}
+
+
+def check_folder(folder: Path) -> None:
+    """Refuse, before anything runs, a ``--hls-window-dir`` the store could not write in, with one
+    line (ValueError): not a folder, not writable, or missing with no writable folder to make it in."""
+    if folder.exists():
+        if not folder.is_dir():
+            raise ValueError(f"--hls-window-dir: {one_line(folder)} is not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ValueError(f"--hls-window-dir: no permission to write in {one_line(folder)}")
+    elif not folder.parent.is_dir() or not os.access(folder.parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--hls-window-dir: {one_line(folder)} does not exist and cannot be made there")
 
 
 class SegmentStore:
@@ -41,9 +55,6 @@ class SegmentStore:
         self.index = WindowIndex(round(window_s * sample_rate))
         self._owned = folder is None
         self._folder = folder  # a temporary one is made at the first write
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-            self._remove_own_files()
         self.tally = Tally("hls-window")
         self.trouble: Trouble | None = None
         self.failed_writes = 0
@@ -51,6 +62,12 @@ class SegmentStore:
         self._given_up: int | None = None  # a PCM piece whose write failed: the next piece tries again
         self._checked: tuple[Kind, int] | None = None  # the piece whose room was last checked on a full disk …
         self._resumed = False  # … and whether there was room
+        if folder is not None:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                self._remove_own_files()
+            except OSError as error:  # checked at start-up (check_folder); what is left is a problem line
+                self._failed(error)
 
     # -- writing ---------------------------------------------------------------------------
     def write(self, block: Block) -> None:
