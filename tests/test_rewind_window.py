@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import errno
 import io
+import os
 import re
+import tempfile
 from datetime import datetime, timezone
 
 import numpy as np
@@ -81,11 +83,17 @@ def test_the_store_reads_back_what_was_written_and_deletes_what_leaves_the_windo
     assert list((tmp_path / "window").iterdir()) == []
 
 
-def test_a_temporary_store_is_made_at_the_first_write_and_removed_at_close():
+def test_a_temporary_store_is_made_at_the_first_write_and_removed_at_close(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    stale, other = tmp_path / "riffcast-window-999999999-abc", tmp_path / f"riffcast-window-{os.getppid()}-abc"
+    for folder in (stale, other):
+        folder.mkdir()
+        (folder / "0.s16").write_bytes(b"\0\0")
     store = SegmentStore(5.0, RATE)
     store.write(Block(0, np.zeros(FRAME, np.float32), 0.0))
     folder = store.folder
-    assert folder.is_dir() and folder.name.startswith("riffcast-window-")
+    assert folder.is_dir() and folder.name.startswith(f"riffcast-window-{os.getpid()}-")
+    assert not stale.exists() and other.exists()  # a killed station's folder goes; a running one's stays
     store.close()
     assert not folder.exists()
 

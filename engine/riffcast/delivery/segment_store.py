@@ -1,7 +1,8 @@
 """The rewind window on disk: the files :class:`~riffcast.delivery.window_index.WindowIndex` keeps.
 
-A folder of its own: a temporary one by default (``riffcast-window-*`` in the system's temporary
-folder, removed on a clean stop), or one named with ``--hls-window-dir`` (emptied of the store's
+A folder of its own: a temporary one by default (``riffcast-window-PID-*`` in the system's
+temporary folder, removed on a clean stop; a killed station's is removed by the next one to
+start), or one named with ``--hls-window-dir`` (emptied of the store's
 own files at start and at a clean stop). Each PCM piece is appended to as the clock emits blocks
 (:meth:`SegmentStore.write`, an :class:`~riffcast.delivery.output.Output`); each HLS segment is
 written whole as the MP3 encoder completes it (:meth:`SegmentStore.add_segment`). A write that
@@ -32,6 +33,26 @@ from riffcast_client.recording import one_line
 log = logging.getLogger(__name__)
 
 SUFFIX = {Kind.MP3: ".mp3", Kind.PCM: ".s16"}
+TEMPORARY_PREFIX = "riffcast-window-"  # then the station's process id: a killed station's folder is removed at the next start
+
+
+def remove_stale_folders(parent: Path) -> None:
+    """Remove the temporary stores in ``parent`` whose station is gone (killed: no clean stop
+    removed them), told by the process id in their names."""
+    for folder in parent.glob(f"{TEMPORARY_PREFIX}*-*"):
+        pid = folder.name[len(TEMPORARY_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # no signal: only whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
 
 
 def check_folder(folder: Path) -> None:
@@ -189,7 +210,8 @@ class SegmentStore:
     @property
     def folder(self) -> Path:
         if self._folder is None:
-            self._folder = Path(tempfile.mkdtemp(prefix="riffcast-window-"))
+            remove_stale_folders(Path(tempfile.gettempdir()))
+            self._folder = Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{os.getpid()}-"))
         return self._folder
 
     def _path(self, kind: Kind, number: int) -> Path:
