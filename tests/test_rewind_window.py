@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import errno
 import io
+import os
 import re
+import tempfile
 from datetime import datetime, timezone
 
 import numpy as np
@@ -16,7 +18,7 @@ from riffcast.delivery.codecs import Codec
 from riffcast.delivery.encoders import StreamEncoder
 from riffcast.delivery.hls import Entry, HlsSegmenter, contiguous_tail, playlist
 from riffcast.delivery.output import Block
-from riffcast.delivery.segment_store import SegmentStore
+from riffcast.delivery.segment_store import SegmentStore, check_folder
 from riffcast.delivery.window_index import CHUNK_SAMPLES, Kind, Piece, Span, WindowIndex, bound_bytes
 from riffcast.delivery.window_query import Clip, ClipFormat, OutsideWindow, check_start, clip_request, stream_start
 from riffcast.station.rewind import encode_clip
@@ -81,11 +83,17 @@ def test_the_store_reads_back_what_was_written_and_deletes_what_leaves_the_windo
     assert list((tmp_path / "window").iterdir()) == []
 
 
-def test_a_temporary_store_is_made_at_the_first_write_and_removed_at_close():
+def test_a_temporary_store_is_made_at_the_first_write_and_removed_at_close(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    stale, other = tmp_path / "riffcast-window-999999999-abc", tmp_path / f"riffcast-window-{os.getppid()}-abc"
+    for folder in (stale, other):
+        folder.mkdir()
+        (folder / "0.s16").write_bytes(b"\0\0")
     store = SegmentStore(5.0, RATE)
     store.write(Block(0, np.zeros(FRAME, np.float32), 0.0))
     folder = store.folder
-    assert folder.is_dir() and folder.name.startswith("riffcast-window-")
+    assert folder.is_dir() and folder.name.startswith(f"riffcast-window-{os.getpid()}-")
+    assert not stale.exists() and other.exists()  # a killed station's folder goes; a running one's stays
     store.close()
     assert not folder.exists()
 
@@ -204,3 +212,13 @@ def test_a_wav_clip_holds_the_samples_exactly_and_an_mp3_clip_decodes():
     mp3 = encode_clip(Clip(Span(0, samples.size), ClipFormat.MP3), samples, RATE)
     decoded, rate = soundfile.read(io.BytesIO(mp3), dtype="float32")
     assert rate == RATE and abs(decoded.size - samples.size) < 2 * 1152 and len(mp3) < len(wav) / 5
+
+
+def test_a_window_folder_that_cannot_be_used_is_one_line_before_anything_runs(tmp_path):
+    (tmp_path / "file").write_text("")
+    check_folder(tmp_path / "new")  # made at start
+    check_folder(tmp_path)
+    for folder, message in [(tmp_path / "file", "is not a folder"), (tmp_path / "no" / "such", "cannot be made there")]:
+        with pytest.raises(ValueError, match=f"^--hls-window-dir: .*{message}$"):
+            check_folder(folder)
+    assert not (tmp_path / "new").exists()

@@ -357,6 +357,7 @@ def test_sigterm_closes_listeners_with_1001_and_keeps_the_recording(tmp_path):
         (["--playlist", "missing.toml"], "missing.toml: cannot read the playlist"),
         (["--transition-chunks", "0"], "transition_chunks"),
         (["--loudness", "-60"], "--loudness: loudness target must be from -40 to -5 LUFS"),
+        (["--hls-window", "25h"], "--hls-window: at most 24h"),
         (["--play"], "no sound output device"),  # this machine and CI have PortAudio but no device
         (["--play"], "leave out --play"),
     ],

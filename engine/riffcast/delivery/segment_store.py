@@ -1,7 +1,8 @@
 """The rewind window on disk: the files :class:`~riffcast.delivery.window_index.WindowIndex` keeps.
 
-A folder of its own: a temporary one by default (``riffcast-window-*`` in the system's temporary
-folder, removed on a clean stop), or one named with ``--hls-window-dir`` (emptied of the store's
+A folder of its own: a temporary one by default (``riffcast-window-PID-*`` in the system's
+temporary folder, removed on a clean stop; a killed station's is removed by the next one to
+start), or one named with ``--hls-window-dir`` (emptied of the store's
 own files at start and at a clean stop). Each PCM piece is appended to as the clock emits blocks
 (:meth:`SegmentStore.write`, an :class:`~riffcast.delivery.output.Output`); each HLS segment is
 written whole as the MP3 encoder completes it (:meth:`SegmentStore.add_segment`). A write that
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,10 +28,43 @@ from riffcast.delivery.disk import RESUME_FREE_BYTES, Trouble, diagnose, free_by
 from riffcast.delivery.hls import Segment
 from riffcast.delivery.output import Block, OutputReport, Tally
 from riffcast.delivery.window_index import CHUNK_SAMPLES, PCM_SAMPLE_BYTES, Kind, Piece, Span, WindowIndex
+from riffcast_client.recording import one_line
 
 log = logging.getLogger(__name__)
 
 SUFFIX = {Kind.MP3: ".mp3", Kind.PCM: ".s16"}
+TEMPORARY_PREFIX = "riffcast-window-"  # then the station's process id: a killed station's folder is removed at the next start
+
+
+def remove_stale_folders(parent: Path) -> None:
+    """Remove the temporary stores in ``parent`` whose station is gone (killed: no clean stop
+    removed them), told by the process id in their names."""
+    for folder in parent.glob(f"{TEMPORARY_PREFIX}*-*"):
+        pid = folder.name[len(TEMPORARY_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # no signal: only whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
+def check_folder(folder: Path) -> None:
+    """Refuse, before anything runs, a ``--hls-window-dir`` the store could not write in, with one
+    line (ValueError): not a folder, not writable, or missing with no writable folder to make it in."""
+    if folder.exists():
+        if not folder.is_dir():
+            raise ValueError(f"--hls-window-dir: {one_line(folder)} is not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ValueError(f"--hls-window-dir: no permission to write in {one_line(folder)}")
+    elif not folder.parent.is_dir() or not os.access(folder.parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--hls-window-dir: {one_line(folder)} does not exist and cannot be made there")
 
 
 class SegmentStore:
@@ -41,9 +76,6 @@ class SegmentStore:
         self.index = WindowIndex(round(window_s * sample_rate))
         self._owned = folder is None
         self._folder = folder  # a temporary one is made at the first write
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-            self._remove_own_files()
         self.tally = Tally("hls-window")
         self.trouble: Trouble | None = None
         self.failed_writes = 0
@@ -51,6 +83,12 @@ class SegmentStore:
         self._given_up: int | None = None  # a PCM piece whose write failed: the next piece tries again
         self._checked: tuple[Kind, int] | None = None  # the piece whose room was last checked on a full disk …
         self._resumed = False  # … and whether there was room
+        if folder is not None:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                self._remove_own_files()
+            except OSError as error:  # checked at start-up (check_folder); what is left is a problem line
+                self._failed(error)
 
     # -- writing ---------------------------------------------------------------------------
     def write(self, block: Block) -> None:
@@ -172,7 +210,8 @@ class SegmentStore:
     @property
     def folder(self) -> Path:
         if self._folder is None:
-            self._folder = Path(tempfile.mkdtemp(prefix="riffcast-window-"))
+            remove_stale_folders(Path(tempfile.gettempdir()))
+            self._folder = Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{os.getpid()}-"))
         return self._folder
 
     def _path(self, kind: Kind, number: int) -> Path:

@@ -81,6 +81,7 @@ class WindowIndex:
         self.window_samples = window_samples
         self._pieces: dict[Kind, OrderedDict[int, Piece]] = {kind: OrderedDict() for kind in Kind}
         self._newest_end: int | None = None  # the end of the newest sample stored
+        self._run_first: int | None = None  # the oldest PCM piece of the newest run without a hole
 
     @property
     def size_bytes(self) -> int:
@@ -100,6 +101,10 @@ class WindowIndex:
     def add(self, piece: Piece) -> list[Piece]:
         """Store ``piece`` (or replace a PCM piece that grew) → the pieces now out of the window."""
         pieces = self._pieces[piece.kind]
+        if piece.kind is Kind.PCM and piece.number not in pieces:
+            newest = pieces[next(reversed(pieces))] if pieces else None
+            if newest is None or newest.end != piece.position:
+                self._run_first = piece.number  # a hole before it: a new run
         pieces[piece.number] = piece
         self._newest_end = piece.end if self._newest_end is None else max(self._newest_end, piece.end)
         return self._evict()
@@ -110,7 +115,16 @@ class WindowIndex:
         return self.add(replace(piece, samples=piece.samples + samples, size_bytes=piece.size_bytes + size_bytes))
 
     def remove(self, kind: Kind, number: int) -> None:
-        self._pieces[kind].pop(number, None)
+        """Forget a piece (a write failed): a hole, and a PCM run ends there (found again by a walk: rare)."""
+        pieces = self._pieces[kind]
+        pieces.pop(number, None)
+        if kind is Kind.PCM:
+            held = list(pieces.values())
+            self._run_first = held[-1].number if held else None
+            for earlier, later in zip(reversed(held[:-1]), reversed(held[1:])):
+                if earlier.end != later.position:
+                    break
+                self._run_first = earlier.number
 
     def _evict(self) -> list[Piece]:
         newest = self._newest_end
@@ -118,25 +132,24 @@ class WindowIndex:
         for pieces in self._pieces.values():
             while pieces and newest - next(iter(pieces.values())).end >= self.window_samples:
                 gone.append(pieces.popitem(last=False)[1])
+                if gone[-1].kind is Kind.PCM and gone[-1].number == self._run_first:
+                    self._run_first = next(iter(pieces), None)
         return gone
 
     def pcm_window(self) -> Span | None:
         """The span of PCM held without a hole, ending at the newest sample; None when empty."""
-        pieces = self.pieces(Kind.PCM)
-        if not pieces:
+        pieces = self._pieces[Kind.PCM]
+        if not pieces or self._run_first is None:
             return None
-        first = pieces[-1].position
-        for earlier, later in zip(reversed(pieces[:-1]), reversed(pieces[1:])):
-            if earlier.end != later.position:
-                break
-            first = earlier.position
-        return Span(first, pieces[-1].end)
+        return Span(pieces[self._run_first].position, pieces[next(reversed(pieces))].end)
 
     def pcm_pieces(self, span: Span) -> list[Piece] | None:
         """The PCM pieces that hold ``span`` whole, in order; None if any of it is not held."""
-        found = [piece for piece in self._pieces[Kind.PCM].values()
-                 if piece.position < span.end and piece.end > span.first]
-        if not found or found[0].position > span.first or found[-1].end < span.end:
+        if span.end <= span.first:
+            return None
+        pieces = self._pieces[Kind.PCM]
+        found = [pieces.get(number) for number in range(span.first // CHUNK_SAMPLES, (span.end - 1) // CHUNK_SAMPLES + 1)]
+        if None in found or found[0].position > span.first or found[-1].end < span.end:
             return None
         if any(earlier.end != later.position for earlier, later in zip(found, found[1:])):
             return None

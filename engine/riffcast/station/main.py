@@ -210,8 +210,10 @@ def run_serve(args: argparse.Namespace) -> int:
     hls_window_s = parse_duration(args.hls_window, "--hls-window")
     if hls_window_s > MAX_HLS_WINDOW_S:
         raise ValueError(f"--hls-window: at most {MAX_HLS_WINDOW_S / 3600:g}h (about 9 GB on disk), got {args.hls_window!r}")
-    if args.hls_window_dir is not None and args.hls_window_dir.exists() and not args.hls_window_dir.is_dir():
-        raise ValueError(f"--hls-window-dir: {args.hls_window_dir} is not a folder")
+    if args.hls_window_dir is not None:
+        from riffcast.delivery.segment_store import check_folder
+
+        check_folder(args.hls_window_dir)
     faults = parse_faults(args.inject_faults) if args.inject_faults else []
     if args.play:
         from riffcast_client.player import check_output_device
