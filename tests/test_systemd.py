@@ -177,9 +177,11 @@ def test_every_kind_of_option_round_trips_in_long_form(tmp_path):
 
 
 def test_relative_paths_become_absolute_and_a_bed_name_stays(tmp_path):
-    argv = ["--playlist", "p.toml", "--state", "../s.json", "--record", "out/r.wav", "--seed-image", "bed.png"]
+    argv = ["--playlist", "p.toml", "--state", "../s.json", "--record", "out/r.wav", "--seed-image", "bed.png",
+            "--as-run", "log/as-run.jsonl"]
     args = serve_args(unit_text(argv, PYTHON, cwd=str(tmp_path)))
     assert args.playlist == tmp_path / "p.toml" and args.state == tmp_path.parent / "s.json"
+    assert args.as_run == tmp_path / "log" / "as-run.jsonl"
     assert args.record == tmp_path / "out" / "r.wav" and args.seed_image == str(tmp_path / "bed.png")
     assert serve_args(unit_text(["--seed-image", "dnb-188"], PYTHON)).seed_image == "dnb-188"
     assert serve_args(unit_text(["--state", "/abs/s.json"], PYTHON)).state == Path("/abs/s.json")

@@ -19,7 +19,7 @@ WATCHDOG_S = 30  # the station pings every WatchdogSec/2 at the latest (Notifier
 START_TIMEOUT_S = 600  # READY=1 waits for the model to load (minutes with --compile)
 MIN_OPEN_FILES = 65536  # one socket per listener (--max-listeners, default 10 000) + files, with room
 
-PATH_OPTIONS = ("playlist", "state", "record", "tls_cert", "tls_key", "hls_window_dir")  # dests whose relative paths are made absolute
+PATH_OPTIONS = ("playlist", "state", "record", "as_run", "tls_cert", "tls_key", "hls_window_dir")  # dests whose relative paths are made absolute
 ICECAST_PASSWORD_ENV = "RIFFCAST_ICECAST_PASSWORD"
 NEVER_CARRIED = ("systemd_unit",)
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9_./:=+,@-]+")
