@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
-import multiprocessing
 import os
 import sys
 import time
@@ -47,7 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fanout_clients import CONNECT_TIMEOUT_S, FRAME_SAMPLES, SAMPLE_RATE, TAIL_S, run_clients
+from fanout_clients import CONNECT_TIMEOUT_S, FRAME_SAMPLES, SAMPLE_RATE, TAIL_S, clients_process
 from fanout_peer import PeerServer
 from harness import table
 from harness.endpoints import prometheus_value
@@ -163,52 +162,43 @@ class Row:
 def measure(server_name: str, count: int, *, seconds: float, idle_s: float, settle_s: float,
             stalled: bool, before_env: dict[str, str] | None = None) -> Row:
     server = start_server(server_name, before_env)
-    client = None
     try:
         server.wait_playing(180)
         idle_start = (time.monotonic(), cpu_seconds(server.pid, server.pid))
         time.sleep(idle_s)
         loop_idle = 100.0 * (cpu_seconds(server.pid, server.pid) - idle_start[1]) / (time.monotonic() - idle_start[0])
 
-        context = multiprocessing.get_context("spawn")
-        control, child_end = context.Pipe()
-        client = context.Process(target=run_clients, args=(child_end, "127.0.0.1", server.port, count, stalled),
-                                 daemon=True)
-        client.start()
-        if not control.poll(CONNECT_TIMEOUT_S + count * 0.2):
-            raise RuntimeError(f"{count} listeners did not connect to {server_name} in time")
-        _, connected, failures, failed, connect_s, stall_port, stall_opened_s = control.recv()
-        if failed:
-            print(f"  {failed} of {count} listeners failed to connect to {server_name}, e.g. {failures}", flush=True)
+        with clients_process("127.0.0.1", server.port, count, stalled) as (client, control):
+            if not control.poll(CONNECT_TIMEOUT_S + count * 0.2):
+                raise RuntimeError(f"{count} listeners did not connect to {server_name} in time")
+            _, connected, failures, failed, connect_s, stall_port, stall_opened_s = control.recv()
+            if failed:
+                print(f"  {failed} of {count} listeners failed to connect to {server_name}, e.g. {failures}", flush=True)
 
-        epoch_s = server.health()["epoch_s"]
-        t0 = time.time() + settle_s
-        t1 = t0 + seconds
-        control.send((epoch_s, t0, t1))
-        stall_dropped_s = None
+            epoch_s = server.health()["epoch_s"]
+            t0 = time.time() + settle_s
+            t1 = t0 + seconds
+            control.send((epoch_s, t0, t1))
+            stall_dropped_s = None
 
-        def watch_until(deadline: float) -> None:
-            nonlocal stall_dropped_s
-            while (left := deadline - time.time()) > 0:
-                time.sleep(min(POLL_S, left))
-                if stall_port and stall_dropped_s is None and server.health()["listeners"] <= connected:
-                    stall_dropped_s = time.time() - stall_opened_s
+            def watch_until(deadline: float) -> None:
+                nonlocal stall_dropped_s
+                while (left := deadline - time.time()) > 0:
+                    time.sleep(min(POLL_S, left))
+                    if stall_port and stall_dropped_s is None and server.health()["listeners"] <= connected:
+                        stall_dropped_s = time.time() - stall_opened_s
 
-        watch_until(t0)
-        before = CpuSample.take(server.pid, client.pid)
-        watch_until(t1)
-        after = CpuSample.take(server.pid, client.pid)
-        health = server.health()
-        metrics = server.metrics() if server_name == "riffcast" else ""
-        stall_tcp = tcp_connection(server.port, stall_port) if stall_port else None
-        if not control.poll(TAIL_S + 60):
-            raise RuntimeError("the client process sent no results")
-        results = control.recv()
+            watch_until(t0)
+            before = CpuSample.take(server.pid, client.pid)
+            watch_until(t1)
+            after = CpuSample.take(server.pid, client.pid)
+            health = server.health()
+            metrics = server.metrics() if server_name == "riffcast" else ""
+            stall_tcp = tcp_connection(server.port, stall_port) if stall_port else None
+            if not control.poll(TAIL_S + 60):
+                raise RuntimeError("the client process sent no results")
+            results = control.recv()
     finally:
-        if client is not None:
-            client.join(10)
-            if client.is_alive():
-                client.kill()
         server.stop()
 
     elapsed = after.at_s - before.at_s

@@ -20,11 +20,13 @@ import base64
 import contextlib
 import json
 import math
+import multiprocessing
 import os
 import socket
 import struct
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
@@ -264,3 +266,19 @@ async def _clients_main(control: Connection, host: str, port: int, count: int, s
         "tick_late_ms": np.array(window.tick_late_s) * 1000.0,
         "kernel_stamped": window.kernel_stamped,
     })
+
+
+@contextlib.contextmanager
+def clients_process(host: str, port: int, count: int, stalled: bool) -> Iterator[tuple[multiprocessing.Process, Connection]]:
+    """:func:`run_clients` in a spawned process of its own → (the process, the parent's end of its pipe);
+    joined on leaving (killed if it has not ended 10 s later)."""
+    context = multiprocessing.get_context("spawn")
+    control, child_end = context.Pipe()
+    client = context.Process(target=run_clients, args=(child_end, host, port, count, stalled), daemon=True)
+    client.start()
+    try:
+        yield client, control
+    finally:
+        client.join(10)
+        if client.is_alive():
+            client.kill()

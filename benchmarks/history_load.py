@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import os
 import tempfile
 import time
@@ -33,7 +32,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from fanout_clients import CONNECT_TIMEOUT_S, TAIL_S, run_clients
+from fanout_clients import CONNECT_TIMEOUT_S, TAIL_S, clients_process
 from harness import table
 from harness.endpoints import prometheus_value
 from harness.machine import host_description, raise_open_files_limit
@@ -193,36 +192,27 @@ def measure(*, listeners: int, rate: float, seconds: float, earlier_hours: float
         memory_lines = earlier_part(as_run, earlier_hours, time.time() - 60) if earlier_hours > 0 else 0
         station = Station("--as-run", str(as_run), "--max-listeners", str(listeners + 50), token=random_token(),
                           name="riffcast")
-        client = None
         try:
             station.wait_playing(180)
-            context = multiprocessing.get_context("spawn")
-            control, child_end = context.Pipe()
-            client = context.Process(target=run_clients, args=(child_end, "127.0.0.1", station.port, listeners, False),
-                                     daemon=True)
-            client.start()
-            if not control.poll(CONNECT_TIMEOUT_S + listeners * 0.2):
-                raise RuntimeError(f"{listeners} listeners did not connect in time")
-            _, connected, failures, failed, *_ = control.recv()
-            if failed:
-                print(f"  {failed} of {listeners} listeners failed to connect, e.g. {failures}", flush=True)
-            underruns_before, overflows_before = station.health().get("underruns", 0), listen_overflows()
-            t0 = time.time() + SETTLE_S
-            control.send((station.health()["epoch_s"], t0, t0 + seconds))
-            history, peer, cpu = asyncio.run(load("127.0.0.1", station.port, rate, seconds,
-                                                  time.monotonic() + (t0 - time.time()),
-                                                  lambda: Cpu.take(station.pid, client.pid)))
-            underruns = station.health().get("underruns", 0) - underruns_before
-            overflows = listen_overflows() - overflows_before
-            dropped = int(prometheus_value(station.metrics(), "riffcast_http_refused_total", DROPPED_HANDSHAKE))
-            if not control.poll(TAIL_S + 60):
-                raise RuntimeError("the listeners' process sent no results")
-            results = control.recv()
+            with clients_process("127.0.0.1", station.port, listeners, False) as (client, control):
+                if not control.poll(CONNECT_TIMEOUT_S + listeners * 0.2):
+                    raise RuntimeError(f"{listeners} listeners did not connect in time")
+                _, connected, failures, failed, *_ = control.recv()
+                if failed:
+                    print(f"  {failed} of {listeners} listeners failed to connect, e.g. {failures}", flush=True)
+                underruns_before, overflows_before = station.health().get("underruns", 0), listen_overflows()
+                t0 = time.time() + SETTLE_S
+                control.send((station.health()["epoch_s"], t0, t0 + seconds))
+                history, peer, cpu = asyncio.run(load("127.0.0.1", station.port, rate, seconds,
+                                                      time.monotonic() + (t0 - time.time()),
+                                                      lambda: Cpu.take(station.pid, client.pid)))
+                underruns = station.health().get("underruns", 0) - underruns_before
+                overflows = listen_overflows() - overflows_before
+                dropped = int(prometheus_value(station.metrics(), "riffcast_http_refused_total", DROPPED_HANDSHAKE))
+                if not control.poll(TAIL_S + 60):
+                    raise RuntimeError("the listeners' process sent no results")
+                results = control.recv()
         finally:
-            if client is not None:
-                client.join(10)
-                if client.is_alive():
-                    client.kill()
             station.stop()
     frames = results["frames"]
     return Result(history=history, peer=peer, listeners=listeners, connected=connected, frames=int(frames.sum()),

@@ -13,8 +13,8 @@ import urllib.request
 import av
 import numpy as np
 import pytest
-from websockets.asyncio.client import connect
 
+from receiving import receive_for
 from riffcast_client import protocol
 
 from station import running_station, steer
@@ -86,18 +86,8 @@ def test_icy_title_follows_a_steer(station):
 
 def test_opus_stream_decodes_with_contiguous_positions_beside_pcm(station):
     async def listen(url: str, seconds: float):
-        messages = []
-        async with connect(url, compression=None) as ws:
-            hello = json.loads(await ws.recv())
-            deadline = time.monotonic() + seconds
-            while (left := deadline - time.monotonic()) > 0:
-                try:
-                    message = await asyncio.wait_for(ws.recv(), left)
-                except asyncio.TimeoutError:
-                    break
-                if isinstance(message, bytes):
-                    messages.append(message)
-        return hello, messages
+        hello, messages = await receive_for(url, seconds)
+        return hello, [message for _, message in messages if isinstance(message, bytes)]
 
     async def both():
         return await asyncio.gather(listen(f"{station.stream_url}?format=opus", 11), listen(station.stream_url, 11))

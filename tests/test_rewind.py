@@ -27,6 +27,7 @@ import soxr
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from receiving import receive_for
 from riffcast.delivery.codecs import Codec
 from riffcast.delivery.encoders import StreamEncoder
 from riffcast.delivery.hls import Entry, HlsSegmenter, id3_timestamp, playlist
@@ -60,19 +61,10 @@ def _get(url: str) -> tuple[int, bytes]:
 
 async def _listen(url: str, seconds: float) -> tuple[dict, list]:
     """(hello, the audio messages decoded) for ``seconds`` after the hello."""
-    messages = []
-    async with connect(url, compression=None, max_size=None) as ws:
-        hello = json.loads(await ws.recv())
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                message = await asyncio.wait_for(ws.recv(), left)
-            except asyncio.TimeoutError:
-                break
-            if isinstance(message, bytes):
-                messages.append(protocol.decode_packet(message) if hello["format"] == "opus"
-                                else protocol.decode_frame(message, hello["format"]))
-    return hello, messages
+    hello, messages = await receive_for(url, seconds, max_size=None)
+    decode = protocol.decode_packet if hello["format"] == "opus" else (
+        lambda message: protocol.decode_frame(message, hello["format"]))
+    return hello, [decode(message) for _, message in messages if isinstance(message, bytes)]
 
 
 def _lag(heard: np.ndarray, recorded: np.ndarray, reach: int) -> int:

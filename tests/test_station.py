@@ -18,6 +18,7 @@ from PIL import Image
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from receiving import receive_for
 from riffcast_client import protocol
 
 from station import TOKEN, running_station, start_station
@@ -35,19 +36,9 @@ def station(tmp_path_factory):
 
 async def _collect(url: str, seconds: float, sample_format: str = "s16le"):
     """(hello, [(arrival_s, frame)], [events]) for ``seconds`` after the hello."""
-    frames, events = [], []
-    async with connect(url if "?" in url else f"{url}?format={sample_format}", compression=None) as ws:
-        hello = json.loads(await ws.recv())
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                message = await asyncio.wait_for(ws.recv(), left)
-            except asyncio.TimeoutError:
-                break
-            if isinstance(message, bytes):
-                frames.append((time.monotonic(), protocol.decode_frame(message, hello["format"])))
-            else:
-                events.append(json.loads(message))
+    hello, messages = await receive_for(url if "?" in url else f"{url}?format={sample_format}", seconds)
+    frames = [(at, protocol.decode_frame(message, hello["format"])) for at, message in messages if isinstance(message, bytes)]
+    events = [json.loads(message) for _, message in messages if isinstance(message, str)]
     return hello, frames, events
 
 
