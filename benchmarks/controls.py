@@ -35,6 +35,7 @@ Run: ``python benchmarks/controls.py`` (about 4 minutes on 2 cores) or ``--quick
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import sys
@@ -89,12 +90,15 @@ def engine_render(target, seconds: float, playlist=()) -> np.ndarray:
     return audio
 
 
-def synth_render(target, seconds: float) -> np.ndarray:
-    """``seconds`` of the song the synth plays for ``target`` (its audio, before the images)."""
+def synth_render(target, seconds: float, from_bar: int = 0) -> np.ndarray:
+    """``seconds`` of the song the synth plays for ``target`` from bar ``from_bar`` (its audio, before
+    the images)."""
+    from riffcast.generation.compose import bar_seconds
     from riffcast.generation.style import style_for_target
     from riffcast.generation.voices import render_audio
 
-    return render_audio(style_for_target(target), target.seed, 0, int(seconds * SR), SR)
+    style = style_for_target(target)
+    return render_audio(style, target.seed, round(from_bar * bar_seconds(style) * SR), int(seconds * SR), SR)
 
 
 def measure_tempo_and_key(results: Results, renders, seconds: float, through_engine: bool) -> None:
@@ -166,7 +170,7 @@ def low_db(audio: np.ndarray, below_hz: float = BASS_HZ) -> float:
     return _db(power[librosa.fft_frequencies(sr=SR, n_fft=8192) < below_hz].sum()) - _db(power.sum())
 
 
-def drum_mute_ceiling_db(target, seconds: float) -> float:
+def drum_mute_ceiling_db(target, seconds: float, from_bar: int = 0) -> float:
     """How far a perfect drum mute can cut the percussive (HPSS) energy of ``target``'s song: the
     drum voices' percussive energy over the other voices', each part rendered alone (through the
     master stage), dB."""
@@ -177,16 +181,19 @@ def drum_mute_ceiling_db(target, seconds: float) -> float:
 
     style = style_for_target(target)
     bar_samples = bar_seconds(style) * SR
-    n_samples = int(seconds * SR)
-    placed = placed_events(style, target.seed, range(int(n_samples / bar_samples) + 1), bar_samples, SR)
+    n_samples, start = int(seconds * SR), round(from_bar * bar_samples)
+    placed = placed_events(style, target.seed, range(from_bar, from_bar + int(n_samples / bar_samples) + 1), bar_samples, SR)
     drums, rest = ([(at, event) for at, event in placed if (event.voice in DRUMS) == keep] for keep in (True, False))
-    return Split.of(mix_events(drums, 0, n_samples, SR)).percussive_db - Split.of(mix_events(rest, 0, n_samples, SR)).percussive_db
+    return (Split.of(mix_events(drums, start, n_samples, SR)).percussive_db
+            - Split.of(mix_events(rest, start, n_samples, SR)).percussive_db)
 
 
 def measure_timbre_and_parts(results: Results, seconds: float, through_engine: bool, prompts: tuple[str, ...]) -> None:
+    from riffcast.generation.form import INTRO_BARS
     from riffcast.steering.targets import Target
 
-    render = engine_render if through_engine else synth_render
+    # The synth's own audio from the first bar after the intro (which has no bass): every part plays there.
+    render = engine_render if through_engine else functools.partial(synth_render, from_bar=INTRO_BARS)
     results.centroids_hz = [centroid_hz(engine_render(Target.from_text("lofi hip hop", seed=3, brightness=b), seconds))
                             for b in (-1.0, 0.0, 1.0)] if through_engine else _painted_centroids(seconds)
     steps = np.diff(results.centroids_hz)
@@ -202,10 +209,11 @@ def measure_timbre_and_parts(results: Results, seconds: float, through_engine: b
             return render(target(**parts), seconds)
 
         on, drumless, bassless, neither = heard(), heard(drums="off"), heard(bass="off"), heard(drums="off", bass="off")
-        own_on, own_drumless = (Split.of(synth_render(target(**parts), seconds)) for parts in ({}, {"drums": "off"}))
+        own_on, own_drumless = (Split.of(synth_render(target(**parts), seconds, INTRO_BARS))
+                                for parts in ({}, {"drums": "off"}))
         cuts.append((own_on.percussive_db - own_drumless.percussive_db, low_db(drumless) - low_db(neither),
                      low_db(on) - low_db(bassless), Split.of(on).ratio_db - Split.of(drumless).ratio_db,
-                     drum_mute_ceiling_db(target(), seconds)))
+                     drum_mute_ceiling_db(target(), seconds, INTRO_BARS)))
     results.drums_cut_db = min(cut[0] for cut in cuts)
     results.bass_cut_drumless_db = min(cut[1] for cut in cuts)
     results.bass_cut_db = min(cut[2] for cut in cuts)

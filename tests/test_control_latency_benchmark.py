@@ -18,7 +18,11 @@ pytestmark = pytest.mark.benchmark
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 CONTROLS = ("brightness", "drums", "bass", "bpm", "key", "prompt")
 AFTER_S = 5.5  # the audio the benchmark searches after each steer (one bar more for bpm and key)
-ON_THE_ACK_S = 0.75  # a part or prompt change found this near the ack's position (a beat and a note's ring)
+ON_THE_ACK_S = 0.75  # a part change found this near the ack's position (a beat and a note's ring)
+# The prompt's MFCC step: since the songs' sections share parts (held chords, a hi-hat or ride keeping time),
+# the step between two songs is found up to about two beats after the beat where the audio switches (the
+# switch itself is sample-exact: tests/test_controls_synth.py); one steer here, so no average.
+PROMPT_ON_THE_ACK_S = 1.25
 BAR_CHANGE_SLACK_S = 1.25  # a tempo or key change: the ring (0.5 s) and the fit's spread past the bar line
 
 
@@ -34,8 +38,10 @@ def test_quick_control_latency_is_measured_on_the_output():
         output_s, ack_s, lag_s = float(output_p50), float(ack_p50), float(lag)
         bar_s = float(re.search(r"≤ ([\d.]+)", limit).group(1)) - 1.5  # 0 but for bpm and key
         assert 0.0 < ack_s < AFTER_S and 0.0 < output_s < AFTER_S + bar_s, run.stdout  # heard after it was sent
-        if control in ("drums", "bass", "prompt"):
+        if control in ("drums", "bass"):
             assert abs(lag_s) <= ON_THE_ACK_S, run.stdout
+        elif control == "prompt":
+            assert abs(lag_s) <= PROMPT_ON_THE_ACK_S, run.stdout
         elif control in ("bpm", "key"):
             # On the first bar line after the ack, the old notes ringing 0.5 s into it; one steer each here,
             # so the change-point fit's spread (about ±0.5 s for key) is not averaged out.

@@ -61,6 +61,10 @@ ALIVE_EVERY_S = 1.0
 LISTENERS_LOGGED_EVERY_S = 60.0  # the as-run log's listener counts
 NOT_LISTENED = frozenset({"record", "speaker", "as-run", "hls", "hls-window"})  # outputs without listeners to count
 START_POLL_S = 0.02  # how often the clock looks whether playback may start
+# Connections the kernel queues for accept(), and asyncio's accepts per wake-up: above asyncio's 100 (a busy
+# loop dropped bursts of /history requests), within the open files the handshake limit leaves (a wake-up
+# accepting 1024 ran out of descriptors before the oldest idle handshakes could be dropped).
+LISTEN_BACKLOG = 256
 
 
 class StationFailure(RuntimeError):
@@ -207,7 +211,7 @@ class Station:
                 create_connection=create_connection,
                 compression=None, max_size=self.config.max_message_bytes, close_timeout=0.5,
                 open_timeout=self.config.open_timeout_s,
-                ping_interval=20, ping_timeout=20, max_queue=4, backlog=1024,  # asyncio's 100: a busy loop drops bursts
+                ping_interval=20, ping_timeout=20, max_queue=4, backlog=LISTEN_BACKLOG,
             ) as server:
                 self.bound_port = server.sockets[0].getsockname()[1]
                 self.outputs.start_icecast(list(self.config.icecast), self.config.name)
