@@ -85,7 +85,9 @@ def test_a_dead_producer_is_restarted_and_the_stream_goes_on(tmp_path):
 
 
 def test_a_producer_that_keeps_dying_takes_the_station_down_for_its_supervisor(tmp_path):
-    running = start_station(tmp_path, "--inject-faults", "crash@1-9")
+    # The synth paints 0.64 s windows, 8 of them ahead: window 12 is painted about 2.5 s into playback,
+    # after the listener below joined (crashes from window 1 could end it before playback began).
+    running = start_station(tmp_path, "--inject-faults", "crash@12-30")
     try:
         async def listen():
             async with connect(running.stream_url, compression=None) as ws:
