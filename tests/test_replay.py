@@ -155,3 +155,12 @@ def test_a_replayed_tiny_random_stretch_paints_the_aired_images_and_its_audio(tm
     # predecessor, two repeats earlier). The images were judged above; the audio cannot be here.
     pytest.skip(f"{len(repeats)} underrun repeat(s) aired before the range's end: the images are the served "
                 "ones, the audio is not comparable")
+
+
+def test_an_image_logged_a_little_late_does_not_pull_its_predecessor_into_the_range():
+    """The clock emits a frame a few ms late now and then: image 0's start + duration then runs past
+    image 1's logged start. Asked from image 1's start, the plan starts at image 1."""
+    t0 = _utc(RUN["utc"])
+    lines = [RUN, _image(0, 0, t0 + 0.010), *[_image(i, i * 28224, t0 + i * 0.64) for i in range(1, 4)]]
+    found = plan(lines, t0 + 0.64, t0 + 1.5, utc_s=_utc)
+    assert (found.first, found.last, found.position) == (1, 2, 28224)

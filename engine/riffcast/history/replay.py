@@ -69,8 +69,13 @@ def plan(lines: Iterable[Mapping[str, Any]], since_s: float, until_s: float, *,
         elif run is not None:
             runs[-1][1].append(line)
     for run, logged in reversed(runs):
-        images = [line for line in logged if line.get("type") == "image" and utc_s(line["utc"]) < until_s
-                  and utc_s(line["utc"]) + line["samples"] / sample_rate > since_s + OVERLAP_S]
+        aired = [line for line in logged if line.get("type") == "image"]
+        # An image is heard until the next one starts (its logged time: the clock's late ticks make
+        # start + duration run past it), the last one for its duration.
+        ends_s = [utc_s(after["utc"]) for after in aired[1:]] + [
+            utc_s(line["utc"]) + line["samples"] / sample_rate for line in aired[-1:]]
+        images = [line for line, end_s in zip(aired, ends_s)
+                  if utc_s(line["utc"]) < until_s and end_s > since_s + OVERLAP_S]
         if images:
             break
     else:

@@ -167,5 +167,6 @@ def resume(path: Path, configured: str, say: Callable[[str], None]) -> StationSt
 
 
 def _target(fields: dict) -> Target:
+    fields = dict(fields)  # the caller's document stays as it was
     prompts = tuple(WeightedPrompt(p["text"], p["weight"]) for p in fields.pop("prompts"))
     return Target(prompts, **fields)
