@@ -110,7 +110,7 @@ def main() -> None:
             first, heard = asyncio.run(rewound(station, asked, 10.0))
             clip_from_s = epoch_s + asked / RATE
             clip = get(f"{station.http}/clip?from={iso(clip_from_s)}&to={iso(clip_from_s + 60)}&format=wav")
-            history = json.loads(get(f"{station.http}/history?limit=10000"))["segments"]
+            history = json.loads(get(f"{station.http}/history?limit=1000"))["segments"]
             underruns = health.get("underruns", 0)
         finally:
             station.stop()
