@@ -39,19 +39,27 @@ class Station(Protocol):
 OPUS_READY_TIMEOUT_S = 5.0
 
 
+def greeting(station: Station, sample_format: str, frame_samples: int, position: int) -> list[str]:
+    """What a listener gets before its first frame or packet at ``position``: the hello, then the
+    ``now_playing`` of the image heard there if the station still holds it."""
+    messages = [protocol.hello(
+        station=station.config.name, sample_rate=station.params.sample_rate, channels=1,
+        sample_format=sample_format, frame_samples=frame_samples, position=position, server_time=time.time(),
+    )]
+    record = station.feed.record_at(position)
+    if record is not None:
+        messages.append(station.now_playing(record))
+    return messages
+
+
 def join_pcm(station: Station, connection: ServerConnection, sample_format: str) -> WebSocketReceiver:
     """hello, now playing and the pre-roll to a PCM listener, at once → the listener to add."""
     frame = station.config.frame_samples
     preroll = station.pacer.preroll(station.position, station.feed.held_from)
     listener = station.listeners.listener(connection, sample_format)
     # From here to add(): no await, so no tick can slip between the pre-roll and the live frames.
-    write(connection, protocol.hello(
-        station=station.config.name, sample_rate=station.params.sample_rate, channels=1,
-        sample_format=sample_format, frame_samples=frame, position=preroll.first, server_time=time.time(),
-    ))
-    record = station.feed.record_at(preroll.first)
-    if record is not None:
-        write(connection, station.now_playing(record))
+    for message in greeting(station, sample_format, frame, preroll.first):
+        write(connection, message)
     for position in preroll.positions:
         samples = station.feed.read(position, frame)
         if samples is None:
@@ -81,13 +89,8 @@ async def join_opus(station: Station, connection: ServerConnection) -> WebSocket
         await connection.close(1011, "the Opus encoder produced nothing; try format=s16le")
         return None
     packets = [packet for packet in recent if packet.position >= recent[-1].position - preroll_samples]
-    write(connection, protocol.hello(
-        station=station.config.name, sample_rate=station.params.sample_rate, channels=1, sample_format=protocol.OPUS,
-        frame_samples=protocol.OPUS_PACKET_SAMPLES, position=packets[0].position, server_time=time.time(),
-    ))
-    record = station.feed.record_at(packets[0].position)
-    if record is not None:
-        write(connection, station.now_playing(record))
+    for message in greeting(station, protocol.OPUS, protocol.OPUS_PACKET_SAMPLES, packets[0].position):
+        write(connection, message)
     for packet in packets:
         emitted_s = station.pacer.first_due_s(station.epoch_s, packet.position)
         write(connection, protocol.encode_packet(packet.position, emitted_s, packet.data))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -36,7 +35,7 @@ from riffcast.history.as_run import utc_iso
 from riffcast.pipeline.feed import Feed
 from riffcast.pipeline.records import ImageRecord
 from riffcast.station import http
-from riffcast.station.joins import OPUS_READY_TIMEOUT_S
+from riffcast.station.joins import OPUS_READY_TIMEOUT_S, greeting
 from riffcast.station.pacer import Pacer
 from riffcast_client import protocol
 
@@ -164,12 +163,8 @@ class RewindWindow:
         span = self.span()
         if span is not None and position < span.first:
             position += frame
-        await connection.send(protocol.hello(
-            station=station.config.name, sample_rate=self.sample_rate, channels=1, sample_format=sample_format,
-            frame_samples=frame, position=position, server_time=time.time()))
-        record = station.feed.record_at(position)
-        if record is not None:
-            await connection.send(station.now_playing(record))
+        for message in greeting(station, sample_format, frame, position):
+            await connection.send(message)
         while position < station.position:
             end = min(station.position, position + round(CATCH_UP_BATCH_S * self.sample_rate) // frame * frame)
             samples = self.store.read_pcm(Span(position, end))
@@ -226,13 +221,8 @@ class RewindWindow:
                        if packet.position >= first]  # not the look-ahead before the first sample
             position = end
             if packets and next_packet is None:
-                await connection.send(protocol.hello(
-                    station=station.config.name, sample_rate=self.sample_rate, channels=1,
-                    sample_format=protocol.OPUS, frame_samples=grid, position=packets[0].position,
-                    server_time=time.time()))
-                record = station.feed.record_at(packets[0].position)
-                if record is not None:
-                    await connection.send(station.now_playing(record))
+                for message in greeting(station, protocol.OPUS, grid, packets[0].position):
+                    await connection.send(message)
             for packet in packets:
                 emitted_s = station.pacer.first_due_s(station.epoch_s, packet.position)
                 await connection.send(protocol.encode_packet(packet.position, emitted_s, packet.data))
