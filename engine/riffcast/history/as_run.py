@@ -20,19 +20,11 @@ from __future__ import annotations
 import enum
 import math
 import time
-from typing import Any, Iterable, Mapping, Protocol, TypeVar
+from typing import Any, Iterable, Mapping
 
-from riffcast.pipeline.records import Aired
+from riffcast.pipeline.records import Aired, PlacedT
 from riffcast.steering.targets import Target
 from riffcast.steering.walk import heard_prompts
-
-
-class Placed(Protocol):
-    @property
-    def position(self) -> int: ...
-
-
-R = TypeVar("R", bound=Placed)
 
 
 class AiredOnce:
@@ -42,7 +34,7 @@ class AiredOnce:
     def __init__(self) -> None:
         self._last: int = -1  # the stream position of the last record logged
 
-    def new(self, records: Iterable[R], end: int) -> list[R]:
+    def new(self, records: Iterable[PlacedT], end: int) -> list[PlacedT]:
         """Records placed before ``end`` (samples) and after the last one logged, in stream order;
         they count as logged from now on."""
         found = sorted((r for r in records if self._last < r.position < end), key=lambda r: r.position)

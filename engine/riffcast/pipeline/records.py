@@ -6,12 +6,23 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Protocol, TypeVar
 
 import numpy as np
 from PIL import Image
 
 from riffcast.generation.beats import BeatGrid
 from riffcast.steering.walk import Step
+
+
+class Placed(Protocol):
+    """Something placed in the stream from sample ``position`` on (an image's record)."""
+
+    @property
+    def position(self) -> int: ...
+
+
+PlacedT = TypeVar("PlacedT", bound=Placed)
 
 
 @dataclass(frozen=True, eq=False)

@@ -17,7 +17,8 @@ import itertools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+
+from riffcast.pipeline.records import PlacedT
 
 ANNOUNCED_MEMORY_S = 100.0  # announced positions older than this (behind a tick's start) are forgotten
 
@@ -46,14 +47,6 @@ class Preroll:
         return range(self.first, self.live, self.frame_samples)
 
 
-class Placed(Protocol):
-    """Something placed in the stream from sample ``position`` on (a chunk record)."""
-
-    @property
-    def position(self) -> int: ...
-
-
-R = TypeVar("R", bound=Placed)
 
 
 @dataclass(frozen=True)
@@ -104,7 +97,7 @@ class Announcements:
         self.memory_samples = memory_samples
         self._announced: set[int] = set()
 
-    def new(self, records: Iterable[R], start: int, end: int) -> list[R]:
+    def new(self, records: Iterable[PlacedT], start: int, end: int) -> list[PlacedT]:
         """Records placed in [start, end) (samples) not announced before, in the given order;
         they count as announced from now on."""
         found = [r for r in records if start <= r.position < end and r.position not in self._announced]
