@@ -7,71 +7,48 @@ never downloads a browser. Without it these tests fail (CI installs it).
 from __future__ import annotations
 
 import contextlib
+import json
 import re
-import shutil
 import time
+import urllib.request
 from typing import Iterator
 
+import numpy as np
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+import soundfile
+from playwright.sync_api import Browser, Page
+
+from benchmarks.harness import browser as chromium
+from benchmarks.harness.alignment import align
+from benchmarks.harness.browser import capture_audio, wait_for
 
 from station import TOKEN, running_station
 
 pytestmark = pytest.mark.system
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    # The next four keep Chromium from reaching for the network on its own.
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
 SAMPLE_RATE = 44100
 CHUNK_SAMPLES = 512 * 441
 PLAY_SECONDS = 4.0
 STEER_PROMPT = "glass harmonica test steer"
-
-
-def chromium_executable() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        pytest.fail(
-            "Debian's `chromium` is not on PATH (apt-get install chromium): the browser tests drive it "
-            "through Playwright's executable_path and never download a browser",
-            pytrace=False,
-        )
-    return path
+CAPTURE_S = 3.0  # of the page's audio after a rewind, cross-correlated with the recording
+ALIGNED_WITHIN_S = 0.005  # the Opus decoder's delay is 6.5 ms at 48 kHz, the station's encoder lines it up
 
 
 @pytest.fixture(scope="module")
 def station(tmp_path_factory):
-    with running_station(tmp_path_factory.mktemp("browser")) as running:
+    folder = tmp_path_factory.mktemp("browser")
+    with running_station(folder, "--record", str(folder / "aired.wav")) as running:
+        running.recording = folder / "aired.wav"
         yield running
 
 
 @contextlib.contextmanager
 def headless_chromium(*extra_args: str) -> Iterator[Browser]:
-    """Called in the test body, not as a fixture, so that a missing browser fails the test."""
-    executable = chromium_executable()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=[*CHROMIUM_ARGS, *extra_args])
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def wait_for(page: Page, expression: str, arg=None, *, timeout: float) -> None:
-    """``page.wait_for_function`` without its in-page ``eval``, which the player's Content-Security-Policy
-    forbids (no 'unsafe-eval'): poll ``page.evaluate`` (run by the DevTools protocol) instead."""
-    deadline = time.monotonic() + timeout / 1000
-    while not page.evaluate(expression, arg):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true after {timeout / 1000:g} s: {expression}")
-        page.wait_for_timeout(50)
+    """The benchmarks' launcher, in the test body, not as a fixture, so that a missing browser fails the test."""
+    if chromium.chromium_executable() is None:
+        pytest.fail(chromium.MISSING, pytrace=False)
+    with chromium.headless_chromium(*extra_args) as browser:
+        yield browser
 
 
 def stats(page: Page) -> dict:
@@ -142,10 +119,9 @@ def test_the_page_lists_what_aired_in_the_last_hour_with_pictures(station):
 def test_the_page_rewinds_30_s_plays_on_from_there_and_goes_back_to_live(station):
     """"−30 s" starts the stream again 30 s back in the station's rewind window (``/stream?from=``):
     the page plays on from there, in order and at real time, 30 s behind live; "Live" plays live
-    again. Positions are the frames' own (the page's ``playedPosition``), live is ``/window``'s end."""
-    import json
-    import urllib.request
-
+    again. Positions are the frames' own (the page's ``playedPosition``), live is ``/window``'s end.
+    What the page sends to the output after the rewind is what the station's recording holds at the
+    positions the page says it plays: the cross-correlation's peak within a few ms of them."""
     def live_end() -> int:
         with urllib.request.urlopen(f"{station.http}/window", timeout=5) as response:
             return json.loads(response.read())["end"]
@@ -172,7 +148,7 @@ def test_the_page_rewinds_30_s_plays_on_from_there_and_goes_back_to_live(station
         wait_for(page, "(limit) => window.riffcast.stats.state === 'playing' && window.riffcast.stats.playedPosition "
                        "!== null && window.riffcast.stats.playedPosition < limit", heard - 20 * rate, timeout=15_000)
         before = page.evaluate(snapshot)
-        page.wait_for_timeout(3000)
+        captured = capture_audio(page, CAPTURE_S)  # about as long on the page's clock
         after = page.evaluate(snapshot)
         elapsed_s = (after["nowMs"] - before["nowMs"]) / 1000
         moved = after["stats"]["playedPosition"] - before["stats"]["playedPosition"]
@@ -182,6 +158,7 @@ def test_the_page_rewinds_30_s_plays_on_from_there_and_goes_back_to_live(station
         assert 28 <= behind_s <= 34 and 28 <= after["stats"]["behindLiveS"] <= 34, (behind_s, after["stats"])
         assert after["stats"]["queuedMs"] > 25_000 and after["stats"]["droppedMs"] == before["stats"]["droppedMs"]
         assert after["stats"]["gaps"] == 0 and "behind live" in page.text_content("#behind")
+        check_heard_as_recorded(captured, station.recording, asked)
         scrub = page.evaluate("(bar => ({min: Number(bar.min), max: Number(bar.max), value: Number(bar.value)}))"
                               "(document.getElementById('scrub'))")
         assert scrub["min"] <= scrub["value"] < scrub["max"] - 25 * rate, scrub  # the bar shows where it plays
@@ -357,3 +334,18 @@ def check_token_stays_out_of_urls(station, page: Page) -> None:
     assert not [url for url in sent if "token=" in url or TOKEN in url], sent
     assert page.evaluate("window.cspViolations") == []
     assert errors == [], errors
+
+
+def check_heard_as_recorded(captured, recording, asked: float) -> None:
+    """The page's longest stretch played in order (≥ 2 s of the capture: an underrun under load may
+    cut it) begins at or after ``asked`` and is the recording at the positions it claims: the peak
+    of the normalized cross-correlation over ±1.5 s within :data:`ALIGNED_WITHIN_S`, well above any
+    other lag's (the synth's music repeats, so an offset by a beat correlates too, but less)."""
+    first, heard = captured.longest_run()
+    assert heard.size >= 2 * captured.sample_rate and first >= asked - 1, (first, heard.size, asked)
+    recorded, rate = soundfile.read(recording, dtype="float32")  # readable while the station writes it
+    assert rate == SAMPLE_RATE
+    found = align(heard, first, captured.step, recorded, SAMPLE_RATE, 1.5)
+    assert abs(found.lag_samples) <= ALIGNED_WITHIN_S * SAMPLE_RATE, found
+    assert found.coefficient >= 0.9 and found.runner_up < found.coefficient - 0.1, found
+    assert np.isclose(found.at_claimed, found.coefficient, atol=0.05), found

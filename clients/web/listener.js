@@ -6,13 +6,15 @@
  *
  * Rewind (`seek`): the stream starts again at a position inside the station's rewind window
  * (`/stream?from=POSITION`); the station then sends everything from there to the live position
- * at once, and live frames after it. That audio waits here, in `queue`, and the worklet is fed from
- * it a little at a time, so the page plays it in order, behind live by as much as it rewound.
+ * at once, and live frames after it. Those frames wait here as they came (`queue`: Opus packets or
+ * s16le, not decoded audio — 0.5 or 5 MB a minute rather than 10), and are decoded as the worklet is
+ * fed, a little at a time, so the page plays them in order, behind live by as much as it rewound.
  */
 
 import { canDecodeOpus, OpusStream } from "./opus.js";
 import {
-  decodeFrame, decodePacket, mixToMono, OPUS, OPUS_SAMPLE_RATE, parseHello, parseMessage, parseNowPlaying, ProtocolError,
+  decodeFrame, decodePacket, HEADER_BYTES, mixToMono, OPUS, OPUS_SAMPLE_RATE, parseHello, parseMessage, parseNowPlaying,
+  ProtocolError, SAMPLE_BYTES,
 } from "./protocol.js";
 import { Resampler } from "./resampler.js";
 import { options, stats } from "./stats.js";
@@ -56,7 +58,11 @@ export class Listener {
     this.retryTimer = null;
     this.lastReport = null; // the worklet's latest
     this.from = null; // the stream position asked for (rewound); null: live
-    this.queue = []; // rewound: {samples, position, step} waiting for the worklet (output rate)
+    this.queue = []; // rewound: {buffer, samples} frames as received (stream samples each), not decoded yet
+    this.queuedSamples = 0; // stream samples in `queue`
+    this.queuedBytes = 0;
+    this.decoding = 0; // Opus packets handed to the decoder whose samples have not come back
+    this.captured = null; // resolves the capture asked of the worklet, if any
   }
 
   /**
@@ -88,8 +94,26 @@ export class Listener {
       outputChannelCount: [1],
       processorOptions: ringSettings(frameSeconds),
     });
-    this.node.port.onmessage = (event) => this.report(event.data);
+    this.node.port.onmessage = (event) => {
+      if (event.data.type === "captured") this.captured?.({ ...event.data, sampleRate: this.context.sampleRate });
+      else this.report(event.data);
+    };
     this.node.connect(this.context.destination);
+  }
+
+  /**
+   * What the worklet sends to the output next, for tests (worklet.js's `capture`).
+   * @param {number} seconds
+   * @returns {Promise<{samples: Float32Array, positions: Float64Array, step: number, sampleRate: number}>}
+   *   the output samples, the stream position of each 128-sample render quantum's first (NaN: silence),
+   *   the stream samples per output sample, and the output's rate
+   */
+  capture(seconds) {
+    if (!this.node) return Promise.reject(new Error("no audio yet"));
+    return new Promise((resolve) => {
+      this.captured = resolve;
+      this.node.port.postMessage({ type: "capture", samples: Math.round(seconds * this.context.sampleRate) });
+    });
   }
 
   stop() {
@@ -122,7 +146,7 @@ export class Listener {
   seek(position) {
     this.from = position === null ? null : Math.round(position);
     stats.from = this.from;
-    this.queue = [];
+    this.forgetQueue();
     this.nextPosition = null;
     this.node?.port.postMessage({ type: "flush" });
     this.opus?.close();
@@ -140,7 +164,7 @@ export class Listener {
     if (this.stopped) return;
     // Rewound, go on from the next frame due; a start the window no longer holds: live.
     this.from = this.from !== null && this.hello ? this.nextPosition : null;
-    this.queue = this.from === null ? [] : this.queue;
+    if (this.from === null) this.forgetQueue();
     stats.from = this.from;
     const reason = event.reason ? ` ${event.reason}` : "";
     if (event.code === POLICY_VIOLATION) {
@@ -178,9 +202,12 @@ export class Listener {
     this.inputRate = hello.format === OPUS ? OPUS_SAMPLE_RATE : hello.sample_rate; // of the decoded samples
     this.resampler = this.inputRate === this.context.sampleRate ? null : new Resampler(this.inputRate / this.context.sampleRate);
     this.opus?.close();
+    this.decoding = 0;
     this.opus = hello.format === OPUS
-      ? new OpusStream(hello.sample_rate, (samples, position) => this.play(samples, position),
-        (error) => setState("closed", `cannot decode the stream: ${error.message}`))
+      ? new OpusStream(hello.sample_rate, (samples, position) => {
+        this.decoding = Math.max(0, this.decoding - 1);
+        this.play(samples, position);
+      }, (error) => setState("closed", `cannot decode the stream: ${error.message}`))
       : null;
     stats.station = hello.station;
     stats.sampleRate = hello.sample_rate;
@@ -190,15 +217,35 @@ export class Listener {
 
   frame(buffer) {
     if (!this.hello) return; // audio before hello is not riffcast/1
+    const { position } = decodePacket(buffer); // every frame's header: its position
+    const { format, channels, frame_samples: frameSamples } = this.hello;
+    const samples = this.opus ? frameSamples : (buffer.byteLength - HEADER_BYTES) / (SAMPLE_BYTES[format] * channels);
+    this.arrived(position, samples);
+    if (this.from === null) {
+      this.decode(buffer);
+      return;
+    }
+    this.queue.push({ buffer, samples });
+    this.queuedSamples += samples;
+    this.queuedBytes += buffer.byteLength;
+  }
+
+  /** One frame's audio on its way to the worklet: Opus through the decoder, PCM at once. */
+  decode(buffer) {
     if (this.opus) {
       const { position, packet } = decodePacket(buffer);
-      this.arrived(position, this.hello.frame_samples);
+      this.decoding++;
       this.opus.decode(packet, position);
       return;
     }
     const frame = decodeFrame(buffer, this.hello);
-    this.arrived(frame.position, frame.samplesPerChannel);
     this.play(mixToMono(frame.samples, frame.channels), frame.position);
+  }
+
+  forgetQueue() {
+    this.queue = [];
+    this.queuedSamples = 0;
+    this.queuedBytes = 0;
   }
 
   /** Count a frame and the gap before it, if any (stream samples). */
@@ -222,19 +269,26 @@ export class Listener {
     const toInput = this.inputRate / this.hello.sample_rate; // input samples per stream sample
     const out = this.resampler?.process(samples, position * toInput) ?? { samples, position: position * toInput };
     const part = { type: "samples", samples: out.samples, position: out.position / toInput, step: this.step };
-    if (this.from === null && this.queue.length === 0) this.node.port.postMessage(part, [part.samples.buffer]);
-    else this.queue.push(part);
+    this.node.port.postMessage(part, [part.samples.buffer]);
   }
 
-  /** Rewound: top the worklet up to FEED_AHEAD_SECONDS from the queue (at each report). */
+  /**
+   * Rewound: top the worklet up to FEED_AHEAD_SECONDS (output samples, counting the packets still
+   * in the decoder) by decoding frames from the queue (at each report).
+   */
   feed(bufferedSamples) {
-    let room = FEED_AHEAD_SECONDS * this.context.sampleRate - bufferedSamples;
+    if (!this.hello) return; // between connections: the next hello says how to decode
+    const frameOutput = this.hello.frame_samples / this.step; // output samples of one frame
+    let room = FEED_AHEAD_SECONDS * this.context.sampleRate - bufferedSamples - this.decoding * frameOutput;
     while (room > 0 && this.queue.length > 0) {
-      const part = this.queue.shift();
-      room -= part.samples.length;
-      this.node.port.postMessage(part, [part.samples.buffer]);
+      const { buffer, samples } = this.queue.shift();
+      this.queuedSamples -= samples;
+      this.queuedBytes -= buffer.byteLength;
+      room -= samples / this.step;
+      this.decode(buffer);
     }
-    stats.queuedMs = (1000 * this.queue.reduce((sum, part) => sum + part.samples.length, 0)) / this.context.sampleRate;
+    stats.queuedMs = (1000 * this.queuedSamples) / this.hello.sample_rate;
+    stats.queuedBytes = this.queuedBytes;
   }
 
   /** A report of the worklet (see worklet.js), about every 100 ms. */

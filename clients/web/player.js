@@ -11,7 +11,8 @@
  *
  * Every URL is relative to the page (urls.js), so the player also works behind a reverse-proxy
  * prefix. Test hooks: `window.riffcast.stats` (figures, read-only) and `window.riffcast.options`
- * (audio settings, read when Play is pressed), from stats.js.
+ * (audio settings, read when Play is pressed), from stats.js; `window.riffcast.capture(seconds)`,
+ * the samples the player sends to the output next and their stream positions (listener.js).
  */
 
 import { Control } from "./control.js";
@@ -43,6 +44,7 @@ function main() {
   });
   let listener = null;
   const rewind = new Rewind(() => listener);
+  window.riffcast.capture = (seconds) => listener?.capture?.(seconds) ?? Promise.reject(new Error("no worklet playing"));
   const control = new Control({ onState: showControlState });
   const form = new SteerForm(control, {
     heardPosition: () => listener?.heardPosition(),

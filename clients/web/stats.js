@@ -28,6 +28,7 @@ export const stats = {
   nowPlaying: null, // the now_playing event being heard
   from: null, // rewound: the stream position asked for (/stream?from=); null: live
   queuedMs: 0, // rewound: audio received and waiting to be played
+  queuedBytes: 0, // … the frames holding it, as received (not decoded)
   behindLiveS: 0, // how far behind the live position the page plays (seconds)
 };
 
@@ -35,7 +36,7 @@ export const stats = {
 export function resetListeningStats() {
   Object.assign(stats, {
     framesReceived: 0, gaps: 0, gapSamples: 0, playedSamples: 0, playedPosition: null, underruns: 0,
-    droppedMs: 0, from: null, queuedMs: 0, behindLiveS: 0,
+    droppedMs: 0, from: null, queuedMs: 0, queuedBytes: 0, behindLiveS: 0,
   });
 }
 

@@ -8,9 +8,15 @@
  *     no resampling).
  *   {type: "flush"}
  *     forget what is buffered (a seek in the rewind window): output waits for a new pre-fill.
+ *   {type: "capture", samples: number}
+ *     copy the next `samples` output samples, from the next quantum that plays audio on.
  * Processor → page, about every 100 ms:
  *   {type: "report", playing, playedSamples, playedPosition, bufferedSamples, underruns,
  *    droppedSamples, time}
+ * and once a capture is full:
+ *   {type: "captured", samples: Float32Array, positions: Float64Array, step}
+ *     exactly what went to the output, and the stream position of each render quantum's first
+ *     sample (NaN for a quantum of silence); a test's tap, idle (one test a quantum) unless asked.
  *
  * Output starts once `prefillSeconds` of audio are buffered. A render quantum that finds too
  * few samples is an underrun: what is left fades out, and output waits for a new pre-fill.
@@ -39,10 +45,32 @@ class RingPlayer extends AudioWorkletProcessor {
     this.droppedSamples = 0;
     this.reportEvery = Math.max(1, Math.round((REPORT_SECONDS * sampleRate) / 128));
     this.quanta = 0;
+    this.capture = null; // {samples, positions, filled} while a capture is asked for
     this.port.onmessage = (event) => {
       if (event.data.type === "samples") this.write(event.data);
       else if (event.data.type === "flush") this.flush();
+      else if (event.data.type === "capture") this.startCapture(event.data.samples);
     };
+  }
+
+  startCapture(count) {
+    const quanta = Math.ceil(count / 128);
+    this.capture = { samples: new Float32Array(count), positions: new Float64Array(quanta), filled: 0 };
+  }
+
+  /** Copy one output quantum (`position`: the stream position of its first sample, or NaN). */
+  captureQuantum(out, position) {
+    const capture = this.capture;
+    if (capture.filled === 0 && Number.isNaN(position)) return; // from the first quantum that plays
+    const count = Math.min(out.length, capture.samples.length - capture.filled);
+    capture.positions[Math.floor(capture.filled / 128)] = position;
+    capture.samples.set(out.subarray(0, count), capture.filled);
+    capture.filled += count;
+    if (capture.filled < capture.samples.length) return;
+    const step = this.segments[0]?.step ?? 1;
+    this.port.postMessage({ type: "captured", samples: capture.samples, positions: capture.positions, step },
+      [capture.samples.buffer, capture.positions.buffer]);
+    this.capture = null;
   }
 
   write({ samples, position, step }) {
@@ -73,12 +101,14 @@ class RingPlayer extends AudioWorkletProcessor {
   process(inputs, outputs) {
     const out = outputs[0][0];
     const n = out.length;
-    const available = this.written - this.read;
+    let available = this.written - this.read;
     if (!this.playing && available >= this.prefill) {
       this.playing = true;
       this.fadeIn = true;
       if (available > this.cap) this.drop(available - this.target);
+      available = this.written - this.read;
     }
+    const position = this.capture && this.playing ? this.playedPosition() : NaN;
     if (!this.playing) {
       out.fill(0);
     } else if (available < n) {
@@ -109,6 +139,7 @@ class RingPlayer extends AudioWorkletProcessor {
       for (let i = 0; i < n; i++) out[i] *= (i + 0.5) / n;
       this.fadeIn = false;
     }
+    if (this.capture) this.captureQuantum(out, position ?? NaN);
     if (++this.quanta % this.reportEvery === 0) this.report();
     return true;
   }
