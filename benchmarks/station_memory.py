@@ -4,6 +4,10 @@ A real synth station (``riffcast serve``) runs ``--minutes`` (default 10) with `
 ``--record`` (WAV), a playlist (entries of 2 minutes, a bar line each), ``--osc-port`` and
 ``--hls-window 15m``, steered from control every 70 s and from OSC every 110 s. Before it stops:
 
+- the browser player in headless Chromium (the tests' launcher) plays live, is rewound 5 minutes on
+  its scrub bar as a user would, and 10 s of what it then sends to the speakers
+  (``window.riffcast.capture``) is cross-correlated with the recording at the positions it says it
+  plays; the page's JavaScript heap and the frames it holds waiting, before and after;
 - ``/stream?from=`` (s16le) 5 minutes back, 10 s of it, against the recording at the same positions
   (the recording scales to 16 bits by 32768, the stream by 32767: up to 2 steps apart);
 - ``/clip`` (WAV) of a minute 5 minutes back, against the recording;
@@ -13,7 +17,7 @@ After it stops: every aired second covered by exactly one image line (positions 
 the recording's end), each steer's ack inside a logged image, by source; then ``riffcast replay`` of a
 minute from the middle against the recording (sample for sample when no underrun aired before it).
 
-Run: ``python benchmarks/station_memory.py`` (about 11 minutes); ``--minutes 6`` for a shorter run
+Run: ``python benchmarks/station_memory.py`` (about 12 minutes); ``--minutes 6`` for a shorter run
 (the rewind needs more than 5).
 """
 
@@ -28,6 +32,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,11 +43,14 @@ from websockets.asyncio.client import connect
 
 from riffcast_client import protocol
 
+from harness.alignment import Alignment, align
+from harness.browser import CapturedAudio, capture_audio, headless_chromium, wait_for
 from harness.machine import host_description
 from harness.station import Station, free_port, random_token
 
 RATE = 44100
 BACK_S = 300.0  # how far back the rewind asks
+PAGE_CAPTURE_S = 10.0  # of the page's audio after its rewind
 CONTROL_EVERY_S, OSC_EVERY_S = 70.0, 110.0
 
 
@@ -79,6 +87,68 @@ async def rewound(station: Station, position: int, seconds: float) -> tuple[int,
     return hello["position"], heard
 
 
+@dataclass(frozen=True)
+class PageRewind:
+    """The player rewound on its scrub bar: the position it heard live and the one it asked (stream
+    samples), what it played after, and the page's memory (bytes) live before and after (JS heap
+    used after a garbage collection; frames held waiting, and the milliseconds of audio they hold)."""
+
+    live: float
+    asked: int
+    captured: CapturedAudio
+    heap_before: int
+    heap_after: int
+    held_before: int
+    held_after: int
+    held_ms_after: float
+
+
+def page_rewind(station: Station, back_s: float) -> PageRewind:
+    """Open the player, play live, drag its scrub bar ``back_s`` back, capture what it then plays."""
+    memory = "(window.gc(), {heap: performance.memory.usedJSHeapSize, held: window.riffcast.stats.queuedBytes, " \
+             "heldMs: window.riffcast.stats.queuedMs})"
+    with headless_chromium("--enable-precise-memory-info", "--js-flags=--expose-gc") as browser:
+        page = browser.new_page()
+        page.goto(f"{station.http}/")
+        page.click("#play")
+        wait_for(page, "window.riffcast.stats.state === 'playing' && !document.getElementById('scrub').disabled",
+                 timeout=30_000)
+        page.wait_for_timeout(3000)
+        before = page.evaluate(memory)
+        heard = page.evaluate("window.riffcast.stats.playedPosition")
+        page.evaluate("(value) => { const bar = document.getElementById('scrub'); bar.value = String(value); "
+                      "bar.dispatchEvent(new Event('input')); bar.dispatchEvent(new Event('change')); }",
+                      round(heard - back_s * RATE))
+        asked = page.evaluate("window.riffcast.stats.from")
+        wait_for(page, "(limit) => window.riffcast.stats.state === 'playing' && window.riffcast.stats.playedPosition "
+                       "!== null && window.riffcast.stats.playedPosition < limit", heard - back_s * RATE / 2,
+                 timeout=60_000)
+        page.wait_for_timeout(3000)
+        after = page.evaluate(memory)  # before the capture's own arrays
+        captured = capture_audio(page, PAGE_CAPTURE_S)
+    return PageRewind(heard, asked, captured, before["heap"], after["heap"], before["held"], after["held"], after["heldMs"])
+
+
+def page_rows(rewind: PageRewind, recorded: np.ndarray) -> list[tuple[str, str, str]]:
+    """The table's rows for the player's rewind, against the recording."""
+    first, heard = rewind.captured.longest_run()
+    found: Alignment = align(heard, first, rewind.captured.step, recorded, RATE, 1.5)
+    held_decoded_mb = rewind.held_ms_after / 1000 * RATE * 4 / 1e6  # what the frames held would be, decoded
+    return [
+        ("Chromium, the player rewound on its scrub bar: asked − its live position (s) / the capture's first "
+         "position − asked (s)", f"{(rewind.asked - rewind.live) / RATE:.2f} / {(first - rewind.asked) / RATE:.2f}",
+         f"−{BACK_S:g} / ≥ 0 (played on from there)"),
+        (f"… {heard.size / RATE:.1f} s of the page's audio (of {PAGE_CAPTURE_S:g} s captured) against the recording: "
+         "cross-correlation peak offset (ms) / coefficient / best ≥ 50 ms away",
+         f"{found.lag_samples / RATE * 1000:+.2f} / {found.coefficient:.4f} / {found.runner_up:.3f}",
+         "0 within a few ms / near 1 / well below"),
+        ("… the page's JS heap live / after (MB); frames held waiting live / after (MB) for "
+         f"{rewind.held_ms_after / 1000:.0f} s of audio ({held_decoded_mb:.1f} MB decoded)",
+         f"{rewind.heap_before / 1e6:.1f} / {rewind.heap_after / 1e6:.1f}; "
+         f"{rewind.held_before / 1e6:.2f} / {rewind.held_after / 1e6:.2f}", "bounded: frames as received"),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="how long the station runs (default 10; > 5)")
@@ -104,6 +174,7 @@ def main() -> None:
                     osc.send_message("/riffcast/prompt", f"osc steer {number}")
                     next_osc += OSC_EVERY_S
                 time.sleep(0.5)
+            rewound_page = page_rewind(station, BACK_S)
             health = station.health()
             epoch_s, window = health["epoch_s"], json.loads(get(f"{station.http}/window"))
             asked = window["end"] - round(BACK_S * RATE)
@@ -118,6 +189,7 @@ def main() -> None:
         recorded, _ = soundfile.read(recording, dtype="int16")
         recorded = recorded.astype(np.int32)
 
+        rows.extend(page_rows(rewound_page, recorded))
         # The rewind, 5 minutes back: the frames from the asked position on, against the recording.
         held = recorded[first:first + heard.size]
         rows.append(("`/stream?from=` 5 min back: first position − asked (samples)", f"{first - asked}", "within a frame"))
