@@ -16,7 +16,7 @@
  * and once a capture is full:
  *   {type: "captured", samples: Float32Array, positions: Float64Array, step}
  *     exactly what went to the output, and the stream position of each render quantum's first
- *     sample (NaN for a quantum of silence); a test's tap, idle (one test a quantum) unless asked.
+ *     sample (NaN for a quantum of silence): a tap for tests, one check a quantum unless asked.
  *
  * Output starts once `prefillSeconds` of audio are buffered. A render quantum that finds too
  * few samples is an underrun: what is left fades out, and output waits for a new pre-fill.
