@@ -153,14 +153,15 @@ export function decodeFrame(message, { format, channels = 1 }) {
 }
 
 /**
- * One binary message of an Opus stream (`format=opus`): its position and the packet.
+ * One binary message: its position and what follows the header (an Opus stream's packet; the player also
+ * reads a PCM frame's position with it).
  * @param {ArrayBuffer|ArrayBufferView} message
  * @returns {{position: number, serverTimeS: number, packet: Uint8Array}} `packet` is a view of the message
  */
 export function decodePacket(message) {
   const bytes = asBytes(message);
   if (bytes.length <= HEADER_BYTES) {
-    throw new ProtocolError(`an opus frame needs a 16-byte header and a packet, got ${bytes.length} bytes`);
+    throw new ProtocolError(`a frame needs a 16-byte header and a payload, got ${bytes.length} bytes`);
   }
   const header = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES);
   const wide = header.getBigUint64(0, true);
