@@ -19,14 +19,13 @@ CONTINUED = 0x01  # header type: the first packet began in the previous page
 @dataclass(frozen=True)
 class OggPage:
     """One page: its granule position (for Opus, 48 kHz samples up to its last packet's end), whether
-    its first packet continues the previous page's, its packets (pieces), whether the last one ends
-    here, and its whole bytes."""
+    its first packet continues the previous page's, its packets (pieces) and whether the last one
+    ends here."""
 
     granule_position: int
     continued: bool
     packets: tuple[bytes, ...]
     last_complete: bool
-    data: bytes
 
 
 def read_pages(data: bytes) -> tuple[list[OggPage], int]:
@@ -54,7 +53,7 @@ def read_pages(data: bytes) -> tuple[list[OggPage], int]:
             packets.append(data[start : start + size])
         pages.append(OggPage(int.from_bytes(data[offset + 6 : offset + 14], "little", signed=True),
                              bool(data[offset + 5] & CONTINUED), tuple(packets),
-                             not size and bool(lengths), data[offset:end]))
+                             not size and bool(lengths)))
         offset = end
     return pages, offset
 
