@@ -170,8 +170,8 @@ def main() -> None:
     if av is None:
         print("av (PyAV) is not installed: no peer and no decoded quality (pip install .[test] brings it)")
     audio_s = sum(clip.size for clip in clips) / STREAM_RATE
-    peer = "FFmpeg's libopus and libmp3lame through PyAV" if av is not None else "none"
-    print(f"{len(clips)} clips, {audio_s:.0f} s of audio, {BLOCK_SAMPLES}-sample blocks; peer: {peer}")
+    peer_name = "FFmpeg's libopus and libmp3lame through PyAV" if av is not None else "none"
+    print(f"{len(clips)} clips, {audio_s:.0f} s of audio, {BLOCK_SAMPLES}-sample blocks; peer: {peer_name}")
     print("| codec | CPU ms/s riffcast | peer | ratio | spectral conv. riffcast | peer | lag riffcast / peer |"
           " kbit/s riffcast / peer | packets | positions = peer | held back riffcast / peer |")
     print("|---|---:|---:|---:|---:|---:|---|---|---|---|---|")
