@@ -1,6 +1,6 @@
-"""What ``pip install .`` leaves out (issue 23: the base install without torch in ≤ 400 MB): scipy,
-a test reference only, and huggingface_hub, Riffusion's (the ``riffusion`` extra). The engine imports
-scipy nowhere and the hub only in Riffusion's own modules; a synth station's path (the synth, the
+"""What ``pip install .`` leaves out (issue 23: the base install without torch in ≤ 400 MB): scipy
+and av (PyAV), test references only, and huggingface_hub, Riffusion's (the ``riffusion`` extra). The
+engine imports scipy and av nowhere and the hub only in Riffusion's own modules; a synth station's path (the synth, the
 stitcher with the extension, the stems, the STFT) runs with both missing; without the hub,
 Riffusion's commands say in one line which extra to install."""
 
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ENGINE = ROOT / "engine" / "riffcast"
 HUB_MODULES = {"generation/models.py", "generation/sources.py"}  # Riffusion's: the hub imported inside, when asked
 # Imports of these fail, as on a machine without them (an import of a module set to None raises ImportError).
-WITHOUT = "import sys; sys.modules.update(scipy=None, huggingface_hub=None)\n"
+WITHOUT = "import sys; sys.modules.update(scipy=None, av=None, huggingface_hub=None)\n"
 
 
 def _imported_packages(path: Path) -> set[str]:
@@ -32,11 +32,12 @@ def _imported_packages(path: Path) -> set[str]:
     return names
 
 
-def test_the_engine_never_imports_scipy_and_the_hub_only_in_riffusions_modules():
+def test_the_engine_never_imports_scipy_or_av_and_the_hub_only_in_riffusions_modules():
     for path in sorted(ENGINE.rglob("*.py")):
         name = path.relative_to(ENGINE).as_posix()
         imported = _imported_packages(path)
         assert "scipy" not in imported, f"{name} imports scipy (a test dependency only)"
+        assert "av" not in imported, f"{name} imports av (PyAV: a test dependency only)"
         assert "huggingface_hub" not in imported or name in HUB_MODULES, f"{name} imports huggingface_hub"
 
 
@@ -60,6 +61,19 @@ def test_a_synth_station_s_path_runs_without_scipy_or_the_hub(tmp_path: Path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.splitlines()[-1]) == [True, []]
     assert "generator: synth" in result.stderr and (tmp_path / "out.wav").stat().st_size > 3 * 44100 * 2
+
+
+@pytest.mark.system
+def test_every_encoder_runs_without_av(tmp_path: Path):
+    result = _python("""
+        import numpy as np
+        from riffcast.delivery.codecs import Codec
+        from riffcast.delivery.encoders import encoder_for
+        tone = (0.2 * np.sin(np.arange(44100) * 0.05)).astype(np.float32)
+        print([len(encoder_for(codec).encode(0, tone)) > 0 for codec in Codec], "av" in sys.modules and sys.modules["av"])
+    """, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["[True,", "True,", "True]", "None"]
 
 
 @pytest.mark.system

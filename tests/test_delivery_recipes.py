@@ -95,11 +95,12 @@ def test_icecast_mount_plays_follows_steers_and_survives_an_icecast_restart(tmp_
 
 
 def _ogg_title(url: str) -> str:
-    """The title a listener joining now sees in the Ogg stream's tags."""
+    """The title a listener joining now sees in the Ogg stream's tags (a Vorbis comment's name is
+    case-insensitive: libsndfile writes ``TITLE``)."""
     probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream_tags=title", "-of", "json", url],
                            capture_output=True, text=True, timeout=30)
     streams = json.loads(probe.stdout or "{}").get("streams") or [{}]
-    return streams[0].get("tags", {}).get("title", "")
+    return {name.lower(): value for name, value in streams[0].get("tags", {}).items()}.get("title", "")
 
 
 def test_ogg_opus_mount_plays_and_carries_the_title_heard(tmp_path):

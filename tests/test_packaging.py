@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "clients" / "web"
 PORT_LINE = re.compile(r" on http://127\.0\.0\.1:(\d+)/")
 RIFFUSION = ("torch", "diffusers", "transformers", "accelerate")
-NOT_IN_THE_BASE = (*RIFFUSION, "huggingface_hub", "scipy")  # the hub comes with [riffusion]; scipy is for the tests
+NOT_IN_THE_BASE = (*RIFFUSION, "huggingface_hub", "scipy", "av")  # the hub comes with [riffusion]; scipy and av are for the tests
 TORCH = "torch==2.13.0"  # the local CPU wheel CI installs (.ci/run)
 SDIST_HOLDS = ("LICENSE", "README.md", ".ci/run", "docs/protocol.md", "tests/conftest.py",
                "benchmarks/harness/station.py", "clients/python/riffcast_client/stream.py", "clients/web/player.js")
@@ -131,6 +131,8 @@ def test_the_installed_station_plays_to_a_listener_and_serves_the_player(venv: P
                   if path.suffix in (".js", ".css") and path.is_file()}
         assert all(body == (WEB / name).read_bytes() for name, body in served.items()), "a player file differs"
         assert b'src="static/player.js"' in _get(f"{http}/")
+        with urllib.request.urlopen(f"{http}/live.mp3", timeout=10) as response:  # the encoders without av
+            assert response.read(4000).count(b"\xff\xfb") >= 3
     finally:
         station.send_signal(signal.SIGTERM)
         assert station.wait(20) == 0, "".join(log)

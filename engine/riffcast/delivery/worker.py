@@ -34,7 +34,7 @@ class EncoderWorker:
 
     deliver: called on ``loop`` with each batch of packets, in stream order.
     make_encoder: the encoder factory (default :class:`StreamEncoder`, imported on the worker's
-    thread: PyAV's 0.1 s import never touches the event loop or a station's start-up).
+    thread: the encoder libraries' import never touches the event loop or a station's start-up).
     recent_s: packets kept for late joiners (:meth:`recent`).
     """
 

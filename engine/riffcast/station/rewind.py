@@ -249,7 +249,7 @@ class RewindWindow:
 
 
 def _opus_encoder() -> StreamEncoder:
-    """A new Opus encoder (PyAV is imported here, off the event loop, as the encoder worker does)."""
+    """A new Opus encoder (its libraries are imported here, off the event loop, as the encoder worker does)."""
     from riffcast.delivery.encoders import StreamEncoder
 
     return StreamEncoder(Codec.OPUS)
