@@ -1,0 +1,130 @@
+"""How far ``drums off`` can cut what the judge calls percussive: a perfect drum mute beside the conductor's.
+
+`benchmarks/conductor.py` judges ``drums off`` by the cut of librosa HPSS's percussive energy in the
+output (issue 25 asks ≥ 12 dB). HPSS counts every attack as percussive — a piano's, a plucked
+string's — not only the drums. The General MIDI pieces of the music set give the ceiling of that
+judge exactly: the same MIDI file rendered again with its drum channel (General MIDI channel 10)
+silenced is the music with the drums perfectly removed and nothing else touched. For each piece
+(a 30 s excerpt, as conductor.py cuts it), through the same images and decode:
+
+- the percussive energy cut (dB) of the perfect mute (the drumless rendering decoded) and of the
+  conductor's ``drums off`` (the full rendering decoded with ``drums="off"``), each against the
+  full rendering's plain decode, and the harmonic energy each loses;
+- how close each output comes to the drumless decode: the spectral convergence (dB, STFT
+  magnitudes) of the plain decode and of ``drums off`` against it — drums removed and the rest
+  kept bring it down.
+
+Run: ``python benchmarks/drums_oracle.py`` (every Planet Blupi piece, about 15 minutes on 2 cores),
+``--pieces blupi-007,blupi-000`` for some. Needs fluidsynth, the FluidR3 soundfont and
+``planetblupi-music-midi`` (benchmarks/music_set.py) and mido (the ``test`` extra) to edit the MIDI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mido
+import numpy as np
+import soundfile
+from conductor import EXCERPT_OFFSET_S, EXCERPT_S, SR, decode, hpss_db, images_of
+
+from music_set import BLUPI_MIDI, PIECES, SOUNDFONT, TRAINING_PIECES
+
+DRUM_CHANNEL = 9  # General MIDI channel 10, counted from 0 as MIDI files do
+
+
+@dataclass(frozen=True)
+class Row:
+    piece: str
+    held_out: bool
+    drum_notes: int
+    mute_cut_db: float  # the perfect mute: percussive energy cut, dB
+    mute_harmonic_lost_db: float
+    conductor_cut_db: float  # drums="off"
+    conductor_harmonic_lost_db: float
+    plain_distance_db: float  # spectral convergence against the drumless decode
+    conductor_distance_db: float
+
+
+def without_drums(source: Path, out: Path) -> int:
+    """Write ``source`` with every drum-channel note silenced (velocity 0 is a note-off) → the drum notes."""
+    midi = mido.MidiFile(str(source))
+    silenced = 0
+    for track in midi.tracks:
+        for index, message in enumerate(track):
+            if message.type == "note_on" and message.channel == DRUM_CHANNEL and message.velocity > 0:
+                track[index] = message.copy(velocity=0)
+                silenced += 1
+    midi.save(str(out))
+    return silenced
+
+
+def rendered_excerpt(midi: Path, workdir: Path) -> np.ndarray:
+    """``midi`` through fluidsynth as music_set.py renders it → the 30 s excerpt conductor.py takes, mono float32."""
+    wav = workdir / f"{midi.stem}.wav"
+    subprocess.run(["fluidsynth", "-ni", "-q", "-g", "0.5", "-r", str(SR), "-F", str(wav), str(SOUNDFONT), str(midi)],
+                   check=True, stdout=subprocess.DEVNULL)
+    audio, _ = soundfile.read(wav, dtype="float32", always_2d=True)
+    start = round(EXCERPT_OFFSET_S * SR)
+    return audio.mean(axis=1)[start : start + round(EXCERPT_S * SR)]
+
+
+def spectral_convergence_db(audio: np.ndarray, reference: np.ndarray) -> float:
+    """‖|A| − |B|‖ / ‖|B|‖ of the two STFT magnitudes (2048-sample frames), dB: lower is closer."""
+    import librosa
+
+    size = min(audio.size, reference.size)
+    a, b = (np.abs(librosa.stft(x[:size], n_fft=2048)) for x in (audio, reference))
+    return float(20.0 * np.log10(np.linalg.norm(a - b) / np.linalg.norm(b)))
+
+
+def measure(name: str, source: Path, held_out: bool) -> Row:
+    with tempfile.TemporaryDirectory() as folder:
+        workdir = Path(folder)
+        drumless_midi = workdir / f"{name}-drumless.mid"
+        drum_notes = without_drums(source, drumless_midi)
+        full, drumless = rendered_excerpt(source, workdir), rendered_excerpt(drumless_midi, workdir)
+    images = images_of(full)
+    plain, off = decode(images).audio, decode(images, drums="off").audio
+    mute = decode(images_of(drumless)).audio
+    (h_plain, p_plain, _), (h_off, p_off, _), (h_mute, p_mute, _) = hpss_db(plain), hpss_db(off), hpss_db(mute)
+    return Row(name, held_out, drum_notes, p_plain - p_mute, h_plain - h_mute, p_plain - p_off, h_plain - h_off,
+               spectral_convergence_db(plain, mute), spectral_convergence_db(off, mute))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pieces", help="comma-separated names (default: every blupi piece)")
+    args = parser.parse_args()
+    held_out = {piece.name for piece in PIECES}
+    blupi = sorted((p for p in (*PIECES, *TRAINING_PIECES) if p.source.parent == BLUPI_MIDI), key=lambda p: p.name)
+    if args.pieces:
+        asked = args.pieces.split(",")
+        unknown = sorted(set(asked) - {p.name for p in blupi})
+        if unknown:
+            raise SystemExit(f"--pieces: not a blupi piece of the music set: {', '.join(unknown)}")
+        blupi = [p for p in blupi if p.name in asked]
+    print(f"# drums off against a perfect drum mute (the MIDI without channel 10), {EXCERPT_S:g} s excerpts\n")
+    print("| piece | set | drum notes | percussive cut: perfect mute / drums off (dB) | harmonic lost: mute / drums off (dB) "
+          "| distance to the drumless decode: plain / drums off (dB) |")
+    print("|---|---|---:|---:|---:|---:|")
+    rows = []
+    for piece in blupi:
+        row = measure(piece.name, piece.source, piece.name in held_out)
+        rows.append(row)
+        print(f"| {row.piece} | {'held out' if row.held_out else 'training'} | {row.drum_notes} | "
+              f"{row.mute_cut_db:.1f} / {row.conductor_cut_db:.1f} | {row.mute_harmonic_lost_db:.1f} / "
+              f"{row.conductor_harmonic_lost_db:.1f} | {row.plain_distance_db:.2f} / {row.conductor_distance_db:.2f} |",
+              flush=True)
+    mute, off = np.median([r.mute_cut_db for r in rows]), np.median([r.conductor_cut_db for r in rows])
+    closer = sum(r.conductor_distance_db < r.plain_distance_db for r in rows)
+    print(f"\nMedian percussive cut: a perfect drum mute {mute:.1f} dB, drums off {off:.1f} dB; drums off comes "
+          f"closer to the drumless music than the plain decode on {closer} of {len(rows)} pieces.")
+
+
+if __name__ == "__main__":
+    main()
