@@ -262,3 +262,40 @@ def test_each_section_changes_a_part_on_its_first_bar():
 def test_lofi_bass_moves_around_its_tonic(root):
     notes = [harmony.bass_pitch(root, Mode.MINOR, 33, degree, around_tonic=True) for degree in range(7)]
     assert max(notes) - min(notes) < 12 and min(notes) < notes[0] < max(notes)
+
+
+@pytest.mark.parametrize("text", ["deep house", "techno", "disco"])
+def test_a_club_track_filters_its_a_and_opens_the_filters_on_b(text):
+    """Its B differs from its A by more than the melody and the bass line (deep house's A → B line was not heard)."""
+    style = style_from_prompt(text)
+
+    def tones(section: Section) -> set[float]:
+        return {e.tone for bar in _bars(0, section, 16) for e in bar_events(style, 0, bar)
+                if e.voice in (Voice.KICK, Voice.PLUCK, Voice.PAD)}  # the drums and the chords
+
+    assert max(tones(Section.A)) <= style.brightness - 0.25 and min(tones(Section.B)) >= min(style.brightness + 0.25, 1.0)
+    assert max(tones(Section.A)) < min(tones(Section.B))
+
+
+def test_jazz_piano_comps_an_octave_higher_in_a_than_in_b():
+    """A register change of the comping on the A ↔ B lines (jazz's bars 136 and 152 were not heard: its walking bass
+    and melody move every beat, so parts alone made too little a step)."""
+    style = style_from_prompt("jazz")
+
+    def mean_pitch(section: Section) -> float:
+        return float(np.mean([p for bar in _bars(0, section, 16) for e in bar_events(style, 0, bar)
+                              if e.voice is Voice.PIANO for p in e.pitches]))
+
+    assert 9.0 <= mean_pitch(Section.A) - mean_pitch(Section.B) <= 15.0
+    assert abs(mean_pitch(Section.DROP) - mean_pitch(Section.B)) <= 3.0
+
+
+def test_jazz_keeps_time_on_the_hi_hat_in_a_on_the_ride_in_b_and_back_on_the_hi_hat_in_its_shout_chorus():
+    style = style_from_prompt("jazz")
+
+    def cymbals(section: Section) -> set[Voice]:
+        return {e.voice for bar in _bars(0, section, 16) for e in bar_events(style, 0, bar)} & {Voice.HAT, Voice.RIDE}
+
+    assert cymbals(Section.A) == {Voice.HAT} and Voice.RIDE in cymbals(Section.B) and cymbals(Section.DROP) == {Voice.HAT}
+    rock = {e.voice for bar in _bars(0, Section.DROP, 16) for e in bar_events(style_from_prompt("rock"), 0, bar)}
+    assert Voice.OPEN_HAT in rock  # other drops keep their open hats

@@ -163,8 +163,9 @@ def _voicing(style: Style, degree: int) -> tuple[int, ...]:
     return min(inversions, key=lambda voicing: abs(sum(voicing) / len(voicing) - VOICING_CENTRE))
 
 
-def _keys_events(style: Style, seed: int, bar: int, degree: int) -> list[Event]:
-    notes = _voicing(style, degree)
+def _keys_events(style: Style, seed: int, bar: int, degree: int, octave: int = 0) -> list[Event]:
+    """The chords of ``bar`` (``octave``: octaves above their voicing's register)."""
+    notes = tuple(note + 12 * octave for note in _voicing(style, degree))
     step_s = step_seconds(style)
     if style.keys is KeysStyle.PAD and style.band is Band.METAL:  # palm-muted power chords in 8ths
         low = bass_pitch(style.root, style.mode, CHUG_LOW, degree)
@@ -262,7 +263,7 @@ def _bar_events(style: Style, seed: int, bar: int) -> tuple[Event, ...]:
     if parts.bass:
         events += _bass_events(style, seed, bar, degree, where, parts.two_feel)
     if parts.keys:
-        events += _keys_events(style, seed, bar, degree)
+        events += _keys_events(style, seed, bar, degree, parts.keys_octave)
     if parts.pad and (style.keys is not KeysStyle.PAD or style.band is Band.ROCK or not parts.keys):
         events += _keys_events(replace(style, keys=KeysStyle.PAD, band=Band.SYNTH), seed, bar, degree)
     if parts.lead:

@@ -1,15 +1,16 @@
 """Form: the endless song's sections, on 8-bar lines, and what plays in each.
 
-Bars 0–7 are an intro (chords and held chords over light drums; no bass, no melody); then a cycle of 64 bars repeats
-for ever (no outro), its order drawn per cycle from the seed: A (16 bars: groove and chords, the
-bass in half notes), B (16: the melody and the bass line join, the hats move to the ride),
-breakdown (8: held chords, the melody and the bass's roots, no drums, quiet), build (8: drums, bass
-and chords come back on its first bar; a snare roll, loudness and brightness rising to the drop's
-line), drop (16: everything over held chords, open hats, loudest). Every boundary falls on a multiple
-of 8 bars from stream time 0, and each section's first bar differs from the bar before in a part
-that enters or leaves there (the harmony's turnaround resolves on the same line). A section's
-:class:`Arrangement` says which parts play and how loud (dB), bar by bar. Lofi has a form of its
-own (``LOFI_SECTIONS``): its comping keys and crackle would otherwise make every section sound alike.
+Bars 0–7 are an intro (chords and held chords over light drums; no bass, no melody); then a cycle of 64 bars
+repeats for ever (no outro), its order drawn per cycle from the seed: A (16 bars: groove and chords, the bass in
+half notes; jazz's piano comping an octave higher, a club track's filters closed), B (16: the melody and the
+bass line join, the hats move to the ride — jazz's hi-hat to the ride —, a club track's filters open), breakdown
+(8: held chords, the melody and the bass's roots, no drums, quiet), build (8: drums, bass and chords come back
+on its first bar; a snare roll, loudness and brightness rising to the drop's line), drop (16: everything over
+held chords, open hats, loudest; jazz's, the shout chorus, back on the hi-hat). Every boundary falls on a
+multiple of 8 bars from stream time 0, and each section's first bar differs from the bar before in a part that
+enters or leaves there (the harmony's turnaround resolves on the same line). A section's :class:`Arrangement`
+says which parts play and how loud (dB), bar by bar. Lofi has a form of its own (``LOFI_SECTIONS``): its comping
+keys and crackle would otherwise make every section sound alike.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ EPOCH_CYCLES = 2  # new material every this many cycles
 LEVEL_DB = {Section.INTRO: -3.0, Section.A: -2.0, Section.B: -1.0, Section.BREAKDOWN: -8.0, Section.DROP: 0.0}
 BUILD_DB = (-6.0, -1.0)
 BUILD_TONE = (-0.3, 0.15)  # a build's filters open as it rises (added to the style's brightness)
+DROP_TONE = 0.15  # the drop's added brightness
+CLUB_TONE = {Section.A: -0.3, Section.B: 0.3}  # a club track's A is filtered and its filters open on B (parts alone: too little a step)
 
 
 @dataclass(frozen=True)
@@ -88,10 +91,11 @@ class Arrangement:
     pad: bool = False  # a layer of held chords (the breakdown's bed, the drop's lift)
     tone: float = 0.0  # added to the style's brightness (filters, cymbals, overtones)
     open_hats: bool = False  # off-beat hats open up (the drop)
-    ride: bool = False  # time on the ride cymbal (B and the drop; without it jazz keeps time on the hi-hat)
+    ride: bool = False  # time on the ride cymbal (B, and the drop but jazz's; without it jazz keeps time on the hi-hat)
     light_drums: bool = False  # kick, snare and hats only: no ghost notes, no fills
     build_roll: bool = False  # the snare roll of a build
     two_feel: bool = False  # the bass plays the chord's root in half notes (a verse's two-feel), not its line (walking bass walks)
+    keys_octave: int = 0  # the comping's register, octaves above its own (jazz's A: the piano comps high)
 
 
 def _drawn(seed: int, cycle: int) -> tuple[Section, ...]:
@@ -137,10 +141,14 @@ def arrangement(where: Place, band: Band = Band.SYNTH) -> Arrangement:
         return Arrangement(drums=True, bass=True, keys=band is not Band.LOFI, lead=False, level_db=level,
                            light_drums=True, build_roll=True, tone=BUILD_TONE[0] + (BUILD_TONE[1] - BUILD_TONE[0]) * rise)
     # A is the groove and the chords, the bass in half notes; B adds the melody and the bass line, on the ride;
-    # the drop all of it over held chords, open hats
-    return Arrangement(drums=True, bass=True, keys=True, lead=section is not Section.A, level_db=LEVEL_DB[section],
-                       pad=section is Section.DROP, tone=0.15 if section is Section.DROP else 0.0,
-                       open_hats=section is Section.DROP, ride=section is not Section.A, two_feel=section is Section.A)
+    # the drop all of it over held chords, open hats. Jazz's piano comps high in A (the head), in its own register
+    # in B, and its drop, the shout chorus, goes back to the hi-hat; a club track's A is filtered, its B open.
+    jazz = band is Band.JAZZ
+    return Arrangement(drums=True, bass=True, keys=True, lead=section is not Section.A, keys_octave=int(jazz and section is Section.A),
+                       level_db=LEVEL_DB[section], pad=section is Section.DROP,
+                       tone=DROP_TONE if section is Section.DROP else CLUB_TONE.get(section, 0.0) if band is Band.CLUB else 0.0,
+                       open_hats=section is Section.DROP, ride=section is Section.B or (section is Section.DROP and not jazz),
+                       two_feel=section is Section.A)
 
 
 # Lofi's own sections: the record starts with muffled keys alone; the breakdown is the muffled keys
