@@ -189,7 +189,10 @@ def print_latency(rows: list[tuple[str, str, list[Steered]]]) -> None:
         latency = np.array([r.latency_s for r in results])
         heard = np.array([r.heard_s for r in results])
         median = float(np.median(latency))
-        ratio = f"{peers[generator] / median:.2f}× sooner" if generator in peers else "1.00×"
+        ratio = "1.00×"
+        if generator in peers:  # how much sooner (or later) than the peer, as a factor of time
+            ratio = (f"{peers[generator] / median:.2f}× sooner" if median <= peers[generator]
+                     else f"{median / peers[generator]:.2f}× later")
         peers.setdefault(generator, median)
         print(f"| {generator} | {station} | {len(results)} | {median:.2f} | {np.percentile(latency, 95):.2f} | "
               f"{latency.max():.2f} | {np.nanmedian(heard):.2f} | {sum(r.exact for r in results)}/{len(results)} | {ratio} |")
