@@ -39,7 +39,7 @@ def set_page_latency(file: soundfile.SoundFile, latency_ms: float) -> None:
 
     soundfile has no call for ``SFC_SET_OGG_PAGE_LATENCY``, so this uses its private ``_snd`` (the
     cffi library) and ``_ffi``, and the file's private ``_file`` handle: the one place riffcast
-    touches soundfile's internals (tests/test_delivery_units.py fails if it stops working).
+    touches soundfile's internals (tests/test_encoders.py fails if it stops working).
     """
     latency = soundfile._ffi.new("double*", latency_ms)
     error = soundfile._snd.sf_command(file._file, SFC_SET_OGG_PAGE_LATENCY, latency, soundfile._ffi.sizeof(latency))
