@@ -28,6 +28,7 @@ from riffcast.delivery.codecs import (
 )
 from riffcast.delivery.ogg import join_packets, read_pages
 from riffcast.delivery.sndfile_opus import MIN_PAGE_LATENCY_MS, OggOpusWriter
+from riffcast_client import protocol
 
 OGG_PAGE_MS = 100.0  # Icecast's Ogg Opus: a page about every 100 ms
 LAME_QUALITY = 3  # LAME's own default (FFmpeg's libmp3lame does not set one)
@@ -48,11 +49,6 @@ def mp3_frame_bytes(header: bytes) -> int:
     if not 0 < bitrate_index < len(_MP3_KBIT_PER_S) or rate_index >= len(_MP3_RATES_HZ):
         raise ValueError(f"an MP3 frame header with a reserved bitrate or rate: {header[:4].hex()}")
     return 144 * _MP3_KBIT_PER_S[bitrate_index] * 1000 // _MP3_RATES_HZ[rate_index] + padding
-
-
-def pcm16(samples: np.ndarray) -> np.ndarray:
-    """float32 samples (full scale ±1) → int16, rounded and clipped."""
-    return np.clip(np.round(samples * 32767.0), -32768, 32767).astype(np.int16)
 
 
 class _OpusPackets:
@@ -94,7 +90,7 @@ class _Mp3Frames:
         self._data = b""  # LAME's output, not a whole frame yet
 
     def feed(self, samples: np.ndarray) -> list[bytes]:
-        self._data += bytes(self._lame.encode(pcm16(samples).tobytes()))
+        self._data += bytes(self._lame.encode(protocol.pcm_bytes(samples, "s16le")))  # the s16le listeners' values
         frames, start = [], 0
         while len(self._data) - start >= 4 and len(self._data) - start >= (size := mp3_frame_bytes(self._data[start : start + 4])):
             frames.append(self._data[start : start + size])

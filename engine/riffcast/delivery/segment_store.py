@@ -28,6 +28,7 @@ from riffcast.delivery.disk import RESUME_FREE_BYTES, Trouble, diagnose, free_by
 from riffcast.delivery.hls import Segment
 from riffcast.delivery.output import Block, OutputReport, Tally
 from riffcast.delivery.window_index import CHUNK_SAMPLES, PCM_SAMPLE_BYTES, Kind, Piece, Span, WindowIndex
+from riffcast_client import protocol
 from riffcast_client.recording import one_line
 
 log = logging.getLogger(__name__)
@@ -92,8 +93,9 @@ class SegmentStore:
 
     # -- writing ---------------------------------------------------------------------------
     def write(self, block: Block) -> None:
-        """Append the block's samples (float32) as 16-bit PCM, split at piece boundaries."""
-        samples = np.clip(np.round(block.samples * 32767.0), -32768, 32767).astype("<i2")
+        """Append the block's samples (float32) as 16-bit PCM — the values s16le listeners get
+        (:func:`riffcast_client.protocol.pcm_bytes`) —, split at piece boundaries."""
+        samples = np.frombuffer(protocol.pcm_bytes(block.samples, "s16le"), dtype="<i2")
         position, offset = block.position, 0
         while offset < samples.size:
             number = (position + offset) // CHUNK_SAMPLES
