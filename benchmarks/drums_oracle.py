@@ -32,6 +32,7 @@ import numpy as np
 import soundfile
 from conductor import EXCERPT_OFFSET_S, EXCERPT_S, SR, decode, hpss_db, images_of
 
+from inversion import spectral_convergence_db
 from music_set import BLUPI_MIDI, PIECES, SOUNDFONT, TRAINING_PIECES
 
 DRUM_CHANNEL = 9  # General MIDI channel 10, counted from 0 as MIDI files do
@@ -73,13 +74,13 @@ def rendered_excerpt(midi: Path, workdir: Path) -> np.ndarray:
     return audio.mean(axis=1)[start : start + round(EXCERPT_S * SR)]
 
 
-def spectral_convergence_db(audio: np.ndarray, reference: np.ndarray) -> float:
-    """‖|A| − |B|‖ / ‖|B|‖ of the two STFT magnitudes (2048-sample frames), dB: lower is closer."""
+def stft_convergence_db(audio: np.ndarray, reference: np.ndarray) -> float:
+    """The spectral convergence (inversion.py's) of the two STFT magnitudes (librosa, 2048-sample
+    frames), dB: lower is closer."""
     import librosa
 
     size = min(audio.size, reference.size)
-    a, b = (np.abs(librosa.stft(x[:size], n_fft=2048)) for x in (audio, reference))
-    return float(20.0 * np.log10(np.linalg.norm(a - b) / np.linalg.norm(b)))
+    return spectral_convergence_db(*(np.abs(librosa.stft(x[:size], n_fft=2048)) for x in (audio, reference)))
 
 
 def measure(name: str, source: Path, held_out: bool) -> Row:
@@ -93,7 +94,7 @@ def measure(name: str, source: Path, held_out: bool) -> Row:
     mute = decode(images_of(drumless)).audio
     (h_plain, p_plain, _), (h_off, p_off, _), (h_mute, p_mute, _) = hpss_db(plain), hpss_db(off), hpss_db(mute)
     return Row(name, held_out, drum_notes, p_plain - p_mute, h_plain - h_mute, p_plain - p_off, h_plain - h_off,
-               spectral_convergence_db(plain, mute), spectral_convergence_db(off, mute))
+               stft_convergence_db(plain, mute), stft_convergence_db(off, mute))
 
 
 def main() -> None:
