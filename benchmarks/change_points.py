@@ -22,9 +22,7 @@ N_FFT = 4096
 BASS_HZ = 150.0
 ONSET_TOLERANCE_S = 0.035  # a beat's onset strength is the largest this near it
 ONSET_HOP_SAMPLES = 128
-# Krumhansl–Kessler key profiles, tonic first (C major, C minor).
-MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+KEY_FMIN_HZ = 180.0  # the key's chroma is taken above the bass
 
 
 class Shape(Enum):
@@ -85,20 +83,27 @@ def low_share_db(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     return (10.0 * np.log10((low + 1e-12) / (power.sum(axis=0) + 1e-12)))[:, None]
 
 
-def key_score(audio: np.ndarray, sample_rate: int, old: tuple[int, bool], new: tuple[int, bool]) -> np.ndarray:
-    """(frames, 1) each frame's chroma correlation with the ``new`` key's profile minus the ``old``
-    one's; a key is (tonic pitch class 0–11, minor)."""
+def scale_pitch_classes(key: tuple[int, bool]) -> frozenset[int]:
+    """The seven pitch classes of ``key``'s diatonic scale (a minor key: its natural minor)."""
+    tonic, minor = key
+    return frozenset((tonic + (3 if minor else 0) + step) % 12 for step in (0, 2, 4, 5, 7, 9, 11))
+
+
+def key_share_db(audio: np.ndarray, sample_rate: int, old: tuple[int, bool], new: tuple[int, bool]) -> np.ndarray:
+    """(frames, 1) each frame's (smoothed) chroma energy above KEY_FMIN_HZ in the pitch classes of
+    the ``new`` key's scale that the ``old`` one lacks, over that in the old key's that the new one
+    lacks, dB; a key is (tonic pitch class 0–11, minor). The shared tones, and the bass (which
+    plays the chords' roots), say nothing of which key sounds; a chord of either key puts most
+    of its energy in its own key's tones, so the share flips at a key change whatever the chord."""
     import librosa
 
-    chroma = librosa.feature.chroma_stft(S=_spectrum(audio) ** 2, sr=sample_rate, n_fft=N_FFT)
-
-    def correlation(key: tuple[int, bool]) -> np.ndarray:
-        profile = np.roll(MINOR_PROFILE if key[1] else MAJOR_PROFILE, key[0])
-        centred = chroma - chroma.mean(axis=0)
-        shape = profile - profile.mean()
-        return (shape @ centred) / (np.linalg.norm(shape) * np.linalg.norm(centred, axis=0) + 1e-12)
-
-    return (correlation(new) - correlation(old))[:, None]
+    spectrum = _spectrum(audio)
+    spectrum[librosa.fft_frequencies(sr=sample_rate, n_fft=N_FFT) < KEY_FMIN_HZ] = 0.0
+    chroma = _smoothed(librosa.feature.chroma_stft(S=spectrum ** 2, sr=sample_rate, n_fft=N_FFT, norm=None,
+                                                   tuning=0.0))
+    gained, lost = scale_pitch_classes(new) - scale_pitch_classes(old), scale_pitch_classes(old) - scale_pitch_classes(new)
+    ratio = (chroma[sorted(gained)].sum(axis=0) + 1e-12) / (chroma[sorted(lost)].sum(axis=0) + 1e-12)
+    return (10.0 * np.log10(ratio))[:, None]
 
 
 def timbre(audio: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -21,8 +21,9 @@ constants were chosen on the training pieces):
   source images in the output (the join's place scaled by the tempo ratio) against the onsets
   librosa detects (3 ms hop): a join holds when every beat there has an onset within 20 ms (the
   detector's constant lag, the median offset over the whole decode, removed, as
-  benchmarks/controls.py does). The same at the middle of every image is the control: music
-  with no onset on some beats fails both. (essentia's beat ticks are not used here: its tracker
+  benchmarks/controls.py does; benchmarks/beat_phase.py). The same at the middle of every image
+  is the control: music with no onset on some beats fails both. The measure's check: each join
+  again with 40 ms cut out of the audio there (a phase jump) must fail. (essentia's beat ticks are not used here: its tracker
   steps its beat period in whole frames, so at most asked tempos its ticks drift ~3 ms a beat
   and jump back, on the source as much as on the output.)
 - Brightness −1 / 0 / +1 → mean spectral centroid (Hz per step); ``drums off`` → the cut of
@@ -47,6 +48,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from beat_phase import joins_measured
 from controls import PITCH, centroid_hz, low_db
 
 SR = 44100
@@ -54,8 +56,9 @@ EXCERPT_S = 30.0
 EXCERPT_OFFSET_S = 5.0
 TEMPO_ASKS = ((-0.13, -3), (0.07, None), (0.14, 5))  # (tempo change, key shift or None)
 QUICK_ASKS = TEMPO_ASKS[:2]
-JOIN_WINDOW_S = 0.5  # each side of a join
-BEAT_TOLERANCE_S = 0.020
+# Krumhansl–Kessler key profiles, tonic first (C major, C minor).
+MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 TRAINING_EXCERPTS = 8  # training pieces measured (the first ones of the set)
 
 
@@ -83,6 +86,7 @@ class Group:
     joins_ok: int = 0
     joins: int = 0
     middles_ok: int = 0  # the control: the same test in the middle of each image
+    jumped_ok: int = 0  # the measure's check: joins held with a 40 ms jump planted there
     convergence_db: list[tuple[float, float]] = field(default_factory=list)  # (plain, warped)
     misses: list[str] = field(default_factory=list)
 
@@ -150,8 +154,6 @@ def essentia_key(audio: np.ndarray) -> tuple[int, str]:
 def librosa_key(audio: np.ndarray) -> tuple[int, str]:
     """Krumhansl–Kessler correlation of librosa's mean CQT chroma (not the conductor's profiles)."""
     import librosa
-    from change_points import MAJOR_PROFILE, MINOR_PROFILE
-
     pitch_classes = librosa.feature.chroma_cqt(y=audio.astype(np.float32), sr=SR).mean(axis=1)
     scores = [np.corrcoef(pitch_classes, np.roll(profile, tonic))[0, 1]
               for profile in (MAJOR_PROFILE, MINOR_PROFILE) for tonic in range(12)]
@@ -160,29 +162,6 @@ def librosa_key(audio: np.ndarray) -> tuple[int, str]:
 
 
 KEY_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-
-
-def onset_times(audio: np.ndarray) -> np.ndarray:
-    import librosa
-
-    hop = 128  # 2.9 ms
-    envelope = librosa.onset.onset_strength(y=audio.astype(np.float32), sr=SR, hop_length=hop)
-    return librosa.onset.onset_detect(onset_envelope=envelope, sr=SR, hop_length=hop, units="time")
-
-
-def beats_held(onsets: np.ndarray, bpm: float, centres_s: list[float], duration_s: float) -> list[bool]:
-    """For each centre: every grid beat within ``JOIN_WINDOW_S`` of it has an onset within 20 ms
-    (after removing the median offset of the onsets nearest the grid's beats)."""
-    period = 60.0 / bpm
-    grid = np.arange(0.0, duration_s, period)
-    if onsets.size == 0:
-        return [False] * len(centres_s)
-    nearest = onsets[np.clip(np.searchsorted(onsets, grid), 1, onsets.size - 1)[:, None] - np.array([1, 0])]
-    offsets = nearest - grid[:, None]
-    offset = offsets[np.arange(grid.size), np.argmin(np.abs(offsets), axis=1)]
-    lag = float(np.median(offset[np.abs(offset) < period / 4])) if np.any(np.abs(offset) < period / 4) else 0.0
-    near = [np.abs(grid - centre) <= JOIN_WINDOW_S for centre in centres_s]
-    return [bool(n.any()) and bool(np.all(np.abs(offset[n] - lag) <= BEAT_TOLERANCE_S)) for n in near]
 
 
 def conductor_key(chunks) -> tuple[int, str]:
@@ -230,11 +209,11 @@ def measure_excerpt(group: Group, name: str, audio: np.ndarray, speed: list[tupl
         ratio = out.audio.size / max(plain.audio.size, 1)
         joins = [index * 5.12 * ratio for index in range(1, len(chunks))]
         middles = [(index + 0.5) * 5.12 * ratio for index in range(len(chunks) - 1)]
-        onsets = onset_times(out.audio)
-        held = beats_held(onsets, ask, joins, out.audio.size / SR)
-        group.joins += len(held)
-        group.joins_ok += sum(held)
-        group.middles_ok += sum(beats_held(onsets, ask, middles, out.audio.size / SR))
+        held, middles_held, jumped_held = joins_measured(out.audio, ask, joins, middles, SR)
+        group.joins += len(joins)
+        group.joins_ok += held
+        group.middles_ok += middles_held
+        group.jumped_ok += jumped_held
         if asked_key is not None:
             judge_key(group, name, chunks, out, source_key, asked_key)
         else:
@@ -359,7 +338,9 @@ def run(quick: bool) -> tuple[list[Group], list[tuple[str, str, str]]]:
                  (f"{group.name}: joins with an onset within 20 ms of every grid beat (±0.5 s)",
                   f"{group.joins_ok}/{j} ({100 * group.joins_ok / max(j, 1):.0f} %)", "≥ 90 %"),
                  (f"{group.name}: … the same mid-image (control)",
-                  f"{group.middles_ok}/{j} ({100 * group.middles_ok / max(j, 1):.0f} %)", "")]
+                  f"{group.middles_ok}/{j} ({100 * group.middles_ok / max(j, 1):.0f} %)", ""),
+                 (f"{group.name}: … with a 40 ms jump planted at the join (the measure's check)",
+                  f"{group.jumped_ok}/{j} ({100 * group.jumped_ok / max(j, 1):.0f} %)", "")]
     parts_audio = excerpts(quick)[-1][2].astype(np.float32)[: round((5.12 if quick else EXCERPT_S) * SR)]
     centroids, drums_cut, bass_cut, bass_cut_with_drums = measure_parts(parts_audio)
     steps = np.diff(centroids)

@@ -6,8 +6,9 @@ One ``riffcast serve --generator synth`` on 127.0.0.1 (``--prompt funk --bpm 100
 frame; a control socket sends the steers of a round one window apart (below; ``BLEND_S`` more
 between two brightness steers: numeric settings blend with alpha over the transition), each
 with ``transition_chunks`` 1: ``brightness`` +1 and back to 0, ``bpm`` 100 ↔ 130, ``key``
-A minor ↔ D# minor, the prompt to jazz and back to funk, ``drums`` off, ``bass`` off (the
-drums still off: with them on, the kick fills the low band), ``bass`` on, ``drums`` on. For
+to D# minor, the prompt to jazz and back to funk, ``drums`` off, ``bass`` off (the drums
+still off: with them on, the kick fills the low band), ``bass`` on, ``drums`` on, ``key``
+back to A minor. For
 each steer, the received audio from ``BEFORE_S`` (bpm: ``BEFORE_BPM_S``) before the live
 position when it was sent (the listener's newest sample) to ``AFTER_S`` after it (one bar more for bpm and key, which
 land on a bar line) is searched for the change by one stated rule per control
@@ -18,7 +19,8 @@ change against it, is not taken for it — or beat grids):
 - brightness: the log spectral centroid per frame, a hinge (the blend starts there);
 - drums: the HPSS percussive energy per frame (dB), a step;
 - bass: the share of the energy below 150 Hz per frame (dB), a step;
-- key: the chroma's correlation with the new key's profile minus the old one's, a step;
+- key: the chroma's energy (above the bass) in the new key's scale tones that the old key
+  lacks over that in the old key's that the new one lacks, dB, a step;
 - prompt: MFCCs 1–12, standardised, a step;
 - bpm: beat grids fitted to the low band's onset envelope (the old tempo's, then the new
   from the change), the change where the grid's beats are strongest.
@@ -30,7 +32,7 @@ counts as not found. Underruns: ``/metrics``; gaps: the listener's frames.
 Targets (issue 25): brightness, drums, bass and prompt p50 ≤ 1.5 s; bpm and key p50 ≤ 1.5 s
 + one bar (the bar of the tempo the steer was sent in); no underrun.
 
-Run: ``python benchmarks/control_latency.py`` (4 rounds of 10 steers, about 6 minutes) or
+Run: ``python benchmarks/control_latency.py`` (4 rounds of 11 steers, about 7 minutes) or
 ``--quick`` (one steer of each control, the prompt only to jazz; about 60 s).
 """
 
@@ -103,10 +105,10 @@ def rounds(count: int, quick: bool) -> list[Steer]:
         steers += [steer("brightness", brightness=1.0)] + ([] if quick else [steer("brightness", brightness=0.0)])
         steers.append(steer("bpm", bpm=BPMS[new]))
         bpm = BPMS[new]
-        steers += [steer("key", key=KEYS[new][2]), steer("prompt", prompt=PROMPTS[1])]
+        steers += [steer("key", key=KEYS[1][2]), steer("prompt", prompt=PROMPTS[1])]
         steers += [] if quick else [steer("prompt", prompt=PROMPTS[0])]
         steers += [steer("drums", drums="off"), steer("bass", bass="off")]
-        steers += [] if quick else [steer("bass", bass="on"), steer("drums", drums="on")]
+        steers += [] if quick else [steer("bass", bass="on"), steer("drums", drums="on"), steer("key", key=KEYS[0][2])]
     return steers
 
 
@@ -192,7 +194,7 @@ def detect(sent: Sent, audio: np.ndarray) -> tuple[float, float]:
     if control == "key":
         new = next(k for k in KEYS if k[2] == sent.steer.fields["key"])
         old = KEYS[1 - KEYS.index(new)]
-        values = cp.key_score(audio, RATE, old[:2], new[:2])
+        values = cp.key_share_db(audio, RATE, old[:2], new[:2])
     else:
         values = {"brightness": cp.log_centroid, "drums": cp.percussive_db, "bass": cp.low_share_db,
                   "prompt": cp.timbre}[control](audio, RATE)
@@ -249,7 +251,7 @@ def print_table(measured: list[Measured], underruns: int, gaps: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=4, help="rounds of 10 steers (default 4)")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of 11 steers (default 4)")
     parser.add_argument("--quick", action="store_true", help="one steer of each control (CI)")
     args = parser.parse_args()
     print(f"# Control latency on the output (synth) — {host_description()}, {time.strftime('%Y-%m-%d %H:%M')}"

@@ -12,7 +12,7 @@ import pytest
 from riffcast.dsp.codec import mel_from_pixels
 from riffcast.dsp.mel import hz_to_mel, mel_to_hz
 from riffcast.dsp.params import RIFFUSION_V1 as P
-from riffcast.generation.changes import RING_S, Change, bar_start, change_at, change_point, render_across
+from riffcast.generation.changes import ENTER_MIN_S, RING_S, Change, bar_start, change_at, change_point, render_across
 from riffcast.generation.controls import BASS_VOICES, audible, transition_styles
 from riffcast.generation.grid import DRUMS, Voice, bar_seconds
 from riffcast.generation.style import Mode, style_for_target
@@ -150,7 +150,7 @@ def test_a_steer_that_keeps_time_lands_on_the_first_beat_and_one_that_does_not_o
     assert entry.at_sample == 6 * SR and entry.on_bar_line  # a playlist entry: the first bar line
 
 
-def test_across_a_change_on_a_beat_the_old_bar_plays_up_to_it_and_the_new_part_from_it():
+def test_across_a_change_on_a_beat_the_old_bar_plays_up_to_it_and_the_new_part_from_it_its_held_notes_entering_on_it():
     start = Target.from_text("house music", bpm=120, key="A minor", seed=3)
     end = Target.from_text("techno", bpm=120, key="A minor", seed=5)
     request = ImageRequest(start, end, 0.25, BLANK, start_column=1024, transition_column=1024, switch_column=1536,
@@ -165,10 +165,17 @@ def test_across_a_change_on_a_beat_the_old_bar_plays_up_to_it_and_the_new_part_f
     assert np.array_equal(across[:split], old[:split])  # the old song up to the beat
     ring = change.at_sample + round(RING_S * SR) + 64 - lo
     bars = range(change.grid.bar, change.grid.bar + 4)
-    new = [(position, event) for position, event in placed_events(after, 5, bars, bar_seconds(after) * SR, SR, change.grid)
-           if position >= split + lo]
+    placed = placed_events(after, 5, bars, bar_seconds(after) * SR, SR, change.grid)
+    new = [(position, event) for position, event in placed if position >= split + lo]
     assert new and min(position for position, _ in new) - change.at_sample < 0.01 * SR  # the new part from the beat
-    assert np.allclose(across[ring:], mix_events(new, lo + ring, hi - lo - ring, SR), atol=1e-6)  # then it alone
+    held = [(position, event) for position, event in placed if position < split + lo and event.voice not in DRUMS
+            and position + event.dur_s * SR - change.at_sample >= ENTER_MIN_S * SR]
+    assert held  # the new part's chords, begun at its bar line, still sound at the beat: they enter on it
+    entering = [(change.at_sample, replace(event, dur_s=event.dur_s - (change.at_sample - position) / SR))
+                for position, event in held]
+    expected = mix_events(new + entering, lo + ring, hi - lo - ring, SR)
+    assert np.allclose(across[ring:], expected, atol=1e-5)  # then it alone
+    assert not np.allclose(across[ring:], mix_events(new, lo + ring, hi - lo - ring, SR), atol=1e-3)
     halves = [render_across((before, 3), request.grid, (after, 5), change, lo + k * SR, SR, SR) for k in (0, 1)]
     assert np.array_equal(np.concatenate(halves), across[: 2 * SR])  # windows join exactly
 

@@ -8,7 +8,8 @@ seed-only change (the endless seed walk) waits for an 8-bar phrase line inside t
 (the first after the producer's switch column, where alpha passes 0.5, else the last before it),
 so the phrase is played whole. The new settings' bars are anchored on a bar line and the bar
 count carries on, so the beat stays continuous through any change. Notes begun before the change
-ring into it and are released ``RING_S`` after it. Pure functions of their arguments: every
+ring into it and are released ``RING_S`` after it; on a beat inside a bar, the new part's notes
+still held there enter on that beat. Pure functions of their arguments: every
 image of the transition computes the same change.
 """
 
@@ -30,6 +31,7 @@ from riffcast.steering.walk import Landing
 
 RING_S = 0.5  # how long a note held over a change rings on after it, seconds (≥ every voice's release)
 LOOSE_S = 0.03  # a change on a beat takes the new part's notes from this much before it (≥ every kit's looseness)
+ENTER_MIN_S = 0.15  # a new part's note held over a change on a beat enters on it if it sounds this much longer
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,18 @@ def _released(placed: list[tuple[int, Event]], change: int, sample_rate: int) ->
     return out
 
 
+def _entering(begun: list[tuple[int, Event]], change: int, sample_rate: int) -> list[tuple[int, Event]]:
+    """The new part's held (non-drum) notes begun before a change on a beat that still sound at it
+    (for at least ENTER_MIN_S more): they enter on the beat, played from there for what is left of
+    them, so the new music's chords are heard from the change and not from their next onset."""
+    entering = []
+    for position, event in begun:
+        left = position + event_samples(event, sample_rate) - change
+        if event.voice not in DRUMS and left >= ENTER_MIN_S * sample_rate:
+            entering.append((change, replace(event, dur_s=left / sample_rate)))
+    return entering
+
+
 def render_across(before: tuple[Style, int], grid: BarGrid, after: tuple[Style, int], change: Change,
                   start_sample: int, n_samples: int, sample_rate: int = 44100) -> np.ndarray:
     """Samples [start_sample, start_sample + n_samples) of the song that plays ``before``
@@ -152,5 +166,6 @@ def render_across(before: tuple[Style, int], grid: BarGrid, after: tuple[Style, 
     if not change.on_bar_line:
         split = change.at_sample - round(LOOSE_S * sample_rate)
         old = [(position, event) for position, event in old if position < split]
-        new = [(position, event) for position, event in new if position >= split]
+        new = [(position, event) for position, event in new if position >= split] + _entering(
+            [(position, event) for position, event in new if position < split], change.at_sample, sample_rate)
     return mix_events(_released(old, change.at_sample, sample_rate) + new, start_sample, n_samples, sample_rate)
