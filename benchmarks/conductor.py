@@ -23,9 +23,9 @@ constants were chosen on the training pieces):
   detector's constant lag, the median offset over the whole decode, removed, as
   benchmarks/controls.py does; benchmarks/beat_phase.py). The same at the middle of every image
   is the control: music with no onset on some beats fails both. The measure's check: each join
-  again with 40 ms cut out of the audio there (a phase jump) must fail. (essentia's beat ticks are not used here: its tracker
-  steps its beat period in whole frames, so at most asked tempos its ticks drift ~3 ms a beat
-  and jump back, on the source as much as on the output.)
+  again with 40 ms cut out of the audio there (a phase jump) must fail. (essentia's beat ticks
+  are not used here: its tracker steps its beat period in whole frames, so at most asked tempos
+  its ticks drift ~3 ms a beat and jump back, on the source as much as on the output.)
 - Brightness −1 / 0 / +1 → mean spectral centroid (Hz per step); ``drums off`` → the cut of
   librosa HPSS's percussive share and energy, and the harmonic energy lost; ``bass off`` → the
   cut of the share below 150 Hz.
@@ -154,6 +154,7 @@ def essentia_key(audio: np.ndarray) -> tuple[int, str]:
 def librosa_key(audio: np.ndarray) -> tuple[int, str]:
     """Krumhansl–Kessler correlation of librosa's mean CQT chroma (not the conductor's profiles)."""
     import librosa
+
     pitch_classes = librosa.feature.chroma_cqt(y=audio.astype(np.float32), sr=SR).mean(axis=1)
     scores = [np.corrcoef(pitch_classes, np.roll(profile, tonic))[0, 1]
               for profile in (MAJOR_PROFILE, MINOR_PROFILE) for tonic in range(12)]
