@@ -44,7 +44,7 @@ from harness import table
 from harness.endpoints import prometheus_value
 from harness.machine import host_description, raise_open_files_limit
 from harness.procfs import cpu_seconds
-from harness.servers import SOURCE_PASSWORD, running_icecast, running_nginx
+from harness.servers import SOURCE_PASSWORD, running_icecast, running_nginx, wait_for_mount
 from harness.station import Station, random_token
 from harness.stats import percentile
 
@@ -148,8 +148,9 @@ def main() -> None:
                           "--max-listeners", "5000", token=random_token(), name="riffcast")
         stack.callback(station.stop)
         station.wait_playing(120)
-        time.sleep(3)  # the source connects; the relay finds the mount
+        wait_for_mount(master, "/live.mp3", 30)  # the source connects, then the relay finds the mount
         relay = stack.enter_context(running_icecast(work, relay_from=master))
+        wait_for_mount(relay, "/live.mp3", 30)
         nginx = stack.enter_context(running_nginx(work, station.port))
         targets = {"ws-pcm": ("127.0.0.1", station.port), "ws-opus": ("127.0.0.1", station.port),
                    "live-mp3": ("127.0.0.1", station.port), "hls-nginx": ("127.0.0.1", nginx),

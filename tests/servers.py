@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.harness import servers
-from benchmarks.harness.servers import ADMIN_PASSWORD, SOURCE_PASSWORD, stop_process
+from benchmarks.harness.servers import ADMIN_PASSWORD, SOURCE_PASSWORD, mount_title, stop_process
 
-__all__ = ["ADMIN_PASSWORD", "SOURCE_PASSWORD", "running_icecast", "running_nginx", "start_icecast", "stop_process"]
+__all__ = ["ADMIN_PASSWORD", "SOURCE_PASSWORD", "mount_title", "running_icecast", "running_nginx", "start_icecast",
+           "stop_process"]
 
 
 def _require(name: str, package: str) -> None:

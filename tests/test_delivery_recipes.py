@@ -5,22 +5,20 @@ password and busy mount said in one line), an Icecast relay tree, and HLS behind
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import re
 import subprocess
 import threading
 import time
 import urllib.request
-from xml.etree import ElementTree
 
 import numpy as np
 import pytest
 import soundfile
 
 from servers import (
-    ADMIN_PASSWORD,
     SOURCE_PASSWORD,
+    mount_title,
     running_icecast,
     running_nginx,
     start_icecast,
@@ -44,19 +42,6 @@ def _non_silent_seconds(audio: np.ndarray, rate: int = 44100) -> int:
     return int(np.sum(rms > 0.01))
 
 
-def _mount_title(port: int, mount: str) -> str | None:
-    """The mount's title from Icecast's admin statistics (XML); None while the mount is not up."""
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/admin/stats")
-    token = base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()
-    request.add_header("Authorization", f"Basic {token}")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        stats = ElementTree.fromstring(response.read())
-    for source in stats.iter("source"):
-        if source.get("mount") == mount:
-            return source.findtext("title") or ""
-    return None
-
-
 def _wait(predicate, timeout_s: float, what: str):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -74,17 +59,17 @@ def test_icecast_mount_plays_follows_steers_and_survives_an_icecast_restart(tmp_
     url = f"icecast://source:{SOURCE_PASSWORD}@127.0.0.1:{port}/live.mp3"
     try:
         with running_station(tmp_path, "--icecast", url, "--prompt", "calm piano") as station:
-            _wait(lambda: _mount_title(port, "/live.mp3") is not None, 20, "the mount is up")
+            _wait(lambda: mount_title(port, "/live.mp3") is not None, 20, "the mount is up")
             audio = _decode_seconds(f"http://127.0.0.1:{port}/live.mp3", 11, tmp_path / "mount.wav")
             assert audio.size >= 10 * 44100 and _non_silent_seconds(audio) >= 10
-            _wait(lambda: _mount_title(port, "/live.mp3") == "calm piano", 20, "the title is the prompt")
+            _wait(lambda: mount_title(port, "/live.mp3") == "calm piano", 20, "the title is the prompt")
             assert asyncio.run(steer(station, "steel drums at dusk"))["type"] == "ack"
-            _wait(lambda: "steel drums at dusk" in (_mount_title(port, "/live.mp3") or ""), 40, "the title follows the steer")
+            _wait(lambda: "steel drums at dusk" in (mount_title(port, "/live.mp3") or ""), 40, "the title follows the steer")
 
             stop_process(icecast)  # Icecast goes away mid-stream, and comes back
             time.sleep(2)
             icecast = start_icecast(tmp_path, port)
-            _wait(lambda: _mount_title(port, "/live.mp3") is not None, 30, "the source rejoined")
+            _wait(lambda: mount_title(port, "/live.mp3") is not None, 30, "the source rejoined")
             again = _decode_seconds(f"http://127.0.0.1:{port}/live.mp3", 4, tmp_path / "again.wav")
             assert _non_silent_seconds(again) >= 3
             assert station.health()["status"] == "ok"
@@ -107,7 +92,7 @@ def test_ogg_opus_mount_plays_and_carries_the_title_heard(tmp_path):
     with running_icecast(tmp_path) as port:
         url = f"icecast://source:{SOURCE_PASSWORD}@127.0.0.1:{port}/live.opus"
         with running_station(tmp_path, "--icecast", url, "--prompt", "calm piano") as station:
-            _wait(lambda: _mount_title(port, "/live.opus") is not None, 20, "the mount is up")
+            _wait(lambda: mount_title(port, "/live.opus") is not None, 20, "the mount is up")
             mount = f"http://127.0.0.1:{port}/live.opus"
             audio = _decode_seconds(mount, 11, tmp_path / "ogg.wav")
             assert audio.size >= 10 * 48000 and _non_silent_seconds(audio, 48000) >= 10
@@ -122,7 +107,7 @@ def test_icecast_refusals_are_one_line_and_the_station_plays_on(tmp_path):
         wrong = f"icecast://source:not-the-password@127.0.0.1:{port}/other.mp3"
         nowhere = f"icecast://source:x@127.0.0.1:{free_port()}/live.mp3"
         with running_station(tmp_path, "--icecast", busy):  # holds /busy.mp3
-            _wait(lambda: _mount_title(port, "/busy.mp3") is not None, 20, "the first source is up")
+            _wait(lambda: mount_title(port, "/busy.mp3") is not None, 20, "the first source is up")
             with running_station(tmp_path, "--icecast", busy, "--icecast", wrong, "--icecast", nowhere) as second:
                 lines = _wait(lambda: [line for line in second.log().splitlines() if "icecast" in line and "retrying" in line]
                               if all(said in second.log() for said in ("(401)", "(403)", "cannot reach")) else None,
@@ -150,9 +135,9 @@ def test_relay_tree_master_then_relay_then_listener(tmp_path):
     with running_icecast(tmp_path) as master:
         url = f"icecast://source:{SOURCE_PASSWORD}@127.0.0.1:{master}/live.mp3"
         with running_station(tmp_path, "--icecast", url):
-            _wait(lambda: _mount_title(master, "/live.mp3") is not None, 20, "the master mount is up")
+            _wait(lambda: mount_title(master, "/live.mp3") is not None, 20, "the master mount is up")
             with running_icecast(tmp_path, relay_from=master) as relay:
-                _wait(lambda: _mount_title(relay, "/live.mp3") is not None, 30, "the relay pulls the mount")
+                _wait(lambda: mount_title(relay, "/live.mp3") is not None, 30, "the relay pulls the mount")
                 audio = _decode_seconds(f"http://127.0.0.1:{relay}/live.mp3", 11, tmp_path / "relay.wav")
                 assert audio.size >= 10 * 44100 and _non_silent_seconds(audio) >= 10
 

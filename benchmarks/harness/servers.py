@@ -3,6 +3,7 @@ on 127.0.0.1 with a configuration written under a given folder and stopped by PI
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import pwd
@@ -12,8 +13,10 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Iterator
+from xml.etree import ElementTree
 
 from .station import free_port
 
@@ -40,6 +43,29 @@ def wait_for_port(port: int, timeout_s: float = 15.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {timeout_s:g} s")
+
+
+def mount_title(port: int, mount: str) -> str | None:
+    """The mount's title from the Icecast on ``port`` (its admin statistics); None while the mount
+    is not up."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/admin/stats")
+    token = base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        stats = ElementTree.fromstring(response.read())
+    for source in stats.iter("source"):
+        if source.get("mount") == mount:
+            return source.findtext("title") or ""
+    return None
+
+
+def wait_for_mount(port: int, mount: str, timeout_s: float) -> None:
+    """Until the Icecast on ``port`` has ``mount`` up (a source connected or a relay pulling)."""
+    deadline = time.monotonic() + timeout_s
+    while mount_title(port, mount) is None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the Icecast on 127.0.0.1:{port} has no {mount} after {timeout_s:g} s")
+        time.sleep(0.25)
 
 
 def _stop(process: subprocess.Popen) -> None:
