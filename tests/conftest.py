@@ -52,6 +52,35 @@ def music_mel(music, params) -> np.ndarray:
     return audio_to_mel(music, params)[:, : 3 * params.chunk_columns]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Before pytest-xdist starts its workers: librosa's numba functions compiled into their
+    on-disk cache once, here. librosa compiles its cached gufuncs at import and the rest at first
+    call, writing beside its own source; in a fresh environment two processes doing that at once
+    (a worker's test and the other worker's benchmark) can leave a cache entry that segfaults
+    whoever loads it next (CI, 2026-12-07: conductor.py and musicality.py in librosa's pitch
+    tracking)."""
+    if getattr(config, "workerinput", None) is None and config.pluginmanager.hasplugin("xdist") \
+            and config.getoption("numprocesses", None):
+        _compile_librosa()
+
+
+def _compile_librosa() -> None:
+    """Every librosa function the tests and benchmarks call that numba compiles, called once."""
+    import librosa
+
+    rate = 22050
+    audio = np.random.default_rng(0).standard_normal(2 * rate).astype(np.float32) * 0.1
+    envelope = librosa.onset.onset_strength(y=audio, sr=rate)
+    librosa.onset.onset_detect(onset_envelope=envelope, sr=rate)
+    librosa.beat.beat_track(onset_envelope=envelope, sr=rate)
+    librosa.estimate_tuning(y=audio, sr=rate)
+    librosa.feature.chroma_cqt(y=audio, sr=rate)
+    librosa.feature.mfcc(y=audio, sr=rate)
+    librosa.effects.hpss(audio)
+    librosa.istft(librosa.stft(audio))
+    librosa.feature.zero_crossing_rate(audio)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (the README's ``-n 2 --dist loadgroup``), every ``system`` and
     ``benchmark`` test runs on one worker, one after another, as they would alone: stations,
