@@ -331,11 +331,12 @@ class Feed:
                           f"{RESTART_WINDOW_S:.0f} s; last error: {thread.error!r}")
             log.critical("%s", self.fatal)
             return
+        successor = thread.successor()
+        successor.start()
+        self.producer_thread = successor  # before the count: whoever sees the restart sees its thread
         self.producer_restarts += 1
         log.error("producer thread died (%r); restarting it where it stopped (restart %d)",
                   thread.error, self.producer_restarts)
-        self.producer_thread = thread.successor()
-        self.producer_thread.start()
 
     def _maybe_fall_back(self) -> None:
         """Stitch the last image again if the schedule says the lead has run low (an underrun)."""
