@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.harness import servers
-from benchmarks.harness.servers import ADMIN_PASSWORD, SOURCE_PASSWORD, mount_title, stop_process
+from benchmarks.harness.servers import ADMIN_PASSWORD, SOURCE_PASSWORD, mount_title, stop_process, wait_for_mount
 
 __all__ = ["ADMIN_PASSWORD", "SOURCE_PASSWORD", "mount_title", "running_icecast", "running_nginx", "start_icecast",
-           "stop_process"]
+           "stop_process", "wait_for_mount"]
 
 
 def _require(name: str, package: str) -> None:

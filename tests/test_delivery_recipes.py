@@ -23,6 +23,7 @@ from servers import (
     running_nginx,
     start_icecast,
     stop_process,
+    wait_for_mount,
 )
 from station import free_port, running_station, steer
 
@@ -59,7 +60,7 @@ def test_icecast_mount_plays_follows_steers_and_survives_an_icecast_restart(tmp_
     url = f"icecast://source:{SOURCE_PASSWORD}@127.0.0.1:{port}/live.mp3"
     try:
         with running_station(tmp_path, "--icecast", url, "--prompt", "calm piano") as station:
-            _wait(lambda: mount_title(port, "/live.mp3") is not None, 20, "the mount is up")
+            wait_for_mount(port, "/live.mp3", 20)
             audio = _decode_seconds(f"http://127.0.0.1:{port}/live.mp3", 11, tmp_path / "mount.wav")
             assert audio.size >= 10 * 44100 and _non_silent_seconds(audio) >= 10
             _wait(lambda: mount_title(port, "/live.mp3") == "calm piano", 20, "the title is the prompt")
@@ -69,7 +70,7 @@ def test_icecast_mount_plays_follows_steers_and_survives_an_icecast_restart(tmp_
             stop_process(icecast)  # Icecast goes away mid-stream, and comes back
             time.sleep(2)
             icecast = start_icecast(tmp_path, port)
-            _wait(lambda: mount_title(port, "/live.mp3") is not None, 30, "the source rejoined")
+            wait_for_mount(port, "/live.mp3", 30)
             again = _decode_seconds(f"http://127.0.0.1:{port}/live.mp3", 4, tmp_path / "again.wav")
             assert _non_silent_seconds(again) >= 3
             assert station.health()["status"] == "ok"
@@ -92,7 +93,7 @@ def test_ogg_opus_mount_plays_and_carries_the_title_heard(tmp_path):
     with running_icecast(tmp_path) as port:
         url = f"icecast://source:{SOURCE_PASSWORD}@127.0.0.1:{port}/live.opus"
         with running_station(tmp_path, "--icecast", url, "--prompt", "calm piano") as station:
-            _wait(lambda: mount_title(port, "/live.opus") is not None, 20, "the mount is up")
+            wait_for_mount(port, "/live.opus", 20)
             mount = f"http://127.0.0.1:{port}/live.opus"
             audio = _decode_seconds(mount, 11, tmp_path / "ogg.wav")
             assert audio.size >= 10 * 48000 and _non_silent_seconds(audio, 48000) >= 10
@@ -107,7 +108,7 @@ def test_icecast_refusals_are_one_line_and_the_station_plays_on(tmp_path):
         wrong = f"icecast://source:not-the-password@127.0.0.1:{port}/other.mp3"
         nowhere = f"icecast://source:x@127.0.0.1:{free_port()}/live.mp3"
         with running_station(tmp_path, "--icecast", busy):  # holds /busy.mp3
-            _wait(lambda: mount_title(port, "/busy.mp3") is not None, 20, "the first source is up")
+            wait_for_mount(port, "/busy.mp3", 20)
             with running_station(tmp_path, "--icecast", busy, "--icecast", wrong, "--icecast", nowhere) as second:
                 lines = _wait(lambda: [line for line in second.log().splitlines() if "icecast" in line and "retrying" in line]
                               if all(said in second.log() for said in ("(401)", "(403)", "cannot reach")) else None,
@@ -135,9 +136,9 @@ def test_relay_tree_master_then_relay_then_listener(tmp_path):
     with running_icecast(tmp_path) as master:
         url = f"icecast://source:{SOURCE_PASSWORD}@127.0.0.1:{master}/live.mp3"
         with running_station(tmp_path, "--icecast", url):
-            _wait(lambda: mount_title(master, "/live.mp3") is not None, 20, "the master mount is up")
+            wait_for_mount(master, "/live.mp3", 20)
             with running_icecast(tmp_path, relay_from=master) as relay:
-                _wait(lambda: mount_title(relay, "/live.mp3") is not None, 30, "the relay pulls the mount")
+                wait_for_mount(relay, "/live.mp3", 30)
                 audio = _decode_seconds(f"http://127.0.0.1:{relay}/live.mp3", 11, tmp_path / "relay.wav")
                 assert audio.size >= 10 * 44100 and _non_silent_seconds(audio) >= 10
 
