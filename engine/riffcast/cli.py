@@ -31,6 +31,9 @@ def _main(argv: list[str] | None) -> int:
 
     if interrupted_while_starting():  # a Ctrl-C came while the parser's imports ran
         raise KeyboardInterrupt
+    from riffcast.ops.blas import use_one_blas_thread
+
+    use_one_blas_thread()
     try:
         return int(args.run(args) or 0)
     except BrokenPipeError:  # `riffcast seeds | head`: the reader left; say nothing more
