@@ -7,12 +7,14 @@ judge exactly: the same MIDI file rendered again with its drum channel (General 
 silenced is the music with the drums perfectly removed and nothing else touched. For each piece
 (a 30 s excerpt, as conductor.py cuts it), through the same images and decode:
 
-- the percussive energy cut (dB) of the perfect mute (the drumless rendering decoded) and of the
-  conductor's ``drums off`` (the full rendering decoded with ``drums="off"``), each against the
-  full rendering's plain decode, and the harmonic energy each loses;
+- the percussive energy cut (dB) of the perfect mute (the drumless rendering decoded), of the
+  peer — median filtering alone (:func:`riffcast.dsp.conductor.hpss.percussive_mask`, what
+  ``drums off`` was before the drum model, applied to each image) — and of the conductor's
+  ``drums off`` (the full rendering decoded with ``drums="off"``: the drum model), each against
+  the full rendering's plain decode, and the harmonic energy each loses;
 - how close each output comes to the drumless decode: the spectral convergence (dB, STFT
-  magnitudes) of the plain decode and of ``drums off`` against it — drums removed and the rest
-  kept bring it down.
+  magnitudes) of the plain decode, the peer's and ``drums off`` against it — drums removed and
+  the rest kept bring it down.
 
 Run: ``python benchmarks/drums_oracle.py`` (every Planet Blupi piece, about 15 minutes on 2 cores),
 ``--pieces blupi-007,blupi-000`` for some. Needs fluidsynth, the FluidR3 soundfont and
@@ -45,9 +47,12 @@ class Row:
     drum_notes: int
     mute_cut_db: float  # the perfect mute: percussive energy cut, dB
     mute_harmonic_lost_db: float
+    peer_cut_db: float  # median filtering alone
+    peer_harmonic_lost_db: float
     conductor_cut_db: float  # drums="off"
     conductor_harmonic_lost_db: float
     plain_distance_db: float  # spectral convergence against the drumless decode
+    peer_distance_db: float
     conductor_distance_db: float
 
 
@@ -83,6 +88,16 @@ def stft_convergence_db(audio: np.ndarray, reference: np.ndarray) -> float:
     return spectral_convergence_db(*(np.abs(librosa.stft(x[:size], n_fft=2048)) for x in (audio, reference)))
 
 
+def peer_decode(images: list) -> np.ndarray:
+    """The images with the median filtering's percussive share taken out of each, decoded."""
+    from riffcast.dsp.codec import MelImage
+    from riffcast.dsp.conductor.hpss import percussive_mask
+
+    kept = [MelImage(image.mel * (1.0 - percussive_mask(image.mel * np.float32(image.max_value))), image.max_value)
+            for image in images]
+    return decode(kept).audio
+
+
 def measure(name: str, source: Path, held_out: bool) -> Row:
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
@@ -90,11 +105,13 @@ def measure(name: str, source: Path, held_out: bool) -> Row:
         drum_notes = without_drums(source, drumless_midi)
         full, drumless = rendered_excerpt(source, workdir), rendered_excerpt(drumless_midi, workdir)
     images = images_of(full)
-    plain, off = decode(images).audio, decode(images, drums="off").audio
+    plain, peer, off = decode(images).audio, peer_decode(images), decode(images, drums="off").audio
     mute = decode(images_of(drumless)).audio
-    (h_plain, p_plain, _), (h_off, p_off, _), (h_mute, p_mute, _) = hpss_db(plain), hpss_db(off), hpss_db(mute)
-    return Row(name, held_out, drum_notes, p_plain - p_mute, h_plain - h_mute, p_plain - p_off, h_plain - h_off,
-               stft_convergence_db(plain, mute), stft_convergence_db(off, mute))
+    (h_plain, p_plain, _), (h_mute, p_mute, _) = hpss_db(plain), hpss_db(mute)
+    (h_peer, p_peer, _), (h_off, p_off, _) = hpss_db(peer), hpss_db(off)
+    return Row(name, held_out, drum_notes, p_plain - p_mute, h_plain - h_mute, p_plain - p_peer, h_plain - h_peer,
+               p_plain - p_off, h_plain - h_off, stft_convergence_db(plain, mute), stft_convergence_db(peer, mute),
+               stft_convergence_db(off, mute))
 
 
 def main() -> None:
@@ -110,21 +127,29 @@ def main() -> None:
             raise SystemExit(f"--pieces: not a blupi piece of the music set: {', '.join(unknown)}")
         blupi = [p for p in blupi if p.name in asked]
     print(f"# drums off against a perfect drum mute (the MIDI without channel 10), {EXCERPT_S:g} s excerpts\n")
-    print("| piece | set | drum notes | percussive cut: perfect mute / drums off (dB) | harmonic lost: mute / drums off (dB) "
-          "| distance to the drumless decode: plain / drums off (dB) |")
+    print("| piece | set | drum notes | percussive cut: perfect mute / peer / drums off (dB) "
+          "| harmonic lost: mute / peer / drums off (dB) | distance to the drumless decode: plain / peer / drums off (dB) |")
     print("|---|---|---:|---:|---:|---:|")
     rows = []
     for piece in blupi:
         row = measure(piece.name, piece.source, piece.name in held_out)
         rows.append(row)
         print(f"| {row.piece} | {'held out' if row.held_out else 'training'} | {row.drum_notes} | "
-              f"{row.mute_cut_db:.1f} / {row.conductor_cut_db:.1f} | {row.mute_harmonic_lost_db:.1f} / "
-              f"{row.conductor_harmonic_lost_db:.1f} | {row.plain_distance_db:.2f} / {row.conductor_distance_db:.2f} |",
-              flush=True)
-    mute, off = np.median([r.mute_cut_db for r in rows]), np.median([r.conductor_cut_db for r in rows])
-    closer = sum(r.conductor_distance_db < r.plain_distance_db for r in rows)
-    print(f"\nMedian percussive cut: a perfect drum mute {mute:.1f} dB, drums off {off:.1f} dB; drums off comes "
-          f"closer to the drumless music than the plain decode on {closer} of {len(rows)} pieces.")
+              f"{row.mute_cut_db:.1f} / {row.peer_cut_db:.1f} / {row.conductor_cut_db:.1f} | "
+              f"{row.mute_harmonic_lost_db:.1f} / {row.peer_harmonic_lost_db:.1f} / {row.conductor_harmonic_lost_db:.1f} | "
+              f"{row.plain_distance_db:.2f} / {row.peer_distance_db:.2f} / {row.conductor_distance_db:.2f} |", flush=True)
+    for group in ("held out", "training"):
+        chosen = [r for r in rows if (r.held_out) == (group == "held out")]
+        if not chosen:
+            continue
+        median = lambda values: float(np.median(values))  # noqa: E731
+        closer = sum(r.conductor_distance_db < r.plain_distance_db for r in chosen)
+        nearer_than_peer = sum(r.conductor_distance_db < r.peer_distance_db for r in chosen)
+        print(f"\n{group} ({len(chosen)}), medians: percussive cut — perfect mute {median([r.mute_cut_db for r in chosen]):.1f} dB, "
+              f"peer {median([r.peer_cut_db for r in chosen]):.1f}, drums off {median([r.conductor_cut_db for r in chosen]):.1f}; "
+              f"distance to the drumless decode — plain {median([r.plain_distance_db for r in chosen]):.2f} dB, "
+              f"peer {median([r.peer_distance_db for r in chosen]):.2f}, drums off {median([r.conductor_distance_db for r in chosen]):.2f}. "
+              f"drums off is closer to it than the plain decode on {closer}, than the peer on {nearer_than_peer}.")
 
 
 if __name__ == "__main__":
