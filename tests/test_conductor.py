@@ -200,7 +200,7 @@ def test_drums_off_comes_near_the_song_played_without_its_drums(prompt):
     """The synth's song (a seed none of benchmarks/drums_fit.py's pairs has) against the same song
     with its drums muted: ``drums off`` on the full song's mel lands much nearer the drumless one
     than the song itself, and than median filtering alone (the model's peer). Measured 2026-12-07:
-    plain −1.0 / 0.7 / −11.1 dB, median filtering −2.9 / −1.3 / −10.8, the model −11.1 / −9.5 / −20.9."""
+    plain −1.0 / 0.7 / −11.1 dB, median filtering −2.9 / −1.3 / −10.8, the model −9.6 / −8.0 / −19.5."""
     from riffcast.dsp.conductor.hpss import percussive_mask
 
     full, drumless = _synth_mel(prompt), _synth_mel(prompt, drums="off")
