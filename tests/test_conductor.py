@@ -304,3 +304,19 @@ def test_quick_conductor_benchmark():
     centroids = [float(c) for c in row("brightness").split("(")[0].split("/")]
     assert centroids == sorted(centroids) and len(set(centroids)) == 3, run.stdout
     assert float(row("bass off").split()[0]) >= 15.0, run.stdout
+
+
+def test_a_station_s_windows_get_the_stems_the_whole_image_gets():
+    """The station conducts ~80 columns at a time; the drum model's medians (31 wide) read the 15
+    columns before each window from the conductor's source, so windowed ``drums off`` is the whole
+    image's but for the last columns of each window (whose later neighbours are not painted yet)."""
+    full = _synth_mel("funk")
+    whole = separate(full, CENTRES_HZ, Stem.OFF, Stem.ON)
+    conductor = Conductor(P)
+    controls = Controls(None, None, 0.0, Stem.OFF, Stem.ON)
+    windowed = np.concatenate([conductor.conduct(full[:, start : start + 80], start, controls)
+                               for start in range(0, 480, 80)], axis=1)
+    # Each window's columns but its last 16 (their later neighbours come with the next window):
+    # −56 dB; −21 dB for the first 16 when the medians saw only the window (2026-12-07).
+    read = np.concatenate([np.arange(start, start + 64) for start in range(80, 480, 80)])
+    assert _distance_db(windowed[:, read], whole[:, read]) <= -40.0

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from riffcast.dsp.conductor.hpss import KERNEL
 from riffcast.dsp.conductor.key import MusicalKey, band_centres_hz, chroma, key_scores, semitones_to, shift_pitch
 from riffcast.dsp.conductor.stems import Stem, separate
 from riffcast.dsp.conductor.tempo import BeatEstimate, append_history, estimate_beats, onset_envelope
@@ -33,6 +34,7 @@ from riffcast.dsp.params import SpectrogramParams
 CHROMA_MEMORY = 0.6  # the share of the key's chroma carried over from the images before
 KEY_HYSTERESIS = 0.08  # a new key estimate must correlate this much better to replace the one held
 LOOKBACK_COLUMNS = 256  # source kept behind the read position (the warp may round back half a beat)
+STEM_CONTEXT_COLUMNS = KERNEL // 2  # source read on each side of the output for the stems' medians
 
 
 @dataclass(frozen=True)
@@ -219,7 +221,19 @@ class Conductor:
         self.state = replace(state, cursor=cursor, tilt_db_per_octave=tilt)
         if out.shape[1] == 0:
             return out.astype(np.float32)
-        out = separate(out, self.centres_hz, controls.drums, controls.bass)
+        if controls.drums is not Stem.ON or controls.bass is not Stem.ON:
+            out = self._separated(positions, controls)
         if controls.key is not None and state.key is not None:
             out = shift_pitch(out, semitones_to(state.key, controls.key), self.centres_hz)
         return apply_tilt(out, self.centres_hz, state.tilt_db_per_octave, tilt)
+
+    def _separated(self, positions: np.ndarray, controls: Controls) -> np.ndarray:
+        """The columns at ``positions`` with the stems applied, read with :data:`STEM_CONTEXT_COLUMNS`
+        of source on each side where the source has them (a station's window is ~80 columns: the
+        medians would otherwise see its edges mirrored)."""
+        state, context = self.state, np.arange(1, STEM_CONTEXT_COLUMNS + 1, dtype=np.float64)
+        before = positions[0] - context[::-1]
+        after = positions[-1] + context
+        before, after = before[before >= state.source_start], after[after <= state.source_end - 1]
+        wide = resample_columns(state.source, np.concatenate([before, positions, after]) - state.source_start)
+        return separate(wide, self.centres_hz, controls.drums, controls.bass)[:, before.size : before.size + positions.size]
