@@ -57,12 +57,17 @@ class Row:
 
 
 def without_drums(source: Path, out: Path) -> int:
-    """Write ``source`` with every drum-channel note silenced (velocity 0 is a note-off) → the drum notes."""
+    """Write ``source`` with every drum-channel note silenced → the drum notes."""
+    return without_channels(source, out, {DRUM_CHANNEL})
+
+
+def without_channels(source: Path, out: Path, channels: set[int]) -> int:
+    """Write ``source`` with every note of ``channels`` silenced (velocity 0 is a note-off) → how many."""
     midi = mido.MidiFile(str(source))
     silenced = 0
     for track in midi.tracks:
         for index, message in enumerate(track):
-            if message.type == "note_on" and message.channel == DRUM_CHANNEL and message.velocity > 0:
+            if message.type == "note_on" and message.channel in channels and message.velocity > 0:
                 track[index] = message.copy(velocity=0)
                 silenced += 1
     midi.save(str(out))
