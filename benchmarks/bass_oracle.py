@@ -25,9 +25,9 @@ import mido
 import numpy as np
 from conductor import decode, images_of
 from controls import low_db
-from drums_oracle import DRUM_CHANNEL, rendered_excerpt, stft_convergence_db, without_channels
+from drums_oracle import DRUM_CHANNEL, blupi_pieces, rendered_excerpt, stft_convergence_db, without_channels
 
-from music_set import BLUPI_MIDI, PIECES, TRAINING_PIECES
+from music_set import PIECES
 
 BASS_PROGRAMS = range(32, 40)  # General MIDI 33–40 (Acoustic Bass … Synth Bass 2), counted from 0
 
@@ -59,12 +59,7 @@ def main() -> None:
     parser.add_argument("--pieces", help="comma-separated names (default: every blupi piece with a bass)")
     args = parser.parse_args()
     held_out = {piece.name for piece in PIECES}
-    blupi = sorted((p for p in (*PIECES, *TRAINING_PIECES) if p.source.parent == BLUPI_MIDI), key=lambda p: p.name)
-    if args.pieces:
-        asked = set(args.pieces.split(","))
-        if unknown := sorted(asked - {p.name for p in blupi}):
-            raise SystemExit(f"--pieces: not a blupi piece of the music set: {', '.join(unknown)}")
-        blupi = [p for p in blupi if p.name in asked]
+    blupi = blupi_pieces(args.pieces)
     print("# bass off (drums on) against a perfect bass mute (the MIDI without its bass channels), 30 s excerpts\n")
     print("| piece | set | bass channels | low share cut: perfect mute / peer / bass off (dB) "
           "| distance to the bassless decode: plain / peer / bass off (dB) |")

@@ -24,21 +24,19 @@ benchmarks/drums_oracle.py`` judges the music it makes.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import mido
 import numpy as np
-import soundfile
 from conductor import EXCERPT_OFFSET_S, EXCERPT_S, SR, images_of
 from controls import synth_render
-from drums_oracle import without_drums
+from drums_oracle import rendered, without_drums
 
 from riffcast.dsp.conductor.drum_model import FEATURE_NAMES, MODEL_PATH, DrumModel, features
 
-from music_set import BLUPI_MIDI, PIECES, SOUNDFONT, TRAINING_PIECES
+from music_set import BLUPI_MIDI, PIECES, TRAINING_PIECES
 
 # (prompt, seed, bpm, key): the synth's songs, drums on and off.
 SYNTH_SONGS = (("funk", 1, 100.0, "A minor"), ("rock", 2, 128.0, "E minor"), ("jazz", 3, 92.0, "F major"),
@@ -80,14 +78,6 @@ def truncated(source: Path, seconds: float, out: Path) -> Path:
     kept.tracks.append(track)
     kept.save(str(out))
     return out
-
-
-def rendered(midi: Path, workdir: Path) -> np.ndarray:
-    wav = workdir / f"{midi.stem}.wav"
-    subprocess.run(["fluidsynth", "-ni", "-q", "-g", "0.5", "-r", str(SR), "-F", str(wav), str(SOUNDFONT), str(midi)],
-                   check=True, stdout=subprocess.DEVNULL)
-    audio, _ = soundfile.read(wav, dtype="float32", always_2d=True)
-    return audio.mean(axis=1)
 
 
 def blupi_pair(source: Path, start_s: float, seconds: float) -> tuple[np.ndarray, np.ndarray]:

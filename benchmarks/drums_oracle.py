@@ -74,14 +74,30 @@ def without_channels(source: Path, out: Path, channels: set[int]) -> int:
     return silenced
 
 
-def rendered_excerpt(midi: Path, workdir: Path) -> np.ndarray:
-    """``midi`` through fluidsynth as music_set.py renders it → the 30 s excerpt conductor.py takes, mono float32."""
+def rendered(midi: Path, workdir: Path) -> np.ndarray:
+    """``midi`` through fluidsynth as music_set.py renders it → mono float32 at :data:`SR`."""
     wav = workdir / f"{midi.stem}.wav"
     subprocess.run(["fluidsynth", "-ni", "-q", "-g", "0.5", "-r", str(SR), "-F", str(wav), str(SOUNDFONT), str(midi)],
                    check=True, stdout=subprocess.DEVNULL)
     audio, _ = soundfile.read(wav, dtype="float32", always_2d=True)
+    return audio.mean(axis=1)
+
+
+def rendered_excerpt(midi: Path, workdir: Path) -> np.ndarray:
+    """``midi`` rendered → the 30 s excerpt conductor.py takes."""
     start = round(EXCERPT_OFFSET_S * SR)
-    return audio.mean(axis=1)[start : start + round(EXCERPT_S * SR)]
+    return rendered(midi, workdir)[start : start + round(EXCERPT_S * SR)]
+
+
+def blupi_pieces(names: str | None) -> list:
+    """The Planet Blupi pieces of the music set, by name; ``names``: comma-separated, or None for all."""
+    blupi = sorted((p for p in (*PIECES, *TRAINING_PIECES) if p.source.parent == BLUPI_MIDI), key=lambda p: p.name)
+    if names is None:
+        return blupi
+    asked = set(names.split(","))
+    if unknown := sorted(asked - {p.name for p in blupi}):
+        raise SystemExit(f"--pieces: not a blupi piece of the music set: {', '.join(unknown)}")
+    return [p for p in blupi if p.name in asked]
 
 
 def stft_convergence_db(audio: np.ndarray, reference: np.ndarray) -> float:
@@ -124,13 +140,7 @@ def main() -> None:
     parser.add_argument("--pieces", help="comma-separated names (default: every blupi piece)")
     args = parser.parse_args()
     held_out = {piece.name for piece in PIECES}
-    blupi = sorted((p for p in (*PIECES, *TRAINING_PIECES) if p.source.parent == BLUPI_MIDI), key=lambda p: p.name)
-    if args.pieces:
-        asked = args.pieces.split(",")
-        unknown = sorted(set(asked) - {p.name for p in blupi})
-        if unknown:
-            raise SystemExit(f"--pieces: not a blupi piece of the music set: {', '.join(unknown)}")
-        blupi = [p for p in blupi if p.name in asked]
+    blupi = blupi_pieces(args.pieces)
     print(f"# drums off against a perfect drum mute (the MIDI without channel 10), {EXCERPT_S:g} s excerpts\n")
     print("| piece | set | drum notes | percussive cut: perfect mute / peer / drums off (dB) "
           "| harmonic lost: mute / peer / drums off (dB) | distance to the drumless decode: plain / peer / drums off (dB) |")
