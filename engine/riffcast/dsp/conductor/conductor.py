@@ -216,13 +216,14 @@ class Conductor:
     def _finish_output(self, positions: np.ndarray, cursor: WarpCursor, controls: Controls) -> np.ndarray:
         """Read the planned positions and apply stems, key and tilt; keep the cursor and tilt."""
         state = self.state
-        out = resample_columns(state.source, positions - state.source_start)
         tilt = tilt_for(controls.brightness)
         self.state = replace(state, cursor=cursor, tilt_db_per_octave=tilt)
-        if out.shape[1] == 0:
-            return out.astype(np.float32)
+        if positions.size == 0:
+            return np.zeros((state.source.shape[0], 0), np.float32)
         if controls.drums is not Stem.ON or controls.bass is not Stem.ON:
             out = self._separated(positions, controls)
+        else:
+            out = resample_columns(state.source, positions - state.source_start)
         if controls.key is not None and state.key is not None:
             out = shift_pitch(out, semitones_to(state.key, controls.key), self.centres_hz)
         return apply_tilt(out, self.centres_hz, state.tilt_db_per_octave, tilt)
