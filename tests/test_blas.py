@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from riffcast.ops.blas import THREAD_COUNT_VARIABLES
+
 pytestmark = pytest.mark.system  # each case is a fresh process: the limit lasts for the process
 
 # Runs a riffcast command in-process, then prints the thread counts of the BLAS libraries loaded.
@@ -22,11 +24,8 @@ blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] ==
 print(json.dumps({"code": code, "blas": blas}))
 """
 
-_CHOICES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "OMP_NUM_THREADS")
-
-
 def _blas_threads(**env: str) -> list[int]:
-    environment = {k: v for k, v in os.environ.items() if k not in _CHOICES} | env
+    environment = {k: v for k, v in os.environ.items() if k not in THREAD_COUNT_VARIABLES} | env
     done = subprocess.run([sys.executable, "-c", _PROBE], env=environment, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
