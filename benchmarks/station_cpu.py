@@ -18,8 +18,9 @@ import os
 import time
 from dataclasses import dataclass
 
+from harness.endpoints import prometheus_value
 from harness.machine import host_description
-from harness.procfs import cpu_seconds
+from harness.procfs import cpu_seconds, thread_cpu_seconds
 from harness.station import Station
 from harness.table import header, ratio, row
 
@@ -38,31 +39,14 @@ class Cost:
     underruns: int
 
 
-def _threads(pid: int) -> dict[int, float]:
-    seconds = {}
-    for name in os.listdir(f"/proc/{pid}/task"):
-        try:
-            seconds[int(name)] = cpu_seconds(pid, int(name))
-        except FileNotFoundError:  # a thread that ended between the listing and the read
-            pass
-    return seconds
+def _delta(before: str, after: str, name: str) -> float:
+    """How much the /metrics sample ``name`` grew between the two texts."""
+    return prometheus_value(after, name) - prometheus_value(before, name)
 
 
-def _metric_sums(station: Station) -> dict[str, float]:
-    """The ``riffcast_chunk_*`` histograms' sums and counts and the underrun counter."""
-    sums = {}
-    for line in station.metrics().splitlines():
-        name, _, value = line.partition(" ")
-        chunk_figure = name.startswith("riffcast_chunk_") and name.endswith(("_sum", "_count"))
-        if chunk_figure or name == "riffcast_underruns_total":
-            sums[name] = float(value)
-    return sums
-
-
-def _per_window_ms(before: dict[str, float], after: dict[str, float], stage: str) -> float:
-    count = after.get(f"riffcast_chunk_{stage}_seconds_count", 0) - before.get(f"riffcast_chunk_{stage}_seconds_count", 0)
-    total = after.get(f"riffcast_chunk_{stage}_seconds_sum", 0) - before.get(f"riffcast_chunk_{stage}_seconds_sum", 0)
-    return 1000 * total / count if count else float("nan")
+def _per_window_ms(before: str, after: str, stage: str) -> float:
+    count = _delta(before, after, f"riffcast_chunk_{stage}_seconds_count")
+    return 1000 * _delta(before, after, f"riffcast_chunk_{stage}_seconds_sum") / count if count else float("nan")
 
 
 def measure(window_columns: int, blas_threads: int | None, seconds: float) -> Cost:
@@ -72,11 +56,11 @@ def measure(window_columns: int, blas_threads: int | None, seconds: float) -> Co
     try:
         station.wait_playing(120)
         time.sleep(SETTLE_S)
-        threads_before, metrics_before = _threads(station.pid), _metric_sums(station)
+        threads_before, metrics_before = thread_cpu_seconds(station.pid), station.metrics()
         cpu_before, started = cpu_seconds(station.pid), time.monotonic()
         time.sleep(seconds)
         cpu_after, wall_s = cpu_seconds(station.pid), time.monotonic() - started
-        threads_after, metrics_after = _threads(station.pid), _metric_sums(station)
+        threads_after, metrics_after = thread_cpu_seconds(station.pid), station.metrics()
     finally:
         station.stop()
     busiest = max(threads_after[t] - threads_before.get(t, 0.0) for t in threads_after)
@@ -85,7 +69,7 @@ def measure(window_columns: int, blas_threads: int | None, seconds: float) -> Co
         busiest_thread_percent=100 * busiest / wall_s,
         paint_ms=_per_window_ms(metrics_before, metrics_after, "generation"),
         stitch_ms=_per_window_ms(metrics_before, metrics_after, "stitch"),
-        underruns=int(metrics_after.get("riffcast_underruns_total", 0) - metrics_before.get("riffcast_underruns_total", 0)),
+        underruns=int(_delta(metrics_before, metrics_after, "riffcast_underruns_total")),
     )
 
 

@@ -18,6 +18,18 @@ def cpu_seconds(pid: int, thread: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """:func:`cpu_seconds` of each thread of a process, by thread id (threads that end while
+    they are read are left out)."""
+    seconds = {}
+    for name in os.listdir(f"/proc/{pid}/task"):
+        try:
+            seconds[int(name)] = cpu_seconds(pid, int(name))
+        except FileNotFoundError:
+            pass
+    return seconds
+
+
 def runqueue_seconds(pid: int, thread: int) -> float:
     """Seconds a thread spent runnable but waiting for a core (schedstat, second field)."""
     with open(f"/proc/{pid}/task/{thread}/schedstat") as stat:
