@@ -17,7 +17,6 @@ Run: ``python benchmarks/bass_oracle.py`` (every Planet Blupi piece with a bass,
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
@@ -25,9 +24,14 @@ import mido
 import numpy as np
 from conductor import decode, images_of
 from controls import low_db
-from drums_oracle import DRUM_CHANNEL, blupi_pieces, rendered_excerpt, stft_convergence_db, without_channels
-
-from music_set import PIECES
+from drums_oracle import (
+    DRUM_CHANNEL,
+    asked_pieces,
+    masked_decode,
+    rendered_excerpt,
+    stft_convergence_db,
+    without_channels,
+)
 
 BASS_PROGRAMS = range(32, 40)  # General MIDI 33–40 (Acoustic Bass … Synth Bass 2), counted from 0
 
@@ -38,28 +42,18 @@ def bass_channels(source: Path) -> set[int]:
             if message.type == "program_change" and message.program in BASS_PROGRAMS and message.channel != DRUM_CHANNEL}
 
 
-def peer_decode(images: list) -> np.ndarray:
-    """The images with median filtering's bass (its harmonic part below 150 Hz) taken out, decoded."""
-    from riffcast.dsp.codec import MelImage
+def median_filtering_bass(mel: np.ndarray) -> np.ndarray:
+    """Median filtering's bass share of each cell: its harmonic part, below 150 Hz (fading by 200)."""
     from riffcast.dsp.conductor.hpss import percussive_mask
     from riffcast.dsp.conductor.key import band_centres_hz
     from riffcast.dsp.conductor.stems import bass_rows
     from riffcast.dsp.params import RIFFUSION_V1
 
-    rows = bass_rows(band_centres_hz(RIFFUSION_V1))[:, None]
-    kept = []
-    for image in images:
-        harmonic = 1.0 - percussive_mask(image.mel * np.float32(image.max_value))
-        kept.append(MelImage(image.mel * (1.0 - harmonic * rows), image.max_value))
-    return decode(kept).audio
+    return (1.0 - percussive_mask(mel)) * bass_rows(band_centres_hz(RIFFUSION_V1))[:, None]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--pieces", help="comma-separated names (default: every blupi piece with a bass)")
-    args = parser.parse_args()
-    held_out = {piece.name for piece in PIECES}
-    blupi = blupi_pieces(args.pieces)
+    blupi, held_out = asked_pieces(__doc__.split("\n")[0], "every blupi piece with a bass")
     print("# bass off (drums on) against a perfect bass mute (the MIDI without its bass channels), 30 s excerpts\n")
     print("| piece | set | bass channels | low share cut: perfect mute / peer / bass off (dB) "
           "| distance to the bassless decode: plain / peer / bass off (dB) |")
@@ -74,7 +68,7 @@ def main() -> None:
             without_channels(piece.source, workdir / "bassless.mid", channels)
             full, bassless = rendered_excerpt(piece.source, workdir), rendered_excerpt(workdir / "bassless.mid", workdir)
         images = images_of(full)
-        plain, peer, off = decode(images).audio, peer_decode(images), decode(images, bass="off").audio
+        plain, peer, off = decode(images).audio, masked_decode(images, median_filtering_bass), decode(images, bass="off").audio
         mute = decode(images_of(bassless)).audio
         low = low_db(plain)
         print(f"| {piece.name} | {'held out' if piece.name in held_out else 'training'} | "

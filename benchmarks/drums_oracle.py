@@ -28,11 +28,14 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import mido
 import numpy as np
 import soundfile
 from conductor import EXCERPT_OFFSET_S, EXCERPT_S, SR, decode, hpss_db, images_of
+
+from riffcast.dsp.conductor.hpss import percussive_mask
 
 from inversion import spectral_convergence_db
 from music_set import BLUPI_MIDI, PIECES, SOUNDFONT, TRAINING_PIECES
@@ -89,15 +92,19 @@ def rendered_excerpt(midi: Path, workdir: Path) -> np.ndarray:
     return rendered(midi, workdir)[start : start + round(EXCERPT_S * SR)]
 
 
-def blupi_pieces(names: str | None) -> list:
-    """The Planet Blupi pieces of the music set, by name; ``names``: comma-separated, or None for all."""
+def asked_pieces(description: str, every: str) -> tuple[list, set[str]]:
+    """The command line's ``--pieces`` (comma-separated names; by default ``every`` Planet Blupi
+    piece of the music set) → (those pieces by name, the names of the held-out ones)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--pieces", help=f"comma-separated names (default: {every})")
+    names = parser.parse_args().pieces
     blupi = sorted((p for p in (*PIECES, *TRAINING_PIECES) if p.source.parent == BLUPI_MIDI), key=lambda p: p.name)
-    if names is None:
-        return blupi
-    asked = set(names.split(","))
-    if unknown := sorted(asked - {p.name for p in blupi}):
-        raise SystemExit(f"--pieces: not a blupi piece of the music set: {', '.join(unknown)}")
-    return [p for p in blupi if p.name in asked]
+    if names is not None:
+        asked = set(names.split(","))
+        if unknown := sorted(asked - {p.name for p in blupi}):
+            raise SystemExit(f"--pieces: not a blupi piece of the music set: {', '.join(unknown)}")
+        blupi = [p for p in blupi if p.name in asked]
+    return blupi, {piece.name for piece in PIECES}
 
 
 def stft_convergence_db(audio: np.ndarray, reference: np.ndarray) -> float:
@@ -109,14 +116,13 @@ def stft_convergence_db(audio: np.ndarray, reference: np.ndarray) -> float:
     return spectral_convergence_db(*(np.abs(librosa.stft(x[:size], n_fft=2048)) for x in (audio, reference)))
 
 
-def peer_decode(images: list) -> np.ndarray:
-    """The images with the median filtering's percussive share taken out of each, decoded."""
+def masked_decode(images: list, taken: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """The images, each with the share ``taken(absolute mel)`` (n_mels, columns) of every cell taken
+    out, decoded."""
     from riffcast.dsp.codec import MelImage
-    from riffcast.dsp.conductor.hpss import percussive_mask
 
-    kept = [MelImage(image.mel * (1.0 - percussive_mask(image.mel * np.float32(image.max_value))), image.max_value)
-            for image in images]
-    return decode(kept).audio
+    return decode([MelImage(image.mel * (1.0 - taken(image.mel * np.float32(image.max_value))), image.max_value)
+                   for image in images]).audio
 
 
 def measure(name: str, source: Path, held_out: bool) -> Row:
@@ -126,7 +132,7 @@ def measure(name: str, source: Path, held_out: bool) -> Row:
         drum_notes = without_drums(source, drumless_midi)
         full, drumless = rendered_excerpt(source, workdir), rendered_excerpt(drumless_midi, workdir)
     images = images_of(full)
-    plain, peer, off = decode(images).audio, peer_decode(images), decode(images, drums="off").audio
+    plain, peer, off = decode(images).audio, masked_decode(images, percussive_mask), decode(images, drums="off").audio
     mute = decode(images_of(drumless)).audio
     (h_plain, p_plain, _), (h_mute, p_mute, _) = hpss_db(plain), hpss_db(mute)
     (h_peer, p_peer, _), (h_off, p_off, _) = hpss_db(peer), hpss_db(off)
@@ -136,11 +142,7 @@ def measure(name: str, source: Path, held_out: bool) -> Row:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--pieces", help="comma-separated names (default: every blupi piece)")
-    args = parser.parse_args()
-    held_out = {piece.name for piece in PIECES}
-    blupi = blupi_pieces(args.pieces)
+    blupi, held_out = asked_pieces(__doc__.split("\n")[0], "every blupi piece")
     print(f"# drums off against a perfect drum mute (the MIDI without channel 10), {EXCERPT_S:g} s excerpts\n")
     print("| piece | set | drum notes | percussive cut: perfect mute / peer / drums off (dB) "
           "| harmonic lost: mute / peer / drums off (dB) | distance to the drumless decode: plain / peer / drums off (dB) |")
