@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from riffcast.dsp.codec import audio_to_mel
+from riffcast.dsp.codec import MelImage, audio_to_mel
 from riffcast.dsp.conductor import Conductor, Controls, MusicalKey, Stem
 from riffcast.dsp.conductor.key import band_centres_hz, chroma, estimate_key, semitones_to, shift_pitch
 from riffcast.dsp.conductor.median import median_along_rows
@@ -22,7 +22,7 @@ from riffcast.dsp.conductor.tilt import apply_tilt
 from riffcast.dsp.conductor.warp import BeatGrid
 from riffcast.dsp.params import RIFFUSION_V1 as P
 from riffcast.generation.types import PaintedImage
-from riffcast.pipeline.conducting import controls_of
+from riffcast.pipeline.conducting import conducted_images, controls_of
 from riffcast.pipeline.layout import StreamLayout
 from riffcast.pipeline.producer import ImageProducer
 from riffcast.steering.targets import Target
@@ -93,6 +93,21 @@ def test_stretch_changes_the_length_by_the_tempo_ratio():
     assert out.shape[1] == pytest.approx(2048 * 100.0 / 90.0, rel=0.03)
     onsets = onset_columns(out)[3:]
     assert np.max(off_grid_columns(onsets, conductor.state.grid)) <= 2.0
+
+
+def test_a_decode_holds_the_whole_source_s_tempo_where_one_image_alone_would_mislead():
+    """The first image's clicks fall on every third beat only: alone, it reads as another tempo
+    (its three-beat gaps would be stretched to four of the asked beats). A decode hears the whole
+    source first: every image keeps its rhythm, and the length is the source's × the tempo ratio."""
+    source = click_train(100.0, 4 * 512)
+    source[:, :512] = click_train(100.0 / 3.0, 512)
+    chunks = [MelImage(source[:, i : i + 512], 1.0) for i in range(0, 2048, 512)]
+    out = np.concatenate([image.mel for image in conducted_images(chunks, Controls(bpm=120.0), P)], axis=1)
+    assert out.shape[1] == pytest.approx(2048 * 100.0 / 120.0, rel=0.01)
+    beat_columns = 6000.0 / 120.0
+    onsets = onset_columns(out)
+    assert np.diff(onsets[:3]) == pytest.approx([3 * beat_columns] * 2, abs=1.5)  # the sparse image: three beats apart
+    assert np.diff(onsets[3:]) == pytest.approx([beat_columns] * (onsets.size - 4), abs=1.5)
 
 
 def test_a_state_restored_conducts_the_same_again():

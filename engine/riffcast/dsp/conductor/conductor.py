@@ -72,6 +72,8 @@ class ConductorState:
     tilt_db_per_octave: the tilt the last output ended with.
     key_fixed: the key was heard from the whole source at once (:meth:`Conductor.hear_key`).
     beats: the source's beats as last estimated (continued by the next estimate).
+    heard_beats: the whole source's beats (:meth:`Conductor.hear_tempo`), held for every image, or
+        None: they are found again in each image's recent envelope.
     """
 
     source: np.ndarray
@@ -84,6 +86,7 @@ class ConductorState:
     tilt_db_per_octave: float = 0.0
     key_fixed: bool = False
     beats: BeatEstimate | None = None
+    heard_beats: BeatEstimate | None = None
 
     @property
     def source_end(self) -> int:
@@ -117,9 +120,20 @@ class Conductor:
         self.state = replace(self.state, pitch_classes=pitch_classes, key=self._held_key(pitch_classes, None),
                              key_fixed=True)
 
+    def hear_tempo(self, mel: np.ndarray, near_bpm: float | None = None) -> None:
+        """Take the source's beats from ``mel`` (n_mels, columns), all of it at once, and hold them
+        (a decode has every image before it starts): one period and phase for the whole source,
+        where each image's last seconds would give a period and phase that wander from image to
+        image on music with few clear onsets. ``near_bpm``: the asked tempo (which octave)."""
+        beats = estimate_beats(onset_envelope(np.asarray(mel, dtype=np.float32)), self.state.source_end,
+                               self.columns_per_s, near_bpm)
+        self.state = replace(self.state, heard_beats=beats if beats.strength > 0 else None)
+
     def source_beats(self, near_bpm: float | None = None) -> BeatEstimate:
         """The source's beats as heard so far, continuing the last estimate."""
         state = self.state
+        if state.heard_beats is not None:
+            return state.heard_beats
         return estimate_beats(state.envelope, state.source_end - state.envelope.size, self.columns_per_s, near_bpm,
                               state.beats)
 
