@@ -316,6 +316,9 @@ def test_quick_conductor_benchmark():
     # since its bass sits over a held sub at the chord roots, it does not.
     heard, asked = map(int, row("synth: … the shift applied is heard").split()[0].split("/"))
     assert heard == asked >= 1, run.stdout
+    # The synth sounds every beat: every join has an onset within 20 ms of each grid beat around it.
+    held, joins = map(int, row("synth: joins with an onset").split()[0].split("/"))
+    assert held == joins >= asks, run.stdout
     centroids = [float(c) for c in row("brightness").split("(")[0].split("/")]
     assert centroids == sorted(centroids) and len(set(centroids)) == 3, run.stdout
     assert float(row("bass off").split()[0]) >= 15.0, run.stdout
