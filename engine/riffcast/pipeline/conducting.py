@@ -35,7 +35,7 @@ def conducted_images(chunks: Iterable[MelImage], controls: Controls,
     """Decoded images in stream order → the conducted stream as chunks of any width (the tempo
     stretches it). Levels: images that state their absolute level are conducted at it (so
     columns from two images can be read side by side); otherwise all are taken as they are. The
-    source's key and beat period are heard from all the images before the first is conducted."""
+    source's key and beats are heard from all the images before the first is conducted."""
     chunks = list(chunks)
     absolute = all(chunk.max_value is not None for chunk in chunks)
     mels = [chunk.mel * np.float32(chunk.max_value) if absolute else chunk.mel for chunk in chunks]

@@ -121,10 +121,12 @@ class Conductor:
                              key_fixed=True)
 
     def hear_tempo(self, mel: np.ndarray, near_bpm: float | None = None) -> None:
-        """Take the source's beats from ``mel`` (n_mels, columns), all of it at once, and hold them
-        (a decode has every image before it starts): one period and phase for the whole source,
-        where each image's last seconds would give a period and phase that wander from image to
-        image on music with few clear onsets. ``near_bpm``: the asked tempo (which octave)."""
+        """Take the source's beats from ``mel`` (n_mels, columns: the columns the next calls will hand
+        over, from the source's end on), all of it at once, and hold them (a decode has every image
+        before it starts): one period and phase for the whole source, where each image's last
+        seconds would give a period and phase that wander from image to image on music with few
+        clear onsets. ``near_bpm``: the asked tempo (which octave). Music with no beat found
+        leaves the estimate to each image, as before."""
         beats = estimate_beats(onset_envelope(np.asarray(mel, dtype=np.float32)), self.state.source_end,
                                self.columns_per_s, near_bpm)
         self.state = replace(self.state, heard_beats=beats if beats.strength > 0 else None)
