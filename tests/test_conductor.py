@@ -17,7 +17,7 @@ from riffcast.dsp.conductor import Conductor, Controls, MusicalKey, Stem
 from riffcast.dsp.conductor.key import band_centres_hz, chroma, estimate_key, semitones_to, shift_pitch
 from riffcast.dsp.conductor.median import median_along_rows
 from riffcast.dsp.conductor.stems import separate
-from riffcast.dsp.conductor.tempo import estimate_beats, onset_envelope
+from riffcast.dsp.conductor.tempo import estimate_beats, less_local_mean, onset_envelope
 from riffcast.dsp.conductor.tilt import apply_tilt
 from riffcast.dsp.conductor.warp import BeatGrid
 from riffcast.dsp.params import RIFFUSION_V1 as P
@@ -108,6 +108,18 @@ def test_a_decode_holds_the_whole_source_s_tempo_where_one_image_alone_would_mis
     onsets = onset_columns(out)
     assert np.diff(onsets[:3]) == pytest.approx([3 * beat_columns] * 2, abs=1.5)  # the sparse image: three beats apart
     assert np.diff(onsets[3:]) == pytest.approx([beat_columns] * (onsets.size - 4), abs=1.5)
+
+
+def test_a_station_s_windows_hear_no_beat_at_the_window_s_width():
+    """Noise conducted in 64-column windows (a station's) has no beat: the onset envelope the
+    estimate reads is the whole stretch's, not one whose every window edge stands out (which read
+    as 93.75 bpm, strength 0.88, in any music with few clear onsets)."""
+    noise = np.random.default_rng(1).gamma(1.0, 0.01, size=(P.n_mels, 1536)).astype(np.float32)
+    conductor = Conductor(P)
+    for at in range(0, 1536, 64):
+        conductor.conduct(noise[:, at : at + 64], at, Controls(bpm=120.0))
+    assert np.array_equal(less_local_mean(conductor.state.flux), onset_envelope(noise))
+    assert conductor.source_beats().strength < 0.2
 
 
 def test_a_state_restored_conducts_the_same_again():

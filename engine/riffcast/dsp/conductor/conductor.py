@@ -26,7 +26,14 @@ import numpy as np
 from riffcast.dsp.conductor.hpss import KERNEL
 from riffcast.dsp.conductor.key import MusicalKey, band_centres_hz, chroma, key_scores, semitones_to, shift_pitch
 from riffcast.dsp.conductor.stems import Stem, separate
-from riffcast.dsp.conductor.tempo import BeatEstimate, append_history, estimate_beats, onset_envelope
+from riffcast.dsp.conductor.tempo import (
+    BeatEstimate,
+    append_history,
+    estimate_beats,
+    less_local_mean,
+    onset_envelope,
+    spectral_flux,
+)
 from riffcast.dsp.conductor.tilt import apply_tilt, tilt_for
 from riffcast.dsp.conductor.warp import BeatGrid, SourceWindow, WarpCursor, plan_positions, resample_columns
 from riffcast.dsp.params import SpectrogramParams
@@ -64,7 +71,8 @@ class ConductorState:
     """Everything the conductor carries from one call to the next (arrays are never modified).
 
     source: (n_mels, columns) the latest source columns, the first at absolute ``source_start``.
-    envelope: the onset envelope of the last seconds of source, ending at the source's end.
+    flux: the spectral flux of the last seconds of source, ending at the source's end (the onset
+        envelope is taken from all of it at each estimate).
     pitch_classes: (12,) the chroma of the recent source (decaying memory).
     key: the key held as the source's (None: none yet).
     grid: the output beat grid (None: no tempo asked yet).
@@ -78,7 +86,7 @@ class ConductorState:
 
     source: np.ndarray
     source_start: int
-    envelope: np.ndarray
+    flux: np.ndarray
     pitch_classes: np.ndarray
     key: MusicalKey | None
     grid: BeatGrid | None
@@ -136,8 +144,8 @@ class Conductor:
         state = self.state
         if state.heard_beats is not None:
             return state.heard_beats
-        return estimate_beats(state.envelope, state.source_end - state.envelope.size, self.columns_per_s, near_bpm,
-                              state.beats)
+        return estimate_beats(less_local_mean(state.flux), state.source_end - state.flux.size, self.columns_per_s,
+                              near_bpm, state.beats)
 
     def conduct(self, mel: np.ndarray, at_column: int, controls: Controls) -> np.ndarray:
         """The columns ``mel`` (n_mels, columns) of stream columns ``[at_column, at_column + columns)``
@@ -181,26 +189,26 @@ class Conductor:
         return self._finish_output(positions, cursor, controls)
 
     def _listen(self, mel: np.ndarray, at_column: int) -> None:
-        """Take in source columns: the buffer, the onset envelope (new columns only) and the chroma."""
+        """Take in source columns: the buffer, the spectral flux (new columns only) and the chroma."""
         state = self.state
         if mel.ndim != 2 or mel.shape[0] != self.params.n_mels or mel.shape[1] == 0:
             raise ValueError(f"mel must have shape ({self.params.n_mels}, columns > 0), got {mel.shape}")
         if state.source.shape[1] == 0 or at_column < state.source_start or at_column > state.source_end:
             state = replace(state, source=np.zeros((self.params.n_mels, 0), np.float32), source_start=at_column,
-                            envelope=np.zeros(0, np.float32))
+                            flux=np.zeros(0, np.float32))
         kept = state.source[:, : at_column - state.source_start]
         new_from = state.source_end - at_column  # columns of mel beyond what the buffer had
         previous = state.source[:, state.source_end - state.source_start - 1] if state.source.shape[1] else None
         if new_from > 0 and new_from < mel.shape[1]:
             previous = mel[:, new_from - 1]
         fresh = mel[:, max(new_from, 0) :]
-        envelope = append_history(state.envelope, onset_envelope(fresh, previous)) if fresh.shape[1] else state.envelope
+        flux = append_history(state.flux, spectral_flux(fresh, previous)) if fresh.shape[1] else state.flux
         source = np.concatenate([kept, mel], axis=1)
         keep_from = max(0, source.shape[1] - (self.max_lag_columns + self.params.chunk_columns + LOOKBACK_COLUMNS))
         keep_from = min(keep_from, max(0, int(np.floor(state.cursor.next_source)) - LOOKBACK_COLUMNS - state.source_start))
         pitch_classes = CHROMA_MEMORY * state.pitch_classes + (1.0 - CHROMA_MEMORY) * chroma(mel, self.centres_hz)
         self.state = replace(state, source=source[:, keep_from:], source_start=at_column - kept.shape[1] + keep_from,
-                             envelope=envelope, pitch_classes=pitch_classes,
+                             flux=flux, pitch_classes=pitch_classes,
                              key=state.key if state.key_fixed else self._held_key(pitch_classes, state.key))
 
     @staticmethod

@@ -3,8 +3,9 @@ autocorrelation weighed over the first four multiples of each candidate period (
 the period to a fraction of a column), and the phase that lines the most onset up with it.
 
 Everything is in columns (one column = ``hop_samples`` of audio, 10 ms at Riffusion's 100 per
-second); a caller keeps the last seconds of envelope (:func:`append_history`) so that each
-estimate continues from the images before.
+second); a caller keeps the last seconds of spectral flux (:func:`append_history`) and takes
+the envelope of all of it (:func:`less_local_mean`) for each estimate, which so continues from
+the images before.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ PHASE_STEP_COLUMNS = 0.25
 PRIOR_BPM = 110.0  # the log-normal tempo prior's centre (free tempo only) …
 PRIOR_OCTAVES = 1.0  # … and its width, in octaves
 MIN_FITTED_BEATS = 6  # onsets a refined period and phase need
+LOCAL_MEAN_COLUMNS = 51  # the moving average the flux is measured against (0.5 s)
 
 
 @dataclass(frozen=True)
@@ -39,19 +41,31 @@ class BeatEstimate:
         return 60.0 * columns_per_s / self.period_columns
 
 
-def onset_envelope(mel: np.ndarray, previous_column: np.ndarray | None = None) -> np.ndarray:
-    """Spectral flux of a mel image: (n_mels, columns) magnitude → (columns,) float32 ≥ 0.
-
-    The log-compressed magnitude's rise from each column to the next, summed over the bands
-    (half-wave rectified), less its local mean (a 0.5 s moving average). ``previous_column``
-    (n_mels,): the column before the image, so the first value is a real difference too.
-    """
+def spectral_flux(mel: np.ndarray, previous_column: np.ndarray | None = None) -> np.ndarray:
+    """Spectral flux of a mel image: (n_mels, columns) magnitude → (columns,) float32 ≥ 0, the
+    log-compressed magnitude's rise from each column to the next, averaged over the bands (half-wave
+    rectified). ``previous_column`` (n_mels,): the column before the image, so the first value is
+    a real difference too. Columns handed over piece by piece give the flux of the whole."""
     logged = np.log1p(1000.0 * np.asarray(mel, dtype=np.float32))
     before = logged[:, :1] if previous_column is None else np.log1p(1000.0 * previous_column[:, None].astype(np.float32))
     rise = np.diff(np.concatenate([before, logged], axis=1), axis=1)
-    flux = np.maximum(rise, 0.0).mean(axis=0)
-    local = np.convolve(flux, np.ones(51, np.float32) / 51.0, mode="same")
-    return np.maximum(flux - local, 0.0).astype(np.float32)
+    return np.maximum(rise, 0.0).mean(axis=0).astype(np.float32)
+
+
+def less_local_mean(flux: np.ndarray) -> np.ndarray:
+    """(columns,) flux less its local mean (a 0.5 s moving average; near the ends, of the columns
+    there are), kept ≥ 0: the onset envelope. Applied to the whole stretch at once — piece by
+    piece, each piece's edges would stand out as onsets every piece's width."""
+    width = np.ones(LOCAL_MEAN_COLUMNS, np.float64)
+    flux64 = np.asarray(flux, dtype=np.float64)
+    local = np.convolve(flux64, width, mode="same") / np.convolve(np.ones_like(flux64), width, mode="same")
+    return np.maximum(flux64 - local, 0.0).astype(np.float32)
+
+
+def onset_envelope(mel: np.ndarray, previous_column: np.ndarray | None = None) -> np.ndarray:
+    """The onset envelope of a mel image: (n_mels, columns) → (columns,) float32 ≥ 0, its
+    :func:`spectral_flux` less the flux's local mean (:func:`less_local_mean`)."""
+    return less_local_mean(spectral_flux(mel, previous_column))
 
 
 def append_history(history: np.ndarray, envelope: np.ndarray, keep: int = HISTORY_COLUMNS) -> np.ndarray:
