@@ -122,6 +122,21 @@ def test_a_station_s_windows_hear_no_beat_at_the_window_s_width():
     assert conductor.source_beats().strength < 0.2
 
 
+@pytest.mark.parametrize("window_columns", [32, 7])
+def test_windows_narrower_than_the_local_mean_conduct_a_click_train_onto_the_grid(window_columns):
+    """`--window-columns 32` (and narrower): windows shorter than the flux's 0.5 s moving average."""
+    assert Conductor(P).source_beats().strength == 0.0  # nothing heard yet: no beat, no error
+    source = click_train(100.0, 1536)
+    conductor = Conductor(P)
+    out = np.concatenate([conductor.conduct(source[:, at : at + window_columns], at, Controls(bpm=112.0))
+                          for at in range(0, 1536, window_columns)], axis=1)
+    assert conductor.source_beats().bpm(COLUMNS_PER_S) == pytest.approx(100.0, rel=0.005)
+    onsets = onset_columns(out)
+    onsets = onsets[onsets >= 512]  # once an image's worth is heard (a tempo needs 4 s of onsets)
+    assert onsets.size >= 15
+    assert np.max(off_grid_columns(onsets, conductor.state.grid)) <= 2.0
+
+
 def test_a_state_restored_conducts_the_same_again():
     source = click_train(120.0, 1536)
     conductor = Conductor(P)

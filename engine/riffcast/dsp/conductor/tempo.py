@@ -54,11 +54,14 @@ def spectral_flux(mel: np.ndarray, previous_column: np.ndarray | None = None) ->
 
 def less_local_mean(flux: np.ndarray) -> np.ndarray:
     """(columns,) flux less its local mean (a 0.5 s moving average; near the ends, of the columns
-    there are), kept ≥ 0: the onset envelope. Applied to the whole stretch at once — piece by
-    piece, each piece's edges would stand out as onsets every piece's width."""
-    width = np.ones(LOCAL_MEAN_COLUMNS, np.float64)
+    there are; any length, none too), kept ≥ 0: the onset envelope. Applied to the whole stretch
+    at once — piece by piece, each piece's edges would stand out as onsets every piece's width."""
     flux64 = np.asarray(flux, dtype=np.float64)
-    local = np.convolve(flux64, width, mode="same") / np.convolve(np.ones_like(flux64), width, mode="same")
+    sums = np.concatenate([[0.0], np.cumsum(flux64)])
+    index = np.arange(flux64.size)
+    low = np.maximum(index - LOCAL_MEAN_COLUMNS // 2, 0)
+    high = np.minimum(index + LOCAL_MEAN_COLUMNS // 2 + 1, flux64.size)
+    local = (sums[high] - sums[low]) / np.maximum(high - low, 1)
     return np.maximum(flux64 - local, 0.0).astype(np.float32)
 
 
@@ -132,7 +135,9 @@ def _refine(correlation: np.ndarray, period: float, max_lag: int) -> float:
 def estimate_phase(envelope: np.ndarray, period_columns: float, first_column: int) -> float:
     """The absolute column of a beat: the offset in [0, period) whose comb (one tooth per beat,
     two columns wide, later beats weighed more) gathers the most of ``envelope``, whose first
-    value is absolute column ``first_column``."""
+    value is absolute column ``first_column`` (``first_column`` itself for an empty envelope)."""
+    if envelope.size == 0:
+        return float(first_column)
     offsets = np.arange(0.0, period_columns, PHASE_STEP_COLUMNS)
     beats = np.arange(0.0, envelope.size, period_columns)
     positions = offsets[:, None] + beats[None, :]
