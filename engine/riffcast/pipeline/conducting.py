@@ -40,11 +40,12 @@ def conducted_images(chunks: Iterable[MelImage], controls: Controls,
     absolute = all(chunk.max_value is not None for chunk in chunks)
     mels = [chunk.mel * np.float32(chunk.max_value) if absolute else chunk.mel for chunk in chunks]
     conductor = Conductor(params)
-    whole = np.concatenate(mels, axis=1) if mels else None
-    if controls.key is not None and whole is not None:
-        conductor.hear_key(whole)
-    if controls.bpm is not None and whole is not None:
-        conductor.hear_tempo(whole, controls.bpm)
+    if mels and (controls.key is not None or controls.bpm is not None):
+        whole = np.concatenate(mels, axis=1)
+        if controls.key is not None:
+            conductor.hear_key(whole)
+        if controls.bpm is not None:
+            conductor.hear_tempo(whole, controls.bpm)
     for mel in mels:
         out = conductor.stretch(mel, controls)
         if out.shape[1]:
