@@ -107,20 +107,27 @@ def images_of(audio: np.ndarray):
     return [mel_image_from(image_from_mel(mel, params), params) for mel in split_chunks(audio_to_mel(audio, params), params)]
 
 
+def stitched(images) -> np.ndarray:
+    """MelImages in stream order → the stitcher's audio (level stage off), (samples,) float32."""
+    from riffcast.dsp.params import RIFFUSION_V1 as params
+    from riffcast.pipeline.stitcher import Stitcher
+
+    stitcher = Stitcher(params, level=None)
+    return np.concatenate([stitcher.push(image).samples for image in images] + [stitcher.flush().samples])
+
+
 def decode(chunks, **fields) -> Decoded:
     """``riffcast decode`` of ``chunks`` with the control ``fields`` (level stage off)."""
     from riffcast.dsp.params import RIFFUSION_V1 as params
     from riffcast.pipeline.conducting import conducted_images, controls_of
-    from riffcast.pipeline.stitcher import Stitcher
     from riffcast.steering.fields import controls_from_fields
     from riffcast.steering.targets import Target
 
     default = Target.from_text("x")
     controls = controls_of(Target.from_text("x", **controls_from_fields(fields, default)))
     started = time.perf_counter()
-    stitcher = Stitcher(params, level=None)
     given = list(conducted_images(chunks, controls, params)) if controls.active else list(chunks)
-    audio = np.concatenate([stitcher.push(chunk).samples for chunk in given] + [stitcher.flush().samples])
+    audio = stitched(given)
     seconds = time.perf_counter() - started
     mel = np.concatenate([c.mel * np.float32(c.max_value or 1.0) for c in given], axis=1)
     return Decoded(audio, mel, seconds)

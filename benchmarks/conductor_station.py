@@ -20,7 +20,7 @@ import os
 import platform
 
 import numpy as np
-from conductor import SR, TEMPO_ASKS, excerpts, images_of, stretched, tempo_and_ticks
+from conductor import SR, TEMPO_ASKS, excerpts, images_of, stitched, stretched, tempo_and_ticks
 
 WINDOW_COLUMNS = 64
 
@@ -31,7 +31,6 @@ def conducted_audio(mel: np.ndarray, bpm: float, window_columns: int) -> tuple[n
     from riffcast.dsp.codec import MelImage
     from riffcast.dsp.conductor import Conductor, Controls
     from riffcast.dsp.params import RIFFUSION_V1 as params
-    from riffcast.pipeline.stitcher import Stitcher
 
     conductor, controls = Conductor(params), Controls(bpm=bpm)
     columns_per_s = params.sample_rate / params.hop_samples
@@ -41,10 +40,8 @@ def conducted_audio(mel: np.ndarray, bpm: float, window_columns: int) -> tuple[n
         if conductor.state.beats is not None:
             estimates.append(conductor.state.beats.bpm(columns_per_s))
     out = np.concatenate(windows, axis=1)
-    stitcher = Stitcher(params, level=None)
-    chunks = [stitcher.push(MelImage(out[:, i : i + params.chunk_columns], 1.0)).samples
-              for i in range(0, out.shape[1], params.chunk_columns)]
-    return np.concatenate(chunks + [stitcher.flush().samples]), estimates
+    images = [MelImage(out[:, i : i + params.chunk_columns], 1.0) for i in range(0, out.shape[1], params.chunk_columns)]
+    return stitched(images), estimates
 
 
 def main() -> None:
