@@ -24,6 +24,10 @@ PRIOR_BPM = 110.0  # the log-normal tempo prior's centre (free tempo only) …
 PRIOR_OCTAVES = 1.0  # … and its width, in octaves
 MIN_FITTED_BEATS = 6  # onsets a refined period and phase need
 LOCAL_MEAN_COLUMNS = 51  # the moving average the flux is measured against (0.5 s)
+# The best period's metrical relatives the beat is chosen from: itself, its half and double, and
+# the 2:3, 3:2, 3:4 and 4:3 periods (a shuffle's pulse of two triplets; its bar of four beats read
+# as three longer pulses, as on a piece at 106.7 bpm whose best period was 80 bpm's).
+RELATED_PERIODS = (1.0, 0.5, 2.0, 2.0 / 3.0, 1.5, 0.75, 4.0 / 3.0)
 
 
 @dataclass(frozen=True)
@@ -90,8 +94,8 @@ def estimate_period(envelope: np.ndarray, columns_per_s: float, near_bpm: float 
     """The beat period (columns, fractional) of ``envelope`` (columns,) and its strength.
 
     Candidates 50–220 bpm, 0.2 % apart; each scores the autocorrelation at its first four
-    multiples (linearly interpolated). The octave is then chosen: the candidate's half, double,
-    two-thirds or three-halves that scores at least half as well and lies nearest ``near_bpm`` (the
+    multiples (linearly interpolated). The octave is then chosen: of the candidate's related
+    periods (:data:`RELATED_PERIODS`), the one that scores at least half as well and lies nearest ``near_bpm`` (the
     asked tempo: a warp never has to go further than it must) or, with none asked, the best
     score under a log-normal prior around 110 bpm.
     """
@@ -110,7 +114,7 @@ def estimate_period(envelope: np.ndarray, columns_per_s: float, near_bpm: float 
     if score[best] <= 0.0:
         return 60.0 * columns_per_s / (near_bpm or PRIOR_BPM), 0.0
     strength = float(score[best] / max(correlation[0], 1e-12))
-    related = [periods[best] * factor for factor in (1.0, 0.5, 2.0, 2.0 / 3.0, 1.5)]
+    related = [periods[best] * factor for factor in RELATED_PERIODS]
     related = [p for p in related if shortest <= p <= longest]
     related_scores = np.interp(np.log(related), np.log(periods), score)
     good = [p for p, s in zip(related, related_scores) if s >= 0.5 * score[best]]
