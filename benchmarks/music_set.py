@@ -4,12 +4,17 @@
   GPL): densely orchestrated pieces and quieter ones.
 - General MIDI renderings: Planet Blupi's MIDI music (``planetblupi-music-midi``) played through
   the FluidR3 General MIDI soundfont (``fluid-soundfont-gm``) by ``fluidsynth``.
+- Band and electronic recordings (:data:`BAND_PIECES`, optional): SuperTuxKart's soundtrack
+  (``supertuxkart-data``, Ogg Vorbis; CC licences) — rock, electronic, latin, celtic, swing: music
+  with a drum kit, as Riffusion paints it. Every piece of at least 65 s but the faster copies of
+  others; no benchmark fits anything on them (held out of every fit).
 
 Each clip is ``--seconds`` long (45 by default), cut from ``offset_s`` into its piece, mixed to
 mono, resampled to 44 100 Hz (soxr) and written as FLAC under ``--out`` (default
 ``$RIFFCAST_MUSIC_DIR``, else ``~/.cache/riffcast/music``). Clips already there are kept.
 
     sudo apt-get install wesnoth-1.16-music planetblupi-music-midi fluidsynth fluid-soundfont-gm
+    sudo apt-get install supertuxkart-data   # the band recordings (600 MB)
     python benchmarks/music_set.py
 
 Other benchmarks call :func:`music_clips`, which makes what is missing and returns the clips.
@@ -34,6 +39,7 @@ SAMPLE_RATE = 44100
 WESNOTH_MUSIC = Path("/usr/share/games/wesnoth/1.16/data/core/music")
 BLUPI_MIDI = Path("/usr/share/planetblupi/music")
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+SUPERTUXKART_MUSIC = Path("/usr/share/games/supertuxkart/data/music")
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,17 @@ TRAINING_PIECES = tuple(
 ) + tuple(
     Piece(f"blupi-{number:03d}", "planetblupi-music-midi", BLUPI_MIDI / f"music{number:03d}.mid", 0.0, "General MIDI, FluidR3")
     for number in (1, 2, 4, 5, 6, 8, 9)
+)
+
+# Held out of every fit, measured apart (benchmarks/conductor.py): SuperTuxKart 1.4's music files of
+# at least 65 s (a clip from 20 s to 65 s), but ``*_fast``/``farm_f`` (the same music played faster).
+BAND_PIECES = tuple(
+    Piece(f"stk-{name.lower().replace('_', '-')}", "supertuxkart-data", SUPERTUXKART_MUSIC / f"{name}.ogg", 20.0,
+          "band or electronic recording")
+    for name in ("alien_signal", "bay", "celtic", "cocoa_river", "demonhill", "egypt", "farm", "garden", "hacienda",
+                 "jumping_to_the_stars_remake", "kart_grand_prix", "klabauter_dance", "landing_in_gran_paradiso",
+                 "Lava", "menutheme", "overworld", "Penguin_Party", "ravenbridge_mansion", "SkyVibe-HighFrequency",
+                 "snowmountain", "subsea", "theGreatFair", "valley", "West", "win_theme", "xeon6")
 )
 
 
@@ -140,8 +157,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help="folder (default $RIFFCAST_MUSIC_DIR or ~/.cache/riffcast/music)")
     parser.add_argument("--seconds", type=float, default=45.0, help="clip length (default 45)")
+    parser.add_argument("--band", action="store_true", help="the band recordings (BAND_PIECES) too")
     args = parser.parse_args()
-    clips = music_clips(args.seconds, args.out)
+    clips = music_clips(args.seconds, args.out) + (music_clips(args.seconds, args.out, pieces=BAND_PIECES) if args.band else [])
     print("| clip | character | package | peak dBFS |\n|---|---|---|---:|")
     for clip in clips:
         peak = float(np.max(np.abs(clip.samples())))
