@@ -17,7 +17,7 @@ from riffcast.dsp.conductor import Conductor, Controls, MusicalKey, Stem
 from riffcast.dsp.conductor.key import band_centres_hz, chroma, estimate_key, semitones_to, shift_pitch
 from riffcast.dsp.conductor.median import median_along_rows
 from riffcast.dsp.conductor.stems import separate
-from riffcast.dsp.conductor.tempo import estimate_beats, estimate_period, less_local_mean, onset_envelope
+from riffcast.dsp.conductor.tempo import estimate_beats, estimate_period, less_local_mean, onset_envelope, track_beats
 from riffcast.dsp.conductor.tilt import apply_tilt
 from riffcast.dsp.conductor.warp import BeatGrid
 from riffcast.dsp.params import RIFFUSION_V1 as P
@@ -123,6 +123,40 @@ def test_the_beat_is_chosen_among_four_in_three_too():
     period, strength = estimate_period(envelope, COLUMNS_PER_S, near_bpm=114.0)
     assert strength > 0
     assert 60.0 * COLUMNS_PER_S / period == pytest.approx(106.7, rel=0.005)
+
+
+def drifting_clicks(columns: int, first_bpm: float, last_bpm: float) -> tuple[np.ndarray, np.ndarray]:
+    """A click train whose tempo glides from ``first_bpm`` to ``last_bpm`` → (the mel image, the
+    clicks' columns)."""
+    mel = np.full((P.n_mels, columns), 1e-3, np.float32)
+    clicks, at = [], 7.0
+    while at < columns - 4:
+        clicks.append(at)
+        bpm = first_bpm + (last_bpm - first_bpm) * at / columns
+        at += 60.0 * COLUMNS_PER_S / bpm
+    for click in clicks:
+        for k in range(4):
+            mel[:, int(round(click)) + k] += 0.8 ** k
+    return mel, np.asarray(clicks)
+
+
+def test_a_decode_tracks_a_drifting_source_beat_by_beat_onto_the_grid():
+    """A source gliding from 100 to 106 bpm over 30 s, decoded at 120: one period and phase for all
+    of it slide off its beats by a quarter beat at the ends; tracked beat by beat, every beat of
+    the output lands on the grid (within 20 ms), and the beats are counted right."""
+    source, clicks = drifting_clicks(3072, 100.0, 106.0)
+    beats = estimate_beats(onset_envelope(source), 0, COLUMNS_PER_S, near_bpm=120.0)
+    uniform = beats.origin_column + np.round((clicks - beats.origin_column) / beats.period_columns) * beats.period_columns
+    assert np.max(np.abs(clicks - uniform)) > 4.0  # one grid for all of it: 40 ms off and more
+    tracked = track_beats(onset_envelope(source), beats.period_columns, 0)
+    assert tracked.size == clicks.size
+    assert np.max(np.abs(tracked - clicks)) <= 1.0
+    chunks = [MelImage(source[:, i : i + 512], 1.0) for i in range(0, 3072, 512)]
+    out = np.concatenate([image.mel for image in conducted_images(chunks, Controls(bpm=120.0), P)], axis=1)
+    onsets = onset_columns(out)
+    grid = BeatGrid(float(onsets[0]), 6000.0 / 120.0)
+    assert onsets.size >= clicks.size - 1  # the first click is the output's first column: no rise seen there
+    assert np.max(off_grid_columns(onsets, grid)) <= 2.0
 
 
 def test_a_station_s_windows_hear_no_beat_at_the_window_s_width():

@@ -33,9 +33,10 @@ from riffcast.dsp.conductor.tempo import (
     less_local_mean,
     onset_envelope,
     spectral_flux,
+    track_beats,
 )
 from riffcast.dsp.conductor.tilt import apply_tilt, tilt_for
-from riffcast.dsp.conductor.warp import BeatGrid, SourceWindow, WarpCursor, plan_positions, resample_columns
+from riffcast.dsp.conductor.warp import BeatGrid, BeatMap, SourceWindow, WarpCursor, plan_positions, resample_columns
 from riffcast.dsp.params import SpectrogramParams
 
 CHROMA_MEMORY = 0.6  # the share of the key's chroma carried over from the images before
@@ -82,6 +83,7 @@ class ConductorState:
     beats: the source's beats as last estimated (continued by the next estimate).
     heard_beats: the whole source's beats (:meth:`Conductor.hear_tempo`), held for every image, or
         None: they are found again in each image's recent envelope.
+    heard_map: the same beats tracked one by one (what the warp reads), or None.
     """
 
     source: np.ndarray
@@ -95,6 +97,7 @@ class ConductorState:
     key_fixed: bool = False
     beats: BeatEstimate | None = None
     heard_beats: BeatEstimate | None = None
+    heard_map: BeatMap | None = None
 
     @property
     def source_end(self) -> int:
@@ -133,11 +136,16 @@ class Conductor:
         over, from the source's end on), all of it at once, and hold them (a decode has every image
         before it starts): one period and phase for the whole source, where each image's last
         seconds would give a period and phase that wander from image to image on music with few
-        clear onsets. ``near_bpm``: the asked tempo (which octave). Music with no beat found
-        leaves the estimate to each image, as before."""
-        beats = estimate_beats(onset_envelope(np.asarray(mel, dtype=np.float32)), self.state.source_end,
-                               self.columns_per_s, near_bpm)
-        self.state = replace(self.state, heard_beats=beats if beats.strength > 0 else None)
+        clear onsets. ``near_bpm``: the asked tempo (which octave). Each beat is then tracked
+        (:func:`~riffcast.dsp.conductor.tempo.track_beats`) and the warp reads the source beat by
+        beat, so a drifting source lands on the grid too. Music with no beat found leaves the
+        estimate to each image, as before."""
+        envelope = onset_envelope(np.asarray(mel, dtype=np.float32))
+        beats = estimate_beats(envelope, self.state.source_end, self.columns_per_s, near_bpm)
+        heard = beats.strength > 0
+        tracked = track_beats(envelope, beats.period_columns, self.state.source_end) if heard else np.zeros(0)
+        self.state = replace(self.state, heard_beats=beats if heard else None,
+                             heard_map=BeatMap(tracked, beats.period_columns) if tracked.size >= 2 else None)
 
     def source_beats(self, near_bpm: float | None = None) -> BeatEstimate:
         """The source's beats as heard so far, continuing the last estimate."""
@@ -232,9 +240,11 @@ class Conductor:
         self.state = replace(self.state, grid=grid)
         return grid
 
-    def _source_grid(self, controls: Controls) -> BeatGrid:
+    def _source_grid(self, controls: Controls) -> BeatGrid | BeatMap:
         beats = self.source_beats(controls.bpm)
         self.state = replace(self.state, beats=beats)
+        if self.state.heard_map is not None:
+            return self.state.heard_map
         return BeatGrid(beats.origin_column, beats.period_columns)
 
     def _finish_output(self, positions: np.ndarray, cursor: WarpCursor, controls: Controls) -> np.ndarray:

@@ -28,6 +28,7 @@ LOCAL_MEAN_COLUMNS = 51  # the moving average the flux is measured against (0.5 
 # the 2:3, 3:2, 3:4 and 4:3 periods (a shuffle's pulse of two triplets; its bar of four beats read
 # as three longer pulses, as on a piece at 106.7 bpm whose best period was 80 bpm's).
 RELATED_PERIODS = (1.0, 0.5, 2.0, 2.0 / 3.0, 1.5, 0.75, 4.0 / 3.0)
+TRACK_TIGHTNESS = 1000.0  # what the beat tracker pays for an interval off the period (librosa: 100, which let it hop to off-beats)
 
 
 @dataclass(frozen=True)
@@ -203,3 +204,50 @@ def estimate_beats(envelope: np.ndarray, first_column: int, columns_per_s: float
         period, origin = fit_beats(envelope, period, origin, first_column)
     last = origin + np.floor((first_column + envelope.size - 1 - origin) / period) * period
     return BeatEstimate(float(last), float(period), strength)
+
+
+def track_beats(envelope: np.ndarray, period_columns: float, first_column: int) -> np.ndarray:
+    """Every beat of ``envelope`` (columns,), whose first value is absolute column ``first_column``,
+    at about ``period_columns`` apart → (beats,) float64 absolute columns, increasing; empty where
+    the envelope is shorter than two periods or silent.
+
+    Dynamic programming (Ellis 2007, "Beat tracking by dynamic programming", as librosa's
+    ``beat_track``): each column scores its onset strength (smoothed by a Gaussian of a 32nd of
+    the period) plus the best chain of beats before it, each interval paying
+    :data:`TRACK_TIGHTNESS` × log²(interval / period) — ten times librosa's, so it keeps to one
+    metrical level; the best chain ending in the last period is traced back. So the beats follow a source whose tempo drifts, or that adds or drops a part of
+    a beat, where one period and phase would slide off it. Each beat is then placed to a fraction
+    of a column (the parabola through the smoothed strength around it).
+    """
+    strength = np.asarray(envelope, dtype=np.float64)
+    period = float(period_columns)
+    if strength.size < 2 * period or not np.any(strength > 0):
+        return np.zeros(0)
+    reach = int(np.ceil(period))
+    kernel = np.exp(-0.5 * (np.arange(-reach, reach + 1) * 32.0 / period) ** 2)
+    local = np.convolve(strength / (strength.std() or 1.0), kernel, mode="same")
+    intervals = np.arange(max(int(np.floor(period / 2)), 1), int(np.ceil(2 * period)) + 1)
+    cost = TRACK_TIGHTNESS * np.log(intervals / period) ** 2
+    total = local.copy()
+    before = np.full(strength.size, -1, dtype=np.int64)
+    for column in range(int(intervals[0]), strength.size):
+        previous = column - intervals
+        usable = previous >= 0
+        candidates = total[previous[usable]] - cost[usable]
+        best = int(np.argmax(candidates))
+        total[column] = local[column] + candidates[best]
+        before[column] = previous[usable][best]
+    tail = total[max(strength.size - reach, 0) :]
+    column = max(strength.size - reach, 0) + int(np.argmax(tail))
+    beats = []
+    while column >= 0:
+        beats.append(column)
+        column = int(before[column])
+    beats = np.asarray(beats[::-1], dtype=np.float64)
+    inside = (beats > 0) & (beats < strength.size - 1)
+    at = beats[inside].astype(np.int64)
+    left, centre, right = local[at - 1], local[at], local[at + 1]
+    curvature = left - 2.0 * centre + right
+    shift = np.where(curvature < 0, 0.5 * (left - right) / np.where(curvature < 0, curvature, -1.0), 0.0)
+    beats[inside] += np.clip(shift, -0.5, 0.5)
+    return first_column + beats

@@ -40,6 +40,37 @@ class BeatGrid:
 
 
 @dataclass(frozen=True)
+class BeatMap:
+    """Beats at the given absolute columns (increasing), one apart, beat 0 the first; between them
+    the beat count runs linearly, and before the first and after the last it runs on at
+    ``period_columns`` (the source's beats as tracked one by one: a drifting tempo, a beat
+    lengthened or cut short, where a :class:`BeatGrid` holds one period).
+
+    columns: (beats ≥ 2,) float64, never modified.
+    """
+
+    columns: np.ndarray
+    period_columns: float
+
+    def beat_at(self, column: np.ndarray | float) -> np.ndarray | float:
+        """Beats since the first (fractional) at ``column``."""
+        at = np.asarray(column, dtype=np.float64)
+        first, last = self.columns[0], self.columns[-1]
+        inside = np.interp(at, self.columns, np.arange(self.columns.size, dtype=np.float64))
+        beats = np.where(at < first, (at - first) / self.period_columns,
+                         np.where(at > last, self.columns.size - 1 + (at - last) / self.period_columns, inside))
+        return float(beats) if np.ndim(column) == 0 else beats
+
+    def column_of(self, beat: np.ndarray | float) -> np.ndarray | float:
+        at = np.asarray(beat, dtype=np.float64)
+        count = self.columns.size
+        inside = np.interp(at, np.arange(count, dtype=np.float64), self.columns)
+        columns = np.where(at < 0, self.columns[0] + at * self.period_columns,
+                           np.where(at > count - 1, self.columns[-1] + (at - count + 1) * self.period_columns, inside))
+        return float(columns) if np.ndim(beat) == 0 else columns
+
+
+@dataclass(frozen=True)
 class WarpCursor:
     """Where a warp stopped: the next output column and the source position it would read."""
 
@@ -57,7 +88,7 @@ class SourceWindow:
     max_lag_columns: int | None = None
 
 
-def plan_positions(cursor: WarpCursor, output: BeatGrid, source: BeatGrid, window: SourceWindow,
+def plan_positions(cursor: WarpCursor, output: BeatGrid, source: BeatGrid | BeatMap, window: SourceWindow,
                    columns: int | None, *, final: bool = False) -> tuple[np.ndarray, WarpCursor]:
     """The source positions (float64, absolute) of the next output columns, and the new cursor.
 
