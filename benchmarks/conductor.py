@@ -3,8 +3,9 @@ controls (the path of ``riffcast decode --bpm/--key/--brightness/--drums/--bass`
 the outside (essentia, cross-checked with librosa).
 
 For each 30 s excerpt of the music set (benchmarks/music_set.py; the pieces the bandwidth model
-was trained on and the held-out ones reported apart — the conductor fits nothing, but its
-constants were chosen on the training pieces):
+was trained on, the held-out ones and, where ``supertuxkart-data`` is installed, the band
+recordings, each group reported apart — the conductor fits nothing, but its constants were chosen
+on the training pieces, the beat tracker's tightness on three band pieces):
 
 - Tempo: the source's tempo (essentia ``RhythmExtractor2013``, multifeature) and three asks at
   −13 %, +7 % and +14 % of it → the decode's tempo (essentia; librosa's ``beat_track`` beside it)
@@ -45,7 +46,8 @@ constants were chosen on the training pieces):
 ``--quick`` (CI, no packages): 12 s of the synth's music at 100 bpm in D major, asked at 87 bpm
 in B major and at 107 bpm, brightness and parts on its first 5.12 s.
 ``--keys``: the key asks alone, each miss printed with the conductor's key (a quicker loop).
-Run: ``python benchmarks/conductor.py`` (about 10 minutes on 2 cores), ``--keys`` or ``--quick``.
+Run: ``python benchmarks/conductor.py`` (about 15 minutes on 2 cores with the band recordings, 6 without),
+``--keys`` or ``--quick``.
 """
 
 from __future__ import annotations

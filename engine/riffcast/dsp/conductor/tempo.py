@@ -28,7 +28,8 @@ LOCAL_MEAN_COLUMNS = 51  # the moving average the flux is measured against (0.5 
 # the 2:3, 3:2, 3:4 and 4:3 periods (a shuffle's pulse of two triplets; its bar of four beats read
 # as three longer pulses, as on a piece at 106.7 bpm whose best period was 80 bpm's).
 RELATED_PERIODS = (1.0, 0.5, 2.0, 2.0 / 3.0, 1.5, 0.75, 4.0 / 3.0)
-TRACK_TIGHTNESS = 1000.0  # what the beat tracker pays for an interval off the period (librosa: 100, which let it hop to off-beats)
+# What the beat tracker pays for an interval off the period (librosa's 100 let it hop to off-beats).
+TRACK_TIGHTNESS = 1000.0
 
 
 @dataclass(frozen=True)
@@ -215,9 +216,10 @@ def track_beats(envelope: np.ndarray, period_columns: float, first_column: int) 
     ``beat_track``): each column scores its onset strength (smoothed by a Gaussian of a 32nd of
     the period) plus the best chain of beats before it, each interval paying
     :data:`TRACK_TIGHTNESS` × log²(interval / period) — ten times librosa's, so it keeps to one
-    metrical level; the best chain ending in the last period is traced back. So the beats follow a source whose tempo drifts, or that adds or drops a part of
-    a beat, where one period and phase would slide off it. Each beat is then placed to a fraction
-    of a column (the parabola through the smoothed strength around it).
+    metrical level; the best chain ending in the last period is traced back. So the beats follow
+    a source whose tempo drifts, or that adds or drops a part of a beat, where one period and
+    phase would slide off it. Each beat is then placed to a fraction of a column (the parabola
+    through the smoothed strength around it).
     """
     strength = np.asarray(envelope, dtype=np.float64)
     period = float(period_columns)
