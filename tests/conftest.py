@@ -81,7 +81,6 @@ def _compile_librosa() -> None:
     librosa.feature.zero_crossing_rate(audio)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the group into each test's id
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (the README's ``-n 2 --dist loadgroup``), every ``system`` and
     ``benchmark`` test that keeps real time runs on one worker, one after another, as they would
