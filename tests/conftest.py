@@ -82,31 +82,19 @@ def _compile_librosa() -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (the README's ``-n 2 --dist loadgroup``), every ``system`` and
-    ``benchmark`` test that keeps real time runs on one worker, one after another, as they would
-    alone: stations, servers and browsers never compete with each other for the machine; the
-    in-process tier and :data:`OFFLINE_PROCESSES` run beside them, and :data:`LAST_OF_THE_PROCESSES`
-    at the end of the group."""
-    for item in items:
-        starts_processes = item.get_closest_marker("system") or item.get_closest_marker("benchmark")
-        if starts_processes and item.path.name not in OFFLINE_PROCESSES:
-            item.add_marker(pytest.mark.xdist_group("processes"))
+    """Under pytest-xdist (the README's ``-n 2 --dist loadgroup``) the two workers take the tests
+    one by one, stations and servers beside the in-process tier and each other; the files of
+    :data:`LAST_OF_THE_PROCESSES` are handed out last. (Every real-time test on one worker, one
+    after another, as an ``xdist_group`` had them, took CI 17 min 16 s of its 15 — 2026-12-08,
+    pytest 9.1; pytest 9.2 had already stopped xdist 3.8 from applying the group,
+    pytest-xdist#1386, and the suite had passed without it since.)"""
     items.sort(key=lambda item: item.path.name in LAST_OF_THE_PROCESSES)  # stable: the rest keep their order
 
 
-OFFLINE_PROCESSES = frozenset({
-    "test_numba_kernels.py", "test_render.py", "test_compose_benchmark.py", "test_bandwidth_benchmark.py",
-    "test_controls_benchmark.py", "test_conductor.py", "test_base_install.py", "test_layout.py", "test_filters.py",
-    "test_memory.py", "test_blas.py",
-})
-"""Test files whose processes keep no real time — compilers, offline renders and benchmarks, ruff,
-a fresh interpreter's imports — and judge nothing by the clock: they run beside the processes group
-as the in-process tier does (2 min 15 s of the group's ~12 on CI's 2 cores, 2026-12-07)."""
-
 LAST_OF_THE_PROCESSES = frozenset({"test_browser.py"})
-"""Test files that judge real-time playback in a browser sharing the machine's cores: the
-processes group runs them last, when the in-process tier beside it has long finished (on CI's two
-cores a Chromium audio thread starved by numba and torch there played 0.84 × real time)."""
+"""Test files that judge real-time playback in a browser sharing the machine's cores: handed out
+last, when most of the suite has finished (on CI's two cores a Chromium audio thread starved by
+numba and torch played 0.84 × real time)."""
 
 
 @pytest.fixture(autouse=True)
