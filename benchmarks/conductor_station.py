@@ -9,7 +9,7 @@ vocoder), judged the same way — the judge's ceiling (on orchestral excerpts wi
 essentia hears even a uniform stretch at another tempo). Beside the count: the conductor's own
 estimates of the source's tempo over the excerpt (median, lowest–highest).
 
-Run: ``python benchmarks/conductor_station.py`` (about 5 minutes on 2 cores);
+Run: ``python benchmarks/conductor_station.py`` (about 8 minutes on 2 cores with the band recordings);
 ``--window-columns N`` for another window.
 """
 
