@@ -97,9 +97,9 @@ def estimate_period(envelope: np.ndarray, columns_per_s: float, near_bpm: float 
 
     Candidates 50–220 bpm, 0.2 % apart; each scores the autocorrelation at its first four
     multiples (linearly interpolated). The octave is then chosen: of the candidate's related
-    periods (:data:`RELATED_PERIODS`), the one that scores at least half as well and lies nearest ``near_bpm`` (the
-    asked tempo: a warp never has to go further than it must) or, with none asked, the best
-    score under a log-normal prior around 110 bpm.
+    periods (:data:`RELATED_PERIODS`), the one that scores at least half as well and lies nearest
+    ``near_bpm`` (the asked tempo: a warp never has to go further than it must) or, with none
+    asked, the best score under a log-normal prior around 110 bpm.
     """
     if envelope.size < 4 * columns_per_s or not np.any(envelope > 0):
         return 60.0 * columns_per_s / (near_bpm or PRIOR_BPM), 0.0
@@ -154,6 +154,15 @@ def estimate_phase(envelope: np.ndarray, period_columns: float, first_column: in
     return first_column + float(offsets[int(np.argmax(gathered))])
 
 
+def vertex_offsets(values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Where the parabola through ``values`` (n,) at each of ``at - 1, at, at + 1`` peaks, as an
+    offset from ``at`` (indices in 1 … n − 2) → (len(at),) columns, in ``values``' dtype; 0 where
+    it does not bend down."""
+    left, centre, right = (np.asarray(values)[at + step] for step in (-1, 0, 1))
+    curvature = left - 2 * centre + right
+    return np.where(curvature < 0, 0.5 * (left - right) / np.where(curvature < 0, curvature, -1.0), 0.0)
+
+
 def fit_beats(envelope: np.ndarray, period_columns: float, origin_column: float,
               first_column: int) -> tuple[float, float]:
     """(period, origin) refined by the onsets themselves: the envelope's peak near each beat of the
@@ -169,9 +178,7 @@ def fit_beats(envelope: np.ndarray, period_columns: float, origin_column: float,
         low, high = max(int(np.floor(predicted - half)), 1), int(np.ceil(predicted + half))
         peak = low + int(np.argmax(envelope[low : high + 1]))
         if 0 < peak < envelope.size - 1 and envelope[peak] > 0:
-            left, centre, right = envelope[peak - 1 : peak + 2]
-            curvature = left - 2 * centre + right
-            shift = 0.5 * (left - right) / curvature if curvature < 0 else 0.0
+            shift = vertex_offsets(envelope, np.array([peak]))[0]
             beats.append(beat)
             places.append(first_column + peak + shift)
         beat += 1
@@ -248,8 +255,5 @@ def track_beats(envelope: np.ndarray, period_columns: float, first_column: int) 
     beats = np.asarray(beats[::-1], dtype=np.float64)
     inside = (beats > 0) & (beats < strength.size - 1)
     at = beats[inside].astype(np.int64)
-    left, centre, right = local[at - 1], local[at], local[at + 1]
-    curvature = left - 2.0 * centre + right
-    shift = np.where(curvature < 0, 0.5 * (left - right) / np.where(curvature < 0, curvature, -1.0), 0.0)
-    beats[inside] += np.clip(shift, -0.5, 0.5)
+    beats[inside] += np.clip(vertex_offsets(local, at), -0.5, 0.5)
     return first_column + beats
