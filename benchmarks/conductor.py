@@ -357,10 +357,11 @@ def excerpts(quick: bool) -> list[tuple[str, str, np.ndarray]]:
     return [("training", clip.piece.name, clip.samples()[start:stop]) for clip in training[:TRAINING_EXCERPTS]] + found + band
 
 
-def parts_excerpt(quick: bool) -> np.ndarray:
-    """The excerpt brightness and the parts are measured on: the synth's (quick), else the last
-    held-out piece (blupi-007: General MIDI, so benchmarks/drums_oracle.py can mute its drums)."""
-    return [audio for group, _, audio in excerpts(quick) if group in ("synth", "held out")][-1].astype(np.float32)
+def parts_excerpt(found: list[tuple[str, str, np.ndarray]]) -> np.ndarray:
+    """Of :func:`excerpts`, the one brightness and the parts are measured on: the synth's (quick),
+    else the last held-out piece (blupi-007: General MIDI, so benchmarks/drums_oracle.py can mute
+    its drums)."""
+    return [audio for group, _, audio in found if group in ("synth", "held out")][-1].astype(np.float32)
 
 
 def key_rows(group: Group) -> list[tuple[str, str, str]]:
@@ -386,7 +387,8 @@ def run(quick: bool) -> tuple[list[Group], list[tuple[str, str, str]]]:
     groups: dict[str, Group] = {}
     speed: list[tuple[float, float, float]] = []
     decode(images_of(np.zeros(SR, np.float32)), bpm=100.0)  # the stitcher's kernels compile outside the timings
-    for group_name, name, audio in excerpts(quick):
+    found = excerpts(quick)
+    for group_name, name, audio in found:
         group = groups.setdefault(group_name, Group(group_name))
         measure_excerpt(group, name, audio.astype(np.float32), speed, QUICK_ASKS if quick else TEMPO_ASKS)
     rows = []
@@ -413,11 +415,11 @@ def run(quick: bool) -> tuple[list[Group], list[tuple[str, str, str]]]:
                   f"{group.middles_ok}/{j} ({100 * group.middles_ok / max(j, 1):.0f} %)", ""),
                  (f"{group.name}: … with a 40 ms jump planted at the join (the measure's check)",
                   f"{group.jumped_ok}/{j} ({100 * group.jumped_ok / max(j, 1):.0f} %)", ""),
-                 (f"{group.name}: joins whose detected beats (an onset within a quarter beat) are within 20 ms", f"{group.detected_joins_ok}/{j} ({100 * group.detected_joins_ok / max(j, 1):.0f} %)",
-                  "≥ 90 %"),
+                 (f"{group.name}: joins whose detected beats (an onset within a quarter beat) are within 20 ms",
+                  f"{group.detected_joins_ok}/{j} ({100 * group.detected_joins_ok / max(j, 1):.0f} %)", "≥ 90 %"),
                  (f"{group.name}: … mid-image (control) / with the 40 ms jump (check)",
                   f"{group.detected_middles_ok}/{j} / {group.detected_jumped_ok}/{j}", "")]
-    parts_audio = parts_excerpt(quick)[: round((5.12 if quick else EXCERPT_S) * SR)]
+    parts_audio = parts_excerpt(found)[: round((5.12 if quick else EXCERPT_S) * SR)]
     centroids, drums_cut, bass_cut, bass_cut_with_drums = measure_parts(parts_audio)
     steps = np.diff(centroids)
     rows += [("brightness −1 / 0 / +1: spectral centroid, Hz (per step)",
